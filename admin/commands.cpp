@@ -1,0 +1,232 @@
+#include "commands.hpp"
+
+#include <sodium.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <ostream>
+
+#include <json/json.h>
+
+#include "common/names.hpp"
+#include "common/password.hpp"
+#include "common/token.hpp"
+#include "common/topics.hpp"
+#include "migrations.hpp"
+
+namespace mqchat::admin {
+
+namespace {
+
+// An arbitrary constant: "mqchat" on a phone keypad.
+constexpr const char* migrate_lock = "SELECT pg_advisory_xact_lock(672428)";
+
+void check_name(const std::string& name) {
+    if (!valid_user_name(name))
+        throw failure("invalid user name '" + name +
+                      "': use 1-64 characters from A-Z a-z 0-9 . _ @ -, starting with a letter or digit");
+}
+
+std::int64_t check_conv(const std::string& text) {
+    const std::int64_t id = parse_conv_id(text);
+    if (id == 0) throw failure("invalid conversation id '" + text + "'");
+    return id;
+}
+
+std::int64_t user_id(pg::connection& db, const std::string& name) {
+    check_name(name);
+    const auto r = db.exec("SELECT id FROM users WHERE name = $1", {name});
+    if (r.rows() == 0) throw failure("no user named '" + name + "'");
+    return r.int64(0, 0);
+}
+
+void require_conv(pg::connection& db, std::int64_t conv) {
+    if (db.exec("SELECT 1 FROM conversations WHERE id = $1", {std::to_string(conv)}).rows() == 0)
+        throw failure("no conversation " + std::to_string(conv));
+}
+
+} // namespace
+
+void migrate(pg::connection& db, std::ostream& out) {
+    int applied = 0;
+    pg::transaction(db, [&] {
+        db.exec(migrate_lock);
+        db.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version int PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())");
+        const auto done = db.exec("SELECT coalesce(max(version), 0) FROM schema_migrations");
+        const std::int64_t current = done.int64(0, 0);
+        for (const auto& m : migrations()) {
+            if (m.version <= current) continue;
+            db.exec_script(m.sql);
+            db.exec("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    {std::to_string(m.version), m.name});
+            out << "applied " << m.name << "\n";
+            ++applied;
+        }
+    });
+    out << (applied ? "schema is up to date" : "schema was already up to date") << " (version "
+        << (migrations().empty() ? 0 : migrations().back().version) << ")\n";
+}
+
+void user_add(pg::connection& db, const std::string& name, const std::string& password, bool bridge,
+              std::ostream& out) {
+    check_name(name);
+    if (password.empty()) throw failure("the password must not be empty");
+    if (password.size() > 1024) throw failure("the password is longer than 1024 bytes");
+    const std::string hash = password::hash(password);
+    try {
+        db.exec("INSERT INTO users (name, password_hash, role) VALUES ($1, $2, $3)",
+                {name, hash, std::string(bridge ? "bridge" : "user")});
+    } catch (const pg::unique_violation&) {
+        throw failure("user '" + name + "' already exists");
+    }
+    out << "added " << (bridge ? "bridge identity " : "user ") << name << "\n";
+}
+
+void user_del(pg::connection& db, const std::string& name, std::ostream& out) {
+    check_name(name);
+    if (db.exec("DELETE FROM users WHERE name = $1 RETURNING id", {name}).rows() == 0)
+        throw failure("no user named '" + name + "'");
+    out << "deleted user " << name << "\n";
+}
+
+void user_ban(pg::connection& db, const std::string& name, bool banned, std::ostream& out) {
+    check_name(name);
+    if (db.exec("UPDATE users SET banned = $2 WHERE name = $1 AND role <> 'guest' RETURNING id",
+                {name, std::string(banned ? "true" : "false")})
+            .rows() == 0)
+        throw failure("no user named '" + name + "'");
+    out << (banned ? "banned " : "lifted the ban on ") << name << "\n";
+}
+
+namespace {
+
+std::string read_secret(const std::string& path) {
+    if (path.empty()) throw failure("--secret-file is required (the plugin's plugin_opt_jwt_hs256_secret_file)");
+    std::ifstream in(path);
+    std::string secret;
+    if (!in || !std::getline(in, secret)) throw failure("cannot read secret file " + path);
+    while (!secret.empty() && secret.back() == '\r') secret.pop_back();
+    if (secret.size() < 32) throw failure("the secret in " + path + " is shorter than 32 bytes");
+    return secret;
+}
+
+std::string mint(const std::string& subject, std::int64_t guest_conv, const token_options& t, std::int64_t& exp) {
+    if (t.ttl_s <= 0 || t.ttl_s > 30LL * 24 * 3600) throw failure("--ttl must be 1 s to 30 days");
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    exp = now + t.ttl_s;
+    Json::Value c(Json::objectValue);
+    c["sub"] = subject;
+    c["iat"] = Json::Int64(now);
+    c["exp"] = Json::Int64(exp);
+    if (!t.issuer.empty()) c["iss"] = t.issuer;
+    if (!t.audience.empty()) c["aud"] = t.audience;
+    if (guest_conv) c["mqchat_guest_conv"] = Json::Int64(guest_conv);
+    return token::signer::hs256(read_secret(t.secret_file)).sign(c);
+}
+
+std::string utc(std::int64_t s) {
+    const std::time_t t = static_cast<std::time_t>(s);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return buf;
+}
+
+} // namespace
+
+void user_token(pg::connection& db, const std::string& name, const token_options& t, std::ostream& out) {
+    user_id(db, name); // exists
+    std::int64_t exp = 0;
+    const std::string tok = mint(name, 0, t, exp);
+    out << "token for " << name << " valid until " << utc(exp) << "\n" << tok << "\n";
+}
+
+void guest_token(pg::connection& db, const std::string& conv_text, std::string name, const token_options& t,
+                 std::ostream& out) {
+    const std::int64_t conv = check_conv(conv_text);
+    require_conv(db, conv);
+    if (name.empty()) {
+        unsigned char raw[6];
+        randombytes_buf(raw, sizeof raw);
+        static const char* hex = "0123456789abcdef";
+        name = "guest-";
+        for (unsigned char b : raw) {
+            name += hex[b >> 4];
+            name += hex[b & 15];
+        }
+    }
+    check_name(name);
+    if (db.exec("SELECT 1 FROM users WHERE name = $1 AND role <> 'guest'", {name}).rows() != 0)
+        throw failure("'" + name + "' is a registered user; guests need a name of their own");
+    std::int64_t exp = 0;
+    const std::string tok = mint(name, conv, t, exp);
+    out << "guest " << name << " may join conversation " << conv << " until " << utc(exp) << "\n" << tok << "\n";
+}
+
+void conv_create(pg::connection& db, const std::string& title, const std::vector<std::string>& members,
+                 std::ostream& out) {
+    if (members.empty()) throw failure("a conversation needs at least one --member");
+    if (title.size() > 200) throw failure("the title is longer than 200 characters");
+    if (!valid_utf8(title)) throw failure("the title is not valid UTF-8");
+    const std::int64_t id = pg::transaction(db, [&] {
+        std::vector<std::int64_t> ids;
+        for (const auto& m : members) ids.push_back(user_id(db, m));
+        const auto r = db.exec("INSERT INTO conversations (title) VALUES ($1) RETURNING id",
+                               {title.empty() ? std::nullopt : std::optional<std::string>(title)});
+        const std::int64_t conv = r.int64(0, 0);
+        for (const auto uid : ids)
+            db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    {std::to_string(conv), std::to_string(uid)});
+        return conv;
+    });
+    out << "created conversation " << id << "\n";
+}
+
+void conv_add_member(pg::connection& db, const std::string& conv_text, const std::string& name,
+                     std::ostream& out) {
+    const std::int64_t conv = check_conv(conv_text);
+    pg::transaction(db, [&] {
+        require_conv(db, conv);
+        const std::int64_t uid = user_id(db, name);
+        if (db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+                    " RETURNING 1",
+                    {std::to_string(conv), std::to_string(uid)})
+                .rows() == 0)
+            throw failure(name + " is already a member of conversation " + std::to_string(conv));
+    });
+    out << "added " << name << " to conversation " << conv << "\n";
+}
+
+void conv_remove_member(pg::connection& db, const std::string& conv_text, const std::string& name,
+                        std::ostream& out) {
+    const std::int64_t conv = check_conv(conv_text);
+    pg::transaction(db, [&] {
+        require_conv(db, conv);
+        const std::int64_t uid = user_id(db, name);
+        if (db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = $2 RETURNING 1",
+                    {std::to_string(conv), std::to_string(uid)})
+                .rows() == 0)
+            throw failure(name + " is not a member of conversation " + std::to_string(conv));
+    });
+    out << "removed " << name << " from conversation " << conv << "\n";
+}
+
+void conv_list(pg::connection& db, const std::string& name, std::ostream& out) {
+    const std::int64_t uid = user_id(db, name);
+    const auto r = db.exec(
+        "SELECT c.id, coalesce(c.title, ''), c.last_seq,"
+        "       (SELECT string_agg(u.name, ',' ORDER BY u.name) FROM members m2"
+        "          JOIN users u ON u.id = m2.user_id WHERE m2.conv_id = c.id)"
+        "  FROM members m JOIN conversations c ON c.id = m.conv_id"
+        " WHERE m.user_id = $1 ORDER BY c.id",
+        {std::to_string(uid)});
+    for (int i = 0; i < r.rows(); ++i)
+        out << r.text(i, 0) << "\t" << r.text(i, 1) << "\tmessages=" << r.text(i, 2)
+            << "\tmembers=" << r.text(i, 3) << "\n";
+    if (r.rows() == 0) out << name << " is in no conversation\n";
+}
+
+} // namespace mqchat::admin

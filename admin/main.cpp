@@ -1,0 +1,167 @@
+// mqchat-admin: the operator's tool. Applies the schema and manages users and
+// conversations in the database that the plugin and the bridge read.
+//
+// Connects with $MQCHAT_DB (a libpq conninfo); without it, with the local
+// cluster that scripts/run keeps under $MQCHAT_VAR (default ./var).
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+
+namespace {
+
+constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
+
+  migrate                                   apply schema/ migrations not yet applied
+  user add NAME (--password PW | --password-file F) [--bridge]
+                                            add a user (--bridge: the bridge's identity)
+  user del NAME                             delete a user and their memberships
+  user ban NAME | user unban NAME           ban (and disconnect) a user, or lift the ban
+  user-token NAME --secret-file F [--ttl S] [--issuer I] [--audience A]
+                                            an HS256 token for NAME; the token is printed last
+  guest-token --conv ID --secret-file F [--name N] [--ttl S] [--issuer I] [--audience A]
+                                            a guest token for one conversation (support widget)
+  conv create [--title T] --member NAME [--member NAME ...]
+                                            create a conversation; prints its id last
+  conv add-member ID NAME                   add a member
+  conv remove-member ID NAME                remove a member
+  conv list NAME                            list NAME's conversations
+
+The database is $MQCHAT_DB (a libpq conninfo) or, when unset, the local
+cluster described by $MQCHAT_VAR/db.conninfo (MQCHAT_VAR defaults to ./var).
+)";
+
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string conninfo() {
+    if (const char* db = std::getenv("MQCHAT_DB"); db && *db) return db;
+    const char* var = std::getenv("MQCHAT_VAR");
+    const std::string path = std::string(var && *var ? var : "./var") + "/db.conninfo";
+    std::ifstream in(path);
+    std::string line;
+    if (!in || !std::getline(in, line) || line.empty())
+        throw mqchat::admin::failure("no database: set MQCHAT_DB to a libpq conninfo, or start the "
+                                     "local stack with scripts/run (looked for " + path + ")");
+    return line;
+}
+
+std::string read_password_file(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    if (!in || !std::getline(in, line)) throw mqchat::admin::failure("cannot read password file " + path);
+    return line;
+}
+
+int run(std::vector<std::string> args) {
+    using namespace mqchat::admin;
+    auto need = [&](std::size_t n) {
+        if (args.size() != n) throw usage_error("wrong number of arguments");
+    };
+    if (args.empty() || args[0] == "-h" || args[0] == "--help") {
+        std::cout << usage;
+        return args.empty() ? 2 : 0;
+    }
+    const bool single = args[0] == "migrate" || args[0] == "user-token" || args[0] == "guest-token";
+    const std::string cmd = args[0] + (args.size() > 1 && !single ? " " + args[1] : "");
+
+    if (cmd == "migrate") need(1);
+    else if (cmd != "user add" && cmd != "user del" && cmd != "user ban" && cmd != "user unban" &&
+             cmd != "conv create" && cmd != "conv add-member" && cmd != "conv remove-member" && cmd != "conv list" &&
+             cmd != "user-token" && cmd != "guest-token")
+        throw usage_error("unknown command '" + cmd + "'");
+
+    // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
+    token_options topts;
+    std::string conv_opt, name_opt;
+    std::vector<std::string> rest;
+    if (cmd == "user-token" || cmd == "guest-token") {
+        for (std::size_t i = 1; i < args.size(); ++i) {
+            const bool has_value = i + 1 < args.size();
+            if (args[i] == "--secret-file" && has_value) topts.secret_file = args[++i];
+            else if (args[i] == "--ttl" && has_value) topts.ttl_s = std::atoll(args[++i].c_str());
+            else if (args[i] == "--issuer" && has_value) topts.issuer = args[++i];
+            else if (args[i] == "--audience" && has_value) topts.audience = args[++i];
+            else if (args[i] == "--conv" && has_value && cmd == "guest-token") conv_opt = args[++i];
+            else if (args[i] == "--name" && has_value && cmd == "guest-token") name_opt = args[++i];
+            else if (args[i].rfind("--", 0) != 0) rest.push_back(args[i]);
+            else throw usage_error("unexpected argument '" + args[i] + "'");
+        }
+    }
+
+    mqchat::pg::connection db(conninfo());
+    db.exec("SET client_min_messages = warning");
+
+    if (cmd == "migrate") {
+        migrate(db, std::cout);
+    } else if (cmd == "user add") {
+        if (args.size() < 3) throw usage_error("user add needs a NAME");
+        std::string password;
+        bool have_password = false, bridge = false;
+        for (std::size_t i = 3; i < args.size(); ++i) {
+            if (args[i] == "--password" && i + 1 < args.size()) {
+                password = args[++i];
+                have_password = true;
+            } else if (args[i] == "--password-file" && i + 1 < args.size()) {
+                password = read_password_file(args[++i]);
+                have_password = true;
+            } else if (args[i] == "--bridge") {
+                bridge = true;
+            } else {
+                throw usage_error("unexpected argument '" + args[i] + "'");
+            }
+        }
+        if (!have_password) throw usage_error("user add needs --password PW or --password-file F");
+        user_add(db, args[2], password, bridge, std::cout);
+    } else if (cmd == "user del") {
+        need(3);
+        user_del(db, args[2], std::cout);
+    } else if (cmd == "user ban" || cmd == "user unban") {
+        need(3);
+        user_ban(db, args[2], cmd == "user ban", std::cout);
+    } else if (cmd == "user-token") {
+        if (rest.size() != 1) throw usage_error("user-token needs one NAME");
+        user_token(db, rest[0], topts, std::cout);
+    } else if (cmd == "guest-token") {
+        if (conv_opt.empty() || !rest.empty()) throw usage_error("guest-token needs --conv ID");
+        guest_token(db, conv_opt, name_opt, topts, std::cout);
+    } else if (cmd == "conv create") {
+        std::string title;
+        std::vector<std::string> members;
+        for (std::size_t i = 2; i < args.size(); ++i) {
+            if (args[i] == "--title" && i + 1 < args.size()) title = args[++i];
+            else if (args[i] == "--member" && i + 1 < args.size()) members.push_back(args[++i]);
+            else throw usage_error("unexpected argument '" + args[i] + "'");
+        }
+        conv_create(db, title, members, std::cout);
+    } else if (cmd == "conv add-member") {
+        need(4);
+        conv_add_member(db, args[2], args[3], std::cout);
+    } else if (cmd == "conv remove-member") {
+        need(4);
+        conv_remove_member(db, args[2], args[3], std::cout);
+    } else if (cmd == "conv list") {
+        need(3);
+        conv_list(db, args[2], std::cout);
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(std::vector<std::string>(argv + 1, argv + argc));
+    } catch (const usage_error& e) {
+        std::cerr << "mqchat-admin: " << e.what() << "\n\n" << usage;
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "mqchat-admin: error: " << e.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,72 @@
+#pragma once
+/// What every benchmark case shares: its settings, how it reports a figure,
+/// percentiles, CPU and memory of the processes under test, and quick ways
+/// to fill a database.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/pg.hpp"
+
+namespace mqchat::bench {
+
+using clock = std::chrono::steady_clock;
+
+struct settings {
+    bool quick = false;     ///< small sizes: every case in well under 2 minutes
+    std::string out_dir;    ///< results.jsonl, sweep.csv, plans, logs
+};
+
+/// Prints one JSON line and keeps the figure for the final table:
+/// {"case", "value", "unit", "baseline"?, "ratio"?}.
+void report(const std::string& name, double value, const std::string& unit,
+            std::optional<double> baseline = std::nullopt, const std::string& note = "");
+/// The table of everything reported, for people.
+void print_table();
+/// Free-form lines for docs (the analysis), written to out_dir/notes.txt too.
+void note(const settings& s, const std::string& line);
+
+/// Percentile (0..100) of samples (sorts them).
+double percentile(std::vector<double>& samples, double p);
+
+/// CPU seconds (user + system) used so far by a process, or by it and its
+/// children when `with_children` (PostgreSQL's backends).
+double cpu_seconds(pid_t pid, bool with_children = false);
+/// Resident memory of a process in KiB.
+long rss_kib(pid_t pid);
+/// CPU seconds this process has used.
+double self_cpu_seconds();
+
+/// An Argon2id hash with libsodium's minimum cost: benchmark users log in
+/// without spending the broker's time on the KDF (the login cost with the
+/// real cost is measured separately, by connections.cpp).
+std::string cheap_hash(const std::string& password);
+
+/// Adds users name_prefix0 .. name_prefix{n-1} with one password hash.
+void add_users(pg::connection& db, const std::string& prefix, int n, const std::string& hash);
+/// Creates a conversation with the given members (user names); returns its id.
+std::int64_t add_conversation(pg::connection& db, const std::vector<std::string>& members);
+
+/// Nanoseconds on the steady clock: send stamps and receive times come from
+/// one process, so they compare directly.
+inline std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void raise_fd_limit();
+
+// The cases, one file each.
+void run_overhead(const settings& s);
+void run_stored_chat(const settings& s);
+void run_fanout(const settings& s);
+void run_connections(const settings& s);
+void run_history(const settings& s);
+void run_instructions(const settings& s);
+
+} // namespace mqchat::bench

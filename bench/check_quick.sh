@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# ctest's smoke test of the benchmark: the quick run must finish and report
+# every headline figure. It never judges the figures themselves: this
+# machine is shared and noisy.
+set -euo pipefail
+bench="$1"; out="$2"
+mkdir -p "$out"
+"$bench" --quick --out "$out" | tee "$out/results.txt"
+missing=0
+for c in plugin_overhead_qos0_64b plugin_overhead_qos1_64b plugin_overhead_qos1_1k stored_chat_rate \
+         stored_chat_p50_ms stored_chat_p99_ms fanout_1000_p99_ms connect_10k_s rss_per_conn_kb \
+         history_page_p99_ms sync_p99_ms; do
+  grep -q "^{\"case\": \"$c\"" "$out/results.txt" || { echo "missing figure: $c"; missing=1; }
+done
+exit $missing

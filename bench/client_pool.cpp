@@ -1,0 +1,186 @@
+#include "client_pool.hpp"
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace mqchat::bench {
+
+struct client_pool::entry {
+    client_pool* pool;
+    int index;
+    mosquitto* mosq = nullptr;
+    int fd = -1;
+    bool want_out = false;
+    bool started = false;
+    bool connected = false;
+    pool_client_options options;
+};
+
+namespace {
+struct lib_init {
+    lib_init() { mosquitto_lib_init(); }
+} const init_once;
+} // namespace
+
+client_pool::client_pool(std::string host, int port) : host_(std::move(host)), port_(port) {
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0) throw std::runtime_error("epoll_create1 failed");
+}
+
+client_pool::~client_pool() {
+    for (auto* e : clients_) {
+        mosquitto_destroy(e->mosq);
+        delete e;
+    }
+    close(epoll_);
+}
+
+int client_pool::add(const pool_client_options& options) {
+    auto* e = new entry{this, static_cast<int>(clients_.size()), nullptr, -1, false, false, false, options};
+    e->mosq = mosquitto_new(options.client_id.empty() ? nullptr : options.client_id.c_str(), true, e);
+    if (!e->mosq) {
+        delete e;
+        throw std::runtime_error("mosquitto_new failed");
+    }
+    mosquitto_int_option(e->mosq, MOSQ_OPT_PROTOCOL_VERSION, options.protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+    if (!options.username.empty()) mosquitto_username_pw_set(e->mosq, options.username.c_str(), options.password.c_str());
+    mosquitto_max_inflight_messages_set(e->mosq, 0);
+    mosquitto_int_option(e->mosq, MOSQ_OPT_TCP_NODELAY, 1); // latency, not Nagle, is what we measure
+    mosquitto_connect_v5_callback_set(e->mosq, cb_connect);
+    mosquitto_message_v5_callback_set(e->mosq, cb_message);
+    mosquitto_publish_v5_callback_set(e->mosq, cb_publish);
+    mosquitto_subscribe_v5_callback_set(e->mosq, cb_subscribe);
+    mosquitto_disconnect_v5_callback_set(e->mosq, cb_disconnect);
+    clients_.push_back(e);
+    return e->index;
+}
+
+void client_pool::arm(entry& e) {
+    const bool out = mosquitto_want_write(e.mosq);
+    if (e.fd >= 0 && out == e.want_out) return;
+    const int fd = mosquitto_socket(e.mosq);
+    if (fd < 0) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN | (out ? EPOLLOUT : 0u);
+    ev.data.ptr = &e;
+    if (e.fd != fd) {
+        e.fd = fd;
+        epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+    } else {
+        epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
+    }
+    e.want_out = out;
+}
+
+void client_pool::connect_all() {
+    for (auto* e : clients_)
+        if (!e->started) connect_one(e->index);
+}
+
+void client_pool::connect_one(int client) {
+    entry& e = *clients_[static_cast<std::size_t>(client)];
+    const char* bind = e.options.bind_address.empty() ? nullptr : e.options.bind_address.c_str();
+    if (mosquitto_connect_bind_async(e.mosq, host_.c_str(), port_, 60, bind) != MOSQ_ERR_SUCCESS)
+        throw std::runtime_error("connect failed for client " + std::to_string(e.index));
+    e.started = true;
+    e.want_out = false;
+    e.fd = -1;
+    arm(e);
+}
+
+int client_pool::publish(int client, const std::string& topic, const void* payload, int len, int qos) {
+    entry& e = *clients_[static_cast<std::size_t>(client)];
+    int mid = 0;
+    mosquitto_publish(e.mosq, &mid, topic.c_str(), len, payload, qos, false);
+    arm(e);
+    return mid;
+}
+
+int client_pool::subscribe(int client, const std::string& filter, int qos) {
+    entry& e = *clients_[static_cast<std::size_t>(client)];
+    int mid = 0;
+    mosquitto_subscribe(e.mosq, &mid, filter.c_str(), qos);
+    arm(e);
+    return mid;
+}
+
+void client_pool::disconnect_all() {
+    stopping_ = true;
+    for (auto* e : clients_) {
+        mosquitto_disconnect(e->mosq);
+        mosquitto_loop_write(e->mosq, 1);
+    }
+}
+
+bool client_pool::run(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                      const std::function<void()>& tick) {
+    const auto until = clock::now() + timeout;
+    epoll_event events[256];
+    while (!done()) {
+        const auto now = clock::now();
+        if (now >= until) return false;
+        if (tick) tick();
+        const int n = epoll_wait(epoll_, events, 256, tick ? 1 : 10);
+        for (int i = 0; i < n; ++i) {
+            auto& e = *static_cast<entry*>(events[i].data.ptr);
+            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) mosquitto_loop_read(e.mosq, 1);
+            if (events[i].events & EPOLLOUT) mosquitto_loop_write(e.mosq, 1);
+            arm(e);
+        }
+        if (clock::now() - last_misc_ > std::chrono::seconds(1)) {
+            last_misc_ = clock::now();
+            for (auto* e : clients_) {
+                mosquitto_loop_misc(e->mosq); // keep-alive pings
+                arm(*e);
+            }
+        }
+    }
+    return true;
+}
+
+void client_pool::cb_connect(mosquitto*, void* obj, int rc, int, const mqtt5__property*) {
+    auto* e = static_cast<entry*>(obj);
+    if (rc == 0 && !e->connected) {
+        e->connected = true;
+        ++e->pool->connected_;
+    }
+    if (e->pool->handlers_.on_connect) e->pool->handlers_.on_connect(e->index, rc);
+}
+
+void client_pool::cb_message(mosquitto*, void* obj, const mosquitto_message* m, const mqtt5__property*) {
+    auto* e = static_cast<entry*>(obj);
+    if (e->pool->handlers_.on_message) e->pool->handlers_.on_message(e->index, *m);
+}
+
+void client_pool::cb_publish(mosquitto*, void* obj, int mid, int reason, const mqtt5__property*) {
+    auto* e = static_cast<entry*>(obj);
+    if (e->pool->handlers_.on_publish) e->pool->handlers_.on_publish(e->index, mid, reason);
+}
+
+void client_pool::cb_subscribe(mosquitto*, void* obj, int mid, int count, const int* granted, const mqtt5__property*) {
+    auto* e = static_cast<entry*>(obj);
+    if (e->pool->handlers_.on_subscribe) e->pool->handlers_.on_subscribe(e->index, mid, count > 0 ? granted[0] : -1);
+}
+
+void client_pool::cb_disconnect(mosquitto*, void* obj, int, const mqtt5__property*) {
+    auto* e = static_cast<entry*>(obj);
+    if (e->started && !e->connected && !e->pool->stopping_) {
+        // The connection failed before CONNACK (e.g. the broker's accept queue
+        // overflowed): try again, as a real client would.
+        e->fd = -1;
+        e->want_out = false;
+        if (mosquitto_reconnect_async(e->mosq) == MOSQ_ERR_SUCCESS) e->pool->arm(*e);
+        return;
+    }
+    if (e->connected) {
+        e->connected = false;
+        --e->pool->connected_;
+    }
+    if (e->pool->handlers_.on_disconnect) e->pool->handlers_.on_disconnect(e->index);
+}
+
+} // namespace mqchat::bench

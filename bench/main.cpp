@@ -1,0 +1,60 @@
+// mqchat-bench: measures the hot paths against bare Mosquitto in the same run.
+//
+// usage: mqchat-bench [--quick] [--out DIR] [CASE ...]
+//   CASE: overhead, stored_chat, fanout, connections, history (default: all these),
+//         instructions (valgrind instruction counts; only when named)
+//
+// Prints one JSON line per figure ({"case", "value", "unit", "baseline",
+// "ratio"}) as it is measured, then a table. Every case starts its own
+// servers (PostgreSQL, mosquitto, bridge) on free loopback ports.
+
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "bench.hpp"
+
+int main(int argc, char** argv) {
+    using namespace mqchat::bench;
+    settings s;
+    s.out_dir = "build/bench";
+    std::set<std::string> cases;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--quick") s.quick = true;
+        else if (a == "--out" && i + 1 < argc) s.out_dir = argv[++i];
+        else if (a == "-h" || a == "--help") {
+            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|history ...]\n";
+            return 0;
+        } else cases.insert(a);
+    }
+    const std::set<std::string> known = {"overhead", "stored_chat", "fanout", "connections", "history", "instructions"};
+    for (const auto& c : cases)
+        if (!known.count(c)) {
+            std::cerr << "mqchat-bench: unknown case '" << c << "'\n";
+            return 2;
+        }
+    auto wanted = [&](const std::string& c) { return cases.empty() || cases.count(c); };
+    std::filesystem::create_directories(s.out_dir);
+    std::filesystem::remove(s.out_dir + "/notes.txt");
+    raise_fd_limit();
+    int failures = 0;
+    auto run = [&](const std::string& name, void (*fn)(const settings&)) {
+        if (!wanted(name)) return;
+        std::cout << "# " << name << (s.quick ? " (quick)" : "") << std::endl;
+        try {
+            fn(s);
+        } catch (const std::exception& e) {
+            std::cerr << "mqchat-bench: case " << name << " failed: " << e.what() << std::endl;
+            ++failures;
+        }
+    };
+    run("overhead", run_overhead);
+    run("stored_chat", run_stored_chat);
+    run("fanout", run_fanout);
+    run("connections", run_connections);
+    run("history", run_history);
+    if (cases.count("instructions")) run("instructions", run_instructions); // slow: only when asked
+    print_table();
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,216 @@
+#include "ingest.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <thread>
+
+#include "common/pg.hpp"
+
+namespace mqchat::bridge {
+
+namespace {
+constexpr auto flush_interval = std::chrono::milliseconds(200);
+constexpr std::size_t outbox_page = 1000;
+
+std::string_view status_name(store_status s) {
+    switch (s) {
+    case store_status::stored: return "stored";
+    case store_status::duplicate: return "duplicate";
+    case store_status::not_member: return "not_member";
+    case store_status::no_conversation: return "no_conversation";
+    case store_status::failed: return "failed";
+    }
+    return "?";
+}
+} // namespace
+
+ingest::ingest(message_store& store, mqtt_link& link, const topic_names& topics, std::size_t batch_max)
+    : store_(store), link_(link), topics_(topics), batch_max_(batch_max) {}
+
+void ingest::run(const std::atomic<bool>& stop) {
+    std::vector<send_request> batch;
+    while (!stop) {
+        if (link_.take_reconnected()) resync_ = true;
+        if (resync_) republish_outbox(stop);
+        track_publishes();
+
+        collect(batch);
+        if (batch.empty()) {
+            flush_published(true);
+            continue;
+        }
+        const auto results = store_with_retry(batch, stop);
+        if (results.size() != batch.size()) return; // stopping
+        deliver(batch, results);
+        flush_published(false);
+    }
+    track_publishes();
+    flush_published(true);
+}
+
+bool ingest::parse(const incoming& in, send_request& out) {
+    const parsed_topic t = topics_.parse(in.topic);
+    envelope_error error;
+    if (t.kind != topic_kind::conv_stamped || !parse_stamped(in.payload, out.env, error)) {
+        // Only the plugin writes .../stamped, so this is a bug or a foreign broker setup.
+        std::cerr << "mqchat-bridge: dropped an unexpected message on " << in.topic << ": " << error.message
+                  << std::endl;
+        return false;
+    }
+    out.conv = t.conv;
+    return true;
+}
+
+void ingest::collect(std::vector<send_request>& batch) {
+    batch.clear();
+    incoming in;
+    // Wait briefly for the first message, then take whatever else is already
+    // queued: under load batches grow by themselves, idle latency stays low.
+    if (!link_.next(in, std::chrono::milliseconds(50))) return;
+    do {
+        send_request r;
+        if (parse(in, r)) batch.push_back(std::move(r));
+    } while (batch.size() < batch_max_ && link_.next(in, std::chrono::milliseconds(0)));
+    // Lock conversations in one order (see mqchat_store_batch); stable keeps
+    // each conversation's arrival order.
+    std::stable_sort(batch.begin(), batch.end(),
+                     [](const send_request& a, const send_request& b) { return a.conv < b.conv; });
+}
+
+std::vector<store_result> ingest::store_with_retry(const std::vector<send_request>& batch,
+                                                   const std::atomic<bool>& stop) {
+    int backoff_ms = 100;
+    bool reported = false;
+    while (!stop) {
+        try {
+            auto results = store_.store_batch(batch);
+            if (reported) std::cout << "mqchat-bridge: database is back" << std::endl;
+            return results;
+        } catch (const pg::broken_connection& e) {
+            if (!reported) std::cerr << "mqchat-bridge: database unavailable (" << e.what() << "); retrying" << std::endl;
+            reported = true;
+            resync_ = true; // the commit may have happened: republish what is unpublished
+        } catch (const pg::sql_error& e) {
+            // 40001 serialization failure, 40P01 deadlock: another bridge got
+            // in the way; trying again is the documented remedy.
+            if (e.sqlstate != "40001" && e.sqlstate != "40P01") return store_one_by_one(batch, e, stop);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+        backoff_ms = std::min(backoff_ms * 2, 2000);
+        if (resync_) track_publishes();
+    }
+    return {};
+}
+
+std::vector<store_result> ingest::store_one_by_one(const std::vector<send_request>& batch,
+                                                   const pg::sql_error& error, const std::atomic<bool>& stop) {
+    // One message the database refuses must not hold up the others: store
+    // them one at a time and refuse only the one that fails.
+    if (batch.size() == 1) {
+        std::cerr << "mqchat-bridge: database refused message " << batch[0].env.id << " from "
+                  << batch[0].env.sender << ": " << error.what() << std::endl;
+        return {store_result{store_status::failed, 0, 0}};
+    }
+    std::vector<store_result> out;
+    for (const auto& r : batch) {
+        auto one = store_with_retry({r}, stop);
+        if (one.empty()) return {};
+        out.push_back(one[0]);
+    }
+    return out;
+}
+
+void ingest::publish_stored(const stored_message& m) {
+    in_flight_.push_back({m.conv, m.seq, link_.publish(topics_.conv_msg(m.conv), stored_json(m))});
+}
+
+void ingest::deliver(const std::vector<send_request>& batch, const std::vector<store_result>& results) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const send_request& r = batch[i];
+        const store_result& res = results[i];
+        const std::string inbox = topics_.inbox(r.env.sender);
+        switch (res.status) {
+        case store_status::stored: {
+            stored_message m;
+            m.conv = r.conv;
+            m.seq = res.seq;
+            m.ts = res.ts;
+            m.id = r.env.id;
+            m.sender = r.env.sender;
+            m.body = r.env.body;
+            m.type = r.env.type;
+            m.reply_to = r.env.reply_to;
+            publish_stored(m);
+            link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
+            break;
+        }
+        case store_status::duplicate: // already stored and delivered: only ack again
+            link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
+            break;
+        case store_status::failed:
+            link_.publish(inbox, error_json(error_code::internal, "the server could not store this message",
+                                            r.env.id, r.conv));
+            break;
+        case store_status::not_member:
+        case store_status::no_conversation:
+            std::cout << "mqchat-bridge: refused message " << r.env.id << " from " << r.env.sender << " in "
+                      << r.conv << ": " << status_name(res.status) << std::endl;
+            link_.publish(inbox, error_json(error_code::not_member,
+                                            "you are not a member of conversation " + std::to_string(r.conv),
+                                            r.env.id, r.conv));
+            break;
+        }
+    }
+}
+
+void ingest::track_publishes() {
+    while (!in_flight_.empty() && in_flight_.front().handle->done()) {
+        const in_flight& f = in_flight_.front();
+        if (f.handle->ok()) {
+            auto& seq = published_[f.conv];
+            seq = std::max(seq, f.seq);
+        } else {
+            resync_ = true;
+        }
+        in_flight_.pop_front();
+    }
+}
+
+void ingest::flush_published(bool force) {
+    if (published_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_flush_ < flush_interval && published_.size() < 1000) return;
+    try {
+        store_.mark_published(published_);
+        published_.clear();
+        last_flush_ = now;
+    } catch (const pg::error& e) {
+        // Harmless to retry later; at worst members see a republished seq.
+        std::cerr << "mqchat-bridge: could not record published messages: " << e.what() << std::endl;
+    }
+}
+
+void ingest::republish_outbox(const std::atomic<bool>& stop) {
+    // Whatever was in flight is superseded by the republish below.
+    in_flight_.clear();
+    std::int64_t conv = 0, seq = 0;
+    std::size_t total = 0;
+    try {
+        while (!stop) {
+            const auto page = store_.unpublished(conv, seq, outbox_page);
+            for (const auto& m : page) publish_stored(m);
+            total += page.size();
+            if (page.size() < outbox_page) break;
+            conv = page.back().conv;
+            seq = page.back().seq;
+            track_publishes();
+        }
+        resync_ = false;
+        if (total) std::cout << "mqchat-bridge: republished " << total << " stored messages" << std::endl;
+    } catch (const pg::error& e) {
+        std::cerr << "mqchat-bridge: cannot read the outbox yet (" << e.what() << ")" << std::endl;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+}
+
+} // namespace mqchat::bridge

@@ -1,0 +1,70 @@
+#pragma once
+/// The bridge's one loop: take stamped sends from the broker, store them in
+/// batches, and only after commit publish each stored message to its
+/// conversation and acknowledge it to its sender.
+///
+///   receive ─▶ batch (up to batch_max, no waiting beyond what is queued)
+///           ─▶ store in one transaction (seq assigned there)
+///           ─▶ publish .../msg (QoS 1) + ack on the sender's inbox
+///           ─▶ when the broker has acknowledged .../msg, record published_seq
+///
+/// What can go wrong and what happens:
+///  - the database goes away: the batch is kept and retried with backoff;
+///    after reconnecting everything stored but unpublished is republished.
+///  - the broker goes away: publishes fail or are lost; after reconnecting
+///    the outbox (seq > published_seq) is republished in seq order.
+///  - the bridge dies: clients resend what was not acked; resends come back
+///    as duplicates and are acked with their original seq; at start the
+///    outbox is republished. Members may see a seq twice and drop it.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "common/pg.hpp"
+#include "common/topics.hpp"
+#include "message_store.hpp"
+#include "mqtt_link.hpp"
+
+namespace mqchat::bridge {
+
+class ingest {
+public:
+    ingest(message_store& store, mqtt_link& link, const topic_names& topics, std::size_t batch_max);
+
+    /// Runs until `stop` is set.
+    void run(const std::atomic<bool>& stop);
+
+private:
+    void collect(std::vector<send_request>& batch);
+    bool parse(const incoming& in, send_request& out);
+    std::vector<store_result> store_with_retry(const std::vector<send_request>& batch, const std::atomic<bool>& stop);
+    std::vector<store_result> store_one_by_one(const std::vector<send_request>& batch, const pg::sql_error& error,
+                                               const std::atomic<bool>& stop);
+    void deliver(const std::vector<send_request>& batch, const std::vector<store_result>& results);
+    void publish_stored(const stored_message& m);
+    void republish_outbox(const std::atomic<bool>& stop);
+    void track_publishes();
+    void flush_published(bool force);
+
+    message_store& store_;
+    mqtt_link& link_;
+    const topic_names& topics_;
+    std::size_t batch_max_;
+
+    struct in_flight {
+        std::int64_t conv;
+        std::int64_t seq;
+        std::shared_ptr<publish_handle> handle;
+    };
+    std::deque<in_flight> in_flight_;               ///< .../msg publishes in send order
+    std::map<std::int64_t, std::int64_t> published_; ///< acknowledged, not yet recorded
+    std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
+    bool resync_ = true; ///< republish the outbox before the next batch
+};
+
+} // namespace mqchat::bridge

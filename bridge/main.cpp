@@ -1,0 +1,46 @@
+// mqchat-bridge: stores chat messages in PostgreSQL, numbers them, and
+// delivers them through the broker. Wiring only; the work is in ingest.cpp.
+//
+// usage: mqchat-bridge CONFIG_FILE
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "config.hpp"
+#include "ingest.hpp"
+#include "mosquitto_link.hpp"
+#include "pg_message_store.hpp"
+
+namespace {
+std::atomic<bool> stopping{false};
+void on_signal(int) { stopping = true; }
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::cerr << "usage: mqchat-bridge CONFIG_FILE\n";
+        return 2;
+    }
+    try {
+        const auto config = mqchat::bridge::load_config(argv[1]);
+        std::signal(SIGINT, on_signal);
+        std::signal(SIGTERM, on_signal);
+
+        const mqchat::topic_names topics(config.topic_prefix);
+        mqchat::bridge::pg_message_store store(config.db);
+        mqchat::bridge::mosquitto_link link(config, topics);
+        link.connect(stopping);
+        std::cout << "mqchat-bridge: running (broker " << config.mqtt_uri << ", batches of up to "
+                  << config.batch_max << ")" << std::endl;
+
+        mqchat::bridge::ingest loop(store, link, topics, config.batch_max);
+        loop.run(stopping);
+        link.disconnect();
+        std::cout << "mqchat-bridge: stopped" << std::endl;
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "mqchat-bridge: " << e.what() << std::endl;
+        return 1;
+    }
+}

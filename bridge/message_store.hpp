@@ -1,0 +1,49 @@
+#pragma once
+/// Where messages are kept: the source of truth (PostgreSQL in production,
+/// see pg_message_store). The ingest loop only talks to this interface.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/envelope.hpp"
+
+namespace mqchat::bridge {
+
+/// A checked send, ready to store: the stamped envelope and its conversation.
+struct send_request {
+    std::int64_t conv = 0;
+    send_envelope env; ///< env.sender is the authenticated user
+};
+
+/// `failed`: the database refused this message itself (not a lost connection).
+enum class store_status { stored, duplicate, not_member, no_conversation, failed };
+
+struct store_result {
+    store_status status = store_status::stored;
+    std::int64_t seq = 0; ///< stored / duplicate: the message's seq
+    std::int64_t ts = 0;  ///< stored / duplicate: its server time
+};
+
+class message_store {
+public:
+    virtual ~message_store() = default;
+
+    /// Stores a batch in one transaction, in order; one result per request.
+    /// Requests must be ordered by conv (lock order across bridges).
+    /// Throws pg::broken_connection when the database is gone: nothing or
+    /// everything of the batch may have been committed, so the caller retries
+    /// the whole batch (duplicates come back as such) and republishes.
+    virtual std::vector<store_result> store_batch(const std::vector<send_request>& batch) = 0;
+
+    /// Stored messages the broker has not acknowledged yet, in (conv, seq)
+    /// order, strictly after (after_conv, after_seq).
+    virtual std::vector<stored_message> unpublished(std::int64_t after_conv, std::int64_t after_seq,
+                                                    std::size_t limit) = 0;
+
+    /// Records that the broker acknowledged everything up to seq per conv.
+    virtual void mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) = 0;
+};
+
+} // namespace mqchat::bridge

@@ -1,0 +1,214 @@
+#include "mosquitto_link.hpp"
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+namespace mqchat::bridge {
+
+namespace {
+struct library {
+    library() { mosquitto_lib_init(); }
+    ~library() { mosquitto_lib_cleanup(); }
+};
+void init_library_once() { static const library once; }
+
+constexpr int keepalive_s = 20;
+} // namespace
+
+broker_address parse_broker_uri(const std::string& uri) {
+    broker_address a;
+    std::string rest = uri;
+    for (const char* scheme : {"tcp://", "mqtt://"}) {
+        const std::string s(scheme);
+        if (rest.compare(0, s.size(), s) == 0) {
+            rest = rest.substr(s.size());
+            break;
+        }
+    }
+    if (rest.find("://") != std::string::npos)
+        throw std::invalid_argument("mqtt_uri: only tcp://HOST:PORT is supported, got " + uri);
+    const auto colon = rest.rfind(':');
+    a.host = rest.substr(0, colon);
+    if (colon != std::string::npos) {
+        const std::string port = rest.substr(colon + 1);
+        std::size_t used = 0;
+        try {
+            a.port = std::stoi(port, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != port.size() || port.empty() || a.port < 1 || a.port > 65535)
+            throw std::invalid_argument("mqtt_uri: bad port in " + uri);
+    }
+    if (a.host.empty()) throw std::invalid_argument("mqtt_uri: no host in " + uri);
+    return a;
+}
+
+/// Done when the broker acknowledged the publish (or it could not be sent).
+class mosquitto_link::handle : public publish_handle {
+public:
+    bool done() const override { return state_.load() != 0; }
+    bool ok() const override { return state_.load() == 1; }
+    void finish(bool ok) { state_.store(ok ? 1 : 2); }
+
+private:
+    std::atomic<int> state_{0}; ///< 0 in flight, 1 acknowledged, 2 failed
+};
+
+mosquitto_link::mosquitto_link(const bridge_config& config, const topic_names& topics)
+    : config_(config), address_(parse_broker_uri(config.mqtt_uri)),
+      filter_("$share/" + config.share_group + "/" + topics.all_stamped()) {
+    init_library_once();
+    // clean_session false: the broker keeps the shared subscription and
+    // queues sends for a bridge that is restarting.
+    mosq_ = mosquitto_new(config.mqtt_client_id.c_str(), false, this);
+    if (!mosq_) throw std::runtime_error("mosquitto_new failed");
+    mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    // A PUBACK and the stored message follow each other within a millisecond:
+    // with Nagle on, the second write waits for the broker's delayed ACK (40 ms).
+    mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_username_pw_set(mosq_, config.mqtt_username.c_str(), config.mqtt_password.c_str());
+    mosquitto_reconnect_delay_set(mosq_, 1, 5, true);
+    mosquitto_connect_v5_callback_set(mosq_, on_connect);
+    mosquitto_disconnect_v5_callback_set(mosq_, on_disconnect);
+    mosquitto_message_v5_callback_set(mosq_, on_message);
+    mosquitto_publish_v5_callback_set(mosq_, on_publish);
+    mosquitto_subscribe_v5_callback_set(mosq_, on_subscribe);
+}
+
+mosquitto_link::~mosquitto_link() {
+    disconnect();
+    mosquitto_destroy(mosq_);
+}
+
+void mosquitto_link::connect(const std::atomic<bool>& stop) {
+    mosquitto_property* props = nullptr;
+    mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                 static_cast<std::uint32_t>(config_.session_expiry_s));
+    bool reported = false;
+    while (!stop && !loop_running_) {
+        const int rc = mosquitto_connect_bind_v5(mosq_, address_.host.c_str(), address_.port, keepalive_s, nullptr, props);
+        if (rc == MOSQ_ERR_SUCCESS) {
+            // The library's thread reads, writes and reconnects from here on.
+            if (mosquitto_loop_start(mosq_) != MOSQ_ERR_SUCCESS) throw std::runtime_error("mosquitto_loop_start failed");
+            loop_running_ = true;
+            break;
+        }
+        if (!reported)
+            std::cerr << "mqchat-bridge: cannot connect to the broker yet (" << mosquitto_strerror(rc) << "); retrying"
+                      << std::endl;
+        reported = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    mosquitto_property_free_all(&props);
+    // "Running" means sends are being received: wait for the subscription.
+    std::unique_lock lock(mutex_);
+    while (!stop && !subscribed_) arrived_.wait_for(lock, std::chrono::milliseconds(100));
+}
+
+void mosquitto_link::disconnect() {
+    if (!loop_running_) return;
+    mosquitto_disconnect_v5(mosq_, MQTT_RC_NORMAL_DISCONNECTION, nullptr);
+    mosquitto_loop_stop(mosq_, false);
+    loop_running_ = false;
+}
+
+bool mosquitto_link::next(incoming& out, std::chrono::milliseconds wait) {
+    std::unique_lock lock(mutex_);
+    if (inbox_.empty() && wait.count() > 0) arrived_.wait_for(lock, wait, [this] { return !inbox_.empty(); });
+    if (inbox_.empty()) return false;
+    out = std::move(inbox_.front());
+    inbox_.pop_front();
+    return true;
+}
+
+std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic, const std::string& payload) {
+    auto h = std::make_shared<handle>();
+    // Held across the call: the PUBACK may arrive on the library's thread
+    // before this function returns, and must find the handle.
+    std::lock_guard lock(mutex_);
+    int mid = 0;
+    const int rc = mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1,
+                                        false, nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        std::cerr << "mqchat-bridge: publish failed (" << mosquitto_strerror(rc) << "); the outbox will republish"
+                  << std::endl;
+        h->finish(false);
+        return h;
+    }
+    // QoS 1 messages are queued while disconnected and resent after a
+    // reconnection, so a handle completes once the broker has the message.
+    pending_[mid] = h;
+    return h;
+}
+
+void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const mosquitto_property*) {
+    auto* self = static_cast<mosquitto_link*>(self_);
+    if (rc != 0) {
+        std::cerr << "mqchat-bridge: the broker refused the connection (" << mosquitto_reason_string(rc)
+                  << "); retrying" << std::endl;
+        return;
+    }
+    // Each (re)connection: make sure of the subscription (the session may have
+    // expired) and tell the ingest loop to republish from the outbox.
+    int mid = 0;
+    mosquitto_subscribe_v5(mosq, &mid, self->filter_.c_str(), 1, MQTT_SUB_OPT_NO_LOCAL, nullptr);
+    bool first = false;
+    {
+        std::lock_guard lock(self->mutex_);
+        first = !self->connected_ && !self->subscribed_;
+        self->connected_ = true;
+        self->subscribe_mid_ = mid;
+    }
+    if (!first) self->reconnected_ = true;
+    std::cout << "mqchat-bridge: connected to the broker" << std::endl;
+}
+
+void mosquitto_link::on_disconnect(mosquitto*, void* self_, int rc, const mosquitto_property*) {
+    auto* self = static_cast<mosquitto_link*>(self_);
+    {
+        std::lock_guard lock(self->mutex_);
+        if (!self->connected_) return;
+        self->connected_ = false;
+    }
+    if (rc != 0) std::cout << "mqchat-bridge: lost the broker (" << mosquitto_strerror(rc) << "); reconnecting" << std::endl;
+}
+
+void mosquitto_link::on_message(mosquitto*, void* self_, const mosquitto_message* m, const mosquitto_property*) {
+    auto* self = static_cast<mosquitto_link*>(self_);
+    incoming in;
+    in.topic = m->topic;
+    in.payload.assign(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen));
+    std::lock_guard lock(self->mutex_);
+    self->inbox_.push_back(std::move(in));
+    self->arrived_.notify_one();
+}
+
+void mosquitto_link::on_publish(mosquitto*, void* self_, int mid, int reason, const mosquitto_property*) {
+    auto* self = static_cast<mosquitto_link*>(self_);
+    std::lock_guard lock(self->mutex_);
+    const auto it = self->pending_.find(mid);
+    if (it == self->pending_.end()) return;
+    it->second->finish(reason < 0x80);
+    self->pending_.erase(it);
+}
+
+void mosquitto_link::on_subscribe(mosquitto*, void* self_, int mid, int count, const int* granted,
+                                  const mosquitto_property*) {
+    auto* self = static_cast<mosquitto_link*>(self_);
+    std::lock_guard lock(self->mutex_);
+    if (mid != self->subscribe_mid_) return;
+    if (count < 1 || granted[0] >= 0x80) {
+        std::cerr << "mqchat-bridge: the broker refused the subscription to " << self->filter_ << " (reason "
+                  << (count > 0 ? granted[0] : -1) << ")" << std::endl;
+        return;
+    }
+    self->subscribed_ = true;
+    self->arrived_.notify_all();
+}
+
+} // namespace mqchat::bridge

@@ -1,0 +1,80 @@
+#pragma once
+/// mqtt_link on libmosquitto (the broker project's own client library):
+/// MQTT 5, a persistent session, a shared subscription on
+/// {prefix}conv/+/stamped, reconnection by the library's network thread.
+///
+/// Why not Paho: Paho MQTT C 1.3.12 (Debian 12) frees a QoS 1 publish's
+/// topic and payload when a write fails as the connection drops, then
+/// resends that message after reconnecting from freed memory. AddressSanitizer
+/// caught it in failure_test (heap-use-after-free in libpaho-mqtt3as, send
+/// thread frees, receive thread reads) and members received corrupted
+/// messages. docs/architecture.md has the details.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/topics.hpp"
+#include "config.hpp"
+#include "mqtt_link.hpp"
+
+struct mosquitto;
+struct mosquitto_message;
+typedef struct mqtt5__property mosquitto_property;
+
+namespace mqchat::bridge {
+
+/// Host and port of a broker URI: tcp://HOST:PORT or mqtt://HOST:PORT
+/// (port 1883 when left out). Throws std::invalid_argument otherwise.
+struct broker_address {
+    std::string host;
+    int port = 1883;
+};
+broker_address parse_broker_uri(const std::string& uri);
+
+class mosquitto_link : public mqtt_link {
+public:
+    mosquitto_link(const bridge_config& config, const topic_names& topics);
+    ~mosquitto_link() override;
+    mosquitto_link(const mosquitto_link&) = delete;
+    mosquitto_link& operator=(const mosquitto_link&) = delete;
+
+    /// Connects, retrying until it succeeds or `stop` becomes true; from then
+    /// on the library's thread reconnects by itself.
+    void connect(const std::atomic<bool>& stop);
+    void disconnect();
+
+    bool next(incoming& out, std::chrono::milliseconds wait) override;
+    std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload) override;
+    bool take_reconnected() override { return reconnected_.exchange(false); }
+
+private:
+    class handle;
+    static void on_connect(mosquitto*, void* self, int rc, int flags, const mosquitto_property*);
+    static void on_disconnect(mosquitto*, void* self, int rc, const mosquitto_property*);
+    static void on_message(mosquitto*, void* self, const mosquitto_message*, const mosquitto_property*);
+    static void on_publish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*);
+    static void on_subscribe(mosquitto*, void* self, int mid, int count, const int* granted, const mosquitto_property*);
+
+    const bridge_config& config_;
+    const broker_address address_;
+    const std::string filter_;
+    mosquitto* mosq_ = nullptr;
+    bool loop_running_ = false;
+
+    std::mutex mutex_;
+    std::condition_variable arrived_;
+    std::deque<incoming> inbox_;
+    std::unordered_map<int, std::shared_ptr<handle>> pending_; ///< by message id
+    bool connected_ = false;
+    int subscribe_mid_ = 0;
+    bool subscribed_ = false;
+    std::atomic<bool> reconnected_{false};
+};
+
+} // namespace mqchat::bridge

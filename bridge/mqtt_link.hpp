@@ -1,0 +1,35 @@
+#pragma once
+/// The bridge's view of the broker: stamped sends in, QoS 1 publishes out.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace mqchat::bridge {
+
+struct incoming {
+    std::string topic;
+    std::string payload;
+};
+
+/// The outcome of one QoS 1 publish, known once the broker has acknowledged it.
+class publish_handle {
+public:
+    virtual ~publish_handle() = default;
+    virtual bool done() const = 0;
+    virtual bool ok() const = 0; ///< only meaningful when done()
+};
+
+class mqtt_link {
+public:
+    virtual ~mqtt_link() = default;
+
+    /// Waits up to `wait` for the next stamped send; false on timeout.
+    virtual bool next(incoming& out, std::chrono::milliseconds wait) = 0;
+    /// Publishes at QoS 1. Never blocks on the network; failures show in the handle.
+    virtual std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload) = 0;
+    /// True once after every (re)connection: what was in flight may be lost.
+    virtual bool take_reconnected() = 0;
+};
+
+} // namespace mqchat::bridge

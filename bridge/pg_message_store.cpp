@@ -1,0 +1,120 @@
+#include "pg_message_store.hpp"
+
+#include "common/json.hpp"
+
+namespace mqchat::bridge {
+
+pg_message_store::pg_message_store(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+
+void pg_message_store::connect() { db(); }
+
+pg::connection& pg_message_store::db() {
+    if (!db_) {
+        db_ = std::make_unique<pg::connection>(conninfo_);
+        db_->exec("SET client_min_messages = warning");
+    }
+    return *db_;
+}
+
+template <class Fn>
+auto pg_message_store::with_db(Fn&& fn) {
+    try {
+        return fn(db());
+    } catch (const pg::broken_connection&) {
+        db_.reset(); // the next call reconnects
+        throw;
+    }
+}
+
+std::vector<store_result> pg_message_store::store_batch(const std::vector<send_request>& batch) {
+    Json::Value arr(Json::arrayValue);
+    for (const auto& r : batch) {
+        Json::Value m(Json::objectValue);
+        m["conv"] = Json::Int64(r.conv);
+        m["sender"] = r.env.sender;
+        m["id"] = r.env.id;
+        m["body"] = r.env.body;
+        if (!r.env.type.empty()) m["type"] = r.env.type;
+        if (r.env.reply_to > 0) m["reply_to"] = Json::Int64(r.env.reply_to);
+        if (r.env.guest) m["guest"] = true;
+        arr.append(std::move(m));
+    }
+    const std::string payload = json::write(arr);
+    return with_db([&](pg::connection& c) {
+        return pg::transaction(c, [&] {
+            const auto res = c.exec("SELECT idx, status, seq, ts FROM mqchat_store_batch($1::jsonb)", {payload});
+            std::vector<store_result> out(batch.size());
+            for (int i = 0; i < res.rows(); ++i) {
+                const auto idx = static_cast<std::size_t>(res.int64(i, 0));
+                const std::string_view st = res.text(i, 1);
+                store_result& r = out.at(idx);
+                r.status = st == "stored"       ? store_status::stored
+                           : st == "duplicate"  ? store_status::duplicate
+                           : st == "not_member" ? store_status::not_member
+                                                : store_status::no_conversation;
+                if (!res.is_null(i, 2)) r.seq = res.int64(i, 2);
+                if (!res.is_null(i, 3)) r.ts = res.int64(i, 3);
+            }
+            if (static_cast<std::size_t>(res.rows()) != batch.size())
+                throw pg::error("mqchat_store_batch returned " + std::to_string(res.rows()) + " rows for " +
+                                std::to_string(batch.size()) + " messages");
+            return out;
+        });
+    });
+}
+
+std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_conv, std::int64_t after_seq,
+                                                          std::size_t limit) {
+    return with_db([&](pg::connection& c) {
+        const auto r = c.exec(
+            "SELECT m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body,"
+            "       coalesce(m.type, ''), coalesce(m.reply_to, 0)"
+            "  FROM conversations c"
+            "  JOIN messages m ON m.conv_id = c.id AND m.seq > c.published_seq"
+            "  LEFT JOIN users u ON u.id = m.sender_id"
+            " WHERE c.last_seq > c.published_seq AND (m.conv_id, m.seq) > ($1::bigint, $2::bigint)"
+            " ORDER BY m.conv_id, m.seq LIMIT $3",
+            {std::to_string(after_conv), std::to_string(after_seq), std::to_string(limit)});
+        std::vector<stored_message> out;
+        out.reserve(static_cast<std::size_t>(r.rows()));
+        for (int i = 0; i < r.rows(); ++i) {
+            stored_message m;
+            m.conv = r.int64(i, 0);
+            m.seq = r.int64(i, 1);
+            m.ts = r.int64(i, 2);
+            m.id = r.str(i, 3);
+            m.sender = r.str(i, 4);
+            m.body = r.str(i, 5);
+            m.type = r.str(i, 6);
+            m.reply_to = r.int64(i, 7);
+            out.push_back(std::move(m));
+        }
+        return out;
+    });
+}
+
+void pg_message_store::mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) {
+    if (conv_seq.empty()) return;
+    Json::Value arr(Json::arrayValue);
+    for (const auto& [conv, seq] : conv_seq) {
+        Json::Value v(Json::objectValue);
+        v["conv"] = Json::Int64(conv);
+        v["seq"] = Json::Int64(seq);
+        arr.append(std::move(v));
+    }
+    const std::string payload = json::write(arr);
+    with_db([&](pg::connection& c) {
+        pg::transaction(c, [&] {
+            // Losing this on a crash only means a republish that clients drop
+            // by seq, so it need not wait for the disk.
+            c.exec("SET LOCAL synchronous_commit = off");
+            c.exec("UPDATE conversations c SET published_seq = v.seq"
+                   "  FROM jsonb_to_recordset($1::jsonb) AS v(conv bigint, seq bigint)"
+                   " WHERE c.id = v.conv AND c.published_seq < v.seq",
+                   {payload});
+        });
+        return 0;
+    });
+}
+
+} // namespace mqchat::bridge

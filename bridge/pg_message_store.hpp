@@ -1,0 +1,35 @@
+#pragma once
+/// message_store on PostgreSQL: one round trip per batch through
+/// mqchat_store_batch() (schema/001_core.sql). Reconnects lazily: after a
+/// broken connection the next call opens a new one.
+
+#include <memory>
+#include <string>
+
+#include "common/pg.hpp"
+#include "message_store.hpp"
+
+namespace mqchat::bridge {
+
+class pg_message_store : public message_store {
+public:
+    explicit pg_message_store(std::string conninfo);
+
+    std::vector<store_result> store_batch(const std::vector<send_request>& batch) override;
+    std::vector<stored_message> unpublished(std::int64_t after_conv, std::int64_t after_seq,
+                                            std::size_t limit) override;
+    void mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) override;
+
+    /// Opens the connection now (throws pg::broken_connection if it cannot).
+    void connect();
+
+private:
+    pg::connection& db();
+    template <class Fn>
+    auto with_db(Fn&& fn);
+
+    std::string conninfo_;
+    std::unique_ptr<pg::connection> db_;
+};
+
+} // namespace mqchat::bridge

@@ -1,0 +1,143 @@
+#include "common/envelope.hpp"
+
+#include "common/json.hpp"
+#include "common/names.hpp"
+
+namespace mqchat {
+
+namespace {
+
+bool valid_client_id(std::string_view id) {
+    if (id.empty() || id.size() > max_client_id_length) return false;
+    for (char c : id)
+        if (c < 0x21 || c > 0x7E) return false;
+    return true;
+}
+
+bool fail(envelope_error& error, std::string_view code, std::string message) {
+    error.code = code;
+    error.message = std::move(message);
+    return false;
+}
+
+/// Reads the client's fields from a parsed object; shared by both parsers.
+bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error) {
+    if (!v.isObject()) return fail(error, error_code::invalid_envelope, "envelope must be a JSON object");
+
+    const Json::Value& id = v["id"];
+    if (id.isString() && valid_client_id(id.asString())) out.id = id.asString();
+    else if (id.isNull()) return fail(error, error_code::invalid_envelope, "missing field 'id'");
+    else
+        return fail(error, error_code::invalid_envelope,
+                    "field 'id' must be a string of 1-64 printable ASCII characters");
+
+    const Json::Value& body = v["body"];
+    if (body.isNull()) return fail(error, error_code::invalid_envelope, "missing field 'body'");
+    if (!body.isString()) return fail(error, error_code::invalid_envelope, "field 'body' must be a string");
+    out.body = body.asString();
+    if (out.body.empty()) return fail(error, error_code::invalid_envelope, "field 'body' is empty");
+    if (!valid_utf8(out.body))
+        return fail(error, error_code::invalid_envelope, "field 'body' is not valid UTF-8 text");
+
+    if (v.isMember("type")) {
+        const Json::Value& type = v["type"];
+        if (!type.isString() || type.asString().empty() || type.asString().size() > max_type_length ||
+            !valid_user_name(type.asString())) // same safe alphabet as names
+            return fail(error, error_code::invalid_envelope,
+                        "field 'type' must be a short word of letters, digits, '.', '_' or '-'");
+        out.type = type.asString();
+    }
+    if (v.isMember("reply_to")) {
+        const Json::Value& r = v["reply_to"];
+        if (!r.isIntegral() || !r.isInt64() || r.asInt64() <= 0)
+            return fail(error, error_code::invalid_envelope,
+                        "field 'reply_to' must be the positive seq of a message");
+        out.reply_to = r.asInt64();
+    }
+    return true;
+}
+
+Json::Value fields_object(const send_envelope& env) {
+    Json::Value v(Json::objectValue);
+    v["id"] = env.id;
+    v["body"] = env.body;
+    if (!env.type.empty()) v["type"] = env.type;
+    if (env.reply_to > 0) v["reply_to"] = Json::Int64(env.reply_to);
+    return v;
+}
+
+} // namespace
+
+bool parse_send(std::string_view payload, std::size_t max_payload, send_envelope& out,
+                envelope_error& error) {
+    out = {};
+    if (payload.empty()) return fail(error, error_code::invalid_json, "empty payload");
+    if (payload.size() > max_payload)
+        return fail(error, error_code::payload_too_large,
+                    "payload of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
+                        std::to_string(max_payload));
+    Json::Value v;
+    std::string why;
+    if (!json::parse(payload, v, why)) return fail(error, error_code::invalid_json, "malformed JSON: " + why);
+    if (!read_fields(v, out, error)) {
+        // Keep the id for the refusal notice only when it was a valid one.
+        if (!(v.isObject() && v["id"].isString() && valid_client_id(v["id"].asString()))) out.id.clear();
+        return false;
+    }
+    return true;
+}
+
+std::string stamp_send(const send_envelope& env, std::string_view sender, bool guest) {
+    Json::Value v = fields_object(env);
+    v["sender"] = std::string(sender);
+    if (guest) v["guest"] = true;
+    return json::write(v);
+}
+
+bool parse_stamped(std::string_view payload, send_envelope& out, envelope_error& error) {
+    out = {};
+    Json::Value v;
+    std::string why;
+    if (!json::parse(payload, v, why)) return fail(error, error_code::invalid_json, "malformed JSON: " + why);
+    if (!read_fields(v, out, error)) return false;
+    const Json::Value& sender = v["sender"];
+    if (!sender.isString() || !valid_user_name(sender.asString()))
+        return fail(error, error_code::invalid_envelope, "envelope was not stamped with a sender");
+    out.sender = sender.asString();
+    out.guest = v["guest"].isBool() && v["guest"].asBool();
+    return true;
+}
+
+std::string stored_json(const stored_message& m) {
+    Json::Value v(Json::objectValue);
+    v["conv"] = Json::Int64(m.conv);
+    v["seq"] = Json::Int64(m.seq);
+    v["id"] = m.id;
+    v["sender"] = m.sender;
+    v["ts"] = Json::Int64(m.ts);
+    v["body"] = m.body;
+    if (!m.type.empty()) v["type"] = m.type;
+    if (m.reply_to > 0) v["reply_to"] = Json::Int64(m.reply_to);
+    return json::write(v);
+}
+
+std::string ack_json(std::string_view id, std::int64_t conv, std::int64_t seq, std::int64_t ts) {
+    Json::Value v(Json::objectValue);
+    v["ack"] = std::string(id);
+    v["conv"] = Json::Int64(conv);
+    v["seq"] = Json::Int64(seq);
+    v["ts"] = Json::Int64(ts);
+    return json::write(v);
+}
+
+std::string error_json(std::string_view code, std::string_view message, std::string_view id,
+                       std::int64_t conv) {
+    Json::Value v(Json::objectValue);
+    v["error"]["code"] = std::string(code);
+    v["error"]["message"] = std::string(message);
+    if (!id.empty()) v["id"] = std::string(id);
+    if (conv > 0) v["conv"] = Json::Int64(conv);
+    return json::write(v);
+}
+
+} // namespace mqchat

@@ -1,0 +1,80 @@
+#pragma once
+/// The chat envelope: what a client sends, what the plugin hands the bridge,
+/// what members receive, and the acks and errors that go to an inbox.
+/// docs/protocol.md describes the same shapes for client authors.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mqchat {
+
+inline constexpr std::size_t max_client_id_length = 64;
+inline constexpr std::size_t max_type_length = 32;
+
+/// Error codes a client can see in `{"error": {"code": …}}`.
+namespace error_code {
+inline constexpr std::string_view invalid_json = "invalid_json";
+inline constexpr std::string_view invalid_envelope = "invalid_envelope";
+inline constexpr std::string_view payload_too_large = "payload_too_large";
+inline constexpr std::string_view not_member = "not_member";
+inline constexpr std::string_view invalid_topic = "invalid_topic";
+inline constexpr std::string_view retain_not_allowed = "retain_not_allowed";
+inline constexpr std::string_view internal = "internal_error";
+inline constexpr std::string_view rate_limited = "rate_limited";
+inline constexpr std::string_view not_authorized = "not_authorized";
+} // namespace error_code
+
+/// A message as a client sends it on `chat/conv/{cid}/send`.
+struct send_envelope {
+    std::string id;            ///< client message id, 1–64 printable ASCII characters
+    std::string body;          ///< non-empty UTF-8 text
+    std::string type;          ///< optional, e.g. "text"; empty when absent
+    std::int64_t reply_to = 0; ///< optional seq this message answers; 0 when absent
+    std::string sender;        ///< only in a stamped envelope: the authenticated user
+    bool guest = false;        ///< only in a stamped envelope: the sender is a guest (token)
+};
+
+struct envelope_error {
+    std::string_view code; ///< one of error_code
+    std::string message;   ///< for people: says what is wrong and where
+};
+
+/// Validates a client's payload. Any `sender` the client wrote is ignored.
+/// On failure returns false with `error` filled and, if the payload had a
+/// usable `id`, `out.id` set so the refusal can name the message.
+bool parse_send(std::string_view payload, std::size_t max_payload, send_envelope& out,
+                envelope_error& error);
+
+/// The canonical envelope the plugin forwards to the bridge: the client's
+/// fields plus `sender` set to the authenticated user (and `guest` for a
+/// guest, whom the bridge then registers in the conversation).
+std::string stamp_send(const send_envelope& env, std::string_view sender, bool guest = false);
+
+/// The bridge's side of stamp_send. False if the payload was not stamped by
+/// the plugin (no sender) or is otherwise invalid.
+bool parse_stamped(std::string_view payload, send_envelope& out, envelope_error& error);
+
+/// A stored message as members receive it on `chat/conv/{cid}/msg`.
+struct stored_message {
+    std::int64_t conv = 0;
+    std::int64_t seq = 0;
+    std::int64_t ts = 0; ///< server time, ms since the epoch
+    std::string id;
+    std::string sender;
+    std::string body;
+    std::string type;
+    std::int64_t reply_to = 0;
+};
+
+std::string stored_json(const stored_message& m);
+
+/// `{"ack": id, "conv": …, "seq": …, "ts": …}` on the sender's inbox.
+std::string ack_json(std::string_view id, std::int64_t conv, std::int64_t seq, std::int64_t ts);
+
+/// `{"error": {"code", "message"}, "id"?, "conv"?}` on a user's inbox.
+std::string error_json(std::string_view code, std::string_view message, std::string_view id,
+                       std::int64_t conv);
+
+} // namespace mqchat

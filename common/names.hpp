@@ -1,0 +1,22 @@
+#pragma once
+/// What a user name and a piece of text may contain.
+///
+/// A user name is also an MQTT topic segment (`chat/user/{uid}/inbox`,
+/// `chat/presence/{uid}`), so it must never contain `/`, `+`, `#`, NUL or
+/// anything that could be read as another segment.
+
+#include <cstddef>
+#include <string_view>
+
+namespace mqchat {
+
+inline constexpr std::size_t max_user_name_length = 64;
+
+/// 1–64 characters from [A-Za-z0-9._@-], starting with a letter or digit.
+bool valid_user_name(std::string_view name);
+
+/// True when `text` is well-formed UTF-8 (no overlong forms, no surrogates,
+/// nothing above U+10FFFF) and contains no NUL.
+bool valid_utf8(std::string_view text);
+
+} // namespace mqchat

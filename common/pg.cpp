@@ -1,0 +1,54 @@
+#include "common/pg.hpp"
+
+#include <charconv>
+
+namespace mqchat::pg {
+
+std::int64_t result::int64(int row, int col) const {
+    const std::string_view t = text(row, col);
+    std::int64_t v = 0;
+    const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || p != t.data() + t.size())
+        throw error("column " + std::to_string(col) + " is not an integer: '" + std::string(t) + "'");
+    return v;
+}
+
+connection::connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str()), &PQfinish) {
+    if (!conn_) throw broken_connection("out of memory connecting to PostgreSQL");
+    if (PQstatus(conn_.get()) != CONNECTION_OK) {
+        std::string why = PQerrorMessage(conn_.get());
+        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+        throw broken_connection("cannot connect to PostgreSQL: " + why);
+    }
+}
+
+result connection::check(PGresult* raw) {
+    result r(raw);
+    const ExecStatusType st = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+    if (PQstatus(conn_.get()) != CONNECTION_OK) {
+        std::string why = PQerrorMessage(conn_.get());
+        while (!why.empty() && why.back() == '\n') why.pop_back();
+        throw broken_connection("lost connection to PostgreSQL: " + why);
+    }
+    const char* state = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
+    const char* msg = raw ? PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    std::string what = msg ? msg : PQerrorMessage(conn_.get());
+    std::string sqlstate = state ? state : "";
+    // Class 08 is "connection exception"; 57P01..57P03 are admin shutdown and friends.
+    if (sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P0", 0) == 0) throw broken_connection(what);
+    if (sqlstate == "23505") throw unique_violation(what, sqlstate);
+    throw sql_error(what, sqlstate);
+}
+
+result connection::exec(const std::string& sql, const params& args) {
+    std::vector<const char*> values;
+    values.reserve(args.size());
+    for (const auto& a : args) values.push_back(a ? a->c_str() : nullptr);
+    return check(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                              values.data(), nullptr, nullptr, 0));
+}
+
+void connection::exec_script(const std::string& sql) { check(PQexec(conn_.get(), sql.c_str())); }
+
+} // namespace mqchat::pg

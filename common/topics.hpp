@@ -1,0 +1,80 @@
+#pragma once
+/// Topic names: the one place that knows how chat topics are spelled.
+///
+/// | topic                         | kind            |
+/// |-------------------------------|-----------------|
+/// | {prefix}conv/{cid}/send       | conv_send       |
+/// | {prefix}conv/{cid}/stamped    | conv_stamped    |
+/// | {prefix}conv/{cid}/msg        | conv_msg        |
+/// | {prefix}conv/{cid}/typing     | conv_typing     |
+/// | {prefix}conv/{cid}/receipt    | conv_receipt    |
+/// | {prefix}user/{uid}/inbox      | user_inbox      |
+/// | {prefix}presence/{uid}        | presence        |
+/// | {prefix}rpc/{method}          | rpc             |
+///
+/// The prefix (default `chat/`) is configurable and always ends in `/`.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mqchat {
+
+enum class topic_kind {
+    outside,      ///< not under the prefix: not ours
+    invalid,      ///< under the prefix but not a topic we know (or malformed)
+    conv_send,
+    conv_stamped, ///< a send after the plugin checked it and stamped the sender
+    conv_msg,
+    conv_typing,
+    conv_receipt,
+    user_inbox,
+    presence,
+    rpc,
+};
+
+struct parsed_topic {
+    topic_kind kind = topic_kind::outside;
+    std::int64_t conv = 0;      ///< for conv_* kinds
+    std::string_view user;      ///< for user_inbox and presence (a view into the topic)
+    std::string_view method;    ///< for rpc
+};
+
+/// A conversation id as it appears in a topic: decimal, no sign, no leading
+/// zero, 1 .. 2^63-1. Returns 0 when `text` is not one.
+std::int64_t parse_conv_id(std::string_view text);
+
+class topic_names {
+public:
+    explicit topic_names(std::string prefix = "chat/");
+
+    const std::string& prefix() const { return prefix_; }
+
+    /// Classifies a concrete topic (as in PUBLISH or an ACL read check).
+    /// Wildcards, empty segments and extra segments under the prefix give `invalid`.
+    parsed_topic parse(std::string_view topic) const;
+
+    /// True when a topic or subscription filter lies under the prefix, including
+    /// filters whose wildcards could match it (`#`, `+/…`, `ch+`…).
+    bool may_touch_prefix(std::string_view filter) const;
+
+    std::string conv(std::int64_t cid, std::string_view leaf) const;
+    std::string conv_send(std::int64_t cid) const { return conv(cid, "send"); }
+    std::string conv_msg(std::int64_t cid) const { return conv(cid, "msg"); }
+    std::string inbox(std::string_view user) const;
+    std::string presence(std::string_view user) const;
+    /// Where the plugin moves a checked send. Clients cannot publish here, so
+    /// nothing reaches the bridge without passing the plugin's message check
+    /// (a will message, which skips that check, stays on .../send and is dropped).
+    std::string conv_stamped(std::int64_t cid) const { return conv(cid, "stamped"); }
+    /// The filter the bridge subscribes to (inside a shared subscription).
+    std::string all_stamped() const { return prefix_ + "conv/+/stamped"; }
+
+private:
+    std::string prefix_;
+};
+
+/// Splits `$share/{group}/{filter}` and returns the filter; other topics unchanged.
+std::string_view strip_shared_subscription(std::string_view topic);
+
+} // namespace mqchat

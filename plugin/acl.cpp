@@ -1,0 +1,118 @@
+// MOSQ_EVT_ACL_CHECK: who may subscribe, read and write under the chat prefix.
+//
+// Runs for every subscribe and for every delivery to every subscriber, so it
+// is a handful of hash lookups. Policy (docs/protocol.md has the table):
+//   - Outside the prefix: not ours. DEFER, or DENY when exclusive.
+//   - Inside the prefix, only our users; everyone else is denied, whatever
+//     the broker's other auth would say.
+//   - Subscriptions name concrete topics; wildcards are the bridge's alone.
+//   - Members read .../msg, typing and receipts and write send, typing and
+//     receipts of their conversations; a user reads only their own inbox.
+//   - Only the bridge identity writes .../msg and inboxes and reads .../stamped;
+//     nobody writes .../stamped (the plugin moves checked sends there) or presence.
+
+#include "common/envelope.hpp"
+#include "context.hpp"
+
+namespace mqchat::plugin {
+
+namespace {
+
+enum class access { read, write, subscribe };
+
+bool bridge_may(const parsed_topic& t, access a) {
+    if (a != access::write) return true;
+    return t.kind == topic_kind::conv_msg || t.kind == topic_kind::user_inbox || t.kind == topic_kind::conv_receipt;
+}
+
+bool member_may(plugin_context& ctx, user_entry& user, std::string_view name, const parsed_topic& t, access a) {
+    // Only a subscription may look past memory (a member added a moment ago);
+    // reads and writes happen per message and must stay in memory.
+    auto member = [&] {
+        return a == access::subscribe ? ctx.member_for_subscribe(user, name, t.conv) : ctx.users.is_member(user, t.conv);
+    };
+    switch (t.kind) {
+    case topic_kind::conv_send:
+        return a == access::write && ctx.users.is_member(user, t.conv);
+    case topic_kind::conv_msg:
+        return a != access::write && member();
+    case topic_kind::conv_typing:
+    case topic_kind::conv_receipt:
+        return member();
+    case topic_kind::user_inbox:
+        return a != access::write && t.user == name;
+    case topic_kind::presence: {
+        if (a == access::write) return false;
+        if (t.user == name) return true;
+        const user_entry* other = ctx.users.find(t.user);
+        return other && ctx.users.share_conversation(user, *other);
+    }
+    default:
+        return false;
+    }
+}
+
+/// A refused PUBLISH says why on the sender's inbox (capped; see refuse_publish).
+int refuse_write(plugin_context& ctx, const mosquitto* client, const char* username, const parsed_topic& t,
+                 const char* topic) {
+    switch (t.kind) {
+    case topic_kind::invalid:
+        return ctx.refuse_publish(client, username, error_code::invalid_topic, "not a chat topic", "", 0, topic);
+    case topic_kind::conv_send:
+    case topic_kind::conv_typing:
+    case topic_kind::conv_receipt:
+        return ctx.refuse_publish(client, username, error_code::not_member,
+                                  "not a member of conversation " + std::to_string(t.conv), "", t.conv, topic);
+    default:
+        return ctx.refuse_publish(client, username, error_code::not_authorized, "only the server writes this topic",
+                                  "", t.conv, topic);
+    }
+}
+
+int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
+    ctx.apply_pending_changes();
+    access a;
+    switch (ed.access) {
+    case MOSQ_ACL_READ: a = access::read; break;
+    case MOSQ_ACL_WRITE: a = access::write; break;
+    case MOSQ_ACL_SUBSCRIBE: a = access::subscribe; break;
+    case MOSQ_ACL_UNSUBSCRIBE: // leaving is always allowed, and never ours to refuse
+        return ctx.topics.may_touch_prefix(strip_shared_subscription(ed.topic)) ? MOSQ_ERR_SUCCESS
+                                                                                : MOSQ_ERR_PLUGIN_DEFER;
+    default: return MOSQ_ERR_ACL_DENIED;
+    }
+
+    // READ and WRITE name a concrete topic: a prefix compare says whether it
+    // is ours. Only a subscription filter needs the wildcard-aware check.
+    const std::string_view topic = a == access::subscribe ? strip_shared_subscription(ed.topic) : ed.topic;
+    const bool ours = a == access::subscribe ? ctx.topics.may_touch_prefix(topic)
+                                             : topic.substr(0, ctx.topics.prefix().size()) == ctx.topics.prefix();
+    if (!ours) return ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
+
+    const char* username = mosquitto_client_username(ed.client);
+    // Connected clients passed BASIC_AUTH, so their user is in memory: no lookup here.
+    user_entry* user = username ? ctx.users.find(username) : nullptr;
+    if (!user || user->banned) return MOSQ_ERR_ACL_DENIED; // banned: until the kick lands
+
+    if (user->bridge) {
+        // The bridge may use wildcards (its shared subscription on .../send).
+        if (a == access::subscribe) return MOSQ_ERR_SUCCESS;
+        return bridge_may(ctx.topics.parse(topic), a) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+    }
+    if (a == access::subscribe && topic.size() != std::string_view(ed.topic).size())
+        return MOSQ_ERR_ACL_DENIED; // shared subscriptions on chat topics are the bridge's
+    const parsed_topic t = ctx.topics.parse(topic); // wildcards parse as invalid
+    if (member_may(ctx, *user, username, t, a)) return MOSQ_ERR_SUCCESS;
+    if (a == access::write) return refuse_write(ctx, ed.client, username, t, ed.topic);
+    return MOSQ_ERR_ACL_DENIED;
+}
+
+} // namespace
+
+int on_acl_check(int, void* event_data, void* userdata) {
+    return guarded("ACL check", MOSQ_ERR_ACL_DENIED, [&] {
+        return check(*static_cast<plugin_context*>(userdata), *static_cast<mosquitto_evt_acl_check*>(event_data));
+    });
+}
+
+} // namespace mqchat::plugin

@@ -1,0 +1,121 @@
+// MOSQ_EVT_BASIC_AUTH: users in the mqchat database log in with their
+// password, or with a token (a JWT signed by the app's backend) when the
+// plugin has token keys; guests log in with a guest token only.
+//
+// A user the database does not know is not ours: the answer is DEFER, so the
+// broker's other auth (password_file, another plugin) decides, unless the
+// plugin is exclusive. The Argon2 check runs once per user and password; a
+// reconnect with the same password is checked against a keyed digest in memory.
+
+#include <sodium.h>
+
+#include <chrono>
+#include <string>
+
+#include "common/names.hpp"
+#include "common/password.hpp"
+#include "common/token.hpp"
+#include "context.hpp"
+
+namespace mqchat::plugin {
+
+namespace {
+
+int not_ours(const plugin_context& ctx) { return ctx.config.exclusive ? MOSQ_ERR_AUTH : MOSQ_ERR_PLUGIN_DEFER; }
+
+std::int64_t now_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int refuse(const char* user, const char* address, const std::string& why) {
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: refused login of %s from %s: %s", user, address ? address : "?",
+                         why.c_str());
+    return MOSQ_ERR_AUTH;
+}
+
+int check_token(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const char* address) {
+    const token::verdict v = token::verify(ed.password, *ctx.token_keys, ctx.rules_for_tokens, now_s());
+    const std::string name = ed.username;
+    if (!v.ok) {
+        // Ours to refuse only if the name is ours; a stranger's token-shaped
+        // password may still be good for the broker's other auth.
+        if (!ctx.find_user(name) && !ctx.config.exclusive) {
+            mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: token of %s from %s not accepted (%s); deferring",
+                                 ed.username, address ? address : "?", v.reason.c_str());
+            return MOSQ_ERR_PLUGIN_DEFER;
+        }
+        return refuse(ed.username, address, "token " + v.reason);
+    }
+    if (v.claims.subject != name) return refuse(ed.username, address, "token is for '" + v.claims.subject + "'");
+    if (v.claims.guest_conv) {
+        if (!valid_user_name(name)) return refuse(ed.username, address, "not a valid guest name");
+        if (!ctx.users.add_guest(name, v.claims.guest_conv, v.claims.exp + ctx.rules_for_tokens.leeway_s))
+            return refuse(ed.username, address, "a registered user has this name; guest tokens are for visitors");
+    } else {
+        const user_entry* user = ctx.find_user(name);
+        if (!user || user->guest) return refuse(ed.username, address, "token for an unknown user");
+        if (user->banned) return refuse(ed.username, address, "banned");
+    }
+    if (const char* id = mosquitto_client_id(ed.client))
+        ctx.token_expiry[id] = v.claims.exp + ctx.rules_for_tokens.leeway_s;
+    return MOSQ_ERR_SUCCESS;
+}
+
+int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
+    if (!ed.username) return not_ours(ctx);
+    if (!ctx.users.loaded()) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "mqchat: refusing login of %s: user database not loaded yet",
+                             ed.username);
+        return ctx.config.exclusive ? MOSQ_ERR_AUTH : MOSQ_ERR_PLUGIN_DEFER;
+    }
+    const char* address = mosquitto_client_address(ed.client);
+    if (ctx.token_keys && ed.password && token::looks_like_token(ed.password)) return check_token(ctx, ed, address);
+
+    user_entry* user = ctx.find_user(ed.username);
+    if (!user) return not_ours(ctx);
+    if (!ed.password) return refuse(ed.username, address, "no password");
+    if (user->guest) return refuse(ed.username, address, "guests log in with a guest token");
+    if (user->banned) return refuse(ed.username, address, "banned");
+
+    const std::string_view pw(ed.password);
+    const std::string digest = password::remember_digest(ed.username, pw);
+    bool good = !user->remembered.empty() && sodium_memcmp(user->remembered.data(), digest.data(), digest.size()) == 0;
+    if (!good && password::verify(user->password_hash, pw)) {
+        user->remembered = digest;
+        good = true;
+    }
+    if (!good) return refuse(ed.username, address, "wrong password");
+    if (const char* id = mosquitto_client_id(ed.client)) ctx.token_expiry.erase(id);
+    return MOSQ_ERR_SUCCESS;
+}
+
+/// Limits that apply once we know who it is: the client id's shape and the
+/// user's connection count.
+int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
+    const char* id = mosquitto_client_id(ed.client);
+    const char* address = mosquitto_client_address(ed.client);
+    if (!id || !ctx.limiter.acceptable_client_id(id))
+        return refuse(ed.username, address,
+                      "client id must be 1 to " + std::to_string(ctx.config.max_client_id_length) +
+                          " printable ASCII characters without / + #");
+    if (!ctx.limiter.admit(ed.client, ed.username, id))
+        return refuse(ed.username, address,
+                      "too many connections (at most " + std::to_string(ctx.config.max_connections_per_user) + ")");
+    return MOSQ_ERR_SUCCESS;
+}
+
+int check(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
+    ctx.apply_pending_changes();
+    const int verdict = authenticate(ctx, ed);
+    return verdict == MOSQ_ERR_SUCCESS ? admit(ctx, ed) : verdict;
+}
+
+} // namespace
+
+int on_basic_auth(int, void* event_data, void* userdata) {
+    return guarded("basic auth", MOSQ_ERR_AUTH, [&] {
+        return check(*static_cast<plugin_context*>(userdata), *static_cast<mosquitto_evt_basic_auth*>(event_data));
+    });
+}
+
+} // namespace mqchat::plugin

@@ -1,0 +1,38 @@
+#include "config.hpp"
+
+#include <stdexcept>
+
+#include "common/topics.hpp"
+
+namespace mqchat::plugin {
+
+plugin_config parse_config(const option_list& options) {
+    option_reader r(options, "plugin_opt_");
+    plugin_config c;
+    c.db = r.required_string("db_conninfo");
+    c.topic_prefix = r.string("topic_prefix", c.topic_prefix);
+    c.exclusive = r.boolean("exclusive", c.exclusive);
+    c.max_payload = static_cast<std::size_t>(r.integer("max_payload", 16384, 256, 1 << 20));
+    c.startup_wait_ms = static_cast<int>(r.integer("startup_wait_ms", 10000, 0, 600000));
+    c.listen_backlog = static_cast<int>(r.integer("listen_backlog", 0, 0, 65535));
+    c.rate_per_s = static_cast<double>(r.integer("rate_per_s", 0, 0, 100000));
+    c.rate_burst = static_cast<double>(r.integer("rate_burst", 0, 0, 1000000));
+    c.flood_disconnect = static_cast<int>(r.integer("flood_disconnect", 100, 0, 1000000));
+    c.max_connections_per_user = static_cast<int>(r.integer("max_connections_per_user", 0, 0, 100000));
+    c.max_client_id_length = static_cast<int>(r.integer("max_client_id_length", 128, 1, 65535));
+    c.jwt_hs256_secret_file = r.string("jwt_hs256_secret_file", "");
+    c.jwt_jwks_file = r.string("jwt_jwks_file", "");
+    c.jwt_issuer = r.string("jwt_issuer", "");
+    c.jwt_audience = r.string("jwt_audience", "");
+    c.jwt_leeway_s = static_cast<int>(r.integer("jwt_leeway_s", 30, 0, 3600));
+    std::string errors = r.errors();
+    try {
+        topic_names check(c.topic_prefix);
+    } catch (const std::invalid_argument& e) {
+        errors += (errors.empty() ? "plugin_opt_" : "; plugin_opt_") + std::string(e.what());
+    }
+    if (!errors.empty()) throw std::invalid_argument(errors);
+    return c;
+}
+
+} // namespace mqchat::plugin

@@ -1,0 +1,52 @@
+#pragma once
+/// The plugin's settings, read once from `plugin_opt_*` lines.
+
+#include <cstddef>
+#include <string>
+
+#include "common/options.hpp"
+
+namespace mqchat::plugin {
+
+struct plugin_config {
+    /// libpq conninfo of the mqchat database (plugin_opt_db_conninfo, required).
+    /// (Mosquitto 2.0 rejects option keys shorter than three characters.)
+    std::string db;
+    /// Topic prefix the plugin owns (plugin_opt_topic_prefix, default "chat/").
+    std::string topic_prefix = "chat/";
+    /// Refuse every client and topic that is not ours instead of deferring to
+    /// the broker's other auth (plugin_opt_exclusive, default false).
+    bool exclusive = false;
+    /// Largest accepted send envelope in bytes (plugin_opt_max_payload).
+    std::size_t max_payload = 16384;
+    /// How long start-up waits for the first load of users (plugin_opt_startup_wait_ms).
+    int startup_wait_ms = 10000;
+    /// Listen backlog for the broker's sockets (plugin_opt_listen_backlog); 0 leaves
+    /// Mosquitto's 100. A reconnect storm overflows 100 and waits on SYN retries.
+    int listen_backlog = 0;
+
+    /// Limits (0: none). Messages per second per user across all devices,
+    /// with bursts up to rate_burst (plugin_opt_rate_per_s, _rate_burst); a
+    /// client refused more than flood_disconnect times in 10 s is
+    /// disconnected (plugin_opt_flood_disconnect); connections per user
+    /// (plugin_opt_max_connections_per_user); client id length
+    /// (plugin_opt_max_client_id_length).
+    double rate_per_s = 0;
+    double rate_burst = 0;
+    int flood_disconnect = 100;
+    int max_connections_per_user = 0;
+    int max_client_id_length = 128;
+
+    /// Tokens as passwords (see docs/security.md). Off unless a key is given.
+    std::string jwt_hs256_secret_file; ///< plugin_opt_jwt_hs256_secret_file: first line, >= 32 bytes
+    std::string jwt_jwks_file;         ///< plugin_opt_jwt_jwks_file: RS256/ES256 public keys, reread on SIGHUP
+    std::string jwt_issuer;            ///< plugin_opt_jwt_issuer: required `iss` when set
+    std::string jwt_audience;          ///< plugin_opt_jwt_audience: required in `aud` when set
+    int jwt_leeway_s = 30;             ///< plugin_opt_jwt_leeway_s: clock skew allowed on exp/nbf
+    bool tokens_enabled() const { return !jwt_hs256_secret_file.empty() || !jwt_jwks_file.empty(); }
+};
+
+/// Throws std::invalid_argument listing every problem (missing, bad, unknown options).
+plugin_config parse_config(const option_list& options);
+
+} // namespace mqchat::plugin

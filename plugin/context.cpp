@@ -1,0 +1,137 @@
+#include "context.hpp"
+
+#include <chrono>
+
+#include "common/envelope.hpp"
+
+namespace mqchat::plugin {
+
+void plugin_context::apply_pending_changes() {
+    if (!sync.has_pending()) return;
+    for (auto& c : sync.take()) {
+        using k = directory_change::kind;
+        switch (c.what) {
+        case k::snapshot:
+            recently_missed.clear();
+            for (auto& gone : users.replace_all(*c.snapshot)) to_kick.push_back(std::move(gone));
+            for (const auto& u : *c.snapshot)
+                if (u.banned) to_kick.push_back(u.name);
+            break;
+        case k::upsert_user:
+            recently_missed.clear();
+            users.upsert(c.user);
+            if (c.user.banned) to_kick.push_back(c.user.name);
+            break;
+        case k::upsert_credentials:
+            recently_missed.clear();
+            users.set_credentials(c.user.name, c.user.password_hash, c.user.bridge, c.user.banned);
+            if (c.user.banned) {
+                mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: user %s is banned; disconnecting its clients",
+                                     c.user.name.c_str());
+                to_kick.push_back(c.user.name);
+            }
+            break;
+        case k::remove_user:
+            if (users.remove(c.name)) {
+                mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: user %s was deleted; disconnecting its clients",
+                                     c.name.c_str());
+                to_kick.push_back(std::move(c.name));
+            }
+            break;
+        case k::add_member:
+            recently_missed.clear();
+            users.add_member(c.conv, c.name);
+            break;
+        case k::remove_member:
+            users.remove_member(c.conv, c.name);
+            break;
+        case k::log:
+            mosquitto_log_printf(c.log_level, "%s", c.log_text.c_str());
+            break;
+        }
+    }
+}
+
+namespace {
+constexpr auto miss_memory = std::chrono::seconds(60);
+constexpr std::size_t max_misses = 100000;
+} // namespace
+
+bool plugin_context::missed_lately(const std::string& key) {
+    const auto it = recently_missed.find(key);
+    if (it == recently_missed.end()) return false;
+    if (std::chrono::steady_clock::now() - it->second < miss_memory) return true;
+    recently_missed.erase(it);
+    return false;
+}
+
+void plugin_context::remember_miss(const std::string& key) {
+    if (recently_missed.size() >= max_misses) recently_missed.clear();
+    recently_missed[key] = std::chrono::steady_clock::now();
+}
+
+user_entry* plugin_context::find_user(const std::string& name) {
+    if (user_entry* u = users.find(name)) return u;
+    if (!sync.healthy() || missed_lately(name)) return nullptr;
+    bool answered = false;
+    const auto record = lookup.user(name, answered);
+    if (record) {
+        users.upsert(*record);
+        return users.find(name);
+    }
+    if (answered) remember_miss(name);
+    return nullptr;
+}
+
+bool plugin_context::member_for_subscribe(user_entry& user, std::string_view name_view, std::int64_t conv) {
+    if (users.is_member(user, conv)) return true;
+    const std::string name(name_view);
+    const std::string key = std::to_string(conv) + " " + name;
+    if (!sync.healthy() || missed_lately(key)) return false;
+    const auto member = lookup.is_member(name, conv);
+    if (member && *member) {
+        users.add_member(conv, name);
+        return true;
+    }
+    if (member) remember_miss(key);
+    return false;
+}
+
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+int plugin_context::refuse_publish(const mosquitto* client, const char* user, std::string_view code,
+                                   const std::string& message, std::string_view client_msg_id, std::int64_t conv,
+                                   const char* topic) {
+    const std::int64_t now = steady_ns();
+    // A client refused again and again is flooding: it goes, and its flood is
+    // not answered. That bounds notices and log lines per client; may_notify
+    // bounds them per user when flood_disconnect is 0.
+    const char* client_id = mosquitto_client_id(client);
+    const int refusals = client_id ? limiter.count_refusal(client_id, now) : 0;
+    if (config.flood_disconnect > 0 && refusals > config.flood_disconnect) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: client %s of %s keeps sending what is refused; disconnecting it",
+                             client_id, user);
+        clients_to_kick.emplace_back(client_id);
+        limiter.forget_refusals(client_id); // counted afresh if it comes back
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    if (limiter.may_notify(user, now)) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: refused message from %s on %s: %s", user, topic,
+                             message.c_str());
+        notify_error(user, code, message, client_msg_id, conv);
+    }
+    return MOSQ_ERR_ACL_DENIED;
+}
+
+void plugin_context::notify_error(std::string_view user, std::string_view code, std::string_view message,
+                                  std::string_view client_id, std::int64_t conv) const {
+    const std::string topic = topics.inbox(user);
+    const std::string payload = error_json(code, message, client_id, conv);
+    mosquitto_broker_publish_copy(nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1,
+                                  false, nullptr);
+}
+
+} // namespace mqchat::plugin

@@ -1,0 +1,105 @@
+#pragma once
+/// The plugin's state: one struct, handed to every callback as userdata.
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include <chrono>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/topics.hpp"
+#include "config.hpp"
+#include "directory.hpp"
+#include "directory_lookup.hpp"
+#include "limits.hpp"
+#include "directory_sync.hpp"
+#include "tokens.hpp"
+
+namespace mqchat::plugin {
+
+struct plugin_context {
+    plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_)
+        : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db), lookup(config.db) {}
+
+    mosquitto_plugin_id_t* id;
+    const plugin_config config;
+    const topic_names topics;
+    directory users;
+    directory_sync sync;
+    directory_lookup lookup;
+    limits limiter{config};
+    /// Client ids to disconnect on the next TICK (flooding: more than
+    /// flood_disconnect refusals in 10 s).
+    std::vector<std::string> clients_to_kick;
+    std::unique_ptr<token::key_set> token_keys; ///< null: tokens are off
+    const token::rules rules_for_tokens{token_rules(config)};
+    /// Clients logged in with a token, by client id, and when it expires:
+    /// TICK disconnects them then. A password login of the same id clears it.
+    std::unordered_map<std::string, std::int64_t> token_expiry;
+    std::int64_t next_expiry_check = 0;
+    /// Users deleted from the database whose clients must be disconnected;
+    /// kicked from TICK, never from inside another callback.
+    std::vector<std::string> to_kick;
+    bool backlog_done = false; ///< the first TICK widens the listen backlog once
+    /// Names (and "conv name" pairs) the database recently said do not exist,
+    /// so a flood of them costs one query each. Cleared whenever something is added.
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> recently_missed;
+
+private:
+    bool missed_lately(const std::string& key);
+    void remember_miss(const std::string& key);
+public:
+
+    /// Brings `users` up to date with what the worker has seen. Cheap when
+    /// nothing changed (one atomic load); call it first in every callback.
+    void apply_pending_changes();
+
+    /// The user, from memory or — when memory has not heard of it yet — from
+    /// the database (see directory_lookup). Null when there is no such user.
+    user_entry* find_user(const std::string& name);
+    /// Membership, from memory or, for a subscription memory would refuse,
+    /// from the database. Writes and deliveries never get here.
+    bool member_for_subscribe(user_entry& user, std::string_view name, std::int64_t conv);
+
+    /// Refuses a PUBLISH under the prefix: one log line and a notice on the
+    /// sender's inbox, and a client
+    /// that keeps getting refused is disconnected on the next TICK.
+    /// Returns MOSQ_ERR_ACL_DENIED, for the caller to return.
+    int refuse_publish(const mosquitto* client, const char* user, std::string_view code, const std::string& message,
+                       std::string_view client_msg_id, std::int64_t conv, const char* topic);
+
+    /// The refusal notice on a user's inbox (the only way to tell an MQTT 3.1.1
+    /// client why, and Mosquitto 2.0 drops the reason string of MQTT 5 acks).
+    void notify_error(std::string_view user, std::string_view code, std::string_view message,
+                      std::string_view client_id, std::int64_t conv) const;
+};
+
+// One file per event.
+int on_basic_auth(int event, void* event_data, void* userdata);
+int on_acl_check(int event, void* event_data, void* userdata);
+int on_message(int event, void* event_data, void* userdata);
+int on_tick(int event, void* event_data, void* userdata);
+int on_reload(int event, void* event_data, void* userdata);
+int on_disconnect(int event, void* event_data, void* userdata);
+
+/// Nanoseconds on the steady clock.
+std::int64_t steady_ns();
+
+/// Runs a callback body; an exception is logged and answered with `on_error`
+/// (never a grant), so nothing crosses into the broker.
+template <class Fn>
+int guarded(const char* what, int on_error, Fn&& fn) noexcept {
+    try {
+        return fn();
+    } catch (const std::exception& e) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "mqchat: %s failed: %s", what, e.what());
+    } catch (...) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "mqchat: %s failed", what);
+    }
+    return on_error;
+}
+
+} // namespace mqchat::plugin

@@ -1,0 +1,164 @@
+#include "directory_sync.hpp"
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <sstream>
+
+#include "common/pg.hpp"
+#include "directory_lookup.hpp"
+
+namespace mqchat::plugin {
+
+directory_sync::directory_sync(std::string conninfo) : conninfo_(std::move(conninfo)) {
+    if (pipe(wake_) != 0) throw std::runtime_error("cannot create a pipe for the directory worker");
+}
+
+directory_sync::~directory_sync() {
+    stop();
+    close(wake_[0]);
+    close(wake_[1]);
+}
+
+void directory_sync::start() { thread_ = std::thread([this] { run(); }); }
+
+void directory_sync::stop() {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    const char b = 1;
+    [[maybe_unused]] const auto n = write(wake_[1], &b, 1);
+    thread_.join();
+}
+
+bool directory_sync::wait_first_load(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return loaded_cv_.wait_for(lock, timeout, [this] { return first_load_done_; });
+}
+
+std::vector<directory_change> directory_sync::take() {
+    std::vector<directory_change> out;
+    std::lock_guard lock(mutex_);
+    out.swap(queue_);
+    pending_.store(false, std::memory_order_release);
+    return out;
+}
+
+void directory_sync::push(directory_change change) {
+    std::lock_guard lock(mutex_);
+    if (change.what == directory_change::kind::snapshot) {
+        first_load_done_ = true;
+        loaded_cv_.notify_all();
+    }
+    queue_.push_back(std::move(change));
+    pending_.store(true, std::memory_order_release);
+}
+
+void directory_sync::log(int level, std::string text) {
+    directory_change c;
+    c.what = directory_change::kind::log;
+    c.log_level = level;
+    c.log_text = std::move(text);
+    push(std::move(c));
+}
+
+void directory_sync::run() {
+    int backoff_ms = 200;
+    bool warned = false;
+    while (!stop_) {
+        bool reached = false;
+        try {
+            if (!session(reached)) return;
+        } catch (const std::exception& e) {
+            healthy_ = false;
+            if (reached) { // it worked for a while: start the backoff afresh
+                warned = false;
+                backoff_ms = 200;
+            }
+            if (!warned)
+                log(MOSQ_LOG_WARNING, std::string("mqchat: database unavailable, retrying: ") + e.what());
+            warned = true;
+        }
+        pollfd p{wake_[0], POLLIN, 0};
+        if (poll(&p, 1, backoff_ms) > 0 || stop_) return;
+        backoff_ms = std::min(backoff_ms * 2, 5000);
+    }
+}
+
+void directory_sync::handle_notification(pg::connection& db, const std::string& payload) {
+    std::istringstream in(payload);
+    std::string verb;
+    in >> verb;
+    directory_change c;
+    if (verb == "user+") {
+        std::string role, banned;
+        in >> c.user.name >> role >> c.user.password_hash >> banned;
+        c.user.bridge = role == "bridge";
+        c.user.banned = banned == "t";
+        c.what = directory_change::kind::upsert_credentials;
+    } else if (verb == "user-") {
+        in >> c.name;
+        c.what = directory_change::kind::remove_user;
+    } else if (verb == "user") {
+        in >> c.name;
+        const auto r = db.exec(std::string(user_select_sql) + " AND u.name = $1 GROUP BY u.id", {c.name});
+        if (r.rows() == 1) {
+            c.what = directory_change::kind::upsert_user;
+            c.user = user_from_row(r, 0);
+        } else {
+            c.what = directory_change::kind::remove_user;
+        }
+    } else if (verb == "member+" || verb == "member-") {
+        in >> c.conv >> c.name;
+        c.what = verb == "member+" ? directory_change::kind::add_member : directory_change::kind::remove_member;
+    } else {
+        return;
+    }
+    push(std::move(c));
+}
+
+bool directory_sync::session(bool& reached) {
+    pg::connection db(conninfo_);
+    reached = true;
+    db.exec("LISTEN mqchat_directory");
+
+    // LISTEN first, then load: a change made during the load is both in the
+    // load and in a notification, and applying it twice is harmless.
+    const auto all = db.exec(std::string(user_select_sql) + " GROUP BY u.id");
+    auto snapshot = std::make_shared<std::vector<user_record>>();
+    snapshot->reserve(static_cast<std::size_t>(all.rows()));
+    for (int i = 0; i < all.rows(); ++i) snapshot->push_back(user_from_row(all, i));
+    healthy_ = true;
+    {
+        directory_change c;
+        c.what = directory_change::kind::snapshot;
+        c.snapshot = snapshot;
+        push(std::move(c));
+    }
+    log(MOSQ_LOG_INFO, "mqchat: loaded " + std::to_string(snapshot->size()) +
+                           " users from the database; following changes");
+
+    while (!stop_) {
+        // Notifications may already sit in libpq's buffer (read during the
+        // load or a re-query), so drain before waiting on the socket.
+        while (PGnotify* n = PQnotifies(db.get())) {
+            const std::string payload = n->extra;
+            PQfreemem(n);
+            handle_notification(db, payload);
+        }
+        pollfd fds[2] = {{db.socket(), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+        const int ready = poll(fds, 2, 30000);
+        if (ready < 0) continue;
+        if (fds[1].revents) return false;
+        if (ready == 0) {
+            db.exec("SELECT 1"); // an idle check that notices a dead server
+            continue;
+        }
+        if (PQconsumeInput(db.get()) == 0) throw pg::broken_connection(PQerrorMessage(db.get()));
+    }
+    return false;
+}
+
+} // namespace mqchat::plugin

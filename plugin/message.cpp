@@ -1,0 +1,80 @@
+// MOSQ_EVT_MESSAGE: the check every chat message passes before anyone sees it.
+//
+// A send on {prefix}conv/{cid}/send (the ACL has already made sure the sender
+// is a member) must be a valid envelope within the size limit. It is then
+// re-written with the authenticated sender, whatever `sender` the client put
+// in, and moved to {prefix}conv/{cid}/stamped, the topic the bridge reads.
+//
+// A refused message gets PUBACK/PUBREC 0x87: Mosquitto 2.0 answers every
+// plugin refusal with "not authorized" and drops the event's reason code and
+// string (src/handle_publish.c). The real reason goes to the sender's inbox
+// as {"error": {"code", "message"}, "id", "conv"}, which MQTT 3.1.1 clients
+// can read too.
+
+#include <cstring>
+
+#include "common/envelope.hpp"
+#include "context.hpp"
+
+namespace mqchat::plugin {
+
+namespace {
+
+/// Hands the broker a payload it owns (allocated by mosquitto, NUL-terminated
+/// like the broker's own) and frees what it replaces.
+void replace(mosquitto_evt_message& ed, const std::string& payload, const std::string& topic) {
+    void* p = mosquitto_malloc(payload.size() + 1);
+    char* t = mosquitto_strdup(topic.c_str());
+    if (!p || !t) {
+        mosquitto_free(p);
+        mosquitto_free(t);
+        throw std::bad_alloc();
+    }
+    std::memcpy(p, payload.data(), payload.size());
+    static_cast<char*>(p)[payload.size()] = '\0';
+    ed.payload = p; // the broker frees the old payload when the pointer changed
+    ed.payloadlen = static_cast<std::uint32_t>(payload.size());
+    mosquitto_free(ed.topic); // the broker keeps whatever topic we leave here
+    ed.topic = t;
+}
+
+int check(plugin_context& ctx, mosquitto_evt_message& ed) {
+    ctx.apply_pending_changes();
+    const parsed_topic t = ctx.topics.parse(ed.topic);
+    if (t.kind == topic_kind::outside) return MOSQ_ERR_SUCCESS;
+    if (t.kind != topic_kind::conv_send && !ed.retain) return MOSQ_ERR_SUCCESS; // nothing to check or stamp
+
+    const char* username = mosquitto_client_username(ed.client);
+    user_entry* user = username ? ctx.users.find(username) : nullptr;
+    if (!user || user->banned) return MOSQ_ERR_ACL_DENIED; // the ACL allows nobody else in; belt and braces
+    if (user->bridge) return MOSQ_ERR_SUCCESS;
+
+    if (ed.retain) // anywhere under the prefix
+        return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
+                                  "chat messages cannot be retained", "", t.conv, ed.topic);
+    if (t.kind != topic_kind::conv_send) return MOSQ_ERR_SUCCESS;
+
+    send_envelope env;
+    envelope_error error;
+    const std::string_view payload(static_cast<const char*>(ed.payload), ed.payloadlen);
+    if (!parse_send(payload, ctx.config.max_payload, env, error))
+        return ctx.refuse_publish(ed.client, username, error.code, error.message, env.id, t.conv, ed.topic);
+    // The bucket is per user, so a user cannot multiply its rate by opening
+    // more connections; only well-formed sends spend from it.
+    if (!ctx.limiter.allow_message(*user, steady_ns()))
+        return ctx.refuse_publish(ed.client, username, error_code::rate_limited,
+                                  "sending too fast; slow down and resend", env.id, t.conv, ed.topic);
+
+    replace(ed, stamp_send(env, username, user->guest), ctx.topics.conv_stamped(t.conv));
+    return MOSQ_ERR_SUCCESS;
+}
+
+} // namespace
+
+int on_message(int, void* event_data, void* userdata) {
+    return guarded("message check", MOSQ_ERR_ACL_DENIED, [&] {
+        return check(*static_cast<plugin_context*>(userdata), *static_cast<mosquitto_evt_message*>(event_data));
+    });
+}
+
+} // namespace mqchat::plugin

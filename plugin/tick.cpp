@@ -1,0 +1,80 @@
+// MOSQ_EVT_TICK: runs on every pass of the broker's loop (at least every
+// 100 ms). Applies directory changes when no packet did so first, and
+// disconnects clients of deleted users, which is only safe from here. The
+// first tick also widens the listen backlog when asked to (the listeners do
+// not exist yet when plugins are initialised).
+
+#include <dirent.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "context.hpp"
+
+namespace mqchat::plugin {
+
+namespace {
+
+/// Mosquitto 2.0 listens with a backlog of 100; a reconnect storm of
+/// thousands overflows it and the kernel drops SYNs, which clients retry
+/// after 1, 3, 7, 15 … seconds. Calling listen() again on a listening socket
+/// only changes its backlog (capped by net.core.somaxconn).
+void widen_listen_backlog(int backlog) {
+    DIR* dir = opendir("/proc/self/fd");
+    if (!dir) return;
+    int changed = 0;
+    while (const dirent* e = readdir(dir)) {
+        const int fd = std::atoi(e->d_name);
+        int listening = 0, type = 0;
+        socklen_t len = sizeof listening;
+        if (fd <= 2 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+        len = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+        if (listen(fd, backlog) == 0) ++changed;
+    }
+    closedir(dir);
+    mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: listen backlog of %d listening sockets set to %d", changed, backlog);
+}
+
+/// Once a second: clients whose token has expired are disconnected, and
+/// guests whose every token has expired are forgotten.
+void expire_tokens(plugin_context& ctx) {
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (now < ctx.next_expiry_check) return;
+    ctx.next_expiry_check = now + 1;
+    for (auto it = ctx.token_expiry.begin(); it != ctx.token_expiry.end();) {
+        if (it->second < now) {
+            mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: token of client %s expired; disconnecting it", it->first.c_str());
+            mosquitto_kick_client_by_clientid(it->first.c_str(), false);
+            it = ctx.token_expiry.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    ctx.users.expire_guests(now);
+}
+
+} // namespace
+
+int on_tick(int, void*, void* userdata) {
+    return guarded("tick", MOSQ_ERR_SUCCESS, [&] {
+        auto& ctx = *static_cast<plugin_context*>(userdata);
+        if (!ctx.backlog_done) {
+            ctx.backlog_done = true;
+            if (ctx.config.listen_backlog > 0) widen_listen_backlog(ctx.config.listen_backlog);
+        }
+        ctx.apply_pending_changes();
+        expire_tokens(ctx);
+        for (const auto& id : ctx.clients_to_kick) mosquitto_kick_client_by_clientid(id.c_str(), false);
+        ctx.clients_to_kick.clear();
+        if (!ctx.to_kick.empty()) {
+            for (const auto& name : ctx.to_kick) mosquitto_kick_client_by_username(name.c_str(), false);
+            ctx.to_kick.clear();
+        }
+        return MOSQ_ERR_SUCCESS;
+    });
+}
+
+} // namespace mqchat::plugin

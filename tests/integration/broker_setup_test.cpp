@@ -1,0 +1,159 @@
+// How the plugin sits in a broker an operator configures: bad options stop
+// the broker at start with a line naming them; chat and ordinary MQTT share
+// one broker, each under its own auth; `exclusive` makes a chat-only broker.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <mqtt_protocol.h>
+
+#include <memory>
+
+#include "support/mqtt_client.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int not_authorized = MQTT_RC_NOT_AUTHORIZED;
+
+/// One database with a chat user (alice, in conversation 1 with bob) shared
+/// by every broker these tests start.
+struct fixture {
+    temp_dir dir{"setup"};
+    pg_cluster db{dir};
+    std::string password_file = dir.file("passwd");
+    std::string acl_file = dir.file("acl");
+    fixture() {
+        admin_ok(db.conninfo(), {"migrate"});
+        admin_ok(db.conninfo(), {"user", "add", "alice", "--password", "pw-alice"});
+        admin_ok(db.conninfo(), {"user", "add", "bob", "--password", "pw-bob"});
+        admin_ok(db.conninfo(), {"conv", "create", "--member", "alice", "--member", "bob"});
+        // An ordinary IoT device, known only to mosquitto's own password and ACL files.
+        std::string out;
+        if (run_command({"mosquitto_passwd", "-b", "-c", password_file, "sensor", "pw-sensor"}, out) != 0)
+            throw std::runtime_error("mosquitto_passwd failed: " + out);
+        write_file(acl_file, "user sensor\ntopic readwrite sensors/#\ntopic readwrite chat/#\n");
+    }
+};
+fixture& shared() {
+    static auto f = std::make_unique<fixture>();
+    return *f;
+}
+
+int started_broker_exit(const std::vector<std::string>& plugin_options, bool with_db, std::string& log) {
+    broker_options o;
+    o.plugin_options = plugin_options;
+    o.include_db_option = with_db;
+    static int n = 0;
+    broker b(shared().dir, shared().db.conninfo(), o, "bad" + std::to_string(++n));
+    const int rc = b.start_expecting_exit();
+    log = b.log();
+    return rc;
+}
+
+} // namespace
+
+class broker_setup_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(broker_setup_test);
+    CPPUNIT_TEST(unknown_option_stops_the_broker_naming_it);
+    CPPUNIT_TEST(missing_option_stops_the_broker_naming_it);
+    CPPUNIT_TEST(bad_value_stops_the_broker_naming_it);
+    CPPUNIT_TEST(chat_and_iot_traffic_share_a_broker);
+    CPPUNIT_TEST(exclusive_broker_refuses_everyone_else);
+    CPPUNIT_TEST(unreachable_database_refuses_chat_logins_but_starts);
+    CPPUNIT_TEST(listen_backlog_is_widened);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void unknown_option_stops_the_broker_naming_it() {
+        std::string log;
+        CPPUNIT_ASSERT(started_broker_exit({"max_paylod 100"}, true, log) != 0);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("unknown option plugin_opt_max_paylod") != std::string::npos);
+    }
+    void missing_option_stops_the_broker_naming_it() {
+        std::string log;
+        CPPUNIT_ASSERT(started_broker_exit({}, false, log) != 0);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("missing required option plugin_opt_db_conninfo") != std::string::npos);
+    }
+    void bad_value_stops_the_broker_naming_it() {
+        std::string log;
+        CPPUNIT_ASSERT(started_broker_exit({"exclusive perhaps", "max_payload lots"}, true, log) != 0);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("plugin_opt_exclusive 'perhaps'") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("plugin_opt_max_payload 'lots'") != std::string::npos);
+    }
+
+    void chat_and_iot_traffic_share_a_broker() {
+        broker_options o;
+        o.extra_lines = {"password_file " + shared().password_file, "acl_file " + shared().acl_file};
+        broker b(shared().dir, shared().db.conninfo(), o, "shared");
+        b.start();
+
+        mqtt_client sensor(b.port(), {"", "sensor", "pw-sensor"});
+        CPPUNIT_ASSERT_EQUAL(0, sensor.connect()); // the plugin deferred; the password file said yes
+        mqtt_client wrong(b.port(), {"", "sensor", "nope"});
+        CPPUNIT_ASSERT_EQUAL(not_authorized, wrong.connect());
+        CPPUNIT_ASSERT_EQUAL(1, sensor.subscribe("sensors/#"));
+        CPPUNIT_ASSERT_EQUAL(0, sensor.publish("sensors/kitchen/temp", "21.5"));
+        received r;
+        CPPUNIT_ASSERT(sensor.wait_message(r, 10s, "sensors/kitchen/temp"));
+        CPPUNIT_ASSERT_EQUAL(std::string("21.5"), r.payload);
+        // The ACL file grants the sensor chat/#, but the chat prefix is the plugin's alone.
+        CPPUNIT_ASSERT_EQUAL(not_authorized, sensor.publish("chat/conv/1/send", R"({"id":"s","body":"b"})"));
+        CPPUNIT_ASSERT_EQUAL(not_authorized, sensor.subscribe("chat/conv/1/msg"));
+        CPPUNIT_ASSERT_EQUAL(not_authorized, sensor.subscribe("chat/#"));
+
+        mqtt_client alice(b.port(), {"", "alice", "pw-alice"});
+        CPPUNIT_ASSERT_EQUAL(0, alice.connect());
+        CPPUNIT_ASSERT_EQUAL(1, alice.subscribe("chat/conv/1/msg"));
+        // Outside the prefix the ACL file decides, as if the plugin were not there: it has no rule for alice.
+        CPPUNIT_ASSERT_EQUAL(not_authorized, alice.publish("sensors/kitchen/temp", "0"));
+    }
+
+    void exclusive_broker_refuses_everyone_else() {
+        broker_options o;
+        o.extra_lines = {"password_file " + shared().password_file, "acl_file " + shared().acl_file};
+        o.plugin_options = {"exclusive true"};
+        broker b(shared().dir, shared().db.conninfo(), o, "exclusive");
+        b.start();
+        mqtt_client sensor(b.port(), {"", "sensor", "pw-sensor"});
+        CPPUNIT_ASSERT_EQUAL(not_authorized, sensor.connect());
+        mqtt_client alice(b.port(), {"", "alice", "pw-alice"});
+        CPPUNIT_ASSERT_EQUAL(0, alice.connect());
+        CPPUNIT_ASSERT_EQUAL(1, alice.subscribe("chat/conv/1/msg"));
+        CPPUNIT_ASSERT_EQUAL(not_authorized, alice.subscribe("sensors/#"));
+        CPPUNIT_ASSERT_EQUAL(not_authorized, alice.publish("sensors/kitchen/temp", "0"));
+    }
+
+    void unreachable_database_refuses_chat_logins_but_starts() {
+        broker_options o;
+        o.include_db_option = false;
+        o.plugin_options = {"db_conninfo host=127.0.0.1 port=" + std::to_string(free_port()) + " connect_timeout=1",
+                            "startup_wait_ms 500"};
+        broker b(shared().dir, "", o, "nodb");
+        b.start();
+        mqtt_client alice(b.port(), {"", "alice", "pw-alice"});
+        CPPUNIT_ASSERT_EQUAL(not_authorized, alice.connect());
+        const std::string log = b.log();
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("could not load users within 500 ms") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("database unavailable, retrying") != std::string::npos);
+    }
+
+    void listen_backlog_is_widened() {
+        broker_options o;
+        o.plugin_options = {"listen_backlog 1024"};
+        broker b(shared().dir, shared().db.conninfo(), o, "backlog");
+        b.start();
+        mqtt_client alice(b.port(), {"", "alice", "pw-alice"}); // some traffic, so the first TICK has run
+        CPPUNIT_ASSERT_EQUAL(0, alice.connect());
+        std::string ss;
+        CPPUNIT_ASSERT_EQUAL(0, run_command({"ss", "-ltnH", "sport = :" + std::to_string(b.port())}, ss));
+        // For a listening socket ss shows the backlog as Send-Q: "LISTEN 0 1024 127.0.0.1:port ..."
+        CPPUNIT_ASSERT_MESSAGE(ss, ss.find(" 1024 ") != std::string::npos);
+        const std::string log = b.log();
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("listen backlog of 1 listening sockets set to 1024") != std::string::npos);
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(broker_setup_test);

@@ -1,0 +1,229 @@
+// Messages end to end through the real stack: stored once, numbered without
+// gaps, delivered once and in the same order to every member, acked to the
+// sender with the seq that members see.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <json/json.h>
+#include <mqtt/async_client.h>
+
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "common/pg.hpp"
+#include "support/chat.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<mqtt_client> member(chat_stack& s, const std::string& user, std::int64_t conv) {
+    auto c = std::make_unique<mqtt_client>(s.port(), client_options{"", user, "pw-" + user});
+    if (c->connect() != 0) throw std::runtime_error("login of " + user + " failed");
+    if (c->subscribe("chat/conv/" + std::to_string(conv) + "/msg") != 1 ||
+        c->subscribe("chat/user/" + user + "/inbox") != 1)
+        throw std::runtime_error("subscribe failed for " + user);
+    return c;
+}
+
+std::vector<outgoing> numbered(const std::string& prefix, std::size_t n) {
+    std::vector<outgoing> out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back({prefix + std::to_string(i), prefix + " says " + std::to_string(i)});
+    return out;
+}
+
+} // namespace
+
+class chat_flow_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(chat_flow_test);
+    CPPUNIT_TEST(two_members_exchange_1000_messages_once_in_order);
+    CPPUNIT_TEST(resend_is_acked_with_the_original_seq_and_not_delivered_again);
+    CPPUNIT_TEST(conversations_are_numbered_independently);
+    CPPUNIT_TEST(example_cli_sends_and_is_acked);
+    CPPUNIT_TEST(websocket_client_chats_with_tcp_client);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void two_members_exchange_1000_messages_once_in_order() {
+        chat_stack s("flow");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        const std::int64_t conv = s.create_conv({"alice", "bob"});
+        auto alice = member(s, "alice", conv);
+        auto bob = member(s, "bob", conv);
+
+        const auto from_alice = numbered("a-", 500), from_bob = numbered("b-", 500);
+        chat_sender alice_sends(*alice, "alice", conv), bob_sends(*bob, "bob", conv);
+        bool alice_done = false, bob_done = false;
+        // Both at once; every 10th message deliberately sent twice (a resend).
+        std::thread t([&] { alice_done = alice_sends.send_all(from_alice, 20, 5s, 120s, 10); });
+        bob_done = bob_sends.send_all(from_bob, 20, 5s, 120s, 10);
+        t.join();
+        CPPUNIT_ASSERT(alice_done && bob_done);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), alice_sends.conflicting_acks + bob_sends.conflicting_acks);
+        CPPUNIT_ASSERT(alice_sends.errors.empty() && bob_sends.errors.empty());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(550), alice_sends.publishes);
+
+        const std::string topic = "chat/conv/" + std::to_string(conv) + "/msg";
+        delivery_log at_alice, at_bob;
+        at_alice.collect(*alice, topic, 1000, 60s);
+        at_bob.collect(*bob, topic, 1000, 60s);
+        std::this_thread::sleep_for(500ms); // anything doubled would arrive right behind
+        for (const auto& r : alice->take_all(topic)) at_alice.add(r);
+        for (const auto& r : bob->take_all(topic)) at_bob.add(r);
+
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(at_alice.check_gapless(1000), std::string(), at_alice.check_gapless(1000));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(at_bob.check_gapless(1000), std::string(), at_bob.check_gapless(1000));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1000), at_alice.raw.size()); // the deliberate resends were not delivered
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1000), at_bob.raw.size());
+
+        std::map<std::string, std::int64_t> last_index_of; // per sender: seq order follows send order
+        for (std::size_t i = 0; i < 1000; ++i) {
+            const delivered& a = at_alice.first_seen[i];
+            const delivered& b = at_bob.first_seen[i];
+            CPPUNIT_ASSERT_EQUAL(a.id, b.id); // the same order for every member
+            const auto& acks = a.sender == "alice" ? alice_sends.acked : bob_sends.acked;
+            CPPUNIT_ASSERT_EQUAL(a.seq, acks.at(a.id)); // the ack named the seq members got
+            CPPUNIT_ASSERT(a.id.rfind(a.sender == "alice" ? "a-" : "b-", 0) == 0);
+            const std::int64_t n = std::stoll(a.id.substr(2));
+            CPPUNIT_ASSERT(last_index_of.count(a.sender) == 0 || last_index_of[a.sender] < n);
+            last_index_of[a.sender] = n;
+        }
+
+        pg::connection db(s.conninfo());
+        const auto r = db.exec("SELECT count(*), count(DISTINCT seq), min(seq), max(seq), count(DISTINCT client_id)"
+                               " FROM messages WHERE conv_id = $1",
+                               {std::to_string(conv)});
+        for (int col : {0, 1, 3, 4}) CPPUNIT_ASSERT_EQUAL(std::int64_t(1000), r.int64(0, col));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), r.int64(0, 2));
+    }
+
+    void resend_is_acked_with_the_original_seq_and_not_delivered_again() {
+        chat_stack s("resend");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        const std::int64_t conv = s.create_conv({"alice", "bob"});
+        auto alice = member(s, "alice", conv);
+        auto bob = member(s, "bob", conv);
+        const std::string send = "chat/conv/" + std::to_string(conv) + "/send";
+        const std::string msg = "chat/conv/" + std::to_string(conv) + "/msg";
+        auto ack_seq = [&] {
+            received r;
+            CPPUNIT_ASSERT(alice->wait_message(r, 10s, "chat/user/alice/inbox"));
+            Json::Value v;
+            std::istringstream(r.payload) >> v;
+            return v["seq"].asInt64();
+        };
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(send, R"({"id":"once","body":"first"})"));
+        const std::int64_t seq = ack_seq();
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(send, R"({"id":"once","body":"first"})"));
+        CPPUNIT_ASSERT_EQUAL(seq, ack_seq());
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(send, R"({"id":"once","body":"a different body, same id"})"));
+        CPPUNIT_ASSERT_EQUAL(seq, ack_seq());
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(send, R"({"id":"twice","body":"second"})"));
+        CPPUNIT_ASSERT_EQUAL(seq + 1, ack_seq());
+
+        received r;
+        CPPUNIT_ASSERT(bob->wait_message(r, 10s, msg));
+        CPPUNIT_ASSERT_EQUAL(std::string("once"), parse_delivered(r.payload).id);
+        CPPUNIT_ASSERT_EQUAL(std::string("first"), parse_delivered(r.payload).body);
+        CPPUNIT_ASSERT(bob->wait_message(r, 10s, msg));
+        CPPUNIT_ASSERT_EQUAL(std::string("twice"), parse_delivered(r.payload).id); // nothing in between
+        CPPUNIT_ASSERT_EQUAL(seq + 1, parse_delivered(r.payload).seq);
+
+        // The same client id from another sender is another message.
+        CPPUNIT_ASSERT_EQUAL(0, bob->publish(send, R"({"id":"once","body":"bob's own"})"));
+        CPPUNIT_ASSERT(bob->wait_message(r, 10s, msg));
+        CPPUNIT_ASSERT_EQUAL(std::string("bob"), parse_delivered(r.payload).sender);
+        CPPUNIT_ASSERT_EQUAL(seq + 2, parse_delivered(r.payload).seq);
+    }
+
+    void conversations_are_numbered_independently() {
+        chat_stack s("convs");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        const std::int64_t c1 = s.create_conv({"alice", "bob"});
+        const std::int64_t c2 = s.create_conv({"alice", "bob"});
+        auto alice = member(s, "alice", c1);
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/conv/" + std::to_string(c2) + "/msg"));
+        chat_sender one(*alice, "alice", c1), two(*alice, "alice", c2);
+        CPPUNIT_ASSERT(one.send_all(numbered("x-", 30), 10, 5s, 60s));
+        CPPUNIT_ASSERT(two.send_all(numbered("x-", 20), 10, 5s, 60s)); // same ids, other conversation
+        delivery_log l1, l2;
+        l1.collect(*alice, "chat/conv/" + std::to_string(c1) + "/msg", 30, 30s);
+        l2.collect(*alice, "chat/conv/" + std::to_string(c2) + "/msg", 20, 30s);
+        CPPUNIT_ASSERT_EQUAL(std::string(), l1.check_gapless(30));
+        CPPUNIT_ASSERT_EQUAL(std::string(), l2.check_gapless(20));
+    }
+
+    void example_cli_sends_and_is_acked() {
+        chat_stack s("cli");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        const std::int64_t conv = s.create_conv({"alice", "bob"});
+        auto bob = member(s, "bob", conv);
+        const std::string uri = "tcp://127.0.0.1:" + std::to_string(s.port());
+        std::string out;
+        const int rc = run_command({bin_dir() + "/chat_cli", "--uri", uri, "--user", "alice", "--password", "pw-alice",
+                                    "--conv", std::to_string(conv), "send", "hello from the example"},
+                                   out);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("stored as #1 in conversation") != std::string::npos);
+        received r;
+        CPPUNIT_ASSERT(bob->wait_message(r, 10s, "chat/conv/" + std::to_string(conv) + "/msg"));
+        CPPUNIT_ASSERT_EQUAL(std::string("hello from the example"), parse_delivered(r.payload).body);
+        CPPUNIT_ASSERT_EQUAL(1, run_command({bin_dir() + "/chat_cli", "--uri", uri, "--user", "carol", "--password",
+                                             "x", "--conv", std::to_string(conv), "send", "nope"},
+                                            out));
+    }
+
+    void websocket_client_chats_with_tcp_client() {
+        // The listener block the shipped mosquitto.conf uses for browsers.
+        const int ws_port = free_port();
+        broker_options o;
+        o.extra_lines = {"listener " + std::to_string(ws_port) + " 127.0.0.1", "protocol websockets",
+                         "socket_domain ipv4"};
+        chat_stack s("websocket", o);
+        s.add_user("visitor", "pw-visitor");
+        s.add_user("agent", "pw-agent");
+        const std::int64_t conv = s.create_conv({"visitor", "agent"});
+        auto agent = member(s, "agent", conv);
+
+        mqtt::async_client ws("ws://127.0.0.1:" + std::to_string(ws_port) + "/mqtt", "visitor-browser",
+                              mqtt::create_options(MQTTVERSION_5));
+        ws.start_consuming();
+        ws.connect(mqtt::connect_options_builder()
+                       .mqtt_version(MQTTVERSION_5)
+                       .user_name("visitor")
+                       .password("pw-visitor")
+                       .finalize())
+            ->wait();
+        ws.subscribe("chat/user/visitor/inbox", 1)->wait();
+        ws.publish("chat/conv/" + std::to_string(conv) + "/send", R"({"id":"w1","body":"hello over WebSocket"})", 1,
+                   false)
+            ->wait();
+        auto ack = ws.try_consume_message_for(std::chrono::seconds(10));
+        CPPUNIT_ASSERT(ack);
+        CPPUNIT_ASSERT_MESSAGE(ack->to_string(), ack->to_string().find(R"("ack":"w1")") != std::string::npos);
+        received r;
+        CPPUNIT_ASSERT(agent->wait_message(r, 10s, "chat/conv/" + std::to_string(conv) + "/msg"));
+        CPPUNIT_ASSERT_EQUAL(std::string("visitor"), parse_delivered(r.payload).sender);
+
+        mqtt::async_client wrong("ws://127.0.0.1:" + std::to_string(ws_port) + "/mqtt", "intruder",
+                                 mqtt::create_options(MQTTVERSION_5));
+        bool refused = false;
+        try {
+            wrong.connect(mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).user_name("visitor")
+                              .password("wrong").finalize())->wait();
+        } catch (const mqtt::exception&) {
+            refused = true;
+        }
+        CPPUNIT_ASSERT(refused);
+        ws.disconnect()->wait();
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(chat_flow_test);

@@ -1,0 +1,40 @@
+#pragma once
+/// Scratch space and ports for integration tests: everything on loopback, in
+/// a fresh directory, on ports the kernel says are free.
+
+#include <string>
+
+namespace mqchat::test {
+
+/// A free TCP port on 127.0.0.1 (bound to port 0 and released).
+int free_port();
+
+/// True when something accepts TCP connections on 127.0.0.1:port.
+bool port_open(int port);
+/// Waits up to `timeout_ms` for port_open.
+bool wait_port(int port, int timeout_ms);
+
+/// A fresh directory under /tmp that any user can enter (PostgreSQL runs as
+/// `postgres`). Removed at destruction unless MQCHAT_KEEP_TEST_DIRS is set.
+class temp_dir {
+public:
+    explicit temp_dir(const std::string& tag);
+    ~temp_dir();
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+/// Reads a whole file ("" if missing).
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& text);
+
+/// Where the build put things (set by tests/CMakeLists.txt).
+std::string bin_dir();
+std::string plugin_path();
+
+} // namespace mqchat::test

@@ -1,0 +1,188 @@
+#include "mqtt_client.hpp"
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+
+#include <stdexcept>
+
+namespace mqchat::test {
+
+namespace {
+struct lib_init {
+    lib_init() { mosquitto_lib_init(); }
+} const init_once;
+} // namespace
+
+mqtt_client::mqtt_client(int port, client_options options) : options_(std::move(options)), port_(port) {
+    mosq_ = mosquitto_new(options_.client_id.empty() ? nullptr : options_.client_id.c_str(), options_.clean, this);
+    if (!mosq_) throw std::runtime_error("mosquitto_new failed");
+    mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION,
+                         options_.protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+    if (!options_.username.empty())
+        mosquitto_username_pw_set(mosq_, options_.username.c_str(),
+                                  options_.password.empty() ? nullptr : options_.password.c_str());
+    mosquitto_connect_v5_callback_set(mosq_, on_connect);
+    mosquitto_disconnect_v5_callback_set(mosq_, on_disconnect);
+    mosquitto_publish_v5_callback_set(mosq_, on_publish);
+    mosquitto_subscribe_v5_callback_set(mosq_, on_subscribe);
+    mosquitto_message_v5_callback_set(mosq_, on_message);
+    mosquitto_max_inflight_messages_set(mosq_, 0);
+    mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_reconnect_delay_set(mosq_, 1, 2, false);
+}
+
+mqtt_client::~mqtt_client() {
+    disconnect();
+    mosquitto_loop_stop(mosq_, true);
+    mosquitto_destroy(mosq_);
+}
+
+int mqtt_client::connect(std::chrono::milliseconds timeout) {
+    {
+        std::lock_guard lock(mutex_);
+        connack_ = -2;
+    }
+    mosquitto_property* props = nullptr;
+    if (options_.protocol == 5 && options_.session_expiry_s > 0)
+        mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                     static_cast<std::uint32_t>(options_.session_expiry_s));
+    const int rc = mosquitto_connect_bind_v5(mosq_, "127.0.0.1", port_, 30, nullptr, props);
+    mosquitto_property_free_all(&props);
+    if (rc != MOSQ_ERR_SUCCESS) return -1;
+    mosquitto_loop_start(mosq_);
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_for(lock, timeout, [this] { return connack_ != -2; })) return -1;
+    return connack_;
+}
+
+bool mqtt_client::connected() const {
+    std::lock_guard lock(mutex_);
+    return connected_;
+}
+
+int mqtt_client::disconnects() const {
+    std::lock_guard lock(mutex_);
+    return disconnects_;
+}
+
+void mqtt_client::disconnect() {
+    mosquitto_disconnect(mosq_);
+    mosquitto_loop_stop(mosq_, false);
+    std::lock_guard lock(mutex_);
+    connected_ = false;
+}
+
+void mqtt_client::set_will(const std::string& topic, const std::string& payload, int qos) {
+    mosquitto_will_set_v5(mosq_, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos, false, nullptr);
+}
+
+void mqtt_client::disconnect_with_will() {
+    mosquitto_disconnect_v5(mosq_, MQTT_RC_DISCONNECT_WITH_WILL_MSG, nullptr);
+    mosquitto_loop_stop(mosq_, false);
+    std::lock_guard lock(mutex_);
+    connected_ = false;
+}
+
+int mqtt_client::subscribe(const std::string& filter, int qos) {
+    int mid = 0;
+    if (mosquitto_subscribe(mosq_, &mid, filter.c_str(), qos) != MOSQ_ERR_SUCCESS) return -1;
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return subacks_.count(mid) != 0; })) return -1;
+    return subacks_[mid];
+}
+
+int mqtt_client::publish(const std::string& topic, const std::string& payload, int qos, bool retain,
+                         std::chrono::milliseconds timeout) {
+    int mid = 0;
+    if (mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos,
+                          retain) != MOSQ_ERR_SUCCESS)
+        return -1;
+    if (qos == 0) return 0;
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_for(lock, timeout, [&] { return acks_.count(mid) != 0; })) return -1;
+    const int code = acks_[mid];
+    acks_.erase(mid);
+    return code;
+}
+
+void mqtt_client::publish_async(const std::string& topic, const std::string& payload, int qos) {
+    mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos, false);
+}
+
+bool mqtt_client::wait_message(received& out, std::chrono::milliseconds timeout, const std::string& topic) {
+    std::unique_lock lock(mutex_);
+    bool found = false;
+    cv_.wait_for(lock, timeout, [&] {
+        for (auto it = messages_.begin(); it != messages_.end(); ++it) {
+            if (topic.empty() || it->topic == topic) {
+                out = std::move(*it);
+                messages_.erase(it);
+                found = true;
+                return true;
+            }
+        }
+        return false;
+    });
+    return found;
+}
+
+std::vector<received> mqtt_client::take_all(const std::string& topic) {
+    std::lock_guard lock(mutex_);
+    std::vector<received> out;
+    for (auto it = messages_.begin(); it != messages_.end();) {
+        if (topic.empty() || it->topic == topic) {
+            out.push_back(std::move(*it));
+            it = messages_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
+}
+
+std::size_t mqtt_client::pending() const {
+    std::lock_guard lock(mutex_);
+    return messages_.size();
+}
+
+void mqtt_client::on_connect(mosquitto*, void* obj, int rc, int, const mqtt5__property*) {
+    auto* self = static_cast<mqtt_client*>(obj);
+    std::lock_guard lock(self->mutex_);
+    self->connack_ = rc;
+    self->connected_ = rc == 0;
+    self->cv_.notify_all();
+}
+
+void mqtt_client::on_disconnect(mosquitto*, void* obj, int, const mqtt5__property*) {
+    auto* self = static_cast<mqtt_client*>(obj);
+    std::lock_guard lock(self->mutex_);
+    if (self->connack_ == -2) self->connack_ = -1;
+    self->connected_ = false;
+    ++self->disconnects_;
+    self->cv_.notify_all();
+}
+
+void mqtt_client::on_publish(mosquitto*, void* obj, int mid, int reason, const mqtt5__property*) {
+    auto* self = static_cast<mqtt_client*>(obj);
+    std::lock_guard lock(self->mutex_);
+    self->acks_[mid] = reason;
+    self->cv_.notify_all();
+}
+
+void mqtt_client::on_subscribe(mosquitto*, void* obj, int mid, int count, const int* granted, const mqtt5__property*) {
+    auto* self = static_cast<mqtt_client*>(obj);
+    std::lock_guard lock(self->mutex_);
+    self->subacks_[mid] = count > 0 ? granted[0] : -1;
+    self->cv_.notify_all();
+}
+
+void mqtt_client::on_message(mosquitto*, void* obj, const mosquitto_message* m, const mqtt5__property*) {
+    auto* self = static_cast<mqtt_client*>(obj);
+    std::lock_guard lock(self->mutex_);
+    self->messages_.push_back(received{m->topic, std::string(static_cast<const char*>(m->payload),
+                                                             static_cast<std::size_t>(m->payloadlen)),
+                                       m->qos, m->retain});
+    self->cv_.notify_all();
+}
+
+} // namespace mqchat::test

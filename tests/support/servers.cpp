@@ -1,0 +1,193 @@
+#include "servers.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include "common/pg.hpp"
+
+namespace mqchat::test {
+
+namespace {
+
+std::string pg_bin(const std::string& tool) { return std::string(MQCHAT_TEST_PG_BINDIR) + "/" + tool; }
+
+void chown_to(const std::string& path, const std::string& user) {
+    if (user.empty()) return;
+    std::string out;
+    run_command({"chown", "-R", user, path}, out);
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- PostgreSQL
+
+pg_cluster::pg_cluster(const temp_dir& dir)
+    : data_(dir.file("pg")), socket_dir_(dir.path()), log_(dir.file("postgres.log")), port_(free_port()) {
+    if (!server_user(user_)) throw std::runtime_error("running as root but there is no 'postgres' user to run PostgreSQL");
+    std::filesystem::create_directory(data_);
+    chown_to(data_, user_);
+    std::string out;
+    const int rc = run_command({pg_bin("initdb"), "-D", data_, "-A", "trust", "-U", "postgres", "--no-sync",
+                                "-E", "UTF8", "--locale=C"},
+                               out, {}, user_);
+    if (rc != 0) throw std::runtime_error("initdb failed:\n" + out);
+    start();
+    pg::connection admin("host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=postgres");
+    admin.exec("CREATE DATABASE mqchat");
+}
+
+pg_cluster::~pg_cluster() { stop(); }
+
+std::string pg_cluster::conninfo() const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=mqchat connect_timeout=5";
+}
+
+void pg_cluster::start() {
+    server_ = child_process({pg_bin("postgres"), "-D", data_, "-p", std::to_string(port_), "-k", socket_dir_, "-c",
+                             "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"},
+                            log_, {}, user_);
+    if (!wait_port(port_, 30000)) throw std::runtime_error("PostgreSQL did not start:\n" + read_file(log_));
+    // The port opens before the server accepts queries; wait for a real answer.
+    for (int i = 0; i < 300; ++i) {
+        try {
+            pg::connection c("host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=postgres");
+            return;
+        } catch (const pg::error&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    throw std::runtime_error("PostgreSQL does not accept connections:\n" + read_file(log_));
+}
+
+void pg_cluster::stop() { server_.stop(SIGINT, std::chrono::seconds(30)); }
+void pg_cluster::crash() { server_.stop(SIGQUIT, std::chrono::seconds(30)); }
+
+// ---------------------------------------------------------------- mosquitto
+
+broker::broker(const temp_dir& dir, const std::string& conninfo, broker_options options, const std::string& name)
+    : config_(dir.file(name + ".conf")), log_(dir.file(name + ".log")), port_(free_port()), wrapper_(options.wrapper) {
+    std::string conf;
+    if (geteuid() == 0) conf += "user root\n"; // otherwise mosquitto drops to 'mosquitto' and cannot read our files
+    conf += "listener " + std::to_string(port_) + " 127.0.0.1\n";
+    conf += "allow_anonymous false\n";
+    // A file, not stdout: mosquitto flushes its log file on every line.
+    conf += "log_dest file " + log_ + "\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n";
+    conf += "persistence true\npersistence_location " + dir.path() + "/\n";
+    conf += "persistence_file " + name + ".db\n";
+    conf += "max_queued_messages 100000\nset_tcp_nodelay true\n";
+    for (const auto& l : options.extra_lines) conf += l + "\n";
+    if (options.with_plugin) {
+        conf += "plugin " + plugin_path() + "\n";
+        if (options.include_db_option) conf += "plugin_opt_db_conninfo " + conninfo + "\n";
+        for (const auto& o : options.plugin_options) conf += "plugin_opt_" + o + "\n";
+    }
+    write_file(config_, conf);
+}
+
+broker::~broker() { stop(SIGKILL); }
+
+void broker::start() {
+    std::vector<std::string> argv = wrapper_;
+    for (const char* a : {"mosquitto", "-c"}) argv.push_back(a);
+    argv.push_back(config_);
+    std::vector<std::string> env;
+#ifdef MQCHAT_TEST_SANITIZE
+    env = {"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"}; // the plugin carries UBSan
+#endif
+    server_ = child_process(argv, log_ + (wrapper_.empty() ? "" : ".wrapper"), env);
+    if (!wait_port(port_, wrapper_.empty() ? 15000 : 60000)) {
+        server_.stop(SIGKILL);
+        throw std::runtime_error("mosquitto did not start:\n" + read_file(log_));
+    }
+}
+
+int broker::start_expecting_exit() {
+    server_ = child_process({"mosquitto", "-c", config_}, log_);
+    const int rc = server_.wait_exit(std::chrono::seconds(15));
+    if (rc < 0) server_.stop(SIGKILL);
+    return rc;
+}
+
+void broker::stop(int sig) { server_.stop(sig, std::chrono::seconds(10)); }
+
+// ---------------------------------------------------------------- bridge
+
+bridge::bridge(const temp_dir& dir, const std::string& conninfo, int mqtt_port, const std::string& password,
+               const std::string& name)
+    : config_(dir.file(name + ".conf")), log_(dir.file(name + ".log")) {
+    write_file(dir.file(name + ".password"), password + "\n");
+    write_file(config_, "mqtt_uri tcp://127.0.0.1:" + std::to_string(mqtt_port) +
+                            "\nmqtt_username mqchat-bridge\nmqtt_password_file " + dir.file(name + ".password") +
+                            "\nmqtt_client_id " + name + "\ndb_conninfo " + conninfo + "\n");
+}
+
+bridge::~bridge() { stop(SIGKILL); }
+
+void bridge::start() {
+    const std::size_t seen = read_file(log_).size(); // earlier runs' lines do not count
+    process_ = child_process({bin_dir() + "/mqchat-bridge", config_}, log_);
+    // Ready when it says so (it has connected and subscribed).
+    for (int i = 0; i < 1000; ++i) {
+        if (read_file(log_).find("mqchat-bridge: running", seen) != std::string::npos) return;
+        if (!process_.running()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("mqchat-bridge did not start:\n" + read_file(log_));
+}
+
+void bridge::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
+
+// ---------------------------------------------------------------- admin
+
+int admin(const std::string& conninfo, const std::vector<std::string>& args, std::string& output) {
+    std::vector<std::string> argv{bin_dir() + "/mqchat-admin"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, output, {"MQCHAT_DB=" + conninfo});
+}
+
+std::string admin_ok(const std::string& conninfo, const std::vector<std::string>& args) {
+    std::string out;
+    const int rc = admin(conninfo, args, out);
+    if (rc != 0) {
+        std::string cmd;
+        for (const auto& a : args) cmd += " " + a;
+        throw std::runtime_error("mqchat-admin" + cmd + " failed (" + std::to_string(rc) + "):\n" + out);
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------- stack
+
+chat_stack::chat_stack(const std::string& tag, broker_options options) : dir(tag), db(dir) {
+    admin_ok(db.conninfo(), {"migrate"});
+    admin_ok(db.conninfo(), {"user", "add", "mqchat-bridge", "--password", bridge_password, "--bridge"});
+    mqtt = std::make_unique<broker>(dir, db.conninfo(), std::move(options));
+    mqtt->start();
+    store = std::make_unique<bridge>(dir, db.conninfo(), mqtt->port(), bridge_password);
+    store->start();
+}
+
+void chat_stack::add_user(const std::string& name, const std::string& password) {
+    admin_ok(conninfo(), {"user", "add", name, "--password", password});
+}
+
+std::int64_t chat_stack::create_conv(const std::vector<std::string>& members, const std::string& title) {
+    std::vector<std::string> args{"conv", "create"};
+    if (!title.empty()) {
+        args.push_back("--title");
+        args.push_back(title);
+    }
+    for (const auto& m : members) {
+        args.push_back("--member");
+        args.push_back(m);
+    }
+    std::string out = admin_ok(conninfo(), args);
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return std::stoll(out.substr(out.find_last_of(' ') + 1));
+}
+
+} // namespace mqchat::test

@@ -1,0 +1,112 @@
+#pragma once
+/// The real servers an integration test runs: a PostgreSQL cluster made with
+/// initdb, mosquitto with the mqchat plugin, and mqchat-bridge. Each one on
+/// free loopback ports in its own temp directory; each start either succeeds
+/// or throws with the server's log, so a test never passes without them.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "environment.hpp"
+#include "process.hpp"
+
+namespace mqchat::test {
+
+class pg_cluster {
+public:
+    explicit pg_cluster(const temp_dir& dir);
+    ~pg_cluster();
+
+    /// libpq conninfo of the mqchat database.
+    std::string conninfo() const;
+    int port() const { return port_; }
+    pid_t pid() const { return server_.pid(); }
+
+    void start();
+    /// Fast shutdown (SIGINT): clients are disconnected, everything is flushed.
+    void stop();
+    /// Immediate shutdown (SIGQUIT): like a crash; recovery runs on start.
+    void crash();
+
+private:
+    std::string data_, socket_dir_, log_, user_;
+    int port_;
+    child_process server_;
+};
+
+struct broker_options {
+    bool with_plugin = true;
+    std::vector<std::string> plugin_options; ///< "key value" without the plugin_opt_ prefix
+    std::vector<std::string> extra_lines;    ///< more mosquitto.conf lines
+    bool include_db_option = true;
+    std::vector<std::string> wrapper; ///< runs the broker under this, e.g. {"valgrind", "--tool=callgrind"}
+};
+
+class broker {
+public:
+    broker(const temp_dir& dir, const std::string& conninfo, broker_options options = {}, const std::string& name = "mosquitto");
+    ~broker();
+
+    int port() const { return port_; }
+    pid_t pid() const { return server_.pid(); }
+    std::string log() const { return read_file(log_); }
+    const std::string& config_path() const { return config_; }
+
+    /// Starts and waits for the port; throws with the log if it does not come up.
+    void start();
+    void stop(int sig = 15);
+    /// Starts and expects the broker to exit (bad configuration); returns its exit code.
+    int start_expecting_exit();
+
+private:
+    std::string config_, log_;
+    int port_;
+    std::vector<std::string> wrapper_;
+    child_process server_;
+};
+
+class bridge {
+public:
+    bridge(const temp_dir& dir, const std::string& conninfo, int mqtt_port, const std::string& password,
+           const std::string& name = "bridge");
+    ~bridge();
+
+    void start();
+    void stop(int sig = 15);
+    bool running() { return process_.running(); }
+    pid_t pid() const { return process_.pid(); }
+    std::string log() const { return read_file(log_); }
+
+private:
+    std::string config_, log_;
+    child_process process_;
+};
+
+/// Runs mqchat-admin against `conninfo`; returns the exit code.
+int admin(const std::string& conninfo, const std::vector<std::string>& args, std::string& output);
+/// Runs mqchat-admin and throws with its output unless it succeeds.
+std::string admin_ok(const std::string& conninfo, const std::vector<std::string>& args);
+
+/// The whole stack: database (migrated, with a bridge identity), broker with
+/// the plugin, and the bridge, all started.
+class chat_stack {
+public:
+    explicit chat_stack(const std::string& tag, broker_options options = {});
+
+    temp_dir dir;
+    pg_cluster db;
+    std::unique_ptr<broker> mqtt;
+    std::unique_ptr<bridge> store;
+
+    int port() const { return mqtt->port(); }
+    std::string conninfo() const { return db.conninfo(); }
+
+    void add_user(const std::string& name, const std::string& password);
+    /// Creates a conversation and returns its id.
+    std::int64_t create_conv(const std::vector<std::string>& members, const std::string& title = "");
+
+    static constexpr const char* bridge_password = "bridge-secret";
+};
+
+} // namespace mqchat::test

@@ -1,0 +1,139 @@
+#include <cppunit/extensions/HelperMacros.h>
+
+#include "common/envelope.hpp"
+#include "common/json.hpp"
+
+using namespace mqchat;
+
+class envelope_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(envelope_test);
+    CPPUNIT_TEST(accepts_minimal_envelope);
+    CPPUNIT_TEST(keeps_optional_fields);
+    CPPUNIT_TEST(ignores_client_sender_and_unknown_fields);
+    CPPUNIT_TEST(refuses_malformed_json);
+    CPPUNIT_TEST(refuses_missing_or_bad_fields);
+    CPPUNIT_TEST(refuses_oversize_and_empty_payloads);
+    CPPUNIT_TEST(refuses_deep_nesting);
+    CPPUNIT_TEST(refuses_invalid_utf8_and_nul);
+    CPPUNIT_TEST(keeps_id_for_refusal_notice);
+    CPPUNIT_TEST(stamp_roundtrip);
+    CPPUNIT_TEST(stamped_requires_sender);
+    CPPUNIT_TEST(stored_ack_and_error_json);
+    CPPUNIT_TEST_SUITE_END();
+
+    send_envelope env;
+    envelope_error err;
+
+    bool parse(const std::string& s, std::size_t limit = 16384) { return parse_send(s, limit, env, err); }
+
+public:
+    void accepts_minimal_envelope() {
+        CPPUNIT_ASSERT(parse(R"({"id":"m-1","body":"hello"})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("m-1"), env.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("hello"), env.body);
+        CPPUNIT_ASSERT(env.type.empty());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), env.reply_to);
+    }
+    void keeps_optional_fields() {
+        CPPUNIT_ASSERT(parse(R"({"id":"x","body":"grüße 👋","type":"text","reply_to":42})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("grüße 👋"), env.body);
+        CPPUNIT_ASSERT_EQUAL(std::string("text"), env.type);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(42), env.reply_to);
+    }
+    void ignores_client_sender_and_unknown_fields() {
+        CPPUNIT_ASSERT(parse(R"({"id":"x","body":"b","sender":"mallory","seq":99,"extra":{"a":1}})"));
+        CPPUNIT_ASSERT(env.sender.empty());
+        const std::string stamped = stamp_send(env, "alice");
+        CPPUNIT_ASSERT(stamped.find("mallory") == std::string::npos);
+        CPPUNIT_ASSERT(stamped.find("extra") == std::string::npos);
+        CPPUNIT_ASSERT(stamped.find("\"sender\":\"alice\"") != std::string::npos);
+    }
+    void refuses_malformed_json() {
+        for (const char* bad : {"{", "{\"id\":\"x\",\"body\":\"b\"", "not json", "{\"id\":\"x\",\"body\":\"b\"} trailing",
+                                "{\"id\":\"x\",\"id\":\"y\",\"body\":\"b\"}", "{'id':'x'}", "[1,2", "{\"id\":\"x\",\"body\":\"b\",}"}) {
+            CPPUNIT_ASSERT_MESSAGE(bad, !parse(bad));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(bad, std::string(error_code::invalid_json), std::string(err.code));
+            CPPUNIT_ASSERT(!err.message.empty());
+            CPPUNIT_ASSERT(err.message.find('\n') == std::string::npos);
+        }
+    }
+    void refuses_missing_or_bad_fields() {
+        const char* cases[] = {
+            R"([])", R"("string")", R"(42)", R"({"body":"b"})", R"({"id":"x"})", R"({"id":"","body":"b"})",
+            R"({"id":"has space","body":"b"})", R"({"id":5,"body":"b"})", R"({"id":"x","body":5})",
+            R"({"id":"x","body":""})", R"({"id":"x","body":"b","type":7})", R"({"id":"x","body":"b","type":"a/b"})",
+            R"({"id":"x","body":"b","reply_to":-1})", R"({"id":"x","body":"b","reply_to":"3"})",
+            R"({"id":"x","body":"b","reply_to":1.5})",
+            R"({"id":"0123456789012345678901234567890123456789012345678901234567890123456789","body":"b"})"};
+        for (const char* bad : cases) {
+            CPPUNIT_ASSERT_MESSAGE(bad, !parse(bad));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(bad, std::string(error_code::invalid_envelope), std::string(err.code));
+        }
+    }
+    void refuses_oversize_and_empty_payloads() {
+        const std::string big = R"({"id":"x","body":")" + std::string(20000, 'a') + "\"}";
+        CPPUNIT_ASSERT(!parse(big));
+        CPPUNIT_ASSERT_EQUAL(std::string(error_code::payload_too_large), std::string(err.code));
+        CPPUNIT_ASSERT(parse(big, 30000));
+        CPPUNIT_ASSERT(!parse(""));
+        CPPUNIT_ASSERT_EQUAL(std::string(error_code::invalid_json), std::string(err.code));
+    }
+    void refuses_deep_nesting() {
+        std::string deep = R"({"id":"x","body":"b","x":)";
+        for (int i = 0; i < 5000; ++i) deep += "[";
+        for (int i = 0; i < 5000; ++i) deep += "]";
+        deep += "}";
+        CPPUNIT_ASSERT(!parse(deep, 1 << 20));
+        CPPUNIT_ASSERT_EQUAL(std::string(error_code::invalid_json), std::string(err.code));
+    }
+    void refuses_invalid_utf8_and_nul() {
+        CPPUNIT_ASSERT(!parse("{\"id\":\"x\",\"body\":\"\xC0\xAF\"}")); // overlong '/'
+        CPPUNIT_ASSERT(!parse("{\"id\":\"x\",\"body\":\"\xED\xA0\x80\"}")); // surrogate
+        CPPUNIT_ASSERT(!parse(R"({"id":"x","body":"a\u0000b"})"));
+    }
+    void keeps_id_for_refusal_notice() {
+        CPPUNIT_ASSERT(!parse(R"({"id":"m-7","body":""})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("m-7"), env.id);
+        CPPUNIT_ASSERT(!parse(R"({"id":"bad id","body":""})"));
+        CPPUNIT_ASSERT(env.id.empty());
+    }
+    void stamp_roundtrip() {
+        CPPUNIT_ASSERT(parse(R"({"id":"m","body":"\"quoted\" \\ and ünïcode","type":"text","reply_to":3})"));
+        const std::string stamped = stamp_send(env, "bob");
+        send_envelope back;
+        CPPUNIT_ASSERT(parse_stamped(stamped, back, err));
+        CPPUNIT_ASSERT_EQUAL(std::string("bob"), back.sender);
+        CPPUNIT_ASSERT_EQUAL(env.body, back.body);
+        CPPUNIT_ASSERT_EQUAL(env.type, back.type);
+        CPPUNIT_ASSERT_EQUAL(env.reply_to, back.reply_to);
+    }
+    void stamped_requires_sender() {
+        send_envelope back;
+        CPPUNIT_ASSERT(!parse_stamped(R"({"id":"m","body":"b"})", back, err));
+        CPPUNIT_ASSERT(!parse_stamped(R"({"id":"m","body":"b","sender":"a/b"})", back, err));
+    }
+    void stored_ack_and_error_json() {
+        stored_message m;
+        m.conv = 7;
+        m.seq = 12;
+        m.ts = 1700000000123;
+        m.id = "c1";
+        m.sender = "alice";
+        m.body = "hi";
+        Json::Value v;
+        std::string why;
+        CPPUNIT_ASSERT(json::parse(stored_json(m), v, why));
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(7), v["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(12), v["seq"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(1700000000123), v["ts"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), v["sender"].asString());
+        CPPUNIT_ASSERT(!v.isMember("type"));
+        CPPUNIT_ASSERT(json::parse(ack_json("c1", 7, 12, 5), v, why));
+        CPPUNIT_ASSERT_EQUAL(std::string("c1"), v["ack"].asString());
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(12), v["seq"].asInt64());
+        CPPUNIT_ASSERT(json::parse(error_json("invalid_json", "bad", "c1", 7), v, why));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_json"), v["error"]["code"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("bad"), v["error"]["message"].asString());
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(envelope_test);
