@@ -45,6 +45,7 @@ class chat_flow_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(conversations_are_numbered_independently);
     CPPUNIT_TEST(example_cli_sends_and_is_acked);
     CPPUNIT_TEST(websocket_client_chats_with_tcp_client);
+    CPPUNIT_TEST(tls_and_secure_websocket_listeners);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -224,6 +225,59 @@ public:
         }
         CPPUNIT_ASSERT(refused);
         ws.disconnect()->wait();
+    }
+
+    void tls_and_secure_websocket_listeners() {
+        // The TLS and wss listener blocks of the shipped mosquitto.conf, with
+        // certificates from the same script scripts/run uses.
+        temp_dir certs("tls"), other_ca("tls-other");
+        std::string out;
+        for (const auto* d : {&certs, &other_ca})
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, run_command({"bash", source_dir() + "/scripts/make-certs", d->path()}, out));
+        const std::string crt = certs.file("server.crt"), key = certs.file("server.key"), ca = certs.file("ca.crt");
+        const int tls_port = free_port(), wss_port = free_port();
+        broker_options o;
+        o.extra_lines = {"listener " + std::to_string(tls_port) + " 127.0.0.1", "certfile " + crt, "keyfile " + key,
+                         "listener " + std::to_string(wss_port) + " 127.0.0.1", "protocol websockets",
+                         "socket_domain ipv4", "certfile " + crt, "keyfile " + key};
+        chat_stack s("tls", o);
+        s.add_user("visitor", "pw-visitor");
+        s.add_user("agent", "pw-agent");
+        const std::int64_t conv = s.create_conv({"visitor", "agent"});
+        const std::string msg_topic = "chat/conv/" + std::to_string(conv) + "/msg";
+
+        mqtt_client agent(tls_port, {"agent-tls", "agent", "pw-agent", 5, true, 0, ca});
+        CPPUNIT_ASSERT_EQUAL(0, agent.connect());
+        CPPUNIT_ASSERT_EQUAL(1, agent.subscribe(msg_topic));
+
+        mqtt::async_client browser("wss://127.0.0.1:" + std::to_string(wss_port) + "/mqtt", "visitor-wss",
+                                   mqtt::create_options(MQTTVERSION_5));
+        browser.start_consuming();
+        browser
+            .connect(mqtt::connect_options_builder()
+                         .mqtt_version(MQTTVERSION_5)
+                         .user_name("visitor")
+                         .password("pw-visitor")
+                         .ssl(mqtt::ssl_options_builder().trust_store(ca).finalize())
+                         .finalize())
+            ->wait();
+        browser.subscribe("chat/user/visitor/inbox", 1)->wait();
+        browser.publish("chat/conv/" + std::to_string(conv) + "/send", R"({"id":"s1","body":"hello over wss"})", 1, false)
+            ->wait();
+        auto ack = browser.try_consume_message_for(std::chrono::seconds(10));
+        CPPUNIT_ASSERT(ack);
+        CPPUNIT_ASSERT_MESSAGE(ack->to_string(), ack->to_string().find(R"("ack":"s1")") != std::string::npos);
+        received r;
+        CPPUNIT_ASSERT(agent.wait_message(r, 10s, msg_topic));
+        CPPUNIT_ASSERT_EQUAL(std::string("hello over wss"), parse_delivered(r.payload).body);
+        CPPUNIT_ASSERT_EQUAL(std::string("visitor"), parse_delivered(r.payload).sender);
+        browser.disconnect()->wait();
+
+        // Plain MQTT on the TLS port, and TLS trusting another CA, get nowhere.
+        mqtt_client plain(tls_port, {"agent-plain", "agent", "pw-agent"});
+        CPPUNIT_ASSERT(plain.connect(5s) != 0);
+        mqtt_client wrong_ca(tls_port, {"agent-wrong-ca", "agent", "pw-agent", 5, true, 0, other_ca.file("ca.crt")});
+        CPPUNIT_ASSERT(wrong_ca.connect(5s) != 0);
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(chat_flow_test);

@@ -78,6 +78,7 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 std::string bin_dir() { return MQCHAT_TEST_BIN_DIR; }
+std::string source_dir() { return MQCHAT_TEST_SOURCE_DIR; }
 std::string plugin_path() { return MQCHAT_TEST_PLUGIN; }
 
 } // namespace mqchat::test

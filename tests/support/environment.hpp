@@ -35,6 +35,8 @@ void write_file(const std::string& path, const std::string& text);
 
 /// Where the build put things (set by tests/CMakeLists.txt).
 std::string bin_dir();
+/// The repository (for scripts/).
+std::string source_dir();
 std::string plugin_path();
 
 } // namespace mqchat::test

@@ -29,6 +29,9 @@ mqtt_client::mqtt_client(int port, client_options options) : options_(std::move(
     mosquitto_max_inflight_messages_set(mosq_, 0);
     mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_reconnect_delay_set(mosq_, 1, 2, false);
+    if (!options_.cafile.empty() &&
+        mosquitto_tls_set(mosq_, options_.cafile.c_str(), nullptr, nullptr, nullptr, nullptr) != MOSQ_ERR_SUCCESS)
+        throw std::runtime_error("mosquitto_tls_set failed for " + options_.cafile);
 }
 
 mqtt_client::~mqtt_client() {

@@ -31,6 +31,7 @@ struct client_options {
     int protocol = 5;          ///< 5 or 4 (MQTT 3.1.1)
     bool clean = true;         ///< clean start / clean session
     int session_expiry_s = 0;  ///< MQTT 5: keep the session this long after a disconnect
+    std::string cafile = {};   ///< non-empty: TLS, trusting this CA certificate
 };
 
 class mqtt_client {
