@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <array>
+#include <fstream>
 #include <mutex>
 #include <stdexcept>
 
@@ -31,20 +32,42 @@ bool verify(const std::string& stored, std::string_view password) {
     return crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
 }
 
-std::string remember_digest(std::string_view user, std::string_view password) {
+remember_key remember_key::random() {
     init_sodium();
-    static const std::array<unsigned char, crypto_generichash_KEYBYTES> key = [] {
-        std::array<unsigned char, crypto_generichash_KEYBYTES> k{};
-        randombytes_buf(k.data(), k.size());
-        return k;
-    }();
+    remember_key k;
+    randombytes_buf(k.bytes_.data(), k.bytes_.size());
+    return k;
+}
+
+remember_key remember_key::from_file(const std::string& path) {
+    init_sodium();
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read the key file " + path);
+    std::string secret;
+    std::getline(in, secret);
+    if (secret.size() < 32) throw std::runtime_error("the key file " + path + " must hold at least 32 bytes on its first line");
+    remember_key k;
+    // A fixed personal string keeps this key apart from other uses of the secret.
+    static const unsigned char context[] = "mqchat login digest key v1";
+    crypto_generichash(k.bytes_.data(), k.bytes_.size(), context, sizeof context - 1,
+                       reinterpret_cast<const unsigned char*>(secret.data()), secret.size());
+    sodium_memzero(secret.data(), secret.size());
+    return k;
+}
+
+std::string remember_digest(const remember_key& key, std::string_view user, std::string_view password,
+                            std::string_view stored_hash) {
+    init_sodium();
     crypto_generichash_state st;
-    crypto_generichash_init(&st, key.data(), key.size(), 32);
+    crypto_generichash_init(&st, key.data(), 32, 32);
     const unsigned char sep = 0;
+    // Length-free fields joined by NUL: user names and PHC strings hold no NUL,
+    // and the password comes last, so no two inputs share a byte string.
     crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(user.data()), user.size());
     crypto_generichash_update(&st, &sep, 1);
-    crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(password.data()),
-                              password.size());
+    crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(stored_hash.data()), stored_hash.size());
+    crypto_generichash_update(&st, &sep, 1);
+    crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(password.data()), password.size());
     std::string out(32, '\0');
     crypto_generichash_final(&st, reinterpret_cast<unsigned char*>(out.data()), out.size());
     return out;

@@ -5,6 +5,7 @@
 /// `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`. The cost is inside the
 /// string, so raising it later only affects new hashes.
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,8 +24,25 @@ std::string hash(std::string_view password, kdf_cost cost = {});
 /// or on a string that is not an Argon2 hash.
 bool verify(const std::string& stored, std::string_view password);
 
-/// A fast keyed digest (BLAKE2b, random key per process) used to remember a
-/// password that already passed verify() without keeping it in memory.
-std::string remember_digest(std::string_view user, std::string_view password);
+/// The key of remember_digest: random for one process, or read from a key
+/// file so that digests stay valid across restarts and can be stored.
+class remember_key {
+public:
+    /// 32 random bytes; digests made with it die with the process.
+    static remember_key random();
+    /// Derived from the first line of `path` (at least 32 bytes of secret).
+    /// Throws std::runtime_error naming the file and what is wrong.
+    static remember_key from_file(const std::string& path);
+    const unsigned char* data() const { return bytes_.data(); }
+
+private:
+    std::array<unsigned char, 32> bytes_{};
+};
+
+/// A fast keyed digest (BLAKE2b) of a password that already passed verify(),
+/// bound to the user and to the stored hash it was checked against, so the
+/// password itself is never kept and a changed password never matches.
+std::string remember_digest(const remember_key& key, std::string_view user, std::string_view password,
+                            std::string_view stored_hash);
 
 } // namespace mqchat::password

@@ -78,10 +78,14 @@ int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     if (user->banned) return refuse(ed.username, address, "banned");
 
     const std::string_view pw(ed.password);
-    const std::string digest = password::remember_digest(ed.username, pw);
-    bool good = !user->remembered.empty() && sodium_memcmp(user->remembered.data(), digest.data(), digest.size()) == 0;
+    const std::string digest = password::remember_digest(ctx.login_key, ed.username, pw, user->password_hash);
+    bool good = user->remembered.size() == digest.size() &&
+                sodium_memcmp(user->remembered.data(), digest.data(), digest.size()) == 0;
     if (!good && password::verify(user->password_hash, pw)) {
         user->remembered = digest;
+        if (ctx.config.persist_logins()) ctx.sync.remember_login(ed.username, digest);
+        mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: password of %s checked with Argon2id; remembered%s", ed.username,
+                             ctx.config.persist_logins() ? " across restarts" : "");
         good = true;
     }
     if (!good) return refuse(ed.username, address, "wrong password");

@@ -42,7 +42,12 @@ struct plugin_config {
     std::string jwt_jwks_file;         ///< plugin_opt_jwt_jwks_file: RS256/ES256 public keys, reread on SIGHUP
     std::string jwt_issuer;            ///< plugin_opt_jwt_issuer: required `iss` when set
     std::string jwt_audience;          ///< plugin_opt_jwt_audience: required in `aud` when set
-    int jwt_leeway_s = 30;             ///< plugin_opt_jwt_leeway_s: clock skew allowed on exp/nbf
+    int jwt_leeway_s = 30;
+    /// plugin_opt_login_key_file: a secret (first line, >= 32 bytes) keying the
+    /// digests of logins that passed Argon2id. When set, they are stored in the
+    /// database and survive a restart; otherwise they live in memory only.
+    std::string login_key_file;
+    bool persist_logins() const { return !login_key_file.empty(); }             ///< plugin_opt_jwt_leeway_s: clock skew allowed on exp/nbf
     bool tokens_enabled() const { return !jwt_hs256_secret_file.empty() || !jwt_jwks_file.empty(); }
 };
 

@@ -97,6 +97,15 @@ bool plugin_context::member_for_subscribe(user_entry& user, std::string_view nam
     return false;
 }
 
+password::remember_key load_login_key(const plugin_config& config) {
+    if (config.login_key_file.empty()) return password::remember_key::random();
+    try {
+        return password::remember_key::from_file(config.login_key_file);
+    } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(std::string("plugin_opt_login_key_file: ") + e.what());
+    }
+}
+
 std::int64_t steady_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();

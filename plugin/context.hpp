@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/password.hpp"
 #include "common/topics.hpp"
 #include "config.hpp"
 #include "directory.hpp"
@@ -19,6 +20,10 @@
 #include "tokens.hpp"
 
 namespace mqchat::plugin {
+
+/// The key from plugin_opt_login_key_file, or a random one when it is not set.
+/// Throws std::invalid_argument naming the option when the file is unusable.
+password::remember_key load_login_key(const plugin_config& config);
 
 struct plugin_context {
     plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_)
@@ -31,6 +36,8 @@ struct plugin_context {
     directory_sync sync;
     directory_lookup lookup;
     limits limiter{config};
+    /// Keys the digests of logins that passed Argon2id (see auth.cpp).
+    const password::remember_key login_key{load_login_key(config)};
     /// Client ids to disconnect on the next TICK (flooding: more than
     /// flood_disconnect refusals in 10 s).
     std::vector<std::string> clients_to_kick;

@@ -37,7 +37,9 @@ std::vector<std::string> directory::replace_all(const std::vector<user_record>& 
 
 void directory::upsert(const user_record& user) {
     user_entry& e = users_[user.name];
-    if (e.password_hash != user.password_hash) e.remembered.clear();
+    // A stored digest fills in what memory lacks; memory may be newer (the
+    // worker writes digests a moment after the login that made them).
+    if (e.password_hash != user.password_hash || e.remembered.empty()) e.remembered = user.remembered;
     e.password_hash = user.password_hash;
     e.bridge = user.bridge;
     e.banned = user.banned;

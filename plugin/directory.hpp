@@ -22,6 +22,8 @@ struct user_record {
     bool bridge = false;
     bool banned = false;
     std::vector<std::int64_t> convs;
+    /// A stored login digest (table login_digests), or empty.
+    std::string remembered = {};
 };
 
 struct user_entry {

@@ -1,5 +1,7 @@
 #include "directory_lookup.hpp"
 
+#include <sodium.h>
+
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 
@@ -13,7 +15,8 @@ constexpr auto reconnect_pause = std::chrono::seconds(5);
 
 const char* const user_select_sql =
     "SELECT u.name, u.password_hash, u.role = 'bridge', u.banned,"
-    "       coalesce(string_agg(m.conv_id::text, ','), '')"
+    "       coalesce(string_agg(m.conv_id::text, ','), ''),"
+    "       coalesce((SELECT encode(d.digest, 'hex') FROM login_digests d WHERE d.user_id = u.id), '')"
     "  FROM users u LEFT JOIN members m ON m.user_id = u.id"
     " WHERE u.role <> 'guest'";
 
@@ -29,6 +32,12 @@ user_record user_from_row(const pg::result& r, int row) {
         if (comma == std::string_view::npos) break;
         csv.remove_prefix(comma + 1);
     }
+    const std::string_view hex = r.text(row, 5);
+    std::string digest(hex.size() / 2, '\0');
+    std::size_t got = 0;
+    if (sodium_hex2bin(reinterpret_cast<unsigned char*>(digest.data()), digest.size(), hex.data(), hex.size(), nullptr,
+                       &got, nullptr) == 0 && got == digest.size())
+        u.remembered = std::move(digest);
     return u;
 }
 

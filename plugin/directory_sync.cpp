@@ -2,7 +2,9 @@
 
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -14,13 +16,16 @@
 namespace mqchat::plugin {
 
 directory_sync::directory_sync(std::string conninfo) : conninfo_(std::move(conninfo)) {
-    if (pipe(wake_) != 0) throw std::runtime_error("cannot create a pipe for the directory worker");
+    if (pipe(wake_) != 0 || pipe2(flush_, O_NONBLOCK) != 0)
+        throw std::runtime_error("cannot create a pipe for the directory worker");
 }
 
 directory_sync::~directory_sync() {
     stop();
     close(wake_[0]);
     close(wake_[1]);
+    close(flush_[0]);
+    close(flush_[1]);
 }
 
 void directory_sync::start() { thread_ = std::thread([this] { run(); }); }
@@ -62,6 +67,40 @@ void directory_sync::log(int level, std::string text) {
     c.log_level = level;
     c.log_text = std::move(text);
     push(std::move(c));
+}
+
+void directory_sync::remember_login(std::string name, std::string digest) {
+    {
+        std::lock_guard lock(mutex_);
+        if (logins_.size() >= 100000) return; // the database is away; these are only a shortcut
+        logins_.emplace_back(std::move(name), std::move(digest));
+    }
+    const char one = 1;
+    if (write(flush_[1], &one, 1) < 0) { /* the pipe is full: the worker is already woken */ }
+}
+
+void directory_sync::store_logins(pg::connection& db) {
+    char drain[256];
+    while (read(flush_[0], drain, sizeof drain) > 0) {
+    }
+    std::vector<std::pair<std::string, std::string>> batch;
+    {
+        std::lock_guard lock(mutex_);
+        batch.swap(logins_);
+    }
+    if (batch.empty()) return;
+    std::string hex;
+    db.exec("BEGIN");
+    for (const auto& [name, digest] : batch) {
+        hex.assign(digest.size() * 2 + 1, '\0');
+        sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
+        hex.pop_back();
+        db.exec("INSERT INTO login_digests (user_id, digest)"
+                " SELECT id, decode($2, 'hex') FROM users WHERE name = $1"
+                " ON CONFLICT (user_id) DO UPDATE SET digest = excluded.digest, updated_at = now()",
+                {name, hex});
+    }
+    db.exec("COMMIT");
 }
 
 void directory_sync::run() {
@@ -148,10 +187,14 @@ bool directory_sync::session(bool& reached) {
             PQfreemem(n);
             handle_notification(db, payload);
         }
-        pollfd fds[2] = {{db.socket(), POLLIN, 0}, {wake_[0], POLLIN, 0}};
-        const int ready = poll(fds, 2, 30000);
+        pollfd fds[3] = {{db.socket(), POLLIN, 0}, {wake_[0], POLLIN, 0}, {flush_[0], POLLIN, 0}};
+        const int ready = poll(fds, 3, 30000);
         if (ready < 0) continue;
         if (fds[1].revents) return false;
+        if (fds[2].revents) {
+            store_logins(db);
+            continue;
+        }
         if (ready == 0) {
             db.exec("SELECT 1"); // an idle check that notices a dead server
             continue;

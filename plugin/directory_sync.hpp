@@ -53,24 +53,31 @@ public:
     bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
     std::vector<directory_change> take();
 
+    /// Stores a login digest (table login_digests) from the worker thread;
+    /// returns at once. Lost if the database is down: it is only a shortcut.
+    void remember_login(std::string name, std::string digest);
+
 private:
     void run();
     bool session(bool& reached); // one connection's lifetime; false when asked to stop
     void handle_notification(pg::connection& db, const std::string& payload);
     void push(directory_change change);
     void log(int level, std::string text);
+    void store_logins(pg::connection& db);
 
     std::string conninfo_;
     std::thread thread_;
     std::atomic<bool> stop_{false};
     std::atomic<bool> pending_{false};
     std::atomic<bool> healthy_{false};
-    int wake_[2] = {-1, -1};
+    int wake_[2] = {-1, -1};  ///< written on stop
+    int flush_[2] = {-1, -1}; ///< written when logins wait to be stored
 
     std::mutex mutex_;
     std::condition_variable loaded_cv_;
     bool first_load_done_ = false;
     std::vector<directory_change> queue_;
+    std::vector<std::pair<std::string, std::string>> logins_; ///< name, digest
 };
 
 } // namespace mqchat::plugin

@@ -7,6 +7,10 @@
 #include <mqtt_protocol.h>
 
 #include <memory>
+#include <thread>
+
+#include "common/password.hpp"
+#include "common/pg.hpp"
 
 #include "support/mqtt_client.hpp"
 #include "support/servers.hpp"
@@ -65,6 +69,8 @@ class broker_setup_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(exclusive_broker_refuses_everyone_else);
     CPPUNIT_TEST(unreachable_database_refuses_chat_logins_but_starts);
     CPPUNIT_TEST(listen_backlog_is_widened);
+    CPPUNIT_TEST(remembered_logins_survive_a_restart);
+    CPPUNIT_TEST(bad_login_key_file_stops_the_broker_naming_it);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -154,6 +160,67 @@ public:
         CPPUNIT_ASSERT_MESSAGE(ss, ss.find(" 1024 ") != std::string::npos);
         const std::string log = b.log();
         CPPUNIT_ASSERT_MESSAGE(log, log.find("listen backlog of 1 listening sockets set to 1024") != std::string::npos);
+    }
+
+    void remembered_logins_survive_a_restart() {
+        // With a login key, a password that passed Argon2id once is remembered
+        // in the database: after a broker restart the reconnect is a hash.
+        const std::string key = shared().dir.file("login.key");
+        write_file(key, std::string(48, 'k') + "\n");
+        broker_options o;
+        o.plugin_options = {"login_key_file " + key};
+        broker b(shared().dir, shared().db.conninfo(), o, "remember");
+        b.start();
+        const std::string argon_line = "password of bob checked with Argon2id; remembered across restarts";
+        auto count = [](const std::string& log, const std::string& what) {
+            std::size_t n = 0;
+            for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+            return n;
+        };
+        {
+            mqtt_client bob(b.port(), {"", "bob", "pw-bob"});
+            CPPUNIT_ASSERT_EQUAL(0, bob.connect());
+        }
+        pg::connection db(shared().db.conninfo());
+        const std::string stored = "SELECT count(*) FROM login_digests d JOIN users u ON u.id = d.user_id WHERE u.name = 'bob'";
+        for (int i = 0; i < 50 && db.exec(stored).int64(0, 0) == 0; ++i) std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.exec(stored).int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), count(b.log(), argon_line));
+
+        b.stop();
+        b.start();
+        {
+            mqtt_client bob(b.port(), {"", "bob", "pw-bob"});
+            CPPUNIT_ASSERT_EQUAL(0, bob.connect());
+            mqtt_client wrong(b.port(), {"", "bob", "not-bobs"});
+            CPPUNIT_ASSERT_EQUAL(not_authorized, wrong.connect());
+        }
+        CPPUNIT_ASSERT_MESSAGE(b.log(), count(b.log(), argon_line) == 1); // the log file spans both runs
+
+        // A new password: the stored digest goes with the old hash, the old
+        // password stops working and the new one needs Argon2id once.
+        db.exec("UPDATE users SET password_hash = $1 WHERE name = 'bob'", {password::hash("pw-bob-2")});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec(stored).int64(0, 0));
+        for (int i = 0; i < 50; ++i) { // the plugin hears of the change within moments
+            mqtt_client old_pw(b.port(), {"", "bob", "pw-bob"});
+            if (old_pw.connect() != 0) break;
+            std::this_thread::sleep_for(100ms);
+        }
+        mqtt_client old_pw(b.port(), {"", "bob", "pw-bob"});
+        CPPUNIT_ASSERT_EQUAL(not_authorized, old_pw.connect());
+        mqtt_client new_pw(b.port(), {"", "bob", "pw-bob-2"});
+        CPPUNIT_ASSERT_EQUAL(0, new_pw.connect());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), count(b.log(), argon_line));
+        db.exec("UPDATE users SET password_hash = $1 WHERE name = 'bob'", {password::hash("pw-bob")});
+    }
+
+    void bad_login_key_file_stops_the_broker_naming_it() {
+        std::string log;
+        const std::string short_key = shared().dir.file("short.key");
+        write_file(short_key, "short\n");
+        CPPUNIT_ASSERT(started_broker_exit({"login_key_file " + short_key}, true, log) != 0);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("plugin_opt_login_key_file: the key file " + short_key +
+                                             " must hold at least 32 bytes") != std::string::npos);
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(broker_setup_test);

@@ -1,5 +1,8 @@
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include "common/password.hpp"
 
 using namespace mqchat;
@@ -29,9 +32,24 @@ public:
         CPPUNIT_ASSERT(!password::verify("$argon2id$v=19$m=1,t=1,p=1$xx$yy", "pw"));
     }
     void remember_digest_is_keyed_by_user() {
-        CPPUNIT_ASSERT(password::remember_digest("a", "pw") == password::remember_digest("a", "pw"));
-        CPPUNIT_ASSERT(password::remember_digest("a", "pw") != password::remember_digest("b", "pw"));
-        CPPUNIT_ASSERT(password::remember_digest("ab", "c") != password::remember_digest("a", "bc"));
+        const auto k = password::remember_key::random();
+        const std::string h = "$argon2id$v=19$m=19456,t=2,p=1$salt$hash";
+        CPPUNIT_ASSERT(password::remember_digest(k, "a", "pw", h) == password::remember_digest(k, "a", "pw", h));
+        CPPUNIT_ASSERT(password::remember_digest(k, "a", "pw", h) != password::remember_digest(k, "b", "pw", h));
+        CPPUNIT_ASSERT(password::remember_digest(k, "ab", "c", h) != password::remember_digest(k, "a", "bc", h));
+        // A new hash (the password was changed) never matches an old digest.
+        CPPUNIT_ASSERT(password::remember_digest(k, "a", "pw", h) != password::remember_digest(k, "a", "pw", h + "x"));
+        // Another key, another digest; the same key file, the same digest.
+        CPPUNIT_ASSERT(password::remember_digest(k, "a", "pw", h) !=
+                       password::remember_digest(password::remember_key::random(), "a", "pw", h));
+        const std::string file = "/tmp/mqchat-password-test-key";
+        { std::ofstream(file) << std::string(40, 'k') << "\n"; }
+        const auto f1 = password::remember_key::from_file(file), f2 = password::remember_key::from_file(file);
+        CPPUNIT_ASSERT(password::remember_digest(f1, "a", "pw", h) == password::remember_digest(f2, "a", "pw", h));
+        { std::ofstream(file) << "too short\n"; }
+        CPPUNIT_ASSERT_THROW(password::remember_key::from_file(file), std::runtime_error);
+        CPPUNIT_ASSERT_THROW(password::remember_key::from_file("/nonexistent/key"), std::runtime_error);
+        std::remove(file.c_str());
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(password_test);
