@@ -121,7 +121,7 @@ std::vector<store_result> ingest::store_one_by_one(const std::vector<send_reques
 }
 
 void ingest::publish_stored(const stored_message& m) {
-    in_flight_.push_back({m.conv, m.seq, link_.publish(topics_.conv_msg(m.conv), stored_json(m))});
+    in_flight_.push_back({m.conv, m.seq, link_.publish(topics_.conv_msg(m.conv), stored_json(m), m.members_version)});
 }
 
 void ingest::deliver(const std::vector<send_request>& batch, const std::vector<store_result>& results) {
@@ -140,6 +140,7 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             m.body = r.env.body;
             m.type = r.env.type;
             m.reply_to = r.env.reply_to;
+            m.members_version = res.members_version;
             publish_stored(m);
             link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
             break;

@@ -24,6 +24,7 @@ struct store_result {
     store_status status = store_status::stored;
     std::int64_t seq = 0; ///< stored / duplicate: the message's seq
     std::int64_t ts = 0;  ///< stored / duplicate: its server time
+    std::int64_t members_version = 0; ///< stored: the conversation's membership version (schema/004)
 };
 
 class message_store {

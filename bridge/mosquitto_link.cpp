@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/envelope.hpp"
+
 namespace mqchat::bridge {
 
 namespace {
@@ -126,14 +128,20 @@ bool mosquitto_link::next(incoming& out, std::chrono::milliseconds wait) {
     return true;
 }
 
-std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic, const std::string& payload) {
+std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic, const std::string& payload,
+                                                        std::int64_t members_version) {
     auto h = std::make_shared<handle>();
+    mosquitto_property* props = nullptr;
+    if (members_version > 0)
+        mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, members_version_property,
+                                           std::to_string(members_version).c_str());
     // Held across the call: the PUBACK may arrive on the library's thread
     // before this function returns, and must find the handle.
     std::lock_guard lock(mutex_);
     int mid = 0;
     const int rc = mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1,
-                                        false, nullptr);
+                                        false, props);
+    mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
         std::cerr << "mqchat-bridge: publish failed (" << mosquitto_strerror(rc) << "); the outbox will republish"
                   << std::endl;

@@ -50,7 +50,8 @@ public:
     void disconnect();
 
     bool next(incoming& out, std::chrono::milliseconds wait) override;
-    std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload) override;
+    std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload,
+                                            std::int64_t members_version = 0) override;
     bool take_reconnected() override { return reconnected_.exchange(false); }
 
 private:

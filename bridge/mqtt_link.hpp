@@ -2,6 +2,7 @@
 /// The bridge's view of the broker: stamped sends in, QoS 1 publishes out.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -26,8 +27,11 @@ public:
 
     /// Waits up to `wait` for the next stamped send; false on timeout.
     virtual bool next(incoming& out, std::chrono::milliseconds wait) = 0;
-    /// Publishes at QoS 1. Never blocks on the network; failures show in the handle.
-    virtual std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload) = 0;
+    /// Publishes at QoS 1. Never blocks on the network; failures show in the
+    /// handle. A members_version > 0 goes along as the user property mqchat-mv
+    /// (schema/004_membership_versions.sql says why).
+    virtual std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload,
+                                                    std::int64_t members_version = 0) = 0;
     /// True once after every (re)connection: what was in flight may be lost.
     virtual bool take_reconnected() = 0;
 };

@@ -58,6 +58,17 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
             if (static_cast<std::size_t>(res.rows()) != batch.size())
                 throw pg::error("mqchat_store_batch returned " + std::to_string(res.rows()) + " rows for " +
                                 std::to_string(batch.size()) + " messages");
+            // The batch holds these rows locked, so the versions are committed
+            // ones: every membership change they count has been announced.
+            std::string ids = "{";
+            for (const auto& r : batch) ids += std::to_string(r.conv) + ",";
+            ids.back() = '}';
+            const auto versions = c.exec("SELECT id, members_version FROM conversations WHERE id = ANY($1::bigint[])", {ids});
+            std::map<std::int64_t, std::int64_t> version_of;
+            for (int i = 0; i < versions.rows(); ++i) version_of[versions.int64(i, 0)] = versions.int64(i, 1);
+            for (std::size_t i = 0; i < batch.size(); ++i)
+                if (const auto it = version_of.find(batch[i].conv); it != version_of.end())
+                    out[i].members_version = it->second;
             return out;
         });
     });
@@ -68,7 +79,7 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
     return with_db([&](pg::connection& c) {
         const auto r = c.exec(
             "SELECT m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body,"
-            "       coalesce(m.type, ''), coalesce(m.reply_to, 0)"
+            "       coalesce(m.type, ''), coalesce(m.reply_to, 0), c.members_version"
             "  FROM conversations c"
             "  JOIN messages m ON m.conv_id = c.id AND m.seq > c.published_seq"
             "  LEFT JOIN users u ON u.id = m.sender_id"
@@ -87,6 +98,7 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
             m.body = r.str(i, 5);
             m.type = r.str(i, 6);
             m.reply_to = r.int64(i, 7);
+            m.members_version = r.int64(i, 8);
             out.push_back(std::move(m));
         }
         return out;

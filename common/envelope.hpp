@@ -66,7 +66,14 @@ struct stored_message {
     std::string body;
     std::string type;
     std::int64_t reply_to = 0;
+    /// Not in the JSON: the conversation's membership version when it was
+    /// stored (schema/004), sent as the MQTT 5 user property mqchat-mv.
+    std::int64_t members_version = 0;
 };
+
+/// The MQTT 5 user property carrying stored_message::members_version from
+/// the bridge to the plugins (which take it off before delivery).
+inline constexpr const char* members_version_property = "mqchat-mv";
 
 std::string stored_json(const stored_message& m);
 

@@ -1,6 +1,8 @@
 #include "context.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "common/envelope.hpp"
 
@@ -13,6 +15,8 @@ void plugin_context::apply_pending_changes() {
         switch (c.what) {
         case k::snapshot:
             recently_missed.clear();
+            members_version_base = c.version;
+            members_version_of.clear();
             for (auto& gone : users.replace_all(*c.snapshot)) to_kick.push_back(std::move(gone));
             for (const auto& u : *c.snapshot)
                 if (u.banned) to_kick.push_back(u.name);
@@ -41,9 +45,11 @@ void plugin_context::apply_pending_changes() {
         case k::add_member:
             recently_missed.clear();
             users.add_member(c.conv, c.name);
+            note_members_version(c.conv, c.version);
             break;
         case k::remove_member:
             users.remove_member(c.conv, c.name);
+            note_members_version(c.conv, c.version);
             break;
         case k::log:
             mosquitto_log_printf(c.log_level, "%s", c.log_text.c_str());
@@ -104,6 +110,31 @@ password::remember_key load_login_key(const plugin_config& config) {
     } catch (const std::runtime_error& e) {
         throw std::invalid_argument(std::string("plugin_opt_login_key_file: ") + e.what());
     }
+}
+
+void plugin_context::note_members_version(std::int64_t conv, std::int64_t version) {
+    if (version <= members_version_base) return;
+    std::int64_t& v = members_version_of[conv];
+    v = std::max(v, version);
+}
+
+void plugin_context::await_members_version(std::int64_t conv, std::int64_t needed) {
+    auto applied = [&] {
+        const auto it = members_version_of.find(conv);
+        return std::max(members_version_base, it == members_version_of.end() ? 0 : it->second);
+    };
+    if (applied() >= needed) return;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+    while (sync.healthy() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+        apply_pending_changes();
+        if (applied() >= needed) return;
+    }
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         "mqchat: membership change %lld of conversation %lld has not reached this broker; "
+                         "delivering without it",
+                         static_cast<long long>(needed), static_cast<long long>(conv));
+    note_members_version(conv, needed); // wait once, not for every message
 }
 
 std::int64_t steady_ns() {

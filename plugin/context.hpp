@@ -54,9 +54,14 @@ struct plugin_context {
     /// Names (and "conv name" pairs) the database recently said do not exist,
     /// so a flood of them costs one query each. Cleared whenever something is added.
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> recently_missed;
+    /// Membership versions applied (schema/004): every change up to
+    /// `members_version_base` is in memory, and per conversation up to its entry.
+    std::int64_t members_version_base = 0;
+    std::unordered_map<std::int64_t, std::int64_t> members_version_of;
 
 private:
     bool missed_lately(const std::string& key);
+    void note_members_version(std::int64_t conv, std::int64_t version);
     void remember_miss(const std::string& key);
 public:
 
@@ -70,6 +75,12 @@ public:
     /// Membership, from memory or, for a subscription memory would refuse,
     /// from the database. Writes and deliveries never get here.
     bool member_for_subscribe(user_entry& user, std::string_view name, std::int64_t conv);
+
+    /// Before a stored message of `conv` is delivered: waits (at most 250 ms,
+    /// and only while the worker is connected) until this broker has applied
+    /// the conversation's membership changes up to `needed`, so a member
+    /// removed before the message was stored does not receive it.
+    void await_members_version(std::int64_t conv, std::int64_t needed);
 
     /// Refuses a PUBLISH under the prefix: one log line and a notice on the
     /// sender's inbox, and a client

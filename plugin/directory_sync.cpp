@@ -150,7 +150,7 @@ void directory_sync::handle_notification(pg::connection& db, const std::string& 
             c.what = directory_change::kind::remove_user;
         }
     } else if (verb == "member+" || verb == "member-") {
-        in >> c.conv >> c.name;
+        in >> c.conv >> c.name >> c.version;
         c.what = verb == "member+" ? directory_change::kind::add_member : directory_change::kind::remove_member;
     } else {
         return;
@@ -161,11 +161,16 @@ void directory_sync::handle_notification(pg::connection& db, const std::string& 
 bool directory_sync::session(bool& reached) {
     pg::connection db(conninfo_);
     reached = true;
+    db.exec("SET application_name = 'mqchat-plugin-directory'"); // for operators' pg_stat_activity
     db.exec("LISTEN mqchat_directory");
 
     // LISTEN first, then load: a change made during the load is both in the
     // load and in a notification, and applying it twice is harmless.
+    // One snapshot for the users and the membership version they reflect.
+    db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const auto all = db.exec(std::string(user_select_sql) + " GROUP BY u.id");
+    const std::int64_t version = db.exec("SELECT coalesce(max(members_version), 0) FROM conversations").int64(0, 0);
+    db.exec("COMMIT");
     auto snapshot = std::make_shared<std::vector<user_record>>();
     snapshot->reserve(static_cast<std::size_t>(all.rows()));
     for (int i = 0; i < all.rows(); ++i) snapshot->push_back(user_from_row(all, i));
@@ -174,6 +179,7 @@ bool directory_sync::session(bool& reached) {
         directory_change c;
         c.what = directory_change::kind::snapshot;
         c.snapshot = snapshot;
+        c.version = version;
         push(std::move(c));
     }
     log(MOSQ_LOG_INFO, "mqchat: loaded " + std::to_string(snapshot->size()) +

@@ -31,6 +31,9 @@ struct directory_change {
     user_record user;          ///< upsert_user; upsert_credentials (no convs)
     std::string name;          ///< remove_user, add_member, remove_member
     std::int64_t conv = 0;     ///< add_member, remove_member
+    /// add_member, remove_member: the conversation's new membership version;
+    /// snapshot: the highest version the load contains (schema/004).
+    std::int64_t version = 0;
     int log_level = 0;         ///< log: a MOSQ_LOG_* level
     std::string log_text;      ///< log: emitted on the broker's thread
 };

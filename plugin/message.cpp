@@ -11,6 +11,9 @@
 // as {"error": {"code", "message"}, "id", "conv"}, which MQTT 3.1.1 clients
 // can read too.
 
+#include <mqtt_protocol.h>
+
+#include <cstdlib>
 #include <cstring>
 
 #include "common/envelope.hpp"
@@ -38,10 +41,45 @@ void replace(mosquitto_evt_message& ed, const std::string& payload, const std::s
     ed.topic = t;
 }
 
+/// The membership version the bridge sent with a stored message (user
+/// property mqchat-mv, see schema/004), taken off the message: it is for the
+/// plugins, not for members. 0 when there is none.
+std::int64_t take_members_version(mosquitto_evt_message& ed) {
+    if (!ed.properties) return 0;
+    std::int64_t version = 0;
+    bool others = false;
+    char* name = nullptr;
+    char* value = nullptr;
+    for (const mosquitto_property* p = ed.properties; p; p = mosquitto_property_next(p)) {
+        if (mosquitto_property_identifier(p) != MQTT_PROP_USER_PROPERTY ||
+            !mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, false)) {
+            others = true;
+            continue;
+        }
+        if (std::strcmp(name, members_version_property) == 0) version = std::strtoll(value, nullptr, 10);
+        else others = true;
+        mosquitto_free(name);
+        mosquitto_free(value);
+        name = value = nullptr;
+    }
+    // The broker keeps whatever list we leave here, and the bridge sends no
+    // other properties; anything else stays as it came.
+    if (version > 0 && !others) {
+        mosquitto_property_free_all(&ed.properties);
+        ed.properties = nullptr;
+    }
+    return version > 0 ? version : 0;
+}
+
 int check(plugin_context& ctx, mosquitto_evt_message& ed) {
     ctx.apply_pending_changes();
     const parsed_topic t = ctx.topics.parse(ed.topic);
     if (t.kind == topic_kind::outside) return MOSQ_ERR_SUCCESS;
+    if (t.kind == topic_kind::conv_msg && !ed.retain) { // only the bridge may write here (ACL)
+        const std::int64_t needed = take_members_version(ed);
+        if (needed > 0) ctx.await_members_version(t.conv, needed);
+        return MOSQ_ERR_SUCCESS;
+    }
     if (t.kind != topic_kind::conv_send && !ed.retain) return MOSQ_ERR_SUCCESS; // nothing to check or stamp
 
     const char* username = mosquitto_client_username(ed.client);

@@ -6,8 +6,10 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <json/json.h>
+#include <signal.h>
 #include <mqtt_protocol.h>
 
+#include <iostream>
 #include <memory>
 #include <thread>
 
@@ -83,6 +85,7 @@ class plugin_gate_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(mqtt311_client_gets_the_reason_on_its_inbox);
     CPPUNIT_TEST(will_message_cannot_forge_a_send);
     CPPUNIT_TEST(removed_member_loses_access_without_reconnecting);
+    CPPUNIT_TEST(removal_committed_before_a_send_always_wins);
     CPPUNIT_TEST(new_user_and_new_member_work_at_once);
     CPPUNIT_TEST(deleted_user_is_disconnected);
     CPPUNIT_TEST(user_not_yet_announced_is_read_from_the_database);
@@ -294,6 +297,54 @@ public:
         CPPUNIT_ASSERT_EQUAL(not_authorized, bob->publish(conv_topic(conv, "send"), R"({"id":"bob-late","body":"x"})"));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), stored("client_id = 'bob-late'"));
         CPPUNIT_ASSERT_EQUAL(not_authorized, bob->subscribe(conv_topic(conv, "msg")));
+    }
+
+    void removal_committed_before_a_send_always_wins() {
+        // The removal commits, then a message is sent, but the removal's
+        // notice is late: the PostgreSQL backend that delivers notices to the
+        // plugin is stopped (SIGSTOP) for 100 ms. The stored message reaches
+        // the broker first; the membership version the bridge sends with it
+        // makes the plugin wait for the notice (schema/004) instead of
+        // delivering to the removed member.
+        auto& s = shared().stack;
+        const std::int64_t conv = s.create_conv({"alice", "bob", "carol"}, "race");
+        auto alice = login("alice");
+        auto bob = login("bob");
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/user/alice/inbox"));
+        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(conv_topic(conv, "msg")));
+        pg::connection db(s.conninfo());
+        const auto listener =
+            db.exec("SELECT pid FROM pg_stat_activity WHERE application_name = 'mqchat-plugin-directory'");
+        CPPUNIT_ASSERT_EQUAL(1, listener.rows());
+        const pid_t notices = static_cast<pid_t>(listener.int64(0, 0));
+        const std::string bob_id = "(SELECT id FROM users WHERE name = 'bob')";
+        for (int i = 0; i < 5; ++i) {
+            const std::string id = "race-" + std::to_string(i);
+            CPPUNIT_ASSERT_EQUAL(0, kill(notices, SIGSTOP));
+            db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = " + bob_id, {std::to_string(conv)});
+            alice->publish_async(conv_topic(conv, "send"), R"({"id":")" + id + R"(","body":"not for bob"})");
+            std::this_thread::sleep_for(100ms);
+            CPPUNIT_ASSERT_EQUAL(0, kill(notices, SIGCONT));
+            received ack;
+            CPPUNIT_ASSERT(alice->wait_message(ack, 10s, "chat/user/alice/inbox"));
+            CPPUNIT_ASSERT_MESSAGE(ack.payload, ack.payload.find(id) != std::string::npos);
+            std::this_thread::sleep_for(200ms); // a delivery to bob would have arrived by now
+            const auto got = bob->take_all(conv_topic(conv, "msg"));
+            CPPUNIT_ASSERT_MESSAGE(got.empty() ? "" : got[0].payload, got.empty());
+            db.exec("INSERT INTO members (conv_id, user_id) SELECT $1, " + bob_id, {std::to_string(conv)});
+        }
+        const std::string log = s.mqtt->log();
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("has not reached this broker") == std::string::npos);
+        // Back in: bob gets the next message, without the version property.
+        for (int i = 0; i < 50; ++i) { // his re-adding's notice is on its way
+            CPPUNIT_ASSERT_EQUAL(0, alice->publish(conv_topic(conv, "send"), R"({"id":"visible-)" + std::to_string(i) + R"(","body":"y"})"));
+            received visible;
+            if (bob->wait_message(visible, 200ms, conv_topic(conv, "msg"))) {
+                CPPUNIT_ASSERT(visible.user_properties.empty());
+                return;
+            }
+        }
+        CPPUNIT_FAIL("bob received nothing after being added back");
     }
 
     void new_user_and_new_member_work_at_once() {

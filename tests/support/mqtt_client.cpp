@@ -179,12 +179,22 @@ void mqtt_client::on_subscribe(mosquitto*, void* obj, int mid, int count, const 
     self->cv_.notify_all();
 }
 
-void mqtt_client::on_message(mosquitto*, void* obj, const mosquitto_message* m, const mqtt5__property*) {
+void mqtt_client::on_message(mosquitto*, void* obj, const mosquitto_message* m, const mqtt5__property* props) {
     auto* self = static_cast<mqtt_client*>(obj);
+    received r{m->topic, std::string(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen)),
+               m->qos, m->retain};
+    char* name = nullptr;
+    char* value = nullptr;
+    for (const mqtt5__property* p = props; p; p = mosquitto_property_next(p)) {
+        if (mosquitto_property_identifier(p) == MQTT_PROP_USER_PROPERTY &&
+            mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, false)) {
+            r.user_properties.emplace_back(name, value);
+            free(name);
+            free(value);
+        }
+    }
     std::lock_guard lock(self->mutex_);
-    self->messages_.push_back(received{m->topic, std::string(static_cast<const char*>(m->payload),
-                                                             static_cast<std::size_t>(m->payloadlen)),
-                                       m->qos, m->retain});
+    self->messages_.push_back(std::move(r));
     self->cv_.notify_all();
 }
 

@@ -22,6 +22,7 @@ struct received {
     std::string payload;
     int qos = 0;
     bool retain = false;
+    std::vector<std::pair<std::string, std::string>> user_properties = {}; ///< MQTT 5
 };
 
 struct client_options {

@@ -1,0 +1,42 @@
+-- Membership versions: a removed member must receive nothing sent after the
+-- removal, on every broker. A broker learns of a removal through NOTIFY, a
+-- moment after the commit; a message stored after the removal could reach
+-- the broker first. So every membership change numbers its conversation
+-- (conversations.members_version, from one sequence) and says the number in
+-- its notice ('member± <conv> <name> <version>'). The bridge reads the
+-- version of each conversation it stores into, in the same transaction (the
+-- row is locked, so the value is committed), and sends it with the message
+-- (MQTT 5 user property mqchat-mv). A plugin that has not applied that
+-- version of the conversation yet waits for the notice before delivering.
+CREATE SEQUENCE mqchat_members_version;
+ALTER TABLE conversations ADD COLUMN members_version bigint NOT NULL DEFAULT 0;
+-- The plugin's starting point: the highest version its first load contains.
+CREATE INDEX conversations_members_version ON conversations (members_version);
+
+CREATE OR REPLACE FUNCTION mqchat_notify_member() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    who  text;
+    conv bigint;
+    v    bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT name INTO who FROM users WHERE id = NEW.user_id;
+        conv := NEW.conv_id;
+    ELSE
+        -- When the user itself is being deleted the row is gone already and
+        -- its 'user-' notice removes every membership at once.
+        SELECT name INTO who FROM users WHERE id = OLD.user_id;
+        conv := OLD.conv_id;
+    END IF;
+    IF who IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE conversations SET members_version = nextval('mqchat_members_version') WHERE id = conv
+        RETURNING members_version INTO v;
+    IF NOT FOUND THEN -- the conversation itself is being deleted
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('mqchat_directory',
+                      CASE WHEN TG_OP = 'INSERT' THEN 'member+ ' ELSE 'member- ' END || conv || ' ' || who || ' ' || v);
+    RETURN NULL;
+END $$;
