@@ -3,6 +3,8 @@
 #include <memory>
 #include <sstream>
 
+#include "common/names.hpp"
+
 namespace mqchat::json {
 
 namespace {
@@ -23,7 +25,10 @@ std::unique_ptr<Json::StreamWriter> make_writer() {
 }
 
 /// jsoncpp reports "* Line 1, Column 9\n  Syntax error: …\n"; make it one line:
-/// "Line 1, Column 9: Syntax error: …".
+/// "Line 1, Column 9: Syntax error: …". Some reports quote the input
+/// ("Duplicate key: '…'"), and the reason goes back to the client inside JSON,
+/// so control characters become '?', and so do all non-ASCII bytes when the
+/// quote is not valid UTF-8.
 std::string one_line(const std::string& s) {
     std::string out;
     std::istringstream in(s);
@@ -35,6 +40,11 @@ std::string one_line(const std::string& s) {
         if (!out.empty()) out += ": ";
         out += line.substr(first, last - first + 1);
     }
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+    if (!valid_utf8(out))
+        for (char& c : out)
+            if (static_cast<unsigned char>(c) >= 0x80) c = '?';
     return out;
 }
 } // namespace

@@ -40,6 +40,17 @@ std::string base64url(std::string_view in) {
 
 std::string cjose_message(const cjose_err& e) { return e.message ? e.message : "unknown cjose error"; }
 
+/// A NumericDate claim (exp, nbf) as whole seconds. Anything beyond ±2^53 s
+/// (far past any real date) is clamped there: converting a larger double to
+/// int64 is undefined, and so is the overflow of the arithmetic in verify().
+std::int64_t numeric_date(const Json::Value& v) {
+    constexpr double limit = 9007199254740992.0; // 2^53
+    const double d = v.asDouble();
+    if (!(d > -limit)) return -static_cast<std::int64_t>(limit);
+    if (!(d < limit)) return static_cast<std::int64_t>(limit);
+    return static_cast<std::int64_t>(d);
+}
+
 verdict refuse(std::string why) {
     verdict v;
     v.reason = std::move(why);
@@ -139,6 +150,11 @@ verdict verify(std::string_view token, const key_set& keys, const rules& rules, 
     }
     if (candidates.empty()) return refuse("no key for " + alg + (kid.empty() ? "" : " with kid '" + kid + "'"));
 
+    // cjose's own base64url decoder aborts the process (an assert) on some
+    // malformed parts, e.g. "e=": only strict base64url reaches it.
+    if (!base64url_decode(token.substr(d1 + 1, d2 - d1 - 1), raw) || !base64url_decode(token.substr(d2 + 1), raw))
+        return refuse("malformed token: the payload or signature is not base64url");
+
     cjose_err err{};
     std::unique_ptr<cjose_jws_t, decltype(&cjose_jws_release)> jws(cjose_jws_import(token.data(), token.size(), &err),
                                                                    &cjose_jws_release);
@@ -165,11 +181,11 @@ verdict verify(std::string_view token, const key_set& keys, const rules& rules, 
     if (!body["sub"].isString() || body["sub"].asString().empty()) return refuse("no subject (sub)");
     c.subject = body["sub"].asString();
     if (!body["exp"].isNumeric()) return refuse("no expiry (exp)");
-    c.exp = static_cast<std::int64_t>(body["exp"].asDouble());
+    c.exp = numeric_date(body["exp"]);
     if (now_s > c.exp + rules.leeway_s) return refuse("expired " + std::to_string(now_s - c.exp) + " s ago");
     if (body.isMember("nbf")) {
         if (!body["nbf"].isNumeric()) return refuse("nbf is not a number");
-        c.nbf = static_cast<std::int64_t>(body["nbf"].asDouble());
+        c.nbf = numeric_date(body["nbf"]);
         if (now_s + rules.leeway_s < c.nbf) return refuse("not valid for another " + std::to_string(c.nbf - now_s) + " s");
     }
     c.issuer = body["iss"].isString() ? body["iss"].asString() : "";

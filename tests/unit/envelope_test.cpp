@@ -2,6 +2,7 @@
 
 #include "common/envelope.hpp"
 #include "common/json.hpp"
+#include "common/names.hpp"
 
 using namespace mqchat;
 
@@ -11,6 +12,7 @@ class envelope_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(keeps_optional_fields);
     CPPUNIT_TEST(ignores_client_sender_and_unknown_fields);
     CPPUNIT_TEST(refuses_malformed_json);
+    CPPUNIT_TEST(refusal_quoting_the_payload_is_text);
     CPPUNIT_TEST(refuses_missing_or_bad_fields);
     CPPUNIT_TEST(refuses_oversize_and_empty_payloads);
     CPPUNIT_TEST(refuses_deep_nesting);
@@ -56,6 +58,25 @@ public:
             CPPUNIT_ASSERT(!err.message.empty());
             CPPUNIT_ASSERT(err.message.find('\n') == std::string::npos);
         }
+    }
+    void refusal_quoting_the_payload_is_text() {
+        // Found by fuzz/envelope_fuzz: jsoncpp's "Duplicate key: '…'" quotes
+        // the key, and invalid UTF-8 or control characters in it went into
+        // the error JSON sent to the client.
+        const std::string cases[] = {
+            "{\"id\":\"m-3\",\"body\":\"hi\",\"gues\xfft\":\"x\",\"gues\xfft\":true}",
+            R"({"id":"x","body":"b","a\u0001\u001f\u007f":1,"a\u0001\u001f\u007f":2})",
+            R"({"id":"x","body":"b","k\u0000":1,"k\u0000":2})", R"({"id":"x","body":"b","a\nb":1,"a\nb":2})"};
+        for (const std::string& bad : cases) {
+            CPPUNIT_ASSERT_MESSAGE(bad, !parse(bad));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(bad, std::string(error_code::invalid_json), std::string(err.code));
+            CPPUNIT_ASSERT_MESSAGE(err.message, valid_utf8(err.message));
+            for (char c : err.message) CPPUNIT_ASSERT_MESSAGE(err.message, static_cast<unsigned char>(c) >= 0x20 && c != 0x7F);
+            CPPUNIT_ASSERT(valid_utf8(error_json(err.code, err.message, env.id, 1)));
+        }
+        // Valid UTF-8 in a quoted key stays as it is.
+        CPPUNIT_ASSERT(!parse(R"({"id":"x","body":"b","grüße":1,"grüße":2})"));
+        CPPUNIT_ASSERT_MESSAGE(err.message, err.message.find("grüße") != std::string::npos);
     }
     void refuses_missing_or_bad_fields() {
         const char* cases[] = {

@@ -43,6 +43,7 @@ class token_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(wrong_key_is_refused);
     CPPUNIT_TEST(rsa_key_cannot_be_used_as_hmac_secret);
     CPPUNIT_TEST(time_claims);
+    CPPUNIT_TEST(out_of_range_time_claims);
     CPPUNIT_TEST(issuer_and_audience);
     CPPUNIT_TEST(required_claims);
     CPPUNIT_TEST(guest_claim);
@@ -125,6 +126,32 @@ public:
         v = verify(s.sign(future), keys, r, now);
         CPPUNIT_ASSERT_MESSAGE(v.reason, !v.ok && v.reason == "not valid for another 300 s");
     }
+    void out_of_range_time_claims() {
+        // Found by fuzz/token_fuzz: exp and nbf went through an int64 cast of
+        // their double value (undefined beyond ±2^63) and into arithmetic
+        // that could overflow. Absurd dates now clamp to ±2^53 s.
+        key_set keys;
+        keys.add_hs256_secret(secret);
+        const signer s = signer::hs256(secret);
+        Json::Value c = claims_for("alice");
+        c["exp"] = 1.8e48; // the fuzzer's value: never expires
+        verdict v = verify(s.sign(c), keys, r, now);
+        CPPUNIT_ASSERT_MESSAGE(v.reason, v.ok);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1) << 53, v.claims.exp);
+        c["exp"] = Json::UInt64(18446744073709551615ULL);
+        CPPUNIT_ASSERT(verify(s.sign(c), keys, r, now).ok);
+        c["exp"] = -1e300; // long expired, and now - exp must not overflow
+        v = verify(s.sign(c), keys, r, now);
+        CPPUNIT_ASSERT_MESSAGE(v.reason, !v.ok && v.reason.find("expired") != std::string::npos);
+        c["exp"] = Json::Int64(-9223372036854775807LL - 1);
+        CPPUNIT_ASSERT(!verify(s.sign(c), keys, r, now).ok);
+        c = claims_for("alice");
+        c["nbf"] = 1e300;
+        v = verify(s.sign(c), keys, r, now);
+        CPPUNIT_ASSERT_MESSAGE(v.reason, !v.ok && v.reason.find("not valid for another") != std::string::npos);
+        c["nbf"] = -1e300;
+        CPPUNIT_ASSERT(verify(s.sign(c), keys, r, now).ok);
+    }
     void issuer_and_audience() {
         key_set keys;
         keys.add_hs256_secret(secret);
@@ -171,6 +198,14 @@ public:
         for (const std::string& t : std::vector<std::string>{"", "abc", "a.b", "a.b.c.d", "..", "eyJ.eyJ.", std::string(9000, 'a') + ".b.c",
                                     "eyJhbGciOiJIUzI1NiJ9.!!!.sig", "eyJhbGciOiJIUzI1NiJ9.e30.%%%"})
             CPPUNIT_ASSERT_MESSAGE(t.substr(0, 40), !verify(t, keys, r, now).ok);
+        // Found by fuzz/token_fuzz: a '=' after 4n+1 base64 characters in the
+        // payload or signature made cjose's decoder assert, aborting the process.
+        for (const std::string& t : std::vector<std::string>{"eyJhbGciOiJIUzI1NiJ9.e=.AAAA", "eyJhbGciOiJIUzI1NiJ9.eyJhI=.AAAA",
+                                    "eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.A=", "eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.AAAAA=",
+                                    "eyJhbGciOiJIUzI1NiJ9.eyJhIjo=xfQ.AAAA"}) {
+            const verdict v = verify(t, keys, r, now);
+            CPPUNIT_ASSERT_MESSAGE(t, !v.ok && v.reason.find("not base64url") != std::string::npos);
+        }
         // A header that nests deeply is refused by the JSON reader, not by a crash.
         Json::Value deep(Json::objectValue);
         Json::Value* at = &deep;
