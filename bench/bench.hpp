@@ -7,11 +7,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/pg.hpp"
+
+namespace mqchat::test {
+class broker;
+}
 
 namespace mqchat::bench {
 
@@ -61,12 +66,25 @@ inline std::int64_t now_ns() {
 
 void raise_fd_limit();
 
+struct storm_result {
+    double seconds = 0;
+    double rss_per_conn_kib = 0;
+    std::size_t connected = 0;
+};
+/// n clients named prefix0 … log in to `b` (MQTT 5), all at once when
+/// pending_limit is 0, else at most that many connects in progress, and
+/// hold their connections until the figure is taken; password "pw" unless
+/// password_of gives one per client. Throws unless every login succeeds.
+storm_result connect_storm(test::broker& b, const std::string& prefix, int n, std::size_t pending_limit,
+                           const std::function<std::string(int)>& password_of = {});
+
 // The cases, one file each.
 void run_overhead(const settings& s);
 void run_stored_chat(const settings& s);
 void run_fanout(const settings& s);
 void run_connections(const settings& s);
 void run_history(const settings& s);
+void run_login_storm(const settings& s);
 void run_instructions(const settings& s);
 
 } // namespace mqchat::bench

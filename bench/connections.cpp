@@ -23,14 +23,6 @@
 
 namespace mqchat::bench {
 
-namespace {
-
-struct storm_result {
-    double seconds = 0;
-    double rss_per_conn_kib = 0;
-    std::size_t connected = 0;
-};
-
 /// `pending_limit` 0: every client at once (a reconnect storm; Mosquitto 2.0
 /// listens with a backlog of 100, so the kernel drops SYNs and the tail is
 /// set by SYN retransmission, 1 s, 3 s, …). Otherwise at most that many
@@ -40,7 +32,8 @@ struct storm_result {
 /// 20,000 here, so the clients are spread over worker processes of at most
 /// 5,000 each; the parent times them and samples the broker's memory while
 /// they hold their connections.
-storm_result connect_storm(test::broker& b, const std::string& prefix, int n, std::size_t pending_limit) {
+storm_result connect_storm(test::broker& b, const std::string& prefix, int n, std::size_t pending_limit,
+                           const std::function<std::string(int)>& password_of) {
     const long rss0 = rss_kib(b.pid());
     const int per_worker = 5000;
     const int workers = (n + per_worker - 1) / per_worker;
@@ -63,7 +56,9 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
             try {
                 const int lo = w * per_worker, hi = std::min(n, lo + per_worker);
                 client_pool pool("127.0.0.1", b.port());
-                for (int i = lo; i < hi; ++i) pool.add({prefix + std::to_string(i), prefix + std::to_string(i), "pw", 5, ""});
+                for (int i = lo; i < hi; ++i)
+                    pool.add({prefix + std::to_string(i), prefix + std::to_string(i),
+                              password_of ? password_of(i) : std::string("pw"), 5, ""});
                 std::size_t refused = 0, started = 0;
                 pool.on().on_connect = [&](int, int rc) { refused += rc != 0; };
                 const std::size_t limit_each = pending_limit ? std::max<std::size_t>(1, pending_limit / workers) : 0;
@@ -119,6 +114,8 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
         throw std::runtime_error("only " + std::to_string(r.connected) + " of " + std::to_string(n) + " clients connected");
     return r;
 }
+
+namespace {
 
 /// Mean time of one login, one client after the other.
 double sequential_login_ms(int port, const std::string& prefix, int n) {
