@@ -24,8 +24,9 @@ std::string_view status_name(store_status s) {
 }
 } // namespace
 
-ingest::ingest(message_store& store, mqtt_link& link, const topic_names& topics, std::size_t batch_max)
-    : store_(store), link_(link), topics_(topics), batch_max_(batch_max) {}
+ingest::ingest(message_store& store, mqtt_link& link, request_handler& requests, const topic_names& topics,
+               std::size_t batch_max)
+    : store_(store), link_(link), requests_(requests), topics_(topics), batch_max_(batch_max) {}
 
 void ingest::run(const std::atomic<bool>& stop) {
     std::vector<send_request> batch;
@@ -36,12 +37,14 @@ void ingest::run(const std::atomic<bool>& stop) {
 
         collect(batch);
         if (batch.empty()) {
+            answer_requests();
             flush_published(true);
             continue;
         }
         const auto results = store_with_retry(batch, stop);
         if (results.size() != batch.size()) return; // stopping
         deliver(batch, results);
+        answer_requests();
         flush_published(false);
     }
     track_publishes();
@@ -50,6 +53,13 @@ void ingest::run(const std::atomic<bool>& stop) {
 
 bool ingest::parse(const incoming& in, send_request& out) {
     const parsed_topic t = topics_.parse(in.topic);
+    if (t.kind == topic_kind::rpc_stamped) {
+        rpc::request r;
+        std::string why;
+        if (rpc::parse_stamped(in.payload, t.method, r, why)) pending_requests_.push_back(std::move(r));
+        else std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
+        return false;
+    }
     envelope_error error;
     if (t.kind != topic_kind::conv_stamped || !parse_stamped(in.payload, out.env, error)) {
         // Only the plugin writes .../stamped, so this is a bug or a foreign broker setup.
@@ -121,7 +131,7 @@ std::vector<store_result> ingest::store_one_by_one(const std::vector<send_reques
 }
 
 void ingest::publish_stored(const stored_message& m) {
-    in_flight_.push_back({m.conv, m.seq, link_.publish(topics_.conv_msg(m.conv), stored_json(m), m.members_version)});
+    in_flight_.push_back({m.conv, m.seq, link_.publish(topics_.conv_msg(m.conv), stored_json(m), {m.members_version})});
 }
 
 void ingest::deliver(const std::vector<send_request>& batch, const std::vector<store_result>& results) {
@@ -162,6 +172,12 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             break;
         }
     }
+}
+
+void ingest::answer_requests() {
+    for (const auto& r : pending_requests_)
+        for (auto& out : requests_.handle(r)) link_.publish(out.topic, out.payload, {0, std::move(out.correlation_data)});
+    pending_requests_.clear();
 }
 
 void ingest::track_publishes() {

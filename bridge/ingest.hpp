@@ -1,7 +1,8 @@
 #pragma once
 /// The bridge's one loop: take stamped sends from the broker, store them in
 /// batches, and only after commit publish each stored message to its
-/// conversation and acknowledge it to its sender.
+/// conversation and acknowledge it to its sender. Requests that arrive in
+/// between are answered after each batch (request_handler).
 ///
 ///   receive ─▶ batch (up to batch_max, no waiting beyond what is queued)
 ///           ─▶ store in one transaction (seq assigned there)
@@ -27,20 +28,24 @@
 
 #include "common/pg.hpp"
 #include "common/topics.hpp"
+#include "common/rpc.hpp"
 #include "message_store.hpp"
 #include "mqtt_link.hpp"
+#include "request_handler.hpp"
 
 namespace mqchat::bridge {
 
 class ingest {
 public:
-    ingest(message_store& store, mqtt_link& link, const topic_names& topics, std::size_t batch_max);
+    ingest(message_store& store, mqtt_link& link, request_handler& requests, const topic_names& topics,
+           std::size_t batch_max);
 
     /// Runs until `stop` is set.
     void run(const std::atomic<bool>& stop);
 
 private:
     void collect(std::vector<send_request>& batch);
+    void answer_requests();
     bool parse(const incoming& in, send_request& out);
     std::vector<store_result> store_with_retry(const std::vector<send_request>& batch, const std::atomic<bool>& stop);
     std::vector<store_result> store_one_by_one(const std::vector<send_request>& batch, const pg::sql_error& error,
@@ -53,7 +58,9 @@ private:
 
     message_store& store_;
     mqtt_link& link_;
+    request_handler& requests_;
     const topic_names& topics_;
+    std::vector<rpc::request> pending_requests_; ///< answered after the batch
     std::size_t batch_max_;
 
     struct in_flight {

@@ -11,6 +11,7 @@
 #include "ingest.hpp"
 #include "mosquitto_link.hpp"
 #include "pg_message_store.hpp"
+#include "pg_requests.hpp"
 
 namespace {
 std::atomic<bool> stopping{false};
@@ -34,7 +35,8 @@ int main(int argc, char** argv) {
         std::cout << "mqchat-bridge: running (broker " << config.mqtt_uri << ", batches of up to "
                   << config.batch_max << ")" << std::endl;
 
-        mqchat::bridge::ingest loop(store, link, topics, config.batch_max);
+        mqchat::bridge::pg_requests requests(config.db, topics);
+        mqchat::bridge::ingest loop(store, link, requests, topics, config.batch_max);
         loop.run(stopping);
         link.disconnect();
         std::cout << "mqchat-bridge: stopped" << std::endl;

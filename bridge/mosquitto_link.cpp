@@ -3,6 +3,7 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+#include <algorithm>
 #include <iostream>
 #include <stdexcept>
 #include <thread>
@@ -63,7 +64,8 @@ private:
 
 mosquitto_link::mosquitto_link(const bridge_config& config, const topic_names& topics)
     : config_(config), address_(parse_broker_uri(config.mqtt_uri)),
-      filter_("$share/" + config.share_group + "/" + topics.all_stamped()) {
+      filters_{"$share/" + config.share_group + "/" + topics.all_stamped(),
+               "$share/" + config.share_group + "/" + topics.all_rpc_stamped()} {
     init_library_once();
     // clean_session false: the broker keeps the shared subscription and
     // queues sends for a bridge that is restarting.
@@ -129,12 +131,15 @@ bool mosquitto_link::next(incoming& out, std::chrono::milliseconds wait) {
 }
 
 std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic, const std::string& payload,
-                                                        std::int64_t members_version) {
+                                                        const publish_extras& extras) {
     auto h = std::make_shared<handle>();
     mosquitto_property* props = nullptr;
-    if (members_version > 0)
+    if (extras.members_version > 0)
         mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, members_version_property,
-                                           std::to_string(members_version).c_str());
+                                           std::to_string(extras.members_version).c_str());
+    if (!extras.correlation_data.empty())
+        mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, extras.correlation_data.data(),
+                                      static_cast<std::uint16_t>(extras.correlation_data.size()));
     // Held across the call: the PUBACK may arrive on the library's thread
     // before this function returns, and must find the handle.
     std::lock_guard lock(mutex_);
@@ -163,14 +168,18 @@ void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const
     }
     // Each (re)connection: make sure of the subscription (the session may have
     // expired) and tell the ingest loop to republish from the outbox.
-    int mid = 0;
-    mosquitto_subscribe_v5(mosq, &mid, self->filter_.c_str(), 1, MQTT_SUB_OPT_NO_LOCAL, nullptr);
+    std::vector<int> mids;
+    for (const auto& filter : self->filters_) {
+        int mid = 0;
+        mosquitto_subscribe_v5(mosq, &mid, filter.c_str(), 1, MQTT_SUB_OPT_NO_LOCAL, nullptr);
+        mids.push_back(mid);
+    }
     bool first = false;
     {
         std::lock_guard lock(self->mutex_);
         first = !self->connected_ && !self->subscribed_;
         self->connected_ = true;
-        self->subscribe_mid_ = mid;
+        self->subscribe_mids_ = std::move(mids);
     }
     if (!first) self->reconnected_ = true;
     std::cout << "mqchat-bridge: connected to the broker" << std::endl;
@@ -209,14 +218,19 @@ void mosquitto_link::on_subscribe(mosquitto*, void* self_, int mid, int count, c
                                   const mosquitto_property*) {
     auto* self = static_cast<mosquitto_link*>(self_);
     std::lock_guard lock(self->mutex_);
-    if (mid != self->subscribe_mid_) return;
+    auto& mids = self->subscribe_mids_;
+    const auto it = std::find(mids.begin(), mids.end(), mid);
+    if (it == mids.end()) return;
     if (count < 1 || granted[0] >= 0x80) {
-        std::cerr << "mqchat-bridge: the broker refused the subscription to " << self->filter_ << " (reason "
-                  << (count > 0 ? granted[0] : -1) << ")" << std::endl;
+        std::cerr << "mqchat-bridge: the broker refused a subscription (reason " << (count > 0 ? granted[0] : -1)
+                  << ")" << std::endl;
         return;
     }
-    self->subscribed_ = true;
-    self->arrived_.notify_all();
+    mids.erase(it);
+    if (mids.empty()) {
+        self->subscribed_ = true;
+        self->arrived_.notify_all();
+    }
 }
 
 } // namespace mqchat::bridge

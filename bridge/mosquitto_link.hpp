@@ -1,7 +1,7 @@
 #pragma once
 /// mqtt_link on libmosquitto (the broker project's own client library):
-/// MQTT 5, a persistent session, a shared subscription on
-/// {prefix}conv/+/stamped, reconnection by the library's network thread.
+/// MQTT 5, a persistent session, shared subscriptions on
+/// {prefix}conv/+/stamped and {prefix}rpc/+/stamped, reconnection by the library's network thread.
 ///
 /// Why not Paho: Paho MQTT C 1.3.12 (Debian 12) frees a QoS 1 publish's
 /// topic and payload when a write fails as the connection drops, then
@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/topics.hpp"
 #include "config.hpp"
@@ -51,7 +52,7 @@ public:
 
     bool next(incoming& out, std::chrono::milliseconds wait) override;
     std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload,
-                                            std::int64_t members_version = 0) override;
+                                            const publish_extras& extras = {}) override;
     bool take_reconnected() override { return reconnected_.exchange(false); }
 
 private:
@@ -64,7 +65,7 @@ private:
 
     const bridge_config& config_;
     const broker_address address_;
-    const std::string filter_;
+    const std::vector<std::string> filters_; ///< stamped sends, stamped requests
     mosquitto* mosq_ = nullptr;
     bool loop_running_ = false;
 
@@ -73,7 +74,7 @@ private:
     std::deque<incoming> inbox_;
     std::unordered_map<int, std::shared_ptr<handle>> pending_; ///< by message id
     bool connected_ = false;
-    int subscribe_mid_ = 0;
+    std::vector<int> subscribe_mids_; ///< of the last connection, not yet acknowledged
     bool subscribed_ = false;
     std::atomic<bool> reconnected_{false};
 };

@@ -1,5 +1,5 @@
 #pragma once
-/// The bridge's view of the broker: stamped sends in, QoS 1 publishes out.
+/// The bridge's view of the broker: stamped sends and requests in, QoS 1 publishes out.
 
 #include <chrono>
 #include <cstdint>
@@ -21,17 +21,23 @@ public:
     virtual bool ok() const = 0; ///< only meaningful when done()
 };
 
+/// What goes along with a publish as MQTT 5 properties.
+struct publish_extras {
+    /// > 0: the user property mqchat-mv (schema/004_membership_versions.sql says why).
+    std::int64_t members_version = 0;
+    /// Non-empty: the correlation data of the request this answers.
+    std::string correlation_data = {};
+};
+
 class mqtt_link {
 public:
     virtual ~mqtt_link() = default;
 
-    /// Waits up to `wait` for the next stamped send; false on timeout.
+    /// Waits up to `wait` for the next stamped send or request; false on timeout.
     virtual bool next(incoming& out, std::chrono::milliseconds wait) = 0;
-    /// Publishes at QoS 1. Never blocks on the network; failures show in the
-    /// handle. A members_version > 0 goes along as the user property mqchat-mv
-    /// (schema/004_membership_versions.sql says why).
+    /// Publishes at QoS 1. Never blocks on the network; failures show in the handle.
     virtual std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload,
-                                                    std::int64_t members_version = 0) = 0;
+                                                    const publish_extras& extras = {}) = 0;
     /// True once after every (re)connection: what was in flight may be lost.
     virtual bool take_reconnected() = 0;
 };

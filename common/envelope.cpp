@@ -108,7 +108,9 @@ bool parse_stamped(std::string_view payload, send_envelope& out, envelope_error&
     return true;
 }
 
-std::string stored_json(const stored_message& m) {
+std::string stored_json(const stored_message& m) { return json::write(stored_value(m)); }
+
+Json::Value stored_value(const stored_message& m) {
     Json::Value v(Json::objectValue);
     v["conv"] = Json::Int64(m.conv);
     v["seq"] = Json::Int64(m.seq);
@@ -118,7 +120,7 @@ std::string stored_json(const stored_message& m) {
     v["body"] = m.body;
     if (!m.type.empty()) v["type"] = m.type;
     if (m.reply_to > 0) v["reply_to"] = Json::Int64(m.reply_to);
-    return json::write(v);
+    return v;
 }
 
 std::string ack_json(std::string_view id, std::int64_t conv, std::int64_t seq, std::int64_t ts) {

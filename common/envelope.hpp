@@ -3,6 +3,8 @@
 /// what members receive, and the acks and errors that go to an inbox.
 /// docs/protocol.md describes the same shapes for client authors.
 
+#include <json/json.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,6 +26,11 @@ inline constexpr std::string_view retain_not_allowed = "retain_not_allowed";
 inline constexpr std::string_view internal = "internal_error";
 inline constexpr std::string_view rate_limited = "rate_limited";
 inline constexpr std::string_view not_authorized = "not_authorized";
+// Requests (common/rpc.hpp):
+inline constexpr std::string_view invalid_request = "invalid_request"; ///< bad parameters
+inline constexpr std::string_view unknown_method = "unknown_method";
+inline constexpr std::string_view not_found = "not_found"; ///< no such conversation or user
+inline constexpr std::string_view forbidden = "forbidden"; ///< e.g. only a group's admins may do this
 } // namespace error_code
 
 /// A message as a client sends it on `chat/conv/{cid}/send`.
@@ -76,6 +83,8 @@ struct stored_message {
 inline constexpr const char* members_version_property = "mqchat-mv";
 
 std::string stored_json(const stored_message& m);
+/// The same as a JSON value, for replies that carry messages (history, sync).
+Json::Value stored_value(const stored_message& m);
 
 /// `{"ack": id, "conv": …, "seq": …, "ts": …}` on the sender's inbox.
 std::string ack_json(std::string_view id, std::int64_t conv, std::int64_t seq, std::int64_t ts);

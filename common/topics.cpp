@@ -72,8 +72,8 @@ parsed_topic topic_names::parse(std::string_view topic) const {
     } else if (n == 2 && seg[0] == "presence" && valid_user_name(seg[1])) {
         out.kind = topic_kind::presence;
         out.user = seg[1];
-    } else if (n == 2 && seg[0] == "rpc" && is_method_name(seg[1])) {
-        out.kind = topic_kind::rpc;
+    } else if ((n == 2 || (n == 3 && seg[2] == "stamped")) && seg[0] == "rpc" && is_method_name(seg[1])) {
+        out.kind = n == 2 ? topic_kind::rpc : topic_kind::rpc_stamped;
         out.method = seg[1];
     }
     return out;

@@ -11,6 +11,7 @@
 /// | {prefix}user/{uid}/inbox      | user_inbox      |
 /// | {prefix}presence/{uid}        | presence        |
 /// | {prefix}rpc/{method}          | rpc             |
+/// | {prefix}rpc/{method}/stamped  | rpc_stamped     |
 ///
 /// The prefix (default `chat/`) is configurable and always ends in `/`.
 
@@ -31,13 +32,14 @@ enum class topic_kind {
     user_inbox,
     presence,
     rpc,
+    rpc_stamped, ///< a request after the plugin checked it and stamped the caller
 };
 
 struct parsed_topic {
     topic_kind kind = topic_kind::outside;
     std::int64_t conv = 0;      ///< for conv_* kinds
     std::string_view user;      ///< for user_inbox and presence (a view into the topic)
-    std::string_view method;    ///< for rpc
+    std::string_view method;    ///< for rpc and rpc_stamped
 };
 
 /// A conversation id as it appears in a topic: decimal, no sign, no leading
@@ -69,6 +71,10 @@ public:
     std::string conv_stamped(std::int64_t cid) const { return conv(cid, "stamped"); }
     /// The filter the bridge subscribes to (inside a shared subscription).
     std::string all_stamped() const { return prefix_ + "conv/+/stamped"; }
+    std::string rpc(std::string_view method) const { return prefix_ + "rpc/" + std::string(method); }
+    /// Where the plugin moves a checked request (see conv_stamped).
+    std::string rpc_stamped(std::string_view method) const { return rpc(method) + "/stamped"; }
+    std::string all_rpc_stamped() const { return prefix_ + "rpc/+/stamped"; }
 
 private:
     std::string prefix_;

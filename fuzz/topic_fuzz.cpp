@@ -5,7 +5,7 @@
 //  - parse says `outside` exactly when the topic does not start with the prefix;
 //  - a result that is neither outside nor invalid comes from a topic without
 //    '+', '#' or NUL, its user / method views point into the topic, and the
-//    topic_names builders (conv, inbox, presence; prefix + "rpc/" for rpc)
+//    topic_names builders (conv, inbox, presence, rpc, rpc_stamped)
 //    rebuild exactly the same topic string;
 //  - parse_conv_id accepts only canonical decimal ids (to_string round trip);
 //  - builders fed with what the input could be (a user name, a conv id) give
@@ -127,7 +127,12 @@ void check_parse(const topic_names& t, std::string_view topic) {
     case topic_kind::rpc:
         check(inside(p.method, topic) && !p.method.empty());
         check(p.method.find_first_of(std::string_view("/+#\0", 4)) == std::string_view::npos);
-        rebuilt = t.prefix() + "rpc/" + std::string(p.method);
+        rebuilt = t.rpc(p.method);
+        break;
+    case topic_kind::rpc_stamped:
+        check(inside(p.method, topic) && !p.method.empty());
+        check(p.method.find_first_of(std::string_view("/+#\0", 4)) == std::string_view::npos);
+        rebuilt = t.rpc_stamped(p.method);
         break;
     default: check(false);
     }

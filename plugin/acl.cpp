@@ -41,6 +41,8 @@ bool member_may(plugin_context& ctx, user_entry& user, std::string_view name, co
         return member();
     case topic_kind::user_inbox:
         return a != access::write && t.user == name;
+    case topic_kind::rpc: // anyone of ours may ask; the bridge checks what it may see
+        return a == access::write;
     case topic_kind::presence: {
         if (a == access::write) return false;
         if (t.user == name) return true;

@@ -1,7 +1,10 @@
 #include "context.hpp"
 
+#include <mqtt_protocol.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "common/envelope.hpp"
@@ -137,14 +140,31 @@ void plugin_context::await_members_version(std::int64_t conv, std::int64_t neede
     note_members_version(conv, needed); // wait once, not for every message
 }
 
+/// Hands the broker a payload it owns (allocated by mosquitto, NUL-terminated
+/// like the broker's own) and frees what it replaces.
+void replace_message(mosquitto_evt_message& ed, const std::string& payload, const std::string& topic) {
+    void* p = mosquitto_malloc(payload.size() + 1);
+    char* t = mosquitto_strdup(topic.c_str());
+    if (!p || !t) {
+        mosquitto_free(p);
+        mosquitto_free(t);
+        throw std::bad_alloc();
+    }
+    std::memcpy(p, payload.data(), payload.size());
+    static_cast<char*>(p)[payload.size()] = '\0';
+    ed.payload = p; // the broker frees the old payload when the pointer changed
+    ed.payloadlen = static_cast<std::uint32_t>(payload.size());
+    mosquitto_free(ed.topic); // the broker keeps whatever topic we leave here
+    ed.topic = t;
+}
+
 std::int64_t steady_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
-int plugin_context::refuse_publish(const mosquitto* client, const char* user, std::string_view code,
-                                   const std::string& message, std::string_view client_msg_id, std::int64_t conv,
-                                   const char* topic) {
+bool plugin_context::answer_refusal(const mosquitto* client, const char* user, const char* topic,
+                                    const std::string& message) {
     const std::int64_t now = steady_ns();
     // A client refused again and again is flooding: it goes, and its flood is
     // not answered. That bounds notices and log lines per client; may_notify
@@ -156,13 +176,32 @@ int plugin_context::refuse_publish(const mosquitto* client, const char* user, st
                              client_id, user);
         clients_to_kick.emplace_back(client_id);
         limiter.forget_refusals(client_id); // counted afresh if it comes back
-        return MOSQ_ERR_ACL_DENIED;
+        return false;
     }
-    if (limiter.may_notify(user, now)) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: refused message from %s on %s: %s", user, topic,
-                             message.c_str());
-        notify_error(user, code, message, client_msg_id, conv);
-    }
+    if (!limiter.may_notify(user, now)) return false;
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: refused message from %s on %s: %s", user, topic, message.c_str());
+    return true;
+}
+
+int plugin_context::refuse_publish(const mosquitto* client, const char* user, std::string_view code,
+                                   const std::string& message, std::string_view client_msg_id, std::int64_t conv,
+                                   const char* topic) {
+    if (answer_refusal(client, user, topic, message)) notify_error(user, code, message, client_msg_id, conv);
+    return MOSQ_ERR_ACL_DENIED;
+}
+
+int plugin_context::refuse_request(const mosquitto* client, const char* user, const rpc::request& r,
+                                   std::string_view code, const std::string& message, const char* topic) {
+    if (!answer_refusal(client, user, topic, message)) return MOSQ_ERR_ACL_DENIED;
+    const std::string inbox = topics.inbox(user);
+    const std::string payload = rpc::error_json(r, code, message);
+    mosquitto_property* props = nullptr;
+    if (!r.corr_data.empty())
+        mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, r.corr_data.data(),
+                                      static_cast<std::uint16_t>(r.corr_data.size()));
+    // The broker takes the property list.
+    mosquitto_broker_publish_copy(nullptr, inbox.c_str(), static_cast<int>(payload.size()), payload.data(), 1, false,
+                                  props);
     return MOSQ_ERR_ACL_DENIED;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/password.hpp"
+#include "common/rpc.hpp"
 #include "common/topics.hpp"
 #include "config.hpp"
 #include "directory.hpp"
@@ -60,6 +61,9 @@ struct plugin_context {
     std::unordered_map<std::int64_t, std::int64_t> members_version_of;
 
 private:
+    /// Counts a refusal; false when the client is flooding (it is then queued
+    /// for a kick) or the user has had enough notices this second.
+    bool answer_refusal(const mosquitto* client, const char* user, const char* topic, const std::string& message);
     bool missed_lately(const std::string& key);
     void note_members_version(std::int64_t conv, std::int64_t version);
     void remember_miss(const std::string& key);
@@ -89,11 +93,25 @@ public:
     int refuse_publish(const mosquitto* client, const char* user, std::string_view code, const std::string& message,
                        std::string_view client_msg_id, std::int64_t conv, const char* topic);
 
+    /// Refuses a request on {prefix}rpc/…: like refuse_publish, but the notice
+    /// is the error reply (common/rpc.hpp), with the caller's correlation.
+    int refuse_request(const mosquitto* client, const char* user, const rpc::request& r, std::string_view code,
+                       const std::string& message, const char* topic);
+
     /// The refusal notice on a user's inbox (the only way to tell an MQTT 3.1.1
     /// client why, and Mosquitto 2.0 drops the reason string of MQTT 5 acks).
     void notify_error(std::string_view user, std::string_view code, std::string_view message,
                       std::string_view client_id, std::int64_t conv) const;
 };
+
+/// Hands the broker a new payload and topic for a message (allocated the way
+/// the broker frees them) and frees what they replace.
+void replace_message(mosquitto_evt_message& ed, const std::string& payload, const std::string& topic);
+
+/// The message check of a request on {prefix}rpc/{method} (request.cpp):
+/// checks it, stamps the caller and moves it to .../stamped for the bridge.
+int check_request(plugin_context& ctx, mosquitto_evt_message& ed, user_entry& user, const char* username,
+                  const parsed_topic& t);
 
 // One file per event.
 int on_basic_auth(int event, void* event_data, void* userdata);

@@ -23,24 +23,6 @@ namespace mqchat::plugin {
 
 namespace {
 
-/// Hands the broker a payload it owns (allocated by mosquitto, NUL-terminated
-/// like the broker's own) and frees what it replaces.
-void replace(mosquitto_evt_message& ed, const std::string& payload, const std::string& topic) {
-    void* p = mosquitto_malloc(payload.size() + 1);
-    char* t = mosquitto_strdup(topic.c_str());
-    if (!p || !t) {
-        mosquitto_free(p);
-        mosquitto_free(t);
-        throw std::bad_alloc();
-    }
-    std::memcpy(p, payload.data(), payload.size());
-    static_cast<char*>(p)[payload.size()] = '\0';
-    ed.payload = p; // the broker frees the old payload when the pointer changed
-    ed.payloadlen = static_cast<std::uint32_t>(payload.size());
-    mosquitto_free(ed.topic); // the broker keeps whatever topic we leave here
-    ed.topic = t;
-}
-
 /// The membership version the bridge sent with a stored message (user
 /// property mqchat-mv, see schema/004), taken off the message: it is for the
 /// plugins, not for members. 0 when there is none.
@@ -80,7 +62,8 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
         if (needed > 0) ctx.await_members_version(t.conv, needed);
         return MOSQ_ERR_SUCCESS;
     }
-    if (t.kind != topic_kind::conv_send && !ed.retain) return MOSQ_ERR_SUCCESS; // nothing to check or stamp
+    if (t.kind != topic_kind::conv_send && t.kind != topic_kind::rpc && !ed.retain)
+        return MOSQ_ERR_SUCCESS; // nothing to check or stamp
 
     const char* username = mosquitto_client_username(ed.client);
     user_entry* user = username ? ctx.users.find(username) : nullptr;
@@ -90,6 +73,7 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
     if (ed.retain) // anywhere under the prefix
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
                                   "chat messages cannot be retained", "", t.conv, ed.topic);
+    if (t.kind == topic_kind::rpc) return check_request(ctx, ed, *user, username, t);
     if (t.kind != topic_kind::conv_send) return MOSQ_ERR_SUCCESS;
 
     send_envelope env;
@@ -103,7 +87,7 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
         return ctx.refuse_publish(ed.client, username, error_code::rate_limited,
                                   "sending too fast; slow down and resend", env.id, t.conv, ed.topic);
 
-    replace(ed, stamp_send(env, username, user->guest), ctx.topics.conv_stamped(t.conv));
+    replace_message(ed, stamp_send(env, username, user->guest), ctx.topics.conv_stamped(t.conv));
     return MOSQ_ERR_SUCCESS;
 }
 

@@ -108,6 +108,25 @@ int mqtt_client::publish(const std::string& topic, const std::string& payload, i
     return code;
 }
 
+int mqtt_client::publish_request(const std::string& topic, const std::string& payload,
+                                 const std::string& response_topic, const std::string& correlation_data) {
+    mosquitto_property* props = nullptr;
+    if (!response_topic.empty()) mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, response_topic.c_str());
+    if (!correlation_data.empty())
+        mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, correlation_data.data(),
+                                      static_cast<std::uint16_t>(correlation_data.size()));
+    int mid = 0;
+    const int rc = mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(),
+                                        1, false, props);
+    mosquitto_property_free_all(&props);
+    if (rc != MOSQ_ERR_SUCCESS) return -1;
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return acks_.count(mid) != 0; })) return -1;
+    const int code = acks_[mid];
+    acks_.erase(mid);
+    return code;
+}
+
 void mqtt_client::publish_async(const std::string& topic, const std::string& payload, int qos) {
     mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos, false);
 }
@@ -185,6 +204,12 @@ void mqtt_client::on_message(mosquitto*, void* obj, const mosquitto_message* m, 
                m->qos, m->retain};
     char* name = nullptr;
     char* value = nullptr;
+    void* data = nullptr;
+    std::uint16_t data_len = 0;
+    if (mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &data, &data_len, false)) {
+        r.correlation_data.assign(static_cast<const char*>(data), data_len);
+        free(data);
+    }
     for (const mqtt5__property* p = props; p; p = mosquitto_property_next(p)) {
         if (mosquitto_property_identifier(p) == MQTT_PROP_USER_PROPERTY &&
             mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, false)) {

@@ -23,6 +23,7 @@ struct received {
     int qos = 0;
     bool retain = false;
     std::vector<std::pair<std::string, std::string>> user_properties = {}; ///< MQTT 5
+    std::string correlation_data = {};                                     ///< MQTT 5
 };
 
 struct client_options {
@@ -60,6 +61,10 @@ public:
     /// code (0 = accepted); -1 on timeout. QoS 0 returns 0 once sent.
     int publish(const std::string& topic, const std::string& payload, int qos = 1, bool retain = false,
                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    /// MQTT 5 request: publishes at QoS 1 with a response topic and
+    /// correlation data (either may be empty) and returns the PUBACK code.
+    int publish_request(const std::string& topic, const std::string& payload, const std::string& response_topic,
+                        const std::string& correlation_data);
     /// Publishes without waiting for the acknowledgement.
     void publish_async(const std::string& topic, const std::string& payload, int qos = 1);
 

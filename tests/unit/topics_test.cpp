@@ -38,6 +38,11 @@ public:
         p = t.parse("chat/rpc/history");
         CPPUNIT_ASSERT(p.kind == topic_kind::rpc);
         CPPUNIT_ASSERT_EQUAL(std::string("history"), std::string(p.method));
+        p = t.parse("chat/rpc/conv.list/stamped");
+        CPPUNIT_ASSERT(p.kind == topic_kind::rpc_stamped);
+        CPPUNIT_ASSERT_EQUAL(std::string("conv.list"), std::string(p.method));
+        CPPUNIT_ASSERT_EQUAL(std::string("chat/rpc/conv.list/stamped"), t.rpc_stamped("conv.list"));
+        CPPUNIT_ASSERT_EQUAL(std::string("chat/rpc/+/stamped"), t.all_rpc_stamped());
         CPPUNIT_ASSERT_EQUAL(std::string("chat/conv/12/msg"), t.conv_msg(12));
         CPPUNIT_ASSERT_EQUAL(std::string("chat/user/alice/inbox"), t.inbox("alice"));
         CPPUNIT_ASSERT_EQUAL(std::string("chat/conv/+/stamped"), t.all_stamped());
@@ -52,6 +57,7 @@ public:
                              "chat/conv/-1/send", "chat/conv/abc/send", "chat/conv/1/other",
                              "chat/user/../inbox", "chat/user/a+b/inbox", "chat/user/alice", "chat/user/alice/inbox/x",
                              "chat/presence/", "chat/presence/a/b", "chat/rpc/", "chat/rpc/Bad-Method",
+                             "chat/rpc/history/other", "chat/rpc/history/stamped/x",
                              "chat/conv/99999999999999999999/send"};
         for (const char* s : bad) CPPUNIT_ASSERT_MESSAGE(s, t.parse(s).kind == topic_kind::invalid);
         const std::string with_nul("chat/user/al\0ce/inbox", 21);

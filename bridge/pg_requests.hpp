@@ -1,0 +1,52 @@
+#pragma once
+/// request_handler on PostgreSQL: conversations, history and sync
+/// (docs/protocol.md, "Requests"). Every method checks, in the database, that
+/// the caller may see what it asks for; a caller who is not a member of a
+/// conversation learns nothing about it beyond `not_member`.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/pg.hpp"
+#include "common/topics.hpp"
+#include "request_handler.hpp"
+
+namespace mqchat::bridge {
+
+/// A method's answer: a result, or an error code and message.
+struct method_outcome {
+    Json::Value result;
+    std::string_view error_code; ///< empty: success
+    std::string error_message;
+    std::vector<outgoing_message> notices; ///< to other users, after the reply
+};
+
+class pg_requests : public request_handler {
+public:
+    pg_requests(std::string conninfo, const topic_names& topics);
+    std::vector<outgoing_message> handle(const rpc::request& r) override;
+
+private:
+    using method = method_outcome (pg_requests::*)(pg::connection&, const rpc::request&, std::int64_t caller_id);
+    pg::connection& db();
+
+    method_outcome conv_list(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome conv_create(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome conv_add_member(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome conv_remove_member(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome conv_leave(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome conv_rename(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome history(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome sync(pg::connection& db, const rpc::request& r, std::int64_t me);
+
+    outgoing_message notice(const std::string& user, const Json::Value& body) const;
+
+    std::string conninfo_;
+    const topic_names& topics_;
+    std::unique_ptr<pg::connection> db_;
+    const std::map<std::string, method, std::less<>> methods_;
+};
+
+} // namespace mqchat::bridge

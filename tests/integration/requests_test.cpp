@@ -1,0 +1,364 @@
+// Requests over MQTT against the real stack: conversations (create, list,
+// members, leave, rename), history pages and sync, replies matched by MQTT 5
+// correlation data or by the 3.1.1 `corr` field, and the access rules: a
+// non-member learns nothing, replies go only to the caller's own inbox.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <json/json.h>
+#include <mqtt_protocol.h>
+
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/pg.hpp"
+#include "support/chat.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int not_authorized = MQTT_RC_NOT_AUTHORIZED;
+
+struct fixture {
+    chat_stack stack{"requests"};
+    fixture() {
+        for (const char* u : {"alice", "bob", "carol", "dave", "erin"}) stack.add_user(u, std::string("pw-") + u);
+    }
+};
+fixture& shared() {
+    static auto f = std::make_unique<fixture>();
+    return *f;
+}
+
+Json::Value json_of(const std::string& s) {
+    Json::Value v;
+    std::istringstream(s) >> v;
+    return v;
+}
+
+/// A logged-in user that makes requests and reads its inbox.
+struct caller {
+    std::string name;
+    std::unique_ptr<mqtt_client> client;
+    int next = 0;
+    std::vector<Json::Value> notices; ///< inbox messages that were not replies
+
+    explicit caller(const std::string& user, int protocol = 5) : name(user) {
+        client = std::make_unique<mqtt_client>(shared().stack.port(), client_options{"", user, "pw-" + user, protocol});
+        if (client->connect() != 0) throw std::runtime_error("login of " + user + " failed");
+        if (client->subscribe(inbox(), 1) < 0) throw std::runtime_error("inbox subscription failed");
+    }
+    std::string inbox() const { return "chat/user/" + name + "/inbox"; }
+
+    /// Sends a request and returns the reply (MQTT 5: matched by correlation data).
+    Json::Value call(const std::string& method, const Json::Value& params = Json::Value(Json::objectValue)) {
+        const std::string corr = name + "-" + std::to_string(++next);
+        Json::StreamWriterBuilder w;
+        w["indentation"] = "";
+        const int rc = client->publish_request("chat/rpc/" + method, Json::writeString(w, params), inbox(), corr);
+        if (rc != 0) throw std::runtime_error(method + " refused with " + std::to_string(rc));
+        return reply(corr);
+    }
+    Json::Value reply(const std::string& corr) {
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < until) {
+            received r;
+            if (!client->wait_message(r, 200ms, inbox())) continue;
+            if (r.correlation_data == corr) return json_of(r.payload);
+            notices.push_back(json_of(r.payload));
+        }
+        throw std::runtime_error("no reply to " + corr);
+    }
+    /// Waits for a notice (not a reply) with the given "notice" value.
+    Json::Value notice(const std::string& kind) {
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < until) {
+            for (auto it = notices.begin(); it != notices.end(); ++it)
+                if ((*it)["notice"] == kind) {
+                    Json::Value v = *it;
+                    notices.erase(it);
+                    return v;
+                }
+            received r;
+            if (client->wait_message(r, 200ms, inbox())) notices.push_back(json_of(r.payload));
+        }
+        return Json::Value();
+    }
+};
+
+Json::Value params(std::initializer_list<std::pair<const char*, Json::Value>> items) {
+    Json::Value v(Json::objectValue);
+    for (const auto& [k, val] : items) v[k] = val;
+    return v;
+}
+
+Json::Value names(std::initializer_list<const char*> list) {
+    Json::Value v(Json::arrayValue);
+    for (const char* n : list) v.append(n);
+    return v;
+}
+
+std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
+
+/// Sends n messages to conv and waits for their acks.
+void send_n(caller& c, std::int64_t conv, int n, const std::string& prefix) {
+    std::vector<outgoing> out;
+    for (int i = 0; i < n; ++i) out.push_back({prefix + std::to_string(i), prefix + " body " + std::to_string(i)});
+    chat_sender s(*c.client, c.name, conv);
+    if (!s.send_all(out, 20, 5s, 60s)) throw std::runtime_error("sends were not acked");
+}
+
+} // namespace
+
+class requests_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(requests_test);
+    CPPUNIT_TEST(direct_conversation_is_created_once_per_pair);
+    CPPUNIT_TEST(group_admin_manages_members_and_members_hear_of_it);
+    CPPUNIT_TEST(conversation_list_has_last_message_unread_and_order);
+    CPPUNIT_TEST(history_pages_return_every_message_once_while_new_ones_arrive);
+    CPPUNIT_TEST(sync_returns_everything_after_the_cursors_in_pages);
+    CPPUNIT_TEST(non_members_learn_nothing);
+    CPPUNIT_TEST(replies_go_only_to_the_callers_inbox);
+    CPPUNIT_TEST(mqtt311_request_is_matched_by_corr);
+    CPPUNIT_TEST(bad_requests_get_clear_errors);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void direct_conversation_is_created_once_per_pair() {
+        caller alice("alice"), bob("bob");
+        const Json::Value first = alice.call("conv.create", params({{"members", names({"bob"})}}));
+        CPPUNIT_ASSERT_MESSAGE(first.toStyledString(), first.isMember("result"));
+        const std::int64_t conv = first["result"]["conv"].asInt64();
+        CPPUNIT_ASSERT_EQUAL(std::string("direct"), first["result"]["kind"].asString());
+        CPPUNIT_ASSERT(first["result"]["created"].asBool());
+        // Bob hears of it and can use it at once.
+        const Json::Value added = bob.notice("added");
+        CPPUNIT_ASSERT_EQUAL(conv, added["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), added["by"].asString());
+        // From either side, the same conversation again.
+        const Json::Value again = bob.call("conv.create", params({{"members", names({"alice"})}}));
+        CPPUNIT_ASSERT_EQUAL(conv, again["result"]["conv"].asInt64());
+        CPPUNIT_ASSERT(!again["result"]["created"].asBool());
+        CPPUNIT_ASSERT_EQUAL(1, bob.client->subscribe("chat/conv/" + std::to_string(conv) + "/msg"));
+        send_n(alice, conv, 1, "direct-");
+        received r;
+        CPPUNIT_ASSERT(bob.client->wait_message(r, 10s, "chat/conv/" + std::to_string(conv) + "/msg"));
+    }
+
+    void group_admin_manages_members_and_members_hear_of_it() {
+        caller alice("alice"), bob("bob"), carol("carol"), dave("dave");
+        const Json::Value g = alice.call("conv.create", params({{"members", names({"bob", "carol"})}, {"title", "team"}}));
+        const std::int64_t conv = g["result"]["conv"].asInt64();
+        CPPUNIT_ASSERT_EQUAL(std::string("group"), g["result"]["kind"].asString());
+        CPPUNIT_ASSERT_EQUAL(conv, carol.notice("added")["conv"].asInt64());
+        // Only an admin adds, removes and renames.
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"),
+                             code_of(bob.call("conv.add_member", params({{"conv", conv}, {"user", "dave"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"),
+                             code_of(bob.call("conv.rename", params({{"conv", conv}, {"title", "mine"}}))));
+        const Json::Value add = alice.call("conv.add_member", params({{"conv", conv}, {"user", "dave"}}));
+        CPPUNIT_ASSERT(add["result"]["added"].asBool());
+        CPPUNIT_ASSERT_EQUAL(conv, dave.notice("added")["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"),
+                             code_of(alice.call("conv.add_member", params({{"conv", conv}, {"user", "nobody"}}))));
+        const Json::Value rem = alice.call("conv.remove_member", params({{"conv", conv}, {"user", "carol"}}));
+        CPPUNIT_ASSERT(rem["result"]["removed"].asBool());
+        CPPUNIT_ASSERT_EQUAL(conv, carol.notice("removed")["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(carol.call("history", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT(alice.call("conv.rename", params({{"conv", conv}, {"title", "the team"}}))["result"].isObject());
+        // The admin leaves: the longest-standing member becomes admin.
+        CPPUNIT_ASSERT(alice.call("conv.leave", params({{"conv", conv}}))["result"]["left"].asBool());
+        const Json::Value list = bob.call("conv.list");
+        bool found = false;
+        for (const auto& c : list["result"]["conversations"])
+            if (c["conv"].asInt64() == conv) {
+                found = true;
+                CPPUNIT_ASSERT_EQUAL(std::string("admin"), c["role"].asString());
+                CPPUNIT_ASSERT_EQUAL(std::string("the team"), c["title"].asString());
+            }
+        CPPUNIT_ASSERT(found);
+        pg::connection db(shared().stack.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), db.exec("SELECT count(*) FROM members WHERE conv_id = $1",
+                                                      {std::to_string(conv)}).int64(0, 0));
+    }
+
+    void conversation_list_has_last_message_unread_and_order() {
+        caller erin("erin"), bob("bob"), carol("carol");
+        const std::int64_t older = erin.call("conv.create", params({{"members", names({"bob"})}}))["result"]["conv"].asInt64();
+        const std::int64_t newer =
+            erin.call("conv.create", params({{"members", names({"carol"})}}))["result"]["conv"].asInt64();
+        send_n(bob, older, 3, "to-erin-");
+        std::this_thread::sleep_for(5ms);
+        send_n(carol, newer, 2, "carol-");
+        send_n(erin, newer, 1, "erin-own-");
+        const Json::Value list = erin.call("conv.list");
+        const Json::Value& convs = list["result"]["conversations"];
+        CPPUNIT_ASSERT(convs.size() >= 2);
+        CPPUNIT_ASSERT_EQUAL(newer, convs[0]["conv"].asInt64()); // latest activity first
+        CPPUNIT_ASSERT_EQUAL(older, convs[1]["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), convs[0]["unread"].asInt64()); // her own message is not unread
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), convs[1]["unread"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("erin"), convs[0]["last_message"]["sender"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("carol"), convs[0]["with"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), convs[0]["last_seq"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), convs[0]["read_seq"].asInt64());
+    }
+
+    void history_pages_return_every_message_once_while_new_ones_arrive() {
+        caller alice("alice"), bob("bob");
+        const std::int64_t conv =
+            alice.call("conv.create", params({{"members", names({"bob"})}, {"title", "long"}}))["result"]["conv"].asInt64();
+        send_n(alice, conv, 230, "h-");
+        // Scroll up from the newest in pages of 50 while bob keeps writing.
+        std::set<std::int64_t> seen;
+        std::int64_t before = 0;
+        std::thread writer([&] { send_n(bob, conv, 40, "during-"); });
+        Json::Value page = alice.call("history", params({{"conv", conv}, {"limit", 50}}));
+        before = page["result"]["messages"][0]["seq"].asInt64();
+        for (const auto& m : page["result"]["messages"]) CPPUNIT_ASSERT(seen.insert(m["seq"].asInt64()).second);
+        while (page["result"]["more"].asBool()) {
+            page = alice.call("history", params({{"conv", conv}, {"before", before}, {"limit", 50}}));
+            const Json::Value& ms = page["result"]["messages"];
+            CPPUNIT_ASSERT(ms.size() > 0);
+            for (Json::ArrayIndex i = 0; i < ms.size(); ++i) {
+                CPPUNIT_ASSERT(seen.insert(ms[i]["seq"].asInt64()).second); // never twice
+                if (i > 0) CPPUNIT_ASSERT_EQUAL(ms[i - 1]["seq"].asInt64() + 1, ms[i]["seq"].asInt64());
+            }
+            before = ms[0]["seq"].asInt64();
+        }
+        writer.join();
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), *seen.begin());
+        // Forward from where the first page began: the rest, including what arrived meanwhile.
+        std::int64_t after = *seen.rbegin();
+        bool more = true;
+        while (more) {
+            page = alice.call("history", params({{"conv", conv}, {"after", after}, {"limit", 100}}));
+            for (const auto& m : page["result"]["messages"]) {
+                CPPUNIT_ASSERT(seen.insert(m["seq"].asInt64()).second);
+                after = m["seq"].asInt64();
+            }
+            more = page["result"]["more"].asBool();
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(270), seen.size());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(270), *seen.rbegin());
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(alice.call("history", params({{"conv", conv}, {"limit", 1000}}))));
+    }
+
+    void sync_returns_everything_after_the_cursors_in_pages() {
+        caller dave("dave"), erin("erin");
+        const std::int64_t a = dave.call("conv.create", params({{"members", names({"erin"})}}))["result"]["conv"].asInt64();
+        const std::int64_t b =
+            dave.call("conv.create", params({{"members", names({"erin"})}, {"title", "second"}}))["result"]["conv"].asInt64();
+        send_n(erin, a, 30, "sa-");
+        send_n(erin, b, 25, "sb-");
+        // Dave was away after seq 10 of a and knows all of b up to 5; pages of 20.
+        Json::Value cursors(Json::objectValue);
+        Json::Value list = dave.call("conv.list", params({{"limit", 200}}));
+        for (const auto& c : list["result"]["conversations"]) cursors[std::to_string(c["conv"].asInt64())] = c["last_seq"];
+        cursors[std::to_string(a)] = 10;
+        cursors[std::to_string(b)] = 5;
+        std::map<std::int64_t, std::vector<std::int64_t>> got;
+        bool more = true;
+        int pages = 0;
+        while (more) {
+            const Json::Value r = dave.call("sync", params({{"cursors", cursors}, {"limit", 20}}));
+            CPPUNIT_ASSERT_MESSAGE(r.toStyledString(), r.isMember("result"));
+            for (const auto& m : r["result"]["messages"]) got[m["conv"].asInt64()].push_back(m["seq"].asInt64());
+            cursors = r["result"]["cursors"];
+            more = r["result"]["more"].asBool();
+            ++pages;
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(20), got[a].size());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(20), got[b].size());
+        for (std::size_t i = 0; i < 20; ++i) {
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(11 + i), got[a][i]);
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(6 + i), got[b][i]);
+        }
+        CPPUNIT_ASSERT_EQUAL(2, pages);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(30), cursors[std::to_string(a)].asInt64());
+    }
+
+    void non_members_learn_nothing() {
+        caller alice("alice"), carol("carol");
+        const std::int64_t conv =
+            alice.call("conv.create", params({{"members", names({"bob"})}, {"title", "secret"}}))["result"]["conv"].asInt64();
+        send_n(alice, conv, 2, "secret-");
+        const Json::Value h = carol.call("history", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(h));
+        CPPUNIT_ASSERT(!h.isMember("result"));
+        // A conversation that does not exist looks the same.
+        CPPUNIT_ASSERT_EQUAL(h["error"]["message"].asString().find("not a member") != std::string::npos, true);
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(carol.call("history", params({{"conv", 999999}}))));
+        // Sync and the list never show it.
+        Json::Value cursors(Json::objectValue);
+        cursors[std::to_string(conv)] = 0;
+        for (const auto& m : carol.call("sync", params({{"cursors", cursors}}))["result"]["messages"])
+            CPPUNIT_ASSERT(m["conv"].asInt64() != conv);
+        for (const auto& c : carol.call("conv.list")["result"]["conversations"])
+            CPPUNIT_ASSERT(c["conv"].asInt64() != conv);
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"),
+                             code_of(carol.call("conv.add_member", params({{"conv", conv}, {"user", "carol"}}))));
+    }
+
+    void replies_go_only_to_the_callers_inbox() {
+        caller alice("alice"), bob("bob");
+        // MQTT 5 response topic naming someone else's inbox: refused, and bob gets nothing.
+        CPPUNIT_ASSERT_EQUAL(not_authorized,
+                             alice.client->publish_request("chat/rpc/conv.list", "{}", "chat/user/bob/inbox", "x1"));
+        const Json::Value refusal = alice.reply("x1");
+        CPPUNIT_ASSERT_EQUAL(std::string("not_authorized"), code_of(refusal));
+        CPPUNIT_ASSERT_EQUAL(not_authorized,
+                             alice.client->publish_request("chat/rpc/conv.list", R"({"reply_to":"elsewhere/topic"})", "", "x2"));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_authorized"), code_of(alice.reply("x2")));
+        std::this_thread::sleep_for(300ms);
+        CPPUNIT_ASSERT(bob.client->take_all(bob.inbox()).empty());
+        // Nobody may publish on the bridge's request topic directly.
+        CPPUNIT_ASSERT_EQUAL(not_authorized, alice.client->publish("chat/rpc/conv.list/stamped",
+                                                                   R"({"caller":"bob","params":{}})"));
+        CPPUNIT_ASSERT(bob.client->take_all(bob.inbox()).empty());
+    }
+
+    void mqtt311_request_is_matched_by_corr() {
+        caller old("carol", 4);
+        CPPUNIT_ASSERT_EQUAL(0, old.client->publish("chat/rpc/conv.list", R"({"corr":"req-1","limit":5})"));
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        Json::Value reply;
+        while (std::chrono::steady_clock::now() < until && reply.isNull()) {
+            received r;
+            if (old.client->wait_message(r, 200ms, old.inbox())) {
+                const Json::Value v = json_of(r.payload);
+                if (v["corr"] == "req-1") reply = v;
+            }
+        }
+        CPPUNIT_ASSERT_MESSAGE(reply.toStyledString(), reply["result"]["conversations"].isArray());
+        CPPUNIT_ASSERT_EQUAL(std::string("conv.list"), reply["method"].asString());
+    }
+
+    void bad_requests_get_clear_errors() {
+        caller alice("alice");
+        CPPUNIT_ASSERT_EQUAL(std::string("unknown_method"), code_of(alice.call("no.such.method")));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(alice.call("history", params({{"conv", "x"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(alice.call("conv.create", params({{"members", 5}}))));
+        // Not a possible user name: refused before any query.
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(alice.call("conv.create", params({{"members", names({"ghost'; DROP TABLE users;--"})}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.call("conv.create", params({{"members", names({"ghost"})}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(alice.call("sync", params({{"cursors", names({"1"})}}))));
+        // Malformed JSON and a non-object are refused by the plugin, with the correlation kept.
+        CPPUNIT_ASSERT_EQUAL(not_authorized, alice.client->publish_request("chat/rpc/history", "{oops", "", "bad-1"));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_json"), code_of(alice.reply("bad-1")));
+        CPPUNIT_ASSERT_EQUAL(not_authorized, alice.client->publish_request("chat/rpc/history", "[1]", "", "bad-2"));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(alice.reply("bad-2")));
+        pg::connection db(shared().stack.conninfo());
+        CPPUNIT_ASSERT(db.exec("SELECT count(*) FROM users").int64(0, 0) >= 5); // the hostile name did nothing
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(requests_test);
