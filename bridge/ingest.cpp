@@ -37,6 +37,7 @@ void ingest::run(const std::atomic<bool>& stop) {
 
         collect(batch);
         if (batch.empty()) {
+            store_receipts();
             answer_requests();
             flush_published(true);
             continue;
@@ -44,6 +45,7 @@ void ingest::run(const std::atomic<bool>& stop) {
         const auto results = store_with_retry(batch, stop);
         if (results.size() != batch.size()) return; // stopping
         deliver(batch, results);
+        store_receipts();
         answer_requests();
         flush_published(false);
     }
@@ -53,6 +55,18 @@ void ingest::run(const std::atomic<bool>& stop) {
 
 bool ingest::parse(const incoming& in, send_request& out) {
     const parsed_topic t = topics_.parse(in.topic);
+    if (t.kind == topic_kind::conv_receipt) {
+        receipt r;
+        envelope_error why;
+        if (!parse_stamped_receipt(in.payload, r, why)) {
+            std::cerr << "mqchat-bridge: dropped a receipt on " << in.topic << ": " << why.message << std::endl;
+            return false;
+        }
+        receipt& latest = pending_receipts_[{t.conv, r.user}];
+        latest.delivered = std::max(latest.delivered, r.delivered);
+        latest.read = std::max(latest.read, r.read);
+        return false;
+    }
     if (t.kind == topic_kind::rpc_stamped) {
         rpc::request r;
         std::string why;
@@ -171,6 +185,18 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
                                             r.env.id, r.conv));
             break;
         }
+    }
+}
+
+void ingest::store_receipts() {
+    if (pending_receipts_.empty()) return;
+    try {
+        store_.store_receipts(pending_receipts_);
+        pending_receipts_.clear();
+    } catch (const pg::error& e) {
+        // Kept for the next round; cursors only move forward, so late is harmless.
+        std::cerr << "mqchat-bridge: could not store receipts yet: " << e.what() << std::endl;
+        if (pending_receipts_.size() > 100000) pending_receipts_.clear();
     }
 }
 

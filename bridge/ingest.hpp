@@ -46,6 +46,7 @@ public:
 private:
     void collect(std::vector<send_request>& batch);
     void answer_requests();
+    void store_receipts();
     bool parse(const incoming& in, send_request& out);
     std::vector<store_result> store_with_retry(const std::vector<send_request>& batch, const std::atomic<bool>& stop);
     std::vector<store_result> store_one_by_one(const std::vector<send_request>& batch, const pg::sql_error& error,
@@ -61,6 +62,8 @@ private:
     request_handler& requests_;
     const topic_names& topics_;
     std::vector<rpc::request> pending_requests_; ///< answered after the batch
+    /// The latest receipt per (conv, user) since the last store.
+    std::map<std::pair<std::int64_t, std::string>, receipt> pending_receipts_;
     std::size_t batch_max_;
 
     struct in_flight {

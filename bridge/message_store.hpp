@@ -45,6 +45,10 @@ public:
 
     /// Records that the broker acknowledged everything up to seq per conv.
     virtual void mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) = 0;
+
+    /// Moves members' delivered / read cursors forward (never back, never
+    /// past the conversation's last seq). Keyed by (conv, user name).
+    virtual void store_receipts(const std::map<std::pair<std::int64_t, std::string>, receipt>& latest) = 0;
 };
 
 } // namespace mqchat::bridge

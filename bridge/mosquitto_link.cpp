@@ -65,7 +65,8 @@ private:
 mosquitto_link::mosquitto_link(const bridge_config& config, const topic_names& topics)
     : config_(config), address_(parse_broker_uri(config.mqtt_uri)),
       filters_{"$share/" + config.share_group + "/" + topics.all_stamped(),
-               "$share/" + config.share_group + "/" + topics.all_rpc_stamped()} {
+               "$share/" + config.share_group + "/" + topics.all_rpc_stamped(),
+               "$share/" + config.share_group + "/" + topics.all_receipts()} {
     init_library_once();
     // clean_session false: the broker keeps the shared subscription and
     // queues sends for a bridge that is restarting.

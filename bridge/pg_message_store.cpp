@@ -129,4 +129,28 @@ void pg_message_store::mark_published(const std::map<std::int64_t, std::int64_t>
     });
 }
 
+void pg_message_store::store_receipts(const std::map<std::pair<std::int64_t, std::string>, receipt>& latest) {
+    if (latest.empty()) return;
+    Json::Value arr(Json::arrayValue);
+    for (const auto& [key, r] : latest) {
+        Json::Value v(Json::objectValue);
+        v["conv"] = Json::Int64(key.first);
+        v["user"] = key.second;
+        v["delivered"] = Json::Int64(r.delivered);
+        v["read"] = Json::Int64(r.read);
+        arr.append(std::move(v));
+    }
+    const std::string payload = json::write(arr);
+    with_db([&](pg::connection& c) {
+        c.exec("UPDATE members m"
+               "   SET read_seq = greatest(m.read_seq, least(r.read, c.last_seq)),"
+               "       delivered_seq = greatest(m.delivered_seq, least(greatest(r.delivered, r.read), c.last_seq))"
+               "  FROM jsonb_to_recordset($1::jsonb) AS r(conv bigint, \"user\" text, delivered bigint, read bigint)"
+               "  JOIN conversations c ON c.id = r.conv"
+               "  JOIN users u ON u.name = r.\"user\""
+               " WHERE m.conv_id = r.conv AND m.user_id = u.id",
+               {payload});
+    });
+}
+
 } // namespace mqchat::bridge

@@ -19,6 +19,7 @@ public:
     std::vector<stored_message> unpublished(std::int64_t after_conv, std::int64_t after_seq,
                                             std::size_t limit) override;
     void mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) override;
+    void store_receipts(const std::map<std::pair<std::int64_t, std::string>, receipt>& latest) override;
 
     /// Opens the connection now (throws pg::broken_connection if it cannot).
     void connect();

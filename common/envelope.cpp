@@ -1,5 +1,7 @@
 #include "common/envelope.hpp"
 
+#include <algorithm>
+
 #include "common/json.hpp"
 #include "common/names.hpp"
 
@@ -105,6 +107,52 @@ bool parse_stamped(std::string_view payload, send_envelope& out, envelope_error&
         return fail(error, error_code::invalid_envelope, "envelope was not stamped with a sender");
     out.sender = sender.asString();
     out.guest = v["guest"].isBool() && v["guest"].asBool();
+    return true;
+}
+
+namespace {
+bool read_cursor(const Json::Value& v, const char* name, std::int64_t& out, envelope_error& error) {
+    if (!v.isMember(name)) return true;
+    const Json::Value& c = v[name];
+    // Seqs fit in 2^53 (JSON numbers clients can hold exactly).
+    if (!c.isIntegral() || !c.isInt64() || c.asInt64() < 0 || c.asInt64() > (std::int64_t(1) << 53))
+        return fail(error, error_code::invalid_envelope, std::string(name) + " must be a seq (a non-negative integer)");
+    out = c.asInt64();
+    return true;
+}
+} // namespace
+
+bool parse_receipt(std::string_view payload, receipt& out, envelope_error& error) {
+    out = {};
+    if (payload.size() > 1024) return fail(error, error_code::payload_too_large, "a receipt is at most 1024 bytes");
+    Json::Value v;
+    std::string why;
+    if (!json::parse(payload, v, why)) return fail(error, error_code::invalid_json, "malformed JSON: " + why);
+    if (!v.isObject()) return fail(error, error_code::invalid_envelope, "a receipt is a JSON object");
+    if (!read_cursor(v, "delivered", out.delivered, error) || !read_cursor(v, "read", out.read, error)) return false;
+    if (!v.isMember("delivered") && !v.isMember("read"))
+        return fail(error, error_code::invalid_envelope, "a receipt has \"delivered\" or \"read\"");
+    // Whatever has been read has been delivered.
+    out.delivered = std::max(out.delivered, out.read);
+    return true;
+}
+
+std::string stamp_receipt(const receipt& r, std::string_view user) {
+    Json::Value v(Json::objectValue);
+    v["user"] = std::string(user);
+    if (r.delivered > 0) v["delivered"] = Json::Int64(r.delivered);
+    if (r.read > 0) v["read"] = Json::Int64(r.read);
+    return json::write(v);
+}
+
+bool parse_stamped_receipt(std::string_view payload, receipt& out, envelope_error& error) {
+    if (!parse_receipt(payload, out, error)) return false;
+    Json::Value v;
+    std::string why;
+    json::parse(payload, v, why);
+    if (!v["user"].isString() || !valid_user_name(v["user"].asString()))
+        return fail(error, error_code::invalid_envelope, "receipt was not stamped with a user");
+    out.user = v["user"].asString();
     return true;
 }
 

@@ -86,6 +86,20 @@ std::string stored_json(const stored_message& m);
 /// The same as a JSON value, for replies that carry messages (history, sync).
 Json::Value stored_value(const stored_message& m);
 
+/// A receipt on `chat/conv/{cid}/receipt`: how far a member has had messages
+/// delivered and has read them. Either may be absent (0).
+struct receipt {
+    std::int64_t delivered = 0;
+    std::int64_t read = 0;
+    std::string user; ///< only when stamped: the member it is from
+};
+/// A client's receipt: {"delivered"?: seq, "read"?: seq}, at least one;
+/// anything else in it (a forged "user") is dropped.
+bool parse_receipt(std::string_view payload, receipt& out, envelope_error& error);
+/// What members and the bridge get: {"user", "delivered"?, "read"?}.
+std::string stamp_receipt(const receipt& r, std::string_view user);
+bool parse_stamped_receipt(std::string_view payload, receipt& out, envelope_error& error);
+
 /// `{"ack": id, "conv": …, "seq": …, "ts": …}` on the sender's inbox.
 std::string ack_json(std::string_view id, std::int64_t conv, std::int64_t seq, std::int64_t ts);
 

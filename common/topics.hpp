@@ -75,6 +75,8 @@ public:
     /// Where the plugin moves a checked request (see conv_stamped).
     std::string rpc_stamped(std::string_view method) const { return rpc(method) + "/stamped"; }
     std::string all_rpc_stamped() const { return prefix_ + "rpc/+/stamped"; }
+    /// Receipts, which the bridge stores (inside a shared subscription).
+    std::string all_receipts() const { return prefix_ + "conv/+/receipt"; }
 
 private:
     std::string prefix_;

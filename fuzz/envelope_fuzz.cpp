@@ -12,7 +12,9 @@
 //  - stored_json of the fields parses back to the same values;
 //  - a refusal has a known error code, a non-empty UTF-8 message without
 //    control characters (so one line), keeps `id` only when it is a valid
-//    one, and error_json of it parses back.
+//    one, and error_json of it parses back;
+//  - parse_receipt: delivered >= read, and stamping gives back the same
+//    cursors with the stamped user.
 // A violated invariant stops the run with __builtin_trap().
 
 #include <cstddef>
@@ -124,6 +126,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check_stored(stamped);
     } else {
         check_refusal(stamped, serr, false);
+    }
+
+    // Receipts: whatever has been read has been delivered, and stamping
+    // gives back the same cursors with the stamped user, never a forged one.
+    receipt rc;
+    envelope_error rerr;
+    if (parse_receipt(payload, rc, rerr)) {
+        check(rc.delivered >= rc.read && rc.read >= 0 && rc.user.empty());
+        receipt back;
+        check(parse_stamped_receipt(stamp_receipt(rc, "bob"), back, rerr));
+        check(back.user == "bob" && back.read == rc.read && back.delivered == rc.delivered);
+    } else {
+        check(!rerr.message.empty() && valid_utf8(rerr.message));
     }
     return 0;
 }

@@ -62,7 +62,8 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
         if (needed > 0) ctx.await_members_version(t.conv, needed);
         return MOSQ_ERR_SUCCESS;
     }
-    if (t.kind != topic_kind::conv_send && t.kind != topic_kind::rpc && !ed.retain)
+    if (t.kind != topic_kind::conv_send && t.kind != topic_kind::rpc && t.kind != topic_kind::conv_receipt &&
+        !ed.retain)
         return MOSQ_ERR_SUCCESS; // nothing to check or stamp
 
     const char* username = mosquitto_client_username(ed.client);
@@ -74,6 +75,20 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
                                   "chat messages cannot be retained", "", t.conv, ed.topic);
     if (t.kind == topic_kind::rpc) return check_request(ctx, ed, *user, username, t);
+    if (t.kind == topic_kind::conv_receipt) {
+        // The ACL has checked membership; what remains is the shape, and the
+        // user it is from, which only the plugin may say.
+        receipt rc;
+        envelope_error error;
+        const std::string_view body(static_cast<const char*>(ed.payload), ed.payloadlen);
+        if (!parse_receipt(body, rc, error))
+            return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
+        if (!ctx.limiter.allow_message(*user, steady_ns()))
+            return ctx.refuse_publish(ed.client, username, error_code::rate_limited,
+                                      "sending too fast; slow down and resend", "", t.conv, ed.topic);
+        replace_message(ed, stamp_receipt(rc, username), ed.topic);
+        return MOSQ_ERR_SUCCESS;
+    }
     if (t.kind != topic_kind::conv_send) return MOSQ_ERR_SUCCESS;
 
     send_envelope env;

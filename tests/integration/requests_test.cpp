@@ -75,6 +75,21 @@ struct caller {
         }
         throw std::runtime_error("no reply to " + corr);
     }
+    /// The code of the next error notice (not a reply) on the inbox.
+    std::string notice_error() {
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < until) {
+            for (auto it = notices.begin(); it != notices.end(); ++it)
+                if (it->isMember("error") && !it->isMember("method")) {
+                    const std::string code = (*it)["error"]["code"].asString();
+                    notices.erase(it);
+                    return code;
+                }
+            received r;
+            if (client->wait_message(r, 200ms, inbox())) notices.push_back(json_of(r.payload));
+        }
+        return "(none)";
+    }
     /// Waits for a notice (not a reply) with the given "notice" value.
     Json::Value notice(const std::string& kind) {
         const auto until = std::chrono::steady_clock::now() + 10s;
@@ -123,6 +138,7 @@ class requests_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(conversation_list_has_last_message_unread_and_order);
     CPPUNIT_TEST(history_pages_return_every_message_once_while_new_ones_arrive);
     CPPUNIT_TEST(sync_returns_everything_after_the_cursors_in_pages);
+    CPPUNIT_TEST(receipts_are_stamped_stored_and_drive_unread);
     CPPUNIT_TEST(non_members_learn_nothing);
     CPPUNIT_TEST(replies_go_only_to_the_callers_inbox);
     CPPUNIT_TEST(mqtt311_request_is_matched_by_corr);
@@ -285,6 +301,57 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(30), cursors[std::to_string(a)].asInt64());
     }
 
+    void receipts_are_stamped_stored_and_drive_unread() {
+        caller alice("alice"), bob("bob"), carol("carol");
+        const std::int64_t conv =
+            alice.call("conv.create", params({{"members", names({"bob"})}, {"title", "receipts"}}))["result"]["conv"].asInt64();
+        const std::string receipts = "chat/conv/" + std::to_string(conv) + "/receipt";
+        CPPUNIT_ASSERT_EQUAL(1, alice.client->subscribe(receipts));
+        send_n(alice, conv, 10, "r-");
+        auto unread_of_bob = [&] {
+            const Json::Value list = bob.call("conv.list"); // kept: a range over a temporary's member dangles
+            for (const auto& c : list["result"]["conversations"])
+                if (c["conv"].asInt64() == conv) return c;
+            return Json::Value();
+        };
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(10), unread_of_bob()["unread"].asInt64());
+
+        // Bob has 10 delivered and read 7; he claims to be alice: the plugin says who it is from.
+        CPPUNIT_ASSERT_EQUAL(0, bob.client->publish(receipts, R"({"delivered":10,"read":7,"user":"alice"})"));
+        received r;
+        CPPUNIT_ASSERT(alice.client->wait_message(r, 10s, receipts));
+        const Json::Value seen = json_of(r.payload);
+        CPPUNIT_ASSERT_EQUAL(std::string("bob"), seen["user"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(7), seen["read"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(10), seen["delivered"].asInt64());
+        Json::Value c;
+        for (int i = 0; i < 50 && (c = unread_of_bob())["read_seq"].asInt64() != 7; ++i) std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(7), c["read_seq"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), c["unread"].asInt64());
+
+        // Cursors never go back, nor past the last message.
+        CPPUNIT_ASSERT_EQUAL(0, bob.client->publish(receipts, R"({"read":2})"));
+        CPPUNIT_ASSERT_EQUAL(0, bob.client->publish(receipts, R"({"read":999})"));
+        for (int i = 0; i < 50 && (c = unread_of_bob())["read_seq"].asInt64() != 10; ++i) std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(10), c["read_seq"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), c["unread"].asInt64());
+        pg::connection db(shared().stack.conninfo());
+        const auto row = db.exec("SELECT read_seq, delivered_seq FROM members m JOIN users u ON u.id = m.user_id"
+                                 " WHERE m.conv_id = $1 AND u.name = 'bob'",
+                                 {std::to_string(conv)});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(10), row.int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(10), row.int64(0, 1));
+
+        // Malformed receipts are refused with a reason; a non-member may not send one.
+        CPPUNIT_ASSERT_EQUAL(not_authorized, bob.client->publish(receipts, R"({"read":-1})"));
+        CPPUNIT_ASSERT_EQUAL(not_authorized, bob.client->publish(receipts, R"({"seen":3})"));
+        CPPUNIT_ASSERT_EQUAL(not_authorized, bob.client->publish(receipts, "not json"));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), bob.notice_error());
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), bob.notice_error());
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_json"), bob.notice_error());
+        CPPUNIT_ASSERT_EQUAL(not_authorized, carol.client->publish(receipts, R"({"read":1})"));
+    }
+
     void non_members_learn_nothing() {
         caller alice("alice"), carol("carol");
         const std::int64_t conv =
@@ -299,10 +366,12 @@ public:
         // Sync and the list never show it.
         Json::Value cursors(Json::objectValue);
         cursors[std::to_string(conv)] = 0;
-        for (const auto& m : carol.call("sync", params({{"cursors", cursors}}))["result"]["messages"])
-            CPPUNIT_ASSERT(m["conv"].asInt64() != conv);
-        for (const auto& c : carol.call("conv.list")["result"]["conversations"])
-            CPPUNIT_ASSERT(c["conv"].asInt64() != conv);
+        const Json::Value synced = carol.call("sync", params({{"cursors", cursors}}));
+        CPPUNIT_ASSERT(synced.isMember("result"));
+        for (const auto& m : synced["result"]["messages"]) CPPUNIT_ASSERT(m["conv"].asInt64() != conv);
+        const Json::Value list = carol.call("conv.list");
+        CPPUNIT_ASSERT(list.isMember("result"));
+        for (const auto& c : list["result"]["conversations"]) CPPUNIT_ASSERT(c["conv"].asInt64() != conv);
         CPPUNIT_ASSERT_EQUAL(std::string("not_member"),
                              code_of(carol.call("conv.add_member", params({{"conv", conv}, {"user", "carol"}}))));
     }
