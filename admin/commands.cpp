@@ -229,4 +229,24 @@ void conv_list(pg::connection& db, const std::string& name, std::ostream& out) {
     if (r.rows() == 0) out << name << " is in no conversation\n";
 }
 
+void search_language(pg::connection& db, const std::string& config, std::ostream& out) {
+    // Only a name PostgreSQL knows as a configuration reaches the DDL below.
+    const auto known = db.exec("SELECT cfgname FROM pg_ts_config WHERE cfgname = $1", {config});
+    if (known.rows() != 1) {
+        const auto all = db.exec("SELECT string_agg(cfgname, ', ' ORDER BY cfgname) FROM pg_ts_config");
+        throw failure("no text search configuration '" + config + "'; installed: " + all.str(0, 0));
+    }
+    const std::string name = known.str(0, 0);
+    // It is written into a function body below: plain identifiers only.
+    if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+        throw failure("the configuration name '" + name + "' is not a plain identifier");
+    pg::transaction(db, [&] {
+        db.exec("CREATE OR REPLACE FUNCTION mqchat_message_search() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN NEW.search := to_tsvector('" + name + "'::regconfig, NEW.body); RETURN NEW; END $$");
+        db.exec("UPDATE mqchat_settings SET value = $1 WHERE key = 'search_config'", {name});
+        db.exec("UPDATE messages SET search = to_tsvector($1::regconfig, body)", {name});
+    });
+    out << "full-text search now uses '" << name << "'; stored messages re-indexed\n";
+}
+
 } // namespace mqchat::admin

@@ -47,4 +47,8 @@ void conv_remove_member(pg::connection& db, const std::string& conv, const std::
                         std::ostream& out);
 void conv_list(pg::connection& db, const std::string& name, std::ostream& out);
 
+/// Switches full-text search to another text search configuration: the
+/// insert trigger, the stored vectors and the setting (schema/006_search.sql).
+void search_language(pg::connection& db, const std::string& config, std::ostream& out);
+
 } // namespace mqchat::admin

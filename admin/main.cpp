@@ -30,6 +30,9 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
   conv add-member ID NAME                   add a member
   conv remove-member ID NAME                remove a member
   conv list NAME                            list NAME's conversations
+  search-language CONFIG                    full-text search in this PostgreSQL text search
+                                            configuration (e.g. english, german, simple);
+                                            re-indexes the stored messages
 
 The database is $MQCHAT_DB (a libpq conninfo) or, when unset, the local
 cluster described by $MQCHAT_VAR/db.conninfo (MQCHAT_VAR defaults to ./var).
@@ -67,13 +70,14 @@ int run(std::vector<std::string> args) {
         std::cout << usage;
         return args.empty() ? 2 : 0;
     }
-    const bool single = args[0] == "migrate" || args[0] == "user-token" || args[0] == "guest-token";
+    const bool single = args[0] == "migrate" || args[0] == "user-token" || args[0] == "guest-token" ||
+                        args[0] == "search-language";
     const std::string cmd = args[0] + (args.size() > 1 && !single ? " " + args[1] : "");
 
     if (cmd == "migrate") need(1);
     else if (cmd != "user add" && cmd != "user del" && cmd != "user ban" && cmd != "user unban" &&
              cmd != "conv create" && cmd != "conv add-member" && cmd != "conv remove-member" && cmd != "conv list" &&
-             cmd != "user-token" && cmd != "guest-token")
+             cmd != "user-token" && cmd != "guest-token" && cmd != "search-language")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
@@ -148,6 +152,9 @@ int run(std::vector<std::string> args) {
     } else if (cmd == "conv list") {
         need(3);
         conv_list(db, args[2], std::cout);
+    } else if (cmd == "search-language") {
+        need(2);
+        search_language(db, args[1], std::cout);
     }
     return 0;
 }

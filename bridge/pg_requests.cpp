@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "common/envelope.hpp"
@@ -125,7 +126,8 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"conv.leave", &pg_requests::conv_leave},
                {"conv.rename", &pg_requests::conv_rename},
                {"history", &pg_requests::history},
-               {"sync", &pg_requests::sync}} {}
+               {"sync", &pg_requests::sync},
+               {"search", &pg_requests::search}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) db_ = std::make_unique<pg::connection>(conninfo_);
@@ -451,6 +453,68 @@ method_outcome pg_requests::sync(pg::connection& db, const rpc::request& r, std:
     res["messages"] = std::move(messages);
     res["cursors"] = std::move(next);
     res["more"] = rows.rows() > limit;
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::search(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    const Json::Value& p = r.params;
+    if (!p["q"].isString() || p["q"].asString().empty() || p["q"].asString().size() > 200 || !valid_utf8(p["q"].asString()))
+        return bad("q must be a search text of 1 to 200 bytes");
+    int limit = 0;
+    std::string why;
+    if (!page_size(p, 20, 50, limit, why)) return bad(why);
+    std::int64_t offset = 0, from = 0, to = 0;
+    positive(p, "offset", offset, why);
+    if (!why.empty() || offset > 1000) return bad(why.empty() ? "offset must be at most 1000" : why);
+    std::optional<std::string> conv, sender, since, until;
+    if (p.isMember("conv")) {
+        conv_access c;
+        method_outcome error;
+        if (!conv_param(db, p, me, c, error)) return error;
+        conv = std::to_string(c.conv);
+    }
+    if (p.isMember("sender")) {
+        std::string name;
+        if (!user_name_param(p, "sender", name, why)) return bad(why);
+        sender = name;
+    }
+    if (positive(p, "from", from, why)) since = std::to_string(from);
+    if (!why.empty()) return bad(why);
+    if (positive(p, "to", to, why)) until = std::to_string(to);
+    if (!why.empty()) return bad(why);
+
+    // Ranked matches in my conversations only, with the matched words marked
+    // « » in a short snippet. The GIN index on messages.search finds them.
+    const auto rows = db.exec(
+        std::string("WITH q AS (SELECT websearch_to_tsquery(mqchat_search_config(), $2) AS query)"
+                    " SELECT ") +
+            message_columns +
+            ", ts_rank(m.search, q.query),"
+            "  ts_headline(mqchat_search_config(), m.body, q.query,"
+            "              'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"')"
+            "  FROM q, messages m LEFT JOIN users u ON u.id = m.sender_id"
+            " WHERE m.search @@ q.query"
+            "   AND m.conv_id IN (SELECT conv_id FROM members WHERE user_id = $1)"
+            "   AND ($3::bigint IS NULL OR m.conv_id = $3::bigint)"
+            "   AND ($4::text IS NULL OR u.name = $4::text)"
+            "   AND ($5::bigint IS NULL OR m.ts >= $5::bigint)"
+            "   AND ($6::bigint IS NULL OR m.ts < $6::bigint)"
+            " ORDER BY 9 DESC, m.ts DESC, m.conv_id, m.seq"
+            " LIMIT $7 OFFSET $8",
+        {std::to_string(me), p["q"].asString(), conv, sender, since, until, std::to_string(limit + 1),
+         std::to_string(offset)});
+    Json::Value hits(Json::arrayValue);
+    for (int i = 0; i < std::min(rows.rows(), limit); ++i) {
+        Json::Value h(Json::objectValue);
+        h["message"] = stored_value(message_from_row(rows, i));
+        h["rank"] = std::stod(rows.str(i, 8));
+        h["snippet"] = rows.str(i, 9);
+        hits.append(std::move(h));
+    }
+    Json::Value res(Json::objectValue);
+    res["hits"] = std::move(hits);
+    res["more"] = rows.rows() > limit;
+    res["next_offset"] = Json::Int64(offset + std::min(rows.rows(), limit));
     return ok(std::move(res));
 }
 
