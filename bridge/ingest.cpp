@@ -19,6 +19,8 @@ std::string_view status_name(store_status s) {
     case store_status::not_member: return "not_member";
     case store_status::no_conversation: return "no_conversation";
     case store_status::failed: return "failed";
+    case store_status::bad_ref: return "bad_ref";
+    case store_status::not_author: return "not_author";
     }
     return "?";
 }
@@ -164,6 +166,8 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             m.body = r.env.body;
             m.type = r.env.type;
             m.reply_to = r.env.reply_to;
+            m.ref = r.env.ref;
+            m.mentions = res.mentions;
             m.members_version = res.members_version;
             publish_stored(m);
             link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
@@ -171,6 +175,16 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
         }
         case store_status::duplicate: // already stored and delivered: only ack again
             link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
+            break;
+        case store_status::bad_ref:
+            link_.publish(inbox, error_json(error_code::not_found,
+                                            "no message " + std::to_string(r.env.ref) + " to " + r.env.type +
+                                                " in conversation " + std::to_string(r.conv),
+                                            r.env.id, r.conv));
+            break;
+        case store_status::not_author:
+            link_.publish(inbox, error_json(error_code::forbidden, "only the sender may " + r.env.type + " a message",
+                                            r.env.id, r.conv));
             break;
         case store_status::failed:
             link_.publish(inbox, error_json(error_code::internal, "the server could not store this message",

@@ -18,13 +18,16 @@ struct send_request {
 };
 
 /// `failed`: the database refused this message itself (not a lost connection).
-enum class store_status { stored, duplicate, not_member, no_conversation, failed };
+/// `bad_ref`: an edit, delete or reaction about no message (or a deleted one,
+/// or another event); `not_author`: an edit or delete of someone else's message.
+enum class store_status { stored, duplicate, not_member, no_conversation, failed, bad_ref, not_author };
 
 struct store_result {
     store_status status = store_status::stored;
     std::int64_t seq = 0; ///< stored / duplicate: the message's seq
     std::int64_t ts = 0;  ///< stored / duplicate: its server time
     std::int64_t members_version = 0; ///< stored: the conversation's membership version (schema/004)
+    std::vector<std::string> mentions = {}; ///< stored: members named with @name
 };
 
 class message_store {

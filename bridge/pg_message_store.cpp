@@ -37,12 +37,15 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
         if (!r.env.type.empty()) m["type"] = r.env.type;
         if (r.env.reply_to > 0) m["reply_to"] = Json::Int64(r.env.reply_to);
         if (r.env.guest) m["guest"] = true;
+        if (r.env.ref > 0) m["ref"] = Json::Int64(r.env.ref);
         arr.append(std::move(m));
     }
     const std::string payload = json::write(arr);
     return with_db([&](pg::connection& c) {
         return pg::transaction(c, [&] {
-            const auto res = c.exec("SELECT idx, status, seq, ts FROM mqchat_store_batch($1::jsonb)", {payload});
+            const auto res =
+                c.exec("SELECT idx, status, seq, ts, array_to_string(mentions, ',') FROM mqchat_store_batch($1::jsonb)",
+                       {payload});
             std::vector<store_result> out(batch.size());
             for (int i = 0; i < res.rows(); ++i) {
                 const auto idx = static_cast<std::size_t>(res.int64(i, 0));
@@ -51,9 +54,16 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
                 r.status = st == "stored"       ? store_status::stored
                            : st == "duplicate"  ? store_status::duplicate
                            : st == "not_member" ? store_status::not_member
+                           : st == "bad_ref"    ? store_status::bad_ref
+                           : st == "not_author" ? store_status::not_author
                                                 : store_status::no_conversation;
                 if (!res.is_null(i, 2)) r.seq = res.int64(i, 2);
                 if (!res.is_null(i, 3)) r.ts = res.int64(i, 3);
+                for (std::string_view names = res.text(i, 4); !names.empty();) {
+                    const auto comma = names.find(',');
+                    r.mentions.emplace_back(names.substr(0, comma));
+                    names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
+                }
             }
             if (static_cast<std::size_t>(res.rows()) != batch.size())
                 throw pg::error("mqchat_store_batch returned " + std::to_string(res.rows()) + " rows for " +
@@ -79,7 +89,7 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
     return with_db([&](pg::connection& c) {
         const auto r = c.exec(
             "SELECT m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body,"
-            "       coalesce(m.type, ''), coalesce(m.reply_to, 0), c.members_version"
+            "       coalesce(m.type, ''), coalesce(m.reply_to, 0), c.members_version, coalesce(m.ref, 0)"
             "  FROM conversations c"
             "  JOIN messages m ON m.conv_id = c.id AND m.seq > c.published_seq"
             "  LEFT JOIN users u ON u.id = m.sender_id"
@@ -99,6 +109,7 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
             m.type = r.str(i, 6);
             m.reply_to = r.int64(i, 7);
             m.members_version = r.int64(i, 8);
+            m.ref = r.int64(i, 9);
             out.push_back(std::move(m));
         }
         return out;

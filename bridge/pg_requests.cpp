@@ -91,9 +91,16 @@ bool conv_param(pg::connection& db, const Json::Value& params, std::int64_t me, 
     return true;
 }
 
+// A message as history shows it: its current text (after edits), whether it
+// was edited or deleted, the members it mentions, and its reactions.
 constexpr const char* message_columns =
     "m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body, coalesce(m.type, ''),"
-    " coalesce(m.reply_to, 0)";
+    " coalesce(m.reply_to, 0), coalesce(m.ref, 0), m.edited_at IS NOT NULL, m.deleted,"
+    " (SELECT string_agg(mu.name, ',' ORDER BY mu.name) FROM mentions mn JOIN users mu ON mu.id = mn.user_id"
+    "   WHERE mn.conv_id = m.conv_id AND mn.seq = m.seq),"
+    " (SELECT json_object_agg(x.reaction, x.names) FROM (SELECT r.reaction, json_agg(ru.name ORDER BY ru.name) names"
+    "   FROM reactions r JOIN users ru ON ru.id = r.user_id WHERE r.conv_id = m.conv_id AND r.seq = m.seq"
+    "   GROUP BY r.reaction) x)";
 
 stored_message message_from_row(const pg::result& r, int row, int first_col = 0) {
     stored_message m;
@@ -105,6 +112,18 @@ stored_message message_from_row(const pg::result& r, int row, int first_col = 0)
     m.body = r.str(row, first_col + 5);
     m.type = r.str(row, first_col + 6);
     m.reply_to = r.int64(row, first_col + 7);
+    m.ref = r.int64(row, first_col + 8);
+    m.edited = r.boolean(row, first_col + 9);
+    m.deleted = r.boolean(row, first_col + 10);
+    for (std::string_view names = r.text(row, first_col + 11); !names.empty();) {
+        const auto comma = names.find(',');
+        m.mentions.emplace_back(names.substr(0, comma));
+        names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
+    }
+    if (!r.is_null(row, first_col + 12)) {
+        std::string why;
+        json::parse(r.text(row, first_col + 12), m.reactions, why);
+    }
     return m;
 }
 
@@ -127,7 +146,8 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"conv.rename", &pg_requests::conv_rename},
                {"history", &pg_requests::history},
                {"sync", &pg_requests::sync},
-               {"search", &pg_requests::search}} {}
+               {"search", &pg_requests::search},
+               {"thread", &pg_requests::thread}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) db_ = std::make_unique<pg::connection>(conninfo_);
@@ -487,34 +507,59 @@ method_outcome pg_requests::search(pg::connection& db, const rpc::request& r, st
     // « » in a short snippet. The GIN index on messages.search finds them.
     const auto rows = db.exec(
         std::string("WITH q AS (SELECT websearch_to_tsquery(mqchat_search_config(), $2) AS query)"
-                    " SELECT ") +
+                    " SELECT ts_rank(m.search, q.query),"
+                    "  ts_headline(mqchat_search_config(), m.body, q.query,"
+                    "              'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"'), ") +
             message_columns +
-            ", ts_rank(m.search, q.query),"
-            "  ts_headline(mqchat_search_config(), m.body, q.query,"
-            "              'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"')"
             "  FROM q, messages m LEFT JOIN users u ON u.id = m.sender_id"
-            " WHERE m.search @@ q.query"
+            " WHERE m.search @@ q.query AND (m.type IS NULL OR m.type NOT IN ('edit', 'delete', 'reaction', 'unreaction'))"
             "   AND m.conv_id IN (SELECT conv_id FROM members WHERE user_id = $1)"
             "   AND ($3::bigint IS NULL OR m.conv_id = $3::bigint)"
             "   AND ($4::text IS NULL OR u.name = $4::text)"
             "   AND ($5::bigint IS NULL OR m.ts >= $5::bigint)"
             "   AND ($6::bigint IS NULL OR m.ts < $6::bigint)"
-            " ORDER BY 9 DESC, m.ts DESC, m.conv_id, m.seq"
+            " ORDER BY 1 DESC, m.ts DESC, m.conv_id, m.seq"
             " LIMIT $7 OFFSET $8",
         {std::to_string(me), p["q"].asString(), conv, sender, since, until, std::to_string(limit + 1),
          std::to_string(offset)});
     Json::Value hits(Json::arrayValue);
     for (int i = 0; i < std::min(rows.rows(), limit); ++i) {
         Json::Value h(Json::objectValue);
-        h["message"] = stored_value(message_from_row(rows, i));
-        h["rank"] = std::stod(rows.str(i, 8));
-        h["snippet"] = rows.str(i, 9);
+        h["message"] = stored_value(message_from_row(rows, i, 2));
+        h["rank"] = std::stod(rows.str(i, 0));
+        h["snippet"] = rows.str(i, 1);
         hits.append(std::move(h));
     }
     Json::Value res(Json::objectValue);
     res["hits"] = std::move(hits);
     res["more"] = rows.rows() > limit;
     res["next_offset"] = Json::Int64(offset + std::min(rows.rows(), limit));
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::thread(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    conv_access c;
+    method_outcome error;
+    if (!conv_param(db, r.params, me, c, error)) return error;
+    std::int64_t seq = 0, after = 0;
+    std::string why;
+    if (!positive(r.params, "seq", seq, why) || seq < 1) return bad(why.empty() ? "seq must be the seq of a message" : why);
+    positive(r.params, "after", after, why);
+    if (!why.empty()) return bad(why);
+    int limit = 0;
+    if (!page_size(r.params, 50, 100, limit, why)) return bad(why);
+    // The replies to one message, oldest first, from the index on (conv_id, reply_to, seq).
+    const auto rows = db.exec(std::string("SELECT ") + message_columns +
+                                  " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+                                  " WHERE m.conv_id = $1 AND m.reply_to = $2 AND m.seq > $3 ORDER BY m.seq LIMIT $4",
+                              {std::to_string(c.conv), std::to_string(seq), std::to_string(after), std::to_string(limit + 1)});
+    Json::Value replies(Json::arrayValue);
+    for (int i = 0; i < std::min(rows.rows(), limit); ++i) replies.append(stored_value(message_from_row(rows, i)));
+    Json::Value res(Json::objectValue);
+    res["conv"] = Json::Int64(c.conv);
+    res["seq"] = Json::Int64(seq);
+    res["replies"] = std::move(replies);
+    res["more"] = rows.rows() > limit;
     return ok(std::move(res));
 }
 

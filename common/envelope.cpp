@@ -23,6 +23,11 @@ bool fail(envelope_error& error, std::string_view code, std::string message) {
 }
 
 /// Reads the client's fields from a parsed object; shared by both parsers.
+bool is_event_type(std::string_view type) {
+    return type == message_type::edit || type == message_type::delete_ || type == message_type::reaction ||
+           type == message_type::unreaction;
+}
+
 bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error) {
     if (!v.isObject()) return fail(error, error_code::invalid_envelope, "envelope must be a JSON object");
 
@@ -33,14 +38,6 @@ bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error
         return fail(error, error_code::invalid_envelope,
                     "field 'id' must be a string of 1-64 printable ASCII characters");
 
-    const Json::Value& body = v["body"];
-    if (body.isNull()) return fail(error, error_code::invalid_envelope, "missing field 'body'");
-    if (!body.isString()) return fail(error, error_code::invalid_envelope, "field 'body' must be a string");
-    out.body = body.asString();
-    if (out.body.empty()) return fail(error, error_code::invalid_envelope, "field 'body' is empty");
-    if (!valid_utf8(out.body))
-        return fail(error, error_code::invalid_envelope, "field 'body' is not valid UTF-8 text");
-
     if (v.isMember("type")) {
         const Json::Value& type = v["type"];
         if (!type.isString() || type.asString().empty() || type.asString().size() > max_type_length ||
@@ -48,6 +45,29 @@ bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error
             return fail(error, error_code::invalid_envelope,
                         "field 'type' must be a short word of letters, digits, '.', '_' or '-'");
         out.type = type.asString();
+    }
+    const bool event = is_event_type(out.type);
+    // A delete and an unreaction carry no text; everything else does.
+    const bool needs_body = out.type != message_type::delete_ && out.type != message_type::unreaction;
+    const Json::Value& body = v["body"];
+    if (body.isNull() && needs_body) return fail(error, error_code::invalid_envelope, "missing field 'body'");
+    if (!body.isNull() && !body.isString())
+        return fail(error, error_code::invalid_envelope, "field 'body' must be a string");
+    out.body = body.isString() ? body.asString() : "";
+    if (out.body.empty() && needs_body) return fail(error, error_code::invalid_envelope, "field 'body' is empty");
+    if (!valid_utf8(out.body))
+        return fail(error, error_code::invalid_envelope, "field 'body' is not valid UTF-8 text");
+    if ((out.type == message_type::reaction || out.type == message_type::unreaction) && out.body.size() > 32)
+        return fail(error, error_code::invalid_envelope, "a reaction is at most 32 bytes (an emoji or a short word)");
+
+    if (v.isMember("ref")) {
+        const Json::Value& r = v["ref"];
+        if (!event) return fail(error, error_code::invalid_envelope, "field 'ref' is only for edit, delete and reactions");
+        if (!r.isIntegral() || !r.isInt64() || r.asInt64() <= 0)
+            return fail(error, error_code::invalid_envelope, "field 'ref' must be the positive seq of a message");
+        out.ref = r.asInt64();
+    } else if (event) {
+        return fail(error, error_code::invalid_envelope, "a message of type '" + out.type + "' needs 'ref', the seq it is about");
     }
     if (v.isMember("reply_to")) {
         const Json::Value& r = v["reply_to"];
@@ -65,6 +85,7 @@ Json::Value fields_object(const send_envelope& env) {
     v["body"] = env.body;
     if (!env.type.empty()) v["type"] = env.type;
     if (env.reply_to > 0) v["reply_to"] = Json::Int64(env.reply_to);
+    if (env.ref > 0) v["ref"] = Json::Int64(env.ref);
     return v;
 }
 
@@ -168,6 +189,15 @@ Json::Value stored_value(const stored_message& m) {
     v["body"] = m.body;
     if (!m.type.empty()) v["type"] = m.type;
     if (m.reply_to > 0) v["reply_to"] = Json::Int64(m.reply_to);
+    if (m.ref > 0) v["ref"] = Json::Int64(m.ref);
+    if (m.edited) v["edited"] = true;
+    if (m.deleted) v["deleted"] = true;
+    if (!m.mentions.empty()) {
+        Json::Value a(Json::arrayValue);
+        for (const auto& n : m.mentions) a.append(n);
+        v["mentions"] = std::move(a);
+    }
+    if (m.reactions.isObject() && !m.reactions.empty()) v["reactions"] = m.reactions;
     return v;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mqchat {
 
@@ -33,12 +34,22 @@ inline constexpr std::string_view not_found = "not_found"; ///< no such conversa
 inline constexpr std::string_view forbidden = "forbidden"; ///< e.g. only a group's admins may do this
 } // namespace error_code
 
+/// Types with a meaning to the server: events about an earlier message
+/// (`ref` = its seq). Other types (e.g. "text", "image") are the clients' own.
+namespace message_type {
+inline constexpr std::string_view edit = "edit";             ///< body: the new text (the sender only)
+inline constexpr std::string_view delete_ = "delete";        ///< no body; erases the text (the sender only)
+inline constexpr std::string_view reaction = "reaction";     ///< body: an emoji or short word
+inline constexpr std::string_view unreaction = "unreaction"; ///< takes one's reaction back (body: which one, or none for all)
+} // namespace message_type
+
 /// A message as a client sends it on `chat/conv/{cid}/send`.
 struct send_envelope {
     std::string id;            ///< client message id, 1–64 printable ASCII characters
     std::string body;          ///< non-empty UTF-8 text
     std::string type;          ///< optional, e.g. "text"; empty when absent
     std::int64_t reply_to = 0; ///< optional seq this message answers; 0 when absent
+    std::int64_t ref = 0;      ///< edit, delete, (un)reaction: the seq it is about; 0 otherwise
     std::string sender;        ///< only in a stamped envelope: the authenticated user
     bool guest = false;        ///< only in a stamped envelope: the sender is a guest (token)
 };
@@ -73,6 +84,11 @@ struct stored_message {
     std::string body;
     std::string type;
     std::int64_t reply_to = 0;
+    std::int64_t ref = 0;
+    bool edited = false;                ///< history: the text was changed by a later edit
+    bool deleted = false;               ///< history: deleted; the text is gone
+    std::vector<std::string> mentions;  ///< members named with @name in the text
+    Json::Value reactions;              ///< history: {"👍": ["bob", …]} or null
     /// Not in the JSON: the conversation's membership version when it was
     /// stored (schema/004), sent as the MQTT 5 user property mqchat-mv.
     std::int64_t members_version = 0;

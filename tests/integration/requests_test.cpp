@@ -140,6 +140,7 @@ class requests_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(sync_returns_everything_after_the_cursors_in_pages);
     CPPUNIT_TEST(receipts_are_stamped_stored_and_drive_unread);
     CPPUNIT_TEST(search_finds_ranked_highlighted_matches_in_my_conversations);
+    CPPUNIT_TEST(replies_mentions_edits_deletes_and_reactions);
     CPPUNIT_TEST(non_members_learn_nothing);
     CPPUNIT_TEST(replies_go_only_to_the_callers_inbox);
     CPPUNIT_TEST(mqtt311_request_is_matched_by_corr);
@@ -406,6 +407,85 @@ public:
         std::string text;
         for (int i = 0; i < plan.rows(); ++i) text += plan.str(i, 0) + "\n";
         CPPUNIT_ASSERT_MESSAGE(text, text.find("messages_search") != std::string::npos);
+    }
+
+    void replies_mentions_edits_deletes_and_reactions() {
+        caller alice("alice"), bob("bob"), carol("carol");
+        const std::int64_t conv =
+            alice.call("conv.create", params({{"members", names({"bob"})}, {"title", "life"}}))["result"]["conv"].asInt64();
+        const std::string msg_topic = "chat/conv/" + std::to_string(conv) + "/msg";
+        const std::string send_topic = "chat/conv/" + std::to_string(conv) + "/send";
+        CPPUNIT_ASSERT_EQUAL(1, bob.client->subscribe(msg_topic));
+        auto send = [&](caller& who, const std::string& json) { return who.client->publish(send_topic, json); };
+        auto next_at_bob = [&] {
+            received r;
+            if (!bob.client->wait_message(r, 10s, msg_topic)) throw std::runtime_error("nothing delivered");
+            return json_of(r.payload);
+        };
+        auto history = [&] { return alice.call("history", params({{"conv", conv}}))["result"]["messages"]; };
+
+        // 1: a mention of a member (bob) and of a non-member (carol, not counted).
+        CPPUNIT_ASSERT_EQUAL(0, send(alice, R"({"id":"l1","body":"hello @bob and @carol."})"));
+        Json::Value m = next_at_bob();
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), m["seq"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), m["mentions"].size());
+        CPPUNIT_ASSERT_EQUAL(std::string("bob"), m["mentions"][0].asString());
+        // 2: a reply, listed in the thread of 1.
+        CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l2","body":"hi!","reply_to":1})"));
+        next_at_bob();
+        const Json::Value t = alice.call("thread", params({{"conv", conv}, {"seq", 1}}));
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), t["result"]["replies"].size());
+        CPPUNIT_ASSERT_EQUAL(std::string("l2"), t["result"]["replies"][0]["id"].asString());
+        // 3: alice edits 1; members get the event, history the new text.
+        CPPUNIT_ASSERT_EQUAL(0, send(alice, R"({"id":"l3","type":"edit","ref":1,"body":"hello again @bob"})"));
+        m = next_at_bob();
+        CPPUNIT_ASSERT_EQUAL(std::string("edit"), m["type"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), m["ref"].asInt64());
+        Json::Value h = history();
+        CPPUNIT_ASSERT_EQUAL(std::string("hello again @bob"), h[0]["body"].asString());
+        CPPUNIT_ASSERT(h[0]["edited"].asBool());
+        // bob may not edit or delete alice's message.
+        CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l-x","type":"edit","ref":1,"body":"mine now"})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), bob.notice_error());
+        CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l-y","type":"delete","ref":1})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), bob.notice_error());
+        // 4, 5, 6: reactions, aggregated per message; 7: bob takes his back.
+        CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l4","type":"reaction","ref":1,"body":"👍"})"));
+        CPPUNIT_ASSERT_EQUAL(0, send(alice, R"({"id":"l5","type":"reaction","ref":1,"body":"👍"})"));
+        CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l6","type":"reaction","ref":1,"body":"🎉"})"));
+        for (int i = 0; i < 3; ++i) next_at_bob();
+        h = history();
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(2), h[0]["reactions"]["👍"].size());
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), h[0]["reactions"]["🎉"].size());
+        CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l7","type":"unreaction","ref":1,"body":"👍"})"));
+        next_at_bob();
+        h = history();
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), h[0]["reactions"]["👍"].size());
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), h[0]["reactions"]["👍"][0].asString());
+        // No message 999; no reacting to an event; no ref on a plain message.
+        CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l-z","type":"reaction","ref":999,"body":"?"})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), bob.notice_error());
+        CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l-w","type":"reaction","ref":3,"body":"?"})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), bob.notice_error());
+        CPPUNIT_ASSERT_EQUAL(not_authorized, send(bob, R"({"id":"l-v","body":"x","ref":1})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), bob.notice_error());
+        CPPUNIT_ASSERT_EQUAL(not_authorized, send(bob, R"({"id":"l-u","type":"edit","body":"x"})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), bob.notice_error());
+        // 8: alice deletes 1: its text and its edit's text are gone from storage.
+        CPPUNIT_ASSERT_EQUAL(0, send(alice, R"({"id":"l8","type":"delete","ref":1})"));
+        m = next_at_bob();
+        CPPUNIT_ASSERT_EQUAL(std::string("delete"), m["type"].asString());
+        h = history();
+        CPPUNIT_ASSERT(h[0]["deleted"].asBool());
+        CPPUNIT_ASSERT_EQUAL(std::string(""), h[0]["body"].asString());
+        CPPUNIT_ASSERT(!h[0].isMember("reactions"));
+        pg::connection db(shared().stack.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             db.exec("SELECT count(*) FROM messages WHERE conv_id = $1 AND body LIKE '%hello%'",
+                                     {std::to_string(conv)}).int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(0, send(alice, R"({"id":"l9","type":"edit","ref":1,"body":"back"})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), alice.notice_error());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(carol.call("thread", params({{"conv", conv}, {"seq", 1}}))));
     }
 
     void non_members_learn_nothing() {
