@@ -1,15 +1,20 @@
-// chat_cli: a minimal mqchat client with Paho MQTT C++.
+// chat_cli: an mqchat client in a terminal, on Paho MQTT C++ (MQTT 5).
 //
-// The sample demonstrates:
-//  - logging in with a user name and password over MQTT 5 with a persistent
-//    session (a stable client id per device),
-//  - sending a message with a fresh client id and resending it until the
-//    server's ack arrives on the inbox (the exactly-once rule),
-//  - listening to a conversation and dropping seqs already seen.
+// It shows what a real client does: logs in with a stable client id and a
+// persistent session; makes requests (conversation list, history, search,
+// create) with a response topic and correlation data and matches the replies
+// on its inbox; sends with a fresh id and resends until the ack arrives (the
+// exactly-once rule); drops seqs it has already shown.
 //
-// usage:
-//   chat_cli [--uri tcp://127.0.0.1:1883] --user NAME --password PW --conv ID send TEXT
-//   chat_cli [--uri ...] --user NAME --password PW --conv ID listen
+// usage: chat_cli [--uri tcp://127.0.0.1:1883] --user NAME --password PW COMMAND
+//   list                                 my conversations, latest first, with unread counts
+//   history --conv ID [--before SEQ] [--limit N]
+//   search TEXT [--conv ID]
+//   create --member NAME [--member NAME ...] [--title T]
+//   send --conv ID TEXT                  send and wait for the ack
+//   listen --conv ID                     print messages as they come
+//   open --conv ID                       the last page, then live messages; type to send,
+//                                        /more scrolls up, /search TEXT, /quit
 
 #include <mqtt/async_client.h>
 
@@ -17,15 +22,21 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
+#include <thread>
+
+#include <poll.h>
 
 namespace {
 
-std::string random_id() {
+using namespace std::chrono_literals;
+
+std::string random_id(const char* prefix) {
     std::random_device rd;
     std::ostringstream os;
-    os << "cli-" << std::hex << rd() << rd();
+    os << prefix << std::hex << rd() << rd();
     return os.str();
 }
 
@@ -38,15 +49,183 @@ Json::Value parse(const std::string& s) {
     return v;
 }
 
+std::string compact(const Json::Value& v) {
+    Json::StreamWriterBuilder w;
+    w["indentation"] = "";
+    w["emitUTF8"] = true;
+    return Json::writeString(w, v);
+}
+
+struct failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// The connection, the inbox, and requests matched by correlation data.
+class session {
+public:
+    session(const std::string& uri, const std::string& user, const std::string& password, const std::string& role)
+        : user_(user), inbox_("chat/user/" + user + "/inbox"),
+          client_(uri, user + "-cli-" + role, mqtt::create_options(MQTTVERSION_5)) {
+        client_.start_consuming();
+        client_.connect(mqtt::connect_options_builder()
+                            .mqtt_version(MQTTVERSION_5)
+                            .clean_start(false)
+                            .properties({{mqtt::property::SESSION_EXPIRY_INTERVAL, 3600}})
+                            .user_name(user)
+                            .password(password)
+                            .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(10))
+                            .finalize())
+            ->wait();
+        client_.subscribe(inbox_, 1)->wait();
+    }
+    ~session() {
+        try {
+            client_.disconnect()->wait_for(std::chrono::seconds(2));
+        } catch (const mqtt::exception&) {
+        }
+    }
+
+    mqtt::async_client& client() { return client_; }
+
+    /// A request; returns its result or throws with the server's error.
+    Json::Value call(const std::string& method, const Json::Value& params) {
+        const std::string corr = random_id("req-");
+        mqtt::properties props{{mqtt::property::RESPONSE_TOPIC, inbox_}, {mqtt::property::CORRELATION_DATA, corr}};
+        client_.publish(mqtt::message::create("chat/rpc/" + method, compact(params), 1, false, props))->wait();
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < until) {
+            mqtt::const_message_ptr m;
+            if (!client_.try_consume_message_for(&m, 200ms) || !m) continue;
+            const auto& p = m->get_properties();
+            if (m->get_topic() == inbox_ && p.contains(mqtt::property::CORRELATION_DATA) &&
+                mqtt::get<std::string>(p, mqtt::property::CORRELATION_DATA) == corr) {
+                const Json::Value reply = parse(m->to_string());
+                if (reply.isMember("error"))
+                    throw failure(reply["error"]["code"].asString() + ": " + reply["error"]["message"].asString());
+                return reply["result"];
+            }
+            other_.push_back(m); // a message or notice that came meanwhile
+        }
+        throw failure("no reply to " + method + " within 10 s");
+    }
+
+    /// Sends one message and resends it until its ack names it; returns the seq.
+    long long send(const std::string& conv, const std::string& text) {
+        const std::string id = random_id("cli-");
+        Json::Value env;
+        env["id"] = id;
+        env["body"] = text;
+        const std::string topic = "chat/conv/" + conv + "/send";
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            client_.publish(topic, compact(env), 1, false)->wait();
+            const auto until = std::chrono::steady_clock::now() + 5s;
+            while (std::chrono::steady_clock::now() < until) {
+                mqtt::const_message_ptr m;
+                if (!client_.try_consume_message_for(&m, 200ms) || !m) continue;
+                if (m->get_topic() != inbox_) {
+                    other_.push_back(m);
+                    continue;
+                }
+                const Json::Value v = parse(m->to_string());
+                if (v["ack"] == id) return v["seq"].asInt64();
+                if (v["id"] == id && v.isMember("error"))
+                    throw failure(v["error"]["code"].asString() + ": " + v["error"]["message"].asString());
+            }
+        }
+        throw failure("no ack after 5 attempts");
+    }
+
+    /// The next message that is not a reply (live messages, notices).
+    mqtt::const_message_ptr next(std::chrono::milliseconds wait) {
+        if (!other_.empty()) {
+            auto m = other_.front();
+            other_.erase(other_.begin());
+            return m;
+        }
+        mqtt::const_message_ptr m;
+        if (client_.try_consume_message_for(&m, wait)) return m;
+        return nullptr;
+    }
+
+private:
+    std::string user_, inbox_;
+    mqtt::async_client client_;
+    std::vector<mqtt::const_message_ptr> other_;
+};
+
+std::string line_of(const Json::Value& m) {
+    std::ostringstream os;
+    os << "#" << m["seq"].asInt64() << " " << m["sender"].asString();
+    if (m["deleted"].asBool()) return os.str() + ": (deleted)";
+    const std::string type = m["type"].asString();
+    if (type == "edit" || type == "delete" || type == "reaction" || type == "unreaction")
+        return os.str() + " " + type + " #" + std::to_string(m["ref"].asInt64()) +
+               (m["body"].asString().empty() ? "" : ": " + m["body"].asString());
+    os << ": " << m["body"].asString();
+    if (m["edited"].asBool()) os << " (edited)";
+    if (m.isMember("reply_to")) os << "  ↩ #" << m["reply_to"].asInt64();
+    for (const auto& r : m["reactions"].getMemberNames()) os << "  " << r << " " << m["reactions"][r].size();
+    return os.str();
+}
+
+void print_list(session& s) {
+    Json::Value p;
+    p["limit"] = 50;
+    const Json::Value r = s.call("conv.list", p);
+    for (const auto& c : r["conversations"]) {
+        const std::string name = c.isMember("title") ? c["title"].asString() : "with " + c["with"].asString();
+        std::cout << c["conv"].asInt64() << "\t" << name << "\t" << c["unread"].asInt64() << " unread";
+        if (c["last_message"].isObject()) std::cout << "\t" << line_of(c["last_message"]);
+        std::cout << "\n";
+    }
+}
+
+/// Prints a page older than `before` (0: the newest); returns the oldest seq shown, 0 when none.
+long long print_history(session& s, const std::string& conv, long long before, int limit) {
+    Json::Value p;
+    p["conv"] = Json::Int64(std::stoll(conv));
+    p["limit"] = limit;
+    if (before > 0) p["before"] = Json::Int64(before);
+    const Json::Value r = s.call("history", p);
+    for (const auto& m : r["messages"]) std::cout << line_of(m) << "\n";
+    if (!r["more"].asBool()) std::cout << "(beginning of the conversation)\n";
+    return r["messages"].empty() ? 0 : r["messages"][0]["seq"].asInt64();
+}
+
+void print_search(session& s, const std::string& text, const std::string& conv) {
+    Json::Value p;
+    p["q"] = text;
+    if (!conv.empty()) p["conv"] = Json::Int64(std::stoll(conv));
+    const Json::Value r = s.call("search", p);
+    if (r["hits"].empty()) std::cout << "no matches\n";
+    for (const auto& h : r["hits"])
+        std::cout << "conversation " << h["message"]["conv"].asInt64() << " #" << h["message"]["seq"].asInt64() << " "
+                  << h["message"]["sender"].asString() << ": " << h["snippet"].asString() << "\n";
+}
+
+/// Prints live messages of `conv`, dropping repeats (seq already shown).
+void show_live(const mqtt::const_message_ptr& m, const std::string& msg_topic, long long& last_seq) {
+    if (!m || m->get_topic() != msg_topic) return;
+    const Json::Value v = parse(m->to_string());
+    if (v["seq"].asInt64() <= last_seq) return; // a repeat after a server restart
+    last_seq = v["seq"].asInt64();
+    std::cout << line_of(v) << std::endl;
+}
+
 int usage() {
-    std::cerr << "usage: chat_cli [--uri URI] --user NAME --password PW --conv ID (send TEXT | listen)\n";
+    std::cerr << "usage: chat_cli [--uri URI] --user NAME --password PW "
+                 "(list | history --conv ID [--before SEQ] [--limit N] | search TEXT [--conv ID] |\n"
+                 "       create --member NAME ... [--title T] | send --conv ID TEXT | listen --conv ID | open --conv ID)\n";
     return 2;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string uri = "tcp://127.0.0.1:1883", user, password, conv, command, text;
+    std::string uri = "tcp://127.0.0.1:1883", user, password, conv, command, text, title;
+    std::vector<std::string> members;
+    long long before = 0;
+    int limit = 20;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -54,77 +233,80 @@ int main(int argc, char** argv) {
         else if (a == "--user") user = next();
         else if (a == "--password") password = next();
         else if (a == "--conv") conv = next();
+        else if (a == "--before") before = std::atoll(next().c_str());
+        else if (a == "--limit") limit = std::atoi(next().c_str());
+        else if (a == "--member") members.push_back(next());
+        else if (a == "--title") title = next();
         else if (command.empty()) command = a;
         else text = a;
     }
-    if (user.empty() || conv.empty() || (command != "send" && command != "listen") ||
-        (command == "send" && text.empty()))
+    const bool needs_conv = command == "history" || command == "send" || command == "listen" || command == "open";
+    if (user.empty() || command.empty() || (needs_conv && conv.empty()) ||
+        ((command == "send" || command == "search") && text.empty()) || (command == "create" && members.empty()))
         return usage();
 
-    const std::string inbox = "chat/user/" + user + "/inbox";
-    const std::string msg_topic = "chat/conv/" + conv + "/msg";
     try {
-        mqtt::async_client client(uri, user + "-cli-" + command, mqtt::create_options(MQTTVERSION_5));
-        auto options = mqtt::connect_options_builder()
-                           .mqtt_version(MQTTVERSION_5)
-                           .clean_start(false)
-                           .properties({{mqtt::property::SESSION_EXPIRY_INTERVAL, 3600}})
-                           .user_name(user)
-                           .password(password)
-                           .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(10))
-                           .finalize();
-        client.start_consuming();
-        client.connect(options)->wait();
-
-        if (command == "listen") {
-            client.subscribe(msg_topic, 1)->wait();
-            std::cout << "listening to conversation " << conv << " (Ctrl-C to stop)" << std::endl;
-            long long last_seq = 0;
+        session s(uri, user, password, command);
+        const std::string msg_topic = "chat/conv/" + conv + "/msg";
+        if (command == "list") {
+            print_list(s);
+        } else if (command == "history") {
+            print_history(s, conv, before, limit);
+        } else if (command == "search") {
+            print_search(s, text, conv);
+        } else if (command == "create") {
+            Json::Value p;
+            for (const auto& m : members) p["members"].append(m);
+            if (!title.empty()) p["title"] = title;
+            const Json::Value r = s.call("conv.create", p);
+            std::cout << (r["created"].asBool() ? "created" : "found") << " conversation " << r["conv"].asInt64()
+                      << "\n";
+        } else if (command == "send") {
+            const long long seq = s.send(conv, text);
+            std::cout << "stored as #" << seq << " in conversation " << conv << "\n";
+        } else if (command == "listen" || command == "open") {
+            s.client().subscribe(msg_topic, 1)->wait();
+            long long last_seq = 0, oldest = 0;
+            if (command == "open") {
+                oldest = print_history(s, conv, 0, limit);
+                Json::Value p;
+                p["conv"] = Json::Int64(std::stoll(conv));
+                p["limit"] = 1;
+                const Json::Value newest = s.call("history", p);
+                if (!newest["messages"].empty()) last_seq = newest["messages"][0]["seq"].asInt64();
+                std::cout << "-- type to send; /more, /search TEXT, /quit --" << std::endl;
+            } else {
+                std::cout << "listening to conversation " << conv << " (Ctrl-C to stop)" << std::endl;
+            }
+            // One thread: what is typed (when stdin has a line) and what arrives, in turn.
             while (true) {
-                auto m = client.consume_message();
-                if (!m) continue;
-                const Json::Value v = parse(m->to_string());
-                const long long seq = v["seq"].asInt64();
-                if (seq <= last_seq) continue; // a repeat after a server restart
-                if (last_seq && seq != last_seq + 1)
-                    std::cout << "(missed " << seq - last_seq - 1 << " messages)" << std::endl;
-                last_seq = seq;
-                std::cout << "#" << seq << " " << v["sender"].asString() << ": " << v["body"].asString() << std::endl;
-            }
-        }
-
-        client.subscribe(inbox, 1)->wait();
-        Json::Value env;
-        env["id"] = random_id();
-        env["body"] = text;
-        Json::StreamWriterBuilder w;
-        w["indentation"] = "";
-        const std::string payload = Json::writeString(w, env);
-        // Resend until acked: the server stores the id once and acks every copy.
-        for (int attempt = 1; attempt <= 10; ++attempt) {
-            client.publish("chat/conv/" + conv + "/send", payload, 1, false);
-            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-            while (std::chrono::steady_clock::now() < until) {
-                auto m = client.try_consume_message_for(std::chrono::milliseconds(200));
-                if (!m || m->get_topic() != inbox) continue;
-                const Json::Value v = parse(m->to_string());
-                if (v.isMember("error") && v["id"].asString() == env["id"].asString()) {
-                    std::cerr << "refused: " << v["error"]["code"].asString() << ": "
-                              << v["error"]["message"].asString() << std::endl;
-                    return 1;
+                pollfd in{0, POLLIN, 0};
+                if (command == "open" && poll(&in, 1, 0) > 0) {
+                    std::string line;
+                    if (!std::getline(std::cin, line) || line == "/quit") break;
+                    try {
+                        if (line == "/more") {
+                            if (oldest > 1) oldest = print_history(s, conv, oldest, limit);
+                        } else if (line.rfind("/search ", 0) == 0) {
+                            print_search(s, line.substr(8), conv);
+                        } else if (!line.empty()) {
+                            s.send(conv, line);
+                        }
+                    } catch (const failure& e) {
+                        std::cerr << "error: " << e.what() << std::endl;
+                    }
                 }
-                if (v["ack"].asString() == env["id"].asString()) {
-                    std::cout << "stored as #" << v["seq"].asInt64() << " in conversation " << conv << std::endl;
-                    client.disconnect()->wait();
-                    return 0;
-                }
+                show_live(s.next(200ms), msg_topic, last_seq);
             }
-            std::cerr << "no ack yet, resending (attempt " << attempt + 1 << ")" << std::endl;
+        } else {
+            return usage();
         }
-        std::cerr << "gave up: no ack after 10 attempts" << std::endl;
+        return 0;
+    } catch (const failure& e) {
+        std::cerr << "chat_cli: " << e.what() << "\n";
         return 1;
     } catch (const mqtt::exception& e) {
-        std::cerr << "chat_cli: " << e.what() << std::endl;
+        std::cerr << "chat_cli: " << e.what() << "\n";
         return 1;
     }
 }

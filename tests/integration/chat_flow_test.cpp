@@ -44,6 +44,7 @@ class chat_flow_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(resend_is_acked_with_the_original_seq_and_not_delivered_again);
     CPPUNIT_TEST(conversations_are_numbered_independently);
     CPPUNIT_TEST(example_cli_sends_and_is_acked);
+    CPPUNIT_TEST(example_cli_lists_opens_scrolls_and_searches);
     CPPUNIT_TEST(websocket_client_chats_with_tcp_client);
     CPPUNIT_TEST(tls_and_secure_websocket_listeners);
     CPPUNIT_TEST_SUITE_END();
@@ -180,6 +181,50 @@ public:
         CPPUNIT_ASSERT_EQUAL(1, run_command({bin_dir() + "/chat_cli", "--uri", uri, "--user", "carol", "--password",
                                              "x", "--conv", std::to_string(conv), "send", "nope"},
                                             out));
+    }
+
+    void example_cli_lists_opens_scrolls_and_searches() {
+        chat_stack s("cli-rpc");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        const std::string uri = "tcp://127.0.0.1:" + std::to_string(s.port());
+        auto cli = [&](std::vector<std::string> args, std::string& out) {
+            std::vector<std::string> argv{bin_dir() + "/chat_cli", "--uri", uri, "--user", "alice", "--password", "pw-alice"};
+            argv.insert(argv.end(), args.begin(), args.end());
+            return run_command(argv, out);
+        };
+        std::string out;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, cli({"create", "--member", "bob", "--title", "cli"}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("created conversation ") != std::string::npos);
+        const std::string conv = out.substr(out.find("conversation ") + 13, out.find('\n') - out.find("conversation ") - 13);
+        auto bob = member(s, "bob", std::stoll(conv));
+        chat_sender b(*bob, "bob", std::stoll(conv));
+        std::vector<outgoing> many;
+        for (int i = 1; i <= 30; ++i) many.push_back({"b" + std::to_string(i), "note number " + std::to_string(i)});
+        CPPUNIT_ASSERT(b.send_all(many, 10, 5s, 60s));
+
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, cli({"list"}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, out.find(conv + "\tcli\t30 unread\t#30 bob: note number 30") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, cli({"history", "--conv", conv, "--before", "11", "--limit", "5"}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("#6 bob: note number 6\n") != std::string::npos &&
+                                        out.find("#10 bob: note number 10\n") != std::string::npos &&
+                                        out.find("#11 ") == std::string::npos && out.find("#5 ") == std::string::npos);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, cli({"search", "number", "--conv", conv}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("«number»") != std::string::npos);
+        // open: the newest page, /more scrolls up, a typed line is sent and acked, /quit leaves.
+        std::string script = "sleep 1; printf 'hi from the terminal\\n/more\\n'; sleep 2; printf '/quit\\n'";
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(
+            out, 0,
+            run_command({"bash", "-c", "(" + script + ") | " + bin_dir() + "/chat_cli --uri " + uri +
+                                           " --user alice --password pw-alice --limit 10 --conv " + conv + " open"},
+                        out));
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("#30 bob: note number 30") != std::string::npos); // newest page
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("#11 bob: note number 11") != std::string::npos); // after /more
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("#31 alice: hi from the terminal") != std::string::npos); // live, own
+        delivery_log at_bob; // his own 30, then alice's line
+        at_bob.collect(*bob, "chat/conv/" + conv + "/msg", 31, 10s);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(31), at_bob.first_seen.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("hi from the terminal"), at_bob.first_seen.back().body);
     }
 
     void websocket_client_chats_with_tcp_client() {
