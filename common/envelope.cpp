@@ -143,7 +143,9 @@ bool read_cursor(const Json::Value& v, const char* name, std::int64_t& out, enve
 }
 } // namespace
 
-bool parse_receipt(std::string_view payload, receipt& out, envelope_error& error) {
+namespace {
+/// `stamped`: the server's form, which must have "user"; a client's must not.
+bool read_receipt(std::string_view payload, bool stamped, receipt& out, envelope_error& error) {
     out = {};
     if (payload.size() > 1024) return fail(error, error_code::payload_too_large, "a receipt is at most 1024 bytes");
     Json::Value v;
@@ -153,9 +155,25 @@ bool parse_receipt(std::string_view payload, receipt& out, envelope_error& error
     if (!read_cursor(v, "delivered", out.delivered, error) || !read_cursor(v, "read", out.read, error)) return false;
     if (!v.isMember("delivered") && !v.isMember("read"))
         return fail(error, error_code::invalid_envelope, "a receipt has \"delivered\" or \"read\"");
+    for (const auto& key : v.getMemberNames()) {
+        if (key == "delivered" || key == "read" || (stamped && key == "user")) continue;
+        return fail(error, error_code::invalid_envelope,
+                    key == "user" ? "a receipt names no user: the server says who it is from"
+                                  : "a receipt has only \"delivered\" and \"read\"");
+    }
+    if (stamped) {
+        if (!v["user"].isString() || !valid_user_name(v["user"].asString()))
+            return fail(error, error_code::invalid_envelope, "receipt was not stamped with a user");
+        out.user = v["user"].asString();
+    }
     // Whatever has been read has been delivered.
     out.delivered = std::max(out.delivered, out.read);
     return true;
+}
+} // namespace
+
+bool parse_receipt(std::string_view payload, receipt& out, envelope_error& error) {
+    return read_receipt(payload, false, out, error);
 }
 
 std::string stamp_receipt(const receipt& r, std::string_view user) {
@@ -167,14 +185,7 @@ std::string stamp_receipt(const receipt& r, std::string_view user) {
 }
 
 bool parse_stamped_receipt(std::string_view payload, receipt& out, envelope_error& error) {
-    if (!parse_receipt(payload, out, error)) return false;
-    Json::Value v;
-    std::string why;
-    json::parse(payload, v, why);
-    if (!v["user"].isString() || !valid_user_name(v["user"].asString()))
-        return fail(error, error_code::invalid_envelope, "receipt was not stamped with a user");
-    out.user = v["user"].asString();
-    return true;
+    return read_receipt(payload, true, out, error);
 }
 
 std::string stored_json(const stored_message& m) { return json::write(stored_value(m)); }

@@ -109,8 +109,8 @@ struct receipt {
     std::int64_t read = 0;
     std::string user; ///< only when stamped: the member it is from
 };
-/// A client's receipt: {"delivered"?: seq, "read"?: seq}, at least one;
-/// anything else in it (a forged "user") is dropped.
+/// A client's receipt: {"delivered"?: seq, "read"?: seq}, at least one, and
+/// nothing else (a "user" is refused: only the server says who it is from).
 bool parse_receipt(std::string_view payload, receipt& out, envelope_error& error);
 /// What members and the bridge get: {"user", "delivered"?, "read"?}.
 std::string stamp_receipt(const receipt& r, std::string_view user);

@@ -71,6 +71,25 @@ int refuse_write(plugin_context& ctx, const mosquitto* client, const char* usern
     }
 }
 
+/// What a will must not get past either. Mosquitto does not run the message
+/// check on a will, only this ACL check (when the will is sent), so the
+/// rules that matter for wills live here too: nothing under the prefix is
+/// retained, and a receipt is a plain receipt without a "user" (the plugin's
+/// stamp says who it is from; a will cannot be stamped).
+int check_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const char* username, const parsed_topic& t) {
+    if (ed.retain)
+        return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
+                                  "chat messages cannot be retained", "", t.conv, ed.topic);
+    if (t.kind == topic_kind::conv_receipt) {
+        const std::string_view payload(static_cast<const char*>(ed.payload), static_cast<std::size_t>(ed.payloadlen));
+        receipt r;
+        envelope_error error;
+        if (!parse_receipt(payload, r, error))
+            return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
+    }
+    return MOSQ_ERR_SUCCESS;
+}
+
 int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
     ctx.apply_pending_changes();
     access a;
@@ -104,9 +123,10 @@ int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
     if (a == access::subscribe && topic.size() != std::string_view(ed.topic).size())
         return MOSQ_ERR_ACL_DENIED; // shared subscriptions on chat topics are the bridge's
     const parsed_topic t = ctx.topics.parse(topic); // wildcards parse as invalid
-    if (member_may(ctx, *user, username, t, a)) return MOSQ_ERR_SUCCESS;
-    if (a == access::write) return refuse_write(ctx, ed.client, username, t, ed.topic);
-    return MOSQ_ERR_ACL_DENIED;
+    if (!member_may(ctx, *user, username, t, a))
+        return a == access::write ? refuse_write(ctx, ed.client, username, t, ed.topic) : MOSQ_ERR_ACL_DENIED;
+    if (a == access::write) return check_write(ctx, ed, username, t);
+    return MOSQ_ERR_SUCCESS;
 }
 
 } // namespace

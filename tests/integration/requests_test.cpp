@@ -318,8 +318,13 @@ public:
         };
         CPPUNIT_ASSERT_EQUAL(std::int64_t(10), unread_of_bob()["unread"].asInt64());
 
-        // Bob has 10 delivered and read 7; he claims to be alice: the plugin says who it is from.
-        CPPUNIT_ASSERT_EQUAL(0, bob.client->publish(receipts, R"({"delivered":10,"read":7,"user":"alice"})"));
+        // A receipt naming a user is refused: only the plugin says who it is from.
+        CPPUNIT_ASSERT_EQUAL(not_authorized, bob.client->publish(receipts, R"({"read":10,"user":"alice"})"));
+        CPPUNIT_ASSERT_EQUAL(not_authorized, bob.client->publish(receipts, R"({"read":10,"\u0075ser":"alice"})"));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), bob.notice_error());
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), bob.notice_error());
+        // Bob has 10 delivered and read 7.
+        CPPUNIT_ASSERT_EQUAL(0, bob.client->publish(receipts, R"({"delivered":10,"read":7})"));
         received r;
         CPPUNIT_ASSERT(alice.client->wait_message(r, 10s, receipts));
         const Json::Value seen = json_of(r.payload);
