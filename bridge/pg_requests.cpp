@@ -195,6 +195,25 @@ std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
     return out;
 }
 
+std::string pg_requests::history_before_sql() {
+    return std::string("SELECT ") + message_columns +
+           " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+           " WHERE m.conv_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3";
+}
+
+std::string pg_requests::sync_sql() {
+    // Per conversation at most a page (an index range on the primary key),
+    // then the page across them: never more than conversations × page rows,
+    // however much a conversation holds after its cursor.
+    return std::string("SELECT ") + message_columns +
+           " FROM (SELECT mb.conv_id, coalesce(($2::jsonb ->> mb.conv_id::text)::bigint, 0) AS after"
+           "         FROM members mb WHERE mb.user_id = $1) c"
+           " JOIN LATERAL (SELECT * FROM messages x WHERE x.conv_id = c.conv_id AND x.seq > c.after"
+           "                ORDER BY x.seq LIMIT $3) m ON true"
+           " LEFT JOIN users u ON u.id = m.sender_id"
+           " ORDER BY m.conv_id, m.seq LIMIT $3";
+}
+
 method_outcome pg_requests::conv_list(pg::connection& db, const rpc::request& r, std::int64_t me) {
     int limit = 0;
     std::string error;
@@ -424,9 +443,8 @@ method_outcome pg_requests::history(pg::connection& db, const rpc::request& r, s
                              " FROM messages m LEFT JOIN users u ON u.id = m.sender_id WHERE m.conv_id = $1";
     const pg::result rows =
         has_after ? db.exec(from + " AND m.seq > $2 ORDER BY m.seq LIMIT $3", {cid, std::to_string(after), n})
-        : has_before
-            ? db.exec(from + " AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3", {cid, std::to_string(before), n})
-            : db.exec(from + " ORDER BY m.seq DESC LIMIT $2", {cid, n});
+        : has_before ? db.exec(history_before_sql(), {cid, std::to_string(before), n})
+                     : db.exec(from + " ORDER BY m.seq DESC LIMIT $2", {cid, n});
     const int count = std::min(rows.rows(), limit);
     Json::Value messages(Json::arrayValue);
     for (int k = 0; k < count; ++k) {
@@ -456,12 +474,7 @@ method_outcome pg_requests::sync(pg::connection& db, const rpc::request& r, std:
     // Everything after the cursor (0 when not given) in each of my
     // conversations, in (conversation, seq) order: one index range per
     // conversation, stopped by the limit.
-    const auto rows = db.exec(std::string("SELECT ") + message_columns +
-                                  " FROM members mb"
-                                  " JOIN messages m ON m.conv_id = mb.conv_id AND m.seq > coalesce(($2::jsonb ->> mb.conv_id::text)::bigint, 0)"
-                                  " LEFT JOIN users u ON u.id = m.sender_id"
-                                  " WHERE mb.user_id = $1 ORDER BY m.conv_id, m.seq LIMIT $3",
-                              {std::to_string(me), json::write(clean), std::to_string(limit + 1)});
+    const auto rows = db.exec(sync_sql(), {std::to_string(me), json::write(clean), std::to_string(limit + 1)});
     const int count = std::min(rows.rows(), limit);
     Json::Value messages(Json::arrayValue), next = clean;
     for (int i = 0; i < count; ++i) {

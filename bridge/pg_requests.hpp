@@ -28,6 +28,12 @@ public:
     pg_requests(std::string conninfo, const topic_names& topics);
     std::vector<outgoing_message> handle(const rpc::request& r) override;
 
+    /// The statements behind `history` (a page before $2 in conversation $1,
+    /// $3 rows) and `sync` ($1 the caller's id, $2 the cursors as JSON, $3
+    /// rows), for the benchmark's EXPLAIN: what the requests run, verbatim.
+    static std::string history_before_sql();
+    static std::string sync_sql();
+
 private:
     using method = method_outcome (pg_requests::*)(pg::connection&, const rpc::request&, std::int64_t caller_id);
     pg::connection& db();
