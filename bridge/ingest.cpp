@@ -4,6 +4,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/json.hpp"
 #include "common/pg.hpp"
 
 namespace mqchat::bridge {
@@ -57,6 +58,17 @@ void ingest::run(const std::atomic<bool>& stop) {
 
 bool ingest::parse(const incoming& in, send_request& out) {
     const parsed_topic t = topics_.parse(in.topic);
+    if (t.kind == topic_kind::presence) {
+        Json::Value v;
+        std::string why;
+        if (json::parse(in.payload, v, why) && v["state"].isString() && v["devices"].isInt()) {
+            presence_record& p = pending_presence_[std::string(t.user)];
+            p.state = v["state"].asString();
+            p.devices = v["devices"].asInt();
+            p.last_seen = v["last_seen"].isInt64() ? v["last_seen"].asInt64() : 0;
+        }
+        return false;
+    }
     if (t.kind == topic_kind::conv_receipt) {
         receipt r;
         envelope_error why;
@@ -203,14 +215,17 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
 }
 
 void ingest::store_receipts() {
-    if (pending_receipts_.empty()) return;
+    if (pending_receipts_.empty() && pending_presence_.empty()) return;
     try {
         store_.store_receipts(pending_receipts_);
         pending_receipts_.clear();
+        store_.store_presence(pending_presence_);
+        pending_presence_.clear();
     } catch (const pg::error& e) {
         // Kept for the next round; cursors only move forward, so late is harmless.
         std::cerr << "mqchat-bridge: could not store receipts yet: " << e.what() << std::endl;
         if (pending_receipts_.size() > 100000) pending_receipts_.clear();
+        if (pending_presence_.size() > 100000) pending_presence_.clear();
     }
 }
 

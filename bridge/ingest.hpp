@@ -64,6 +64,8 @@ private:
     std::vector<rpc::request> pending_requests_; ///< answered after the batch
     /// The latest receipt per (conv, user) since the last store.
     std::map<std::pair<std::int64_t, std::string>, receipt> pending_receipts_;
+    /// The latest presence per user since the last store.
+    std::map<std::string, presence_record> pending_presence_;
     std::size_t batch_max_;
 
     struct in_flight {

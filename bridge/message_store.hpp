@@ -30,6 +30,13 @@ struct store_result {
     std::vector<std::string> mentions = {}; ///< stored: members named with @name
 };
 
+/// What the plugin last published on a user's presence topic.
+struct presence_record {
+    std::string state;
+    int devices = 0;
+    std::int64_t last_seen = 0; ///< 0: the user hides it
+};
+
 class message_store {
 public:
     virtual ~message_store() = default;
@@ -52,6 +59,9 @@ public:
     /// Moves members' delivered / read cursors forward (never back, never
     /// past the conversation's last seq). Keyed by (conv, user name).
     virtual void store_receipts(const std::map<std::pair<std::int64_t, std::string>, receipt>& latest) = 0;
+
+    /// Keeps each user's latest presence (table presence), by user name.
+    virtual void store_presence(const std::map<std::string, presence_record>& latest) = 0;
 };
 
 } // namespace mqchat::bridge

@@ -66,7 +66,8 @@ mosquitto_link::mosquitto_link(const bridge_config& config, const topic_names& t
     : config_(config), address_(parse_broker_uri(config.mqtt_uri)),
       filters_{"$share/" + config.share_group + "/" + topics.all_stamped(),
                "$share/" + config.share_group + "/" + topics.all_rpc_stamped(),
-               "$share/" + config.share_group + "/" + topics.all_receipts()} {
+               "$share/" + config.share_group + "/" + topics.all_receipts(),
+               "$share/" + config.share_group + "/" + topics.all_presence()} {
     init_library_once();
     // clean_session false: the broker keeps the shared subscription and
     // queues sends for a bridge that is restarting.

@@ -65,7 +65,7 @@ private:
 
     const bridge_config& config_;
     const broker_address address_;
-    const std::vector<std::string> filters_; ///< stamped sends, stamped requests, receipts
+    const std::vector<std::string> filters_; ///< stamped sends, stamped requests, receipts, presence
     mosquitto* mosq_ = nullptr;
     bool loop_running_ = false;
 

@@ -147,7 +147,8 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"history", &pg_requests::history},
                {"sync", &pg_requests::sync},
                {"search", &pg_requests::search},
-               {"thread", &pg_requests::thread}} {}
+               {"thread", &pg_requests::thread},
+               {"presence.set", &pg_requests::presence_set}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) db_ = std::make_unique<pg::connection>(conninfo_);
@@ -573,6 +574,40 @@ method_outcome pg_requests::thread(pg::connection& db, const rpc::request& r, st
     res["seq"] = Json::Int64(seq);
     res["replies"] = std::move(replies);
     res["more"] = rows.rows() > limit;
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::presence_set(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    if (r.guest) return fail(error_code::forbidden, "guests have no presence settings");
+    const Json::Value& p = r.params;
+    std::optional<std::string> status, text, hide;
+    if (p.isMember("status")) {
+        if (p["status"] != "online" && p["status"] != "away" && p["status"] != "busy")
+            return bad("status must be \"online\", \"away\" or \"busy\"");
+        status = p["status"].asString();
+    }
+    if (p.isMember("text")) {
+        if (!p["text"].isString() || p["text"].asString().size() > 100 || !valid_utf8(p["text"].asString()))
+            return bad("text must be a string of at most 100 bytes");
+        text = p["text"].asString();
+    }
+    if (p.isMember("hide_last_seen")) {
+        if (!p["hide_last_seen"].isBool()) return bad("hide_last_seen must be true or false");
+        hide = p["hide_last_seen"].asBool() ? "true" : "false";
+    }
+    if (!status && !text && !hide) return bad("give status, text or hide_last_seen");
+    // Kept until changed; the plugin hears of it (NOTIFY) and publishes the presence.
+    const auto row = db.exec(
+        "INSERT INTO presence_settings AS s (user_id, status, status_text, hide_last_seen)"
+        " VALUES ($1, coalesce($2, 'online'), coalesce($3, ''), coalesce($4::boolean, false))"
+        " ON CONFLICT (user_id) DO UPDATE SET status = coalesce($2, s.status),"
+        "   status_text = coalesce($3, s.status_text), hide_last_seen = coalesce($4::boolean, s.hide_last_seen)"
+        " RETURNING status, status_text, hide_last_seen",
+        {std::to_string(me), status, text, hide});
+    Json::Value res(Json::objectValue);
+    res["status"] = row.str(0, 0);
+    res["text"] = row.str(0, 1);
+    res["hide_last_seen"] = row.boolean(0, 2);
     return ok(std::move(res));
 }
 

@@ -48,6 +48,7 @@ private:
     method_outcome sync(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome search(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome thread(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome presence_set(pg::connection& db, const rpc::request& r, std::int64_t me);
 
     outgoing_message notice(const std::string& user, const Json::Value& body) const;
 

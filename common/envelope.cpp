@@ -188,6 +188,24 @@ bool parse_stamped_receipt(std::string_view payload, receipt& out, envelope_erro
     return read_receipt(payload, true, out, error);
 }
 
+bool parse_typing(std::string_view payload, bool& typing, envelope_error& error) {
+    if (payload.size() > 256) return fail(error, error_code::payload_too_large, "a typing message is at most 256 bytes");
+    Json::Value v;
+    std::string why;
+    if (!json::parse(payload, v, why)) return fail(error, error_code::invalid_json, "malformed JSON: " + why);
+    if (!v.isObject() || v.size() != 1 || !v["typing"].isBool())
+        return fail(error, error_code::invalid_envelope, "typing is {\"typing\": true} or {\"typing\": false}");
+    typing = v["typing"].asBool();
+    return true;
+}
+
+std::string stamp_typing(bool typing, std::string_view user) {
+    Json::Value v(Json::objectValue);
+    v["user"] = std::string(user);
+    v["typing"] = typing;
+    return json::write(v);
+}
+
 std::string stored_json(const stored_message& m) { return json::write(stored_value(m)); }
 
 Json::Value stored_value(const stored_message& m) {

@@ -77,6 +77,8 @@ public:
     std::string all_rpc_stamped() const { return prefix_ + "rpc/+/stamped"; }
     /// Receipts, which the bridge stores (inside a shared subscription).
     std::string all_receipts() const { return prefix_ + "conv/+/receipt"; }
+    /// Presence, which the bridge keeps (last seen).
+    std::string all_presence() const { return prefix_ + "presence/+"; }
 
 private:
     std::string prefix_;

@@ -80,6 +80,12 @@ int check_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const ch
     if (ed.retain)
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
                                   "chat messages cannot be retained", "", t.conv, ed.topic);
+    if (t.kind == topic_kind::conv_typing) { // a will cannot be stamped: only a plain one passes
+        bool typing = false;
+        envelope_error error;
+        if (!parse_typing(std::string_view(static_cast<const char*>(ed.payload), ed.payloadlen), typing, error))
+            return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
+    }
     if (t.kind == topic_kind::conv_receipt) {
         const std::string_view payload(static_cast<const char*>(ed.payload), static_cast<std::size_t>(ed.payloadlen));
         receipt r;

@@ -102,9 +102,13 @@ int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
         return refuse(ed.username, address,
                       "client id must be 1 to " + std::to_string(ctx.config.max_client_id_length) +
                           " printable ASCII characters without / + #");
-    if (!ctx.limiter.admit(ed.client, ed.username, id))
+    const int before = ctx.limiter.devices(ed.username);
+    std::string displaced;
+    if (!ctx.limiter.admit(ed.client, ed.username, id, &displaced))
         return refuse(ed.username, address,
                       "too many connections (at most " + std::to_string(ctx.config.max_connections_per_user) + ")");
+    if (ctx.limiter.devices(ed.username) != before) ctx.devices_changed(ed.username);
+    if (!displaced.empty()) ctx.devices_changed(displaced);
     return MOSQ_ERR_SUCCESS;
 }
 

@@ -26,6 +26,7 @@ plugin_config parse_config(const option_list& options) {
     c.jwt_audience = r.string("jwt_audience", "");
     c.jwt_leeway_s = static_cast<int>(r.integer("jwt_leeway_s", 30, 0, 3600));
     c.login_key_file = r.string("login_key_file", "");
+    c.presence = r.boolean("presence", c.presence);
     std::string errors = r.errors();
     try {
         topic_names check(c.topic_prefix);

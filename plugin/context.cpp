@@ -21,13 +21,18 @@ void plugin_context::apply_pending_changes() {
             members_version_base = c.version;
             members_version_of.clear();
             for (auto& gone : users.replace_all(*c.snapshot)) to_kick.push_back(std::move(gone));
-            for (const auto& u : *c.snapshot)
+            for (const auto& u : *c.snapshot) {
                 if (u.banned) to_kick.push_back(u.name);
+                presence.choice_changed(u.name, limiter.devices(u.name), u.presence);
+            }
+            if (!first_load_applied) offline_at_start = c.names;
+            first_load_applied = true;
             break;
         case k::upsert_user:
             recently_missed.clear();
             users.upsert(c.user);
             if (c.user.banned) to_kick.push_back(c.user.name);
+            presence.choice_changed(c.user.name, limiter.devices(c.user.name), c.user.presence);
             break;
         case k::upsert_credentials:
             recently_missed.clear();
@@ -113,6 +118,13 @@ password::remember_key load_login_key(const plugin_config& config) {
     } catch (const std::runtime_error& e) {
         throw std::invalid_argument(std::string("plugin_opt_login_key_file: ") + e.what());
     }
+}
+
+void plugin_context::devices_changed(const std::string& user) {
+    if (!presence.enabled() || user.empty()) return;
+    const user_entry* u = users.find(user);
+    if (u && u->bridge) return;
+    presence.publish(user, limiter.devices(user), u ? u->presence : presence_choice{});
 }
 
 void plugin_context::note_members_version(std::int64_t conv, std::int64_t version) {

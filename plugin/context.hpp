@@ -17,6 +17,7 @@
 #include "directory.hpp"
 #include "directory_lookup.hpp"
 #include "limits.hpp"
+#include "presence.hpp"
 #include "directory_sync.hpp"
 #include "tokens.hpp"
 
@@ -37,6 +38,12 @@ struct plugin_context {
     directory_sync sync;
     directory_lookup lookup;
     limits limiter{config};
+    presence_publisher presence{topics, config.presence};
+    /// Users a previous run left online (from the first load): published
+    /// offline on the first TICK, after Mosquitto has restored its retained
+    /// messages (which still say online).
+    std::vector<std::string> offline_at_start;
+    bool first_load_applied = false;
     /// Keys the digests of logins that passed Argon2id (see auth.cpp).
     const password::remember_key login_key{load_login_key(config)};
     /// Client ids to disconnect on the next TICK (flooding: more than
@@ -79,6 +86,10 @@ public:
     /// Membership, from memory or, for a subscription memory would refuse,
     /// from the database. Writes and deliveries never get here.
     bool member_for_subscribe(user_entry& user, std::string_view name, std::int64_t conv);
+
+    /// A connection of `user` came or went: publishes its presence if its
+    /// number of devices changed (not for the bridge).
+    void devices_changed(const std::string& user);
 
     /// Before a stored message of `conv` is delivered: waits (at most 250 ms,
     /// and only while the worker is connected) until this broker has applied

@@ -43,6 +43,7 @@ void directory::upsert(const user_record& user) {
     e.password_hash = user.password_hash;
     e.bridge = user.bridge;
     e.banned = user.banned;
+    e.presence = user.presence;
     e.convs = std::unordered_set<std::int64_t>(user.convs.begin(), user.convs.end());
 }
 

@@ -16,6 +16,17 @@
 namespace mqchat::plugin {
 
 /// A user as loaded from the database.
+/// A user's presence settings: status online / away / busy, a status text,
+/// and whether others see when it was last online.
+struct presence_choice {
+    std::string status = "online";
+    std::string text;
+    bool hide_last_seen = false;
+    bool operator==(const presence_choice& o) const {
+        return status == o.status && text == o.text && hide_last_seen == o.hide_last_seen;
+    }
+};
+
 struct user_record {
     std::string name;
     std::string password_hash;
@@ -24,6 +35,8 @@ struct user_record {
     std::vector<std::int64_t> convs;
     /// A stored login digest (table login_digests), or empty.
     std::string remembered = {};
+    /// What the user chose for presence (table presence_settings).
+    presence_choice presence = {};
 };
 
 struct user_entry {
@@ -41,6 +54,7 @@ struct user_entry {
     /// Digest of the last password that passed the KDF (password::remember_digest),
     /// so a reconnect costs a hash, not an Argon2 run. Cleared when the hash changes.
     std::string remembered;
+    presence_choice presence;
 };
 
 class directory {

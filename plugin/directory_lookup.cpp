@@ -16,7 +16,9 @@ constexpr auto reconnect_pause = std::chrono::seconds(5);
 const char* const user_select_sql =
     "SELECT u.name, u.password_hash, u.role = 'bridge', u.banned,"
     "       coalesce(string_agg(m.conv_id::text, ','), ''),"
-    "       coalesce((SELECT encode(d.digest, 'hex') FROM login_digests d WHERE d.user_id = u.id), '')"
+    "       coalesce((SELECT encode(d.digest, 'hex') FROM login_digests d WHERE d.user_id = u.id), ''),"
+    "       coalesce((SELECT ps.status || ' ' || ps.hide_last_seen::int || ' ' || ps.status_text"
+    "                   FROM presence_settings ps WHERE ps.user_id = u.id), '')"
     "  FROM users u LEFT JOIN members m ON m.user_id = u.id"
     " WHERE u.role <> 'guest'";
 
@@ -38,6 +40,14 @@ user_record user_from_row(const pg::result& r, int row) {
     if (sodium_hex2bin(reinterpret_cast<unsigned char*>(digest.data()), digest.size(), hex.data(), hex.size(), nullptr,
                        &got, nullptr) == 0 && got == digest.size())
         u.remembered = std::move(digest);
+    // "<status> <0|1> <text>", or empty for the defaults.
+    const std::string_view choice = r.text(row, 6);
+    if (!choice.empty()) {
+        const auto a = choice.find(' '), b = choice.find(' ', a + 1);
+        u.presence.status = std::string(choice.substr(0, a));
+        u.presence.hide_last_seen = choice.substr(a + 1, b - a - 1) == "1";
+        u.presence.text = std::string(choice.substr(b + 1));
+    }
     return u;
 }
 

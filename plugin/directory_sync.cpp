@@ -170,6 +170,7 @@ bool directory_sync::session(bool& reached) {
     db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const auto all = db.exec(std::string(user_select_sql) + " GROUP BY u.id");
     const std::int64_t version = db.exec("SELECT coalesce(max(members_version), 0) FROM conversations").int64(0, 0);
+    const auto online = db.exec("SELECT u.name FROM presence p JOIN users u ON u.id = p.user_id WHERE p.devices > 0");
     db.exec("COMMIT");
     auto snapshot = std::make_shared<std::vector<user_record>>();
     snapshot->reserve(static_cast<std::size_t>(all.rows()));
@@ -180,6 +181,7 @@ bool directory_sync::session(bool& reached) {
         c.what = directory_change::kind::snapshot;
         c.snapshot = snapshot;
         c.version = version;
+        for (int i = 0; i < online.rows(); ++i) c.names.push_back(online.str(i, 0));
         push(std::move(c));
     }
     log(MOSQ_LOG_INFO, "mqchat: loaded " + std::to_string(snapshot->size()) +

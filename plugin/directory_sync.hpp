@@ -30,6 +30,7 @@ struct directory_change {
     std::shared_ptr<const std::vector<user_record>> snapshot;
     user_record user;          ///< upsert_user; upsert_credentials (no convs)
     std::string name;          ///< remove_user, add_member, remove_member
+    std::vector<std::string> names; ///< snapshot: users the database says are online (a previous run's)
     std::int64_t conv = 0;     ///< add_member, remove_member
     /// add_member, remove_member: the conversation's new membership version;
     /// snapshot: the highest version the load contains (schema/004).

@@ -39,6 +39,12 @@ int limits::count_refusal(const std::string& client_id, std::int64_t now_ns) {
     return bump(now_ns, flood_window_ns, w.start_ns, w.count);
 }
 
+bool limits::allow_typing(const std::string& user, std::int64_t now_ns) {
+    if (typing_.size() > 100000) typing_.clear();
+    window& w = typing_[user];
+    return bump(now_ns, second_ns, w.start_ns, w.count) <= 5;
+}
+
 bool limits::may_notify(const std::string& user, std::int64_t now_ns) {
     if (notices_.size() > 100000) notices_.clear();
     window& w = notices_[user];
@@ -52,29 +58,48 @@ bool limits::acceptable_client_id(std::string_view id) const {
     return true;
 }
 
-bool limits::admit(const mosquitto* client, const std::string& user, const std::string& client_id) {
+bool limits::admit(const mosquitto* client, const std::string& user, const std::string& client_id,
+                   std::string* displaced) {
     release(client); // a re-authentication of the same connection counts once
     int& n = per_user_[user];
     const auto same_id = by_client_id_.find(client_id);
-    const bool replaces = same_id != by_client_id_.end() && admitted_.at(same_id->second).user == user;
-    if (config_.max_connections_per_user > 0 && n >= config_.max_connections_per_user && !replaces) {
+    const std::string holder = same_id == by_client_id_.end() ? "" : admitted_.at(same_id->second).user;
+    if (config_.max_connections_per_user > 0 && n >= config_.max_connections_per_user && holder != user) {
         if (n == 0) per_user_.erase(user);
         return false;
     }
     ++n;
     admitted_[client] = {user, client_id};
     by_client_id_[client_id] = client;
+    if (holder != user) {
+        ++devices_[user];
+        if (!holder.empty()) { // the broker is about to close the other user's connection
+            if (--devices_[holder] <= 0) devices_.erase(holder);
+            if (displaced) *displaced = holder;
+        }
+    }
     return true;
 }
 
-void limits::release(const mosquitto* client) {
+std::string limits::release(const mosquitto* client) {
     const auto it = admitted_.find(client);
-    if (it == admitted_.end()) return;
-    const auto u = per_user_.find(it->second.user);
+    if (it == admitted_.end()) return "";
+    std::string user = it->second.user;
+    const auto u = per_user_.find(user);
     if (u != per_user_.end() && --u->second <= 0) per_user_.erase(u);
     const auto id = by_client_id_.find(it->second.client_id);
-    if (id != by_client_id_.end() && id->second == client) by_client_id_.erase(id);
+    const bool held = id != by_client_id_.end() && id->second == client;
+    if (held) {
+        by_client_id_.erase(id);
+        if (--devices_[user] <= 0) devices_.erase(user);
+    }
     admitted_.erase(it);
+    return held ? user : "";
+}
+
+int limits::devices(const std::string& user) const {
+    const auto it = devices_.find(user);
+    return it == devices_.end() ? 0 : it->second;
 }
 
 int limits::connections(const std::string& user) const {

@@ -25,6 +25,9 @@ public:
     /// Takes one message from the user's bucket; false when it is empty.
     bool allow_message(user_entry& user, std::int64_t now_ns) const;
 
+    /// At most 5 typing messages per second per user; false when over.
+    bool allow_typing(const std::string& user, std::int64_t now_ns);
+
     /// Counts a refusal for a client; returns how many it has had in the
     /// current 10 s window. More than flood_disconnect: it is flooding.
     int count_refusal(const std::string& client_id, std::int64_t now_ns);
@@ -41,10 +44,17 @@ public:
     /// the user already has the most connections allowed. A connection that
     /// reuses the client id of one of the user's connections is let in: the
     /// broker is about to close the old one (a phone back from a dead network).
-    bool admit(const mosquitto* client, const std::string& user, const std::string& client_id);
+    /// When the client id was another user's, that user loses the device and
+    /// is named in `displaced`.
+    bool admit(const mosquitto* client, const std::string& user, const std::string& client_id,
+               std::string* displaced = nullptr);
     /// Forgets a connection admitted before; unknown clients are ignored.
-    void release(const mosquitto* client);
+    /// Returns the user when this took one of its devices away (not when a
+    /// newer connection with the same client id holds it now), else "".
+    std::string release(const mosquitto* client);
     int connections(const std::string& user) const;
+    /// A user's devices: distinct client ids connected (presence counts these).
+    int devices(const std::string& user) const;
 
 private:
     struct window {
@@ -54,12 +64,14 @@ private:
     const plugin_config& config_;
     std::unordered_map<std::string, window> refusals_; ///< by client id
     std::unordered_map<std::string, window> notices_;  ///< by user
+    std::unordered_map<std::string, window> typing_;   ///< by user
     struct admission {
         std::string user, client_id;
     };
     std::unordered_map<const mosquitto*, admission> admitted_;
     std::unordered_map<std::string, const mosquitto*> by_client_id_;
     std::unordered_map<std::string, int> per_user_;
+    std::unordered_map<std::string, int> devices_;
 };
 
 } // namespace mqchat::plugin

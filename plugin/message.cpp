@@ -63,7 +63,7 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
         return MOSQ_ERR_SUCCESS;
     }
     if (t.kind != topic_kind::conv_send && t.kind != topic_kind::rpc && t.kind != topic_kind::conv_receipt &&
-        !ed.retain)
+        t.kind != topic_kind::conv_typing && !ed.retain)
         return MOSQ_ERR_SUCCESS; // nothing to check or stamp
 
     const char* username = mosquitto_client_username(ed.client);
@@ -75,6 +75,18 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
                                   "chat messages cannot be retained", "", t.conv, ed.topic);
     if (t.kind == topic_kind::rpc) return check_request(ctx, ed, *user, username, t);
+    if (t.kind == topic_kind::conv_typing) {
+        bool typing = false;
+        envelope_error error;
+        const std::string_view body(static_cast<const char*>(ed.payload), ed.payloadlen);
+        if (!parse_typing(body, typing, error))
+            return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
+        // Typing is frequent and worthless when late: over its own small
+        // rate it is dropped without a word (it is never stored anyway).
+        if (!ctx.limiter.allow_typing(username, steady_ns())) return MOSQ_ERR_ACL_DENIED;
+        replace_message(ed, stamp_typing(typing, username), ed.topic);
+        return MOSQ_ERR_SUCCESS;
+    }
     if (t.kind == topic_kind::conv_receipt) {
         // The ACL has checked membership; what remains is the shape, and the
         // user it is from, which only the plugin may say.

@@ -66,6 +66,16 @@ int on_tick(int, void*, void* userdata) {
             if (ctx.config.listen_backlog > 0) widen_listen_backlog(ctx.config.listen_backlog);
         }
         ctx.apply_pending_changes();
+        if (!ctx.offline_at_start.empty()) {
+            // Mosquitto has restored its retained messages by now: correct the
+            // "online" of users whose connections died with the previous run.
+            for (const auto& name : ctx.offline_at_start)
+                if (ctx.limiter.devices(name) == 0) {
+                    const user_entry* u = ctx.users.find(name);
+                    ctx.presence.mark_offline(name, u ? u->presence : presence_choice{});
+                }
+            ctx.offline_at_start.clear();
+        }
         expire_tokens(ctx);
         for (const auto& id : ctx.clients_to_kick) mosquitto_kick_client_by_clientid(id.c_str(), false);
         ctx.clients_to_kick.clear();

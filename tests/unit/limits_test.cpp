@@ -29,6 +29,8 @@ class limits_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(client_id_shape);
     CPPUNIT_TEST(connections_counted_per_user);
     CPPUNIT_TEST(reconnect_with_same_client_id_replaces);
+    CPPUNIT_TEST(devices_are_distinct_client_ids);
+    CPPUNIT_TEST(typing_is_capped_per_second);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -142,6 +144,39 @@ public:
         CPPUNIT_ASSERT(strict.admit(client_a, "alice", "x"));
         CPPUNIT_ASSERT(strict.admit(client_b, "bob", "y"));
         CPPUNIT_ASSERT(!strict.admit(client_c, "bob", "x"));
+    }
+    void devices_are_distinct_client_ids() {
+        plugin_config c;
+        limits l(c);
+        const auto* d = reinterpret_cast<const mosquitto*>(0x4000);
+        CPPUNIT_ASSERT(l.admit(client_a, "alice", "phone"));
+        CPPUNIT_ASSERT(l.admit(client_b, "alice", "laptop"));
+        CPPUNIT_ASSERT_EQUAL(2, l.devices("alice"));
+        // The phone reconnects before the old connection is gone: still two devices.
+        CPPUNIT_ASSERT(l.admit(client_c, "alice", "phone"));
+        CPPUNIT_ASSERT_EQUAL(2, l.devices("alice"));
+        CPPUNIT_ASSERT_EQUAL(std::string(""), l.release(client_a)); // the old phone connection: not a device any more
+        CPPUNIT_ASSERT_EQUAL(2, l.devices("alice"));
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), l.release(client_b));
+        CPPUNIT_ASSERT_EQUAL(1, l.devices("alice"));
+        // Bob takes alice's client id: alice loses that device.
+        std::string displaced;
+        CPPUNIT_ASSERT(l.admit(d, "bob", "phone", &displaced));
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), displaced);
+        CPPUNIT_ASSERT_EQUAL(0, l.devices("alice"));
+        CPPUNIT_ASSERT_EQUAL(1, l.devices("bob"));
+        CPPUNIT_ASSERT_EQUAL(std::string(""), l.release(client_c));
+        CPPUNIT_ASSERT_EQUAL(std::string("bob"), l.release(d));
+        CPPUNIT_ASSERT_EQUAL(0, l.devices("bob"));
+    }
+    void typing_is_capped_per_second() {
+        plugin_config c;
+        limits l(c);
+        int allowed = 0;
+        for (int i = 0; i < 50; ++i) allowed += l.allow_typing("alice", s + i * ms);
+        CPPUNIT_ASSERT_EQUAL(5, allowed);
+        CPPUNIT_ASSERT(l.allow_typing("bob", s + 10 * ms));
+        CPPUNIT_ASSERT(l.allow_typing("alice", 2 * s + 1 * ms));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(limits_test);
