@@ -20,6 +20,7 @@ class broker;
 
 namespace mqchat::bench {
 
+class client_pool;
 using clock = std::chrono::steady_clock;
 
 struct settings {
@@ -70,13 +71,19 @@ struct storm_result {
     double seconds = 0;
     double rss_per_conn_kib = 0;
     std::size_t connected = 0;
+    double broker_cpu_s = 0;            ///< while connecting
+    double disconnect_seconds = 0;      ///< all clients disconnecting (after the figure is taken)
+    double disconnect_broker_cpu_s = 0; ///< while disconnecting
 };
 /// n clients named prefix0 … log in to `b` (MQTT 5), all at once when
 /// pending_limit is 0, else at most that many connects in progress, and
 /// hold their connections until the figure is taken; password "pw" unless
 /// password_of gives one per client. Throws unless every login succeeds.
+/// `on_connected(pool, client, index)` runs in the worker as each client is
+/// accepted (e.g. to subscribe), `index` counting from 0 over all n.
 storm_result connect_storm(test::broker& b, const std::string& prefix, int n, std::size_t pending_limit,
-                           const std::function<std::string(int)>& password_of = {});
+                           const std::function<std::string(int)>& password_of = {},
+                           const std::function<void(client_pool&, int, int)>& on_connected = {});
 
 // The cases, one file each.
 void run_overhead(const settings& s);
@@ -85,6 +92,7 @@ void run_fanout(const settings& s);
 void run_connections(const settings& s);
 void run_history(const settings& s);
 void run_login_storm(const settings& s);
+void run_presence(const settings& s);
 void run_instructions(const settings& s);
 
 } // namespace mqchat::bench

@@ -33,7 +33,9 @@ namespace mqchat::bench {
 /// 5,000 each; the parent times them and samples the broker's memory while
 /// they hold their connections.
 storm_result connect_storm(test::broker& b, const std::string& prefix, int n, std::size_t pending_limit,
-                           const std::function<std::string(int)>& password_of) {
+                           const std::function<std::string(int)>& password_of,
+                           const std::function<void(client_pool&, int, int)>& on_connected) {
+    const double cpu0 = cpu_seconds(b.pid());
     const long rss0 = rss_kib(b.pid());
     const int per_worker = 5000;
     const int workers = (n + per_worker - 1) / per_worker;
@@ -60,7 +62,10 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
                     pool.add({prefix + std::to_string(i), prefix + std::to_string(i),
                               password_of ? password_of(i) : std::string("pw"), 5, ""});
                 std::size_t refused = 0, started = 0;
-                pool.on().on_connect = [&](int, int rc) { refused += rc != 0; };
+                pool.on().on_connect = [&](int client, int rc) {
+                    refused += rc != 0;
+                    if (rc == 0 && on_connected) on_connected(pool, client, lo + client);
+                };
                 const std::size_t limit_each = pending_limit ? std::max<std::size_t>(1, pending_limit / workers) : 0;
                 auto start_more = [&] {
                     const std::size_t limit = limit_each ? pool.connected() + refused + limit_each : pool.size();
@@ -100,6 +105,9 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
     r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(500)); // let the broker settle
     r.rss_per_conn_kib = static_cast<double>(rss_kib(b.pid()) - rss0) / n;
+    const double cpu1 = cpu_seconds(b.pid());
+    r.broker_cpu_s = cpu1 - cpu0;
+    const auto t1 = clock::now();
     for (auto& w : ws) {
         const char go = 1;
         if (write(w.go, &go, 1) < 0) { /* the worker is gone; waitpid reaps it */ }
@@ -108,7 +116,9 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
         int status = 0;
         waitpid(w.pid, &status, 0);
     }
+    r.disconnect_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    r.disconnect_broker_cpu_s = cpu_seconds(b.pid()) - cpu1;
     if (refused) throw std::runtime_error(std::to_string(refused) + " logins refused in the connection storm");
     if (r.connected != static_cast<std::size_t>(n))
         throw std::runtime_error("only " + std::to_string(r.connected) + " of " + std::to_string(n) + " clients connected");

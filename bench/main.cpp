@@ -24,12 +24,12 @@ int main(int argc, char** argv) {
         if (a == "--quick") s.quick = true;
         else if (a == "--out" && i + 1 < argc) s.out_dir = argv[++i];
         else if (a == "-h" || a == "--help") {
-            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|history ...]\n";
+            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history ...]\n";
             return 0;
         } else cases.insert(a);
     }
     const std::set<std::string> known = {"overhead",    "stored_chat", "fanout",      "connections",
-                                         "login_storm", "history",     "instructions"};
+                                         "login_storm", "presence",    "history",     "instructions"};
     for (const auto& c : cases)
         if (!known.count(c)) {
             std::cerr << "mqchat-bench: unknown case '" << c << "'\n";
@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     run("fanout", run_fanout);
     run("connections", run_connections);
     run("login_storm", run_login_storm);
+    run("presence", run_presence);
     run("history", run_history);
     if (cases.count("instructions")) run("instructions", run_instructions); // slow: only when asked
     print_table();
