@@ -40,6 +40,7 @@ void ingest::run(const std::atomic<bool>& stop) {
 
         collect(batch);
         if (batch.empty()) {
+            queue_pushes();
             store_receipts();
             answer_requests();
             flush_published(true);
@@ -48,6 +49,7 @@ void ingest::run(const std::atomic<bool>& stop) {
         const auto results = store_with_retry(batch, stop);
         if (results.size() != batch.size()) return; // stopping
         deliver(batch, results);
+        queue_pushes();
         store_receipts();
         answer_requests();
         flush_published(false);
@@ -182,6 +184,7 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             m.mentions = res.mentions;
             m.members_version = res.members_version;
             publish_stored(m);
+            to_push_.emplace_back(m.conv, m.seq);
             link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
             break;
         }
@@ -211,6 +214,18 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
                                             r.env.id, r.conv));
             break;
         }
+    }
+}
+
+void ingest::queue_pushes() {
+    if (to_push_.empty()) return;
+    try {
+        store_.queue_push(to_push_);
+        to_push_.clear();
+    } catch (const pg::error& e) {
+        // Kept for the next round; the messages are delivered already.
+        std::cerr << "mqchat-bridge: could not queue pushes yet: " << e.what() << std::endl;
+        if (to_push_.size() > 100000) to_push_.clear();
     }
 }
 
@@ -270,7 +285,10 @@ void ingest::republish_outbox(const std::atomic<bool>& stop) {
     try {
         while (!stop) {
             const auto page = store_.unpublished(conv, seq, outbox_page);
-            for (const auto& m : page) publish_stored(m);
+            for (const auto& m : page) {
+                publish_stored(m);
+                to_push_.emplace_back(m.conv, m.seq); // queued once: a second time adds nothing
+            }
             total += page.size();
             if (page.size() < outbox_page) break;
             conv = page.back().conv;

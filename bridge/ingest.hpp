@@ -47,6 +47,7 @@ private:
     void collect(std::vector<send_request>& batch);
     void answer_requests();
     void store_receipts();
+    void queue_pushes();
     bool parse(const incoming& in, send_request& out);
     std::vector<store_result> store_with_retry(const std::vector<send_request>& batch, const std::atomic<bool>& stop);
     std::vector<store_result> store_one_by_one(const std::vector<send_request>& batch, const pg::sql_error& error,
@@ -66,6 +67,8 @@ private:
     std::map<std::pair<std::int64_t, std::string>, receipt> pending_receipts_;
     /// The latest presence per user since the last store.
     std::map<std::string, presence_record> pending_presence_;
+    /// Stored messages whose pushes are not queued yet.
+    std::vector<std::pair<std::int64_t, std::int64_t>> to_push_;
     std::size_t batch_max_;
 
     struct in_flight {

@@ -200,4 +200,17 @@ void pg_message_store::store_presence(const std::map<std::string, presence_recor
     });
 }
 
+std::int64_t pg_message_store::queue_push(const std::vector<std::pair<std::int64_t, std::int64_t>>& stored) {
+    if (stored.empty()) return 0;
+    Json::Value arr(Json::arrayValue);
+    for (const auto& [conv, seq] : stored) {
+        Json::Value v(Json::objectValue);
+        v["conv"] = Json::Int64(conv);
+        v["seq"] = Json::Int64(seq);
+        arr.append(std::move(v));
+    }
+    const std::string payload = json::write(arr);
+    return with_db([&](pg::connection& c) { return c.exec("SELECT mqchat_queue_push($1::jsonb)", {payload}).int64(0, 0); });
+}
+
 } // namespace mqchat::bridge

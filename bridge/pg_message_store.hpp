@@ -21,6 +21,7 @@ public:
     void mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) override;
     void store_receipts(const std::map<std::pair<std::int64_t, std::string>, receipt>& latest) override;
     void store_presence(const std::map<std::string, presence_record>& latest) override;
+    std::int64_t queue_push(const std::vector<std::pair<std::int64_t, std::int64_t>>& stored) override;
 
     /// Opens the connection now (throws pg::broken_connection if it cannot).
     void connect();

@@ -148,7 +148,11 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"sync", &pg_requests::sync},
                {"search", &pg_requests::search},
                {"thread", &pg_requests::thread},
-               {"presence.set", &pg_requests::presence_set}} {}
+               {"presence.set", &pg_requests::presence_set},
+               {"push.register", &pg_requests::push_register},
+               {"push.unregister", &pg_requests::push_unregister},
+               {"push.settings", &pg_requests::push_settings},
+               {"conv.notify", &pg_requests::conv_notify}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) db_ = std::make_unique<pg::connection>(conninfo_);
@@ -608,6 +612,83 @@ method_outcome pg_requests::presence_set(pg::connection& db, const rpc::request&
     res["status"] = row.str(0, 0);
     res["text"] = row.str(0, 1);
     res["hide_last_seen"] = row.boolean(0, 2);
+    return ok(std::move(res));
+}
+
+namespace {
+bool short_text(const Json::Value& v, std::size_t most) {
+    return v.isString() && !v.asString().empty() && v.asString().size() <= most && valid_utf8(v.asString());
+}
+} // namespace
+
+method_outcome pg_requests::push_register(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    if (r.guest) return fail(error_code::forbidden, "guests get no push notifications");
+    const Json::Value& p = r.params;
+    if (p["platform"] != "fcm" && p["platform"] != "apns") return bad("platform must be \"fcm\" or \"apns\"");
+    if (!short_text(p["token"], 4096)) return bad("token must be the device's push token");
+    if (!short_text(p["app_id"], 200)) return bad("app_id must name the app (bundle id / package name)");
+    std::optional<std::string> locale;
+    if (p.isMember("locale")) {
+        if (!short_text(p["locale"], 35)) return bad("locale must be a language tag such as en or pt-BR");
+        locale = p["locale"].asString();
+    }
+    // A token belongs to one installation: registering it again (e.g. after
+    // a different user logged in on that phone) moves it.
+    const auto row = db.exec("INSERT INTO push_devices (user_id, platform, token, app_id, locale)"
+                             " VALUES ($1, $2, $3, $4, coalesce($5, 'en'))"
+                             " ON CONFLICT (platform, token) DO UPDATE SET user_id = excluded.user_id,"
+                             "   app_id = excluded.app_id, locale = excluded.locale RETURNING id",
+                             {std::to_string(me), p["platform"].asString(), p["token"].asString(),
+                              p["app_id"].asString(), locale});
+    Json::Value res(Json::objectValue);
+    res["device"] = Json::Int64(row.int64(0, 0));
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::push_unregister(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    if (!short_text(r.params["token"], 4096)) return bad("token must be the device's push token");
+    const auto gone = db.exec("DELETE FROM push_devices WHERE user_id = $1 AND token = $2 RETURNING id",
+                              {std::to_string(me), r.params["token"].asString()});
+    Json::Value res(Json::objectValue);
+    res["removed"] = gone.rows() > 0;
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::push_settings(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    if (!r.params["preview"].isBool()) return bad("preview must be true (show the text) or false (\"New message\")");
+    db.exec("UPDATE users SET push_preview = $2 WHERE id = $1",
+            {std::to_string(me), r.params["preview"].asBool() ? "true" : "false"});
+    Json::Value res(Json::objectValue);
+    res["preview"] = r.params["preview"].asBool();
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::conv_notify(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    conv_access c;
+    method_outcome error;
+    if (!conv_param(db, r.params, me, c, error)) return error;
+    const Json::Value& p = r.params;
+    std::optional<std::string> level, until;
+    if (p.isMember("level")) {
+        if (p["level"] != "default" && p["level"] != "all" && p["level"] != "mentions" && p["level"] != "none")
+            return bad("level must be default, all, mentions or none");
+        level = p["level"].asString();
+    }
+    if (p.isMember("muted_until")) {
+        if (!p["muted_until"].isIntegral() || p["muted_until"].asInt64() < 0)
+            return bad("muted_until must be a time in ms since the epoch (0: not muted)");
+        until = std::to_string(p["muted_until"].asInt64());
+    }
+    if (!level && !until) return bad("give level or muted_until");
+    const auto row = db.exec("UPDATE members SET notify = coalesce($3, notify),"
+                             "  muted_until = CASE WHEN $4::bigint IS NULL THEN muted_until"
+                             "                     ELSE nullif($4::bigint, 0) END"
+                             " WHERE conv_id = $1 AND user_id = $2 RETURNING notify, coalesce(muted_until, 0)",
+                             {std::to_string(c.conv), std::to_string(me), level, until});
+    Json::Value res(Json::objectValue);
+    res["conv"] = Json::Int64(c.conv);
+    res["level"] = row.str(0, 0);
+    res["muted_until"] = Json::Int64(row.int64(0, 1));
     return ok(std::move(res));
 }
 
