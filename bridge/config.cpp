@@ -21,6 +21,10 @@ bridge_config load_config(const std::string& path) {
     c.topic_prefix = r.string("topic_prefix", c.topic_prefix);
     c.batch_max = static_cast<std::size_t>(r.integer("batch_max", 500, 1, 10000));
     c.session_expiry_s = static_cast<int>(r.integer("session_expiry_s", c.session_expiry_s, 60, 365 * 24 * 3600));
+    c.fcm_project_id = r.string("fcm_project_id", "");
+    c.fcm_service_account_file = r.string("fcm_service_account_file", "");
+    c.fcm_base_url = r.string("fcm_base_url", c.fcm_base_url);
+    c.push_ca_file = r.string("push_ca_file", "");
 
     std::string errors = r.errors();
     auto add = [&errors](const std::string& e) { errors += (errors.empty() ? "" : "; ") + e; };
@@ -36,6 +40,8 @@ bridge_config load_config(const std::string& path) {
         if (!in || !std::getline(in, c.mqtt_password) || c.mqtt_password.empty())
             add("mqtt_password_file '" + password_file + "' cannot be read or is empty");
     }
+    if (c.fcm_project_id.empty() != c.fcm_service_account_file.empty())
+        add("fcm_project_id and fcm_service_account_file go together");
     if (!errors.empty()) throw std::invalid_argument(path + ": " + errors);
     return c;
 }

@@ -17,6 +17,11 @@ struct bridge_config {
     std::string topic_prefix = "chat/";
     std::size_t batch_max = 500;        ///< sends stored in one transaction at most
     int session_expiry_s = 7 * 24 * 3600; ///< how long the broker queues for a stopped bridge
+    /// Push to Firebase Cloud Messaging (off unless both are set; docs/notifications.md).
+    std::string fcm_project_id;
+    std::string fcm_service_account_file;
+    std::string fcm_base_url = "https://fcm.googleapis.com";
+    std::string push_ca_file; ///< trust this CA bundle for push providers instead of the system's
 };
 
 /// Throws std::invalid_argument (bad options) or std::runtime_error (unreadable file).

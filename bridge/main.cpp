@@ -12,6 +12,7 @@
 #include "mosquitto_link.hpp"
 #include "pg_message_store.hpp"
 #include "pg_requests.hpp"
+#include "push_sender.hpp"
 
 namespace {
 std::atomic<bool> stopping{false};
@@ -36,6 +37,16 @@ int main(int argc, char** argv) {
                   << config.batch_max << ")" << std::endl;
 
         mqchat::bridge::pg_requests requests(config.db, topics);
+        std::unique_ptr<mqchat::bridge::push_sender> pushes;
+        if (!config.fcm_project_id.empty()) {
+            auto http = std::make_unique<mqchat::bridge::http_client>(config.push_ca_file);
+            auto fcm = std::make_unique<mqchat::bridge::fcm_client>(
+                mqchat::bridge::fcm_settings{config.fcm_project_id, config.fcm_service_account_file, config.fcm_base_url},
+                *http);
+            pushes = std::make_unique<mqchat::bridge::push_sender>(config.db, std::move(http), std::move(fcm));
+            pushes->start();
+            std::cout << "mqchat-bridge: sending pushes to FCM project " << config.fcm_project_id << std::endl;
+        }
         mqchat::bridge::ingest loop(store, link, requests, topics, config.batch_max);
         loop.run(stopping);
         link.disconnect();

@@ -16,6 +16,7 @@
 
 #include "common/pg.hpp"
 #include "support/chat.hpp"
+#include "support/process.hpp"
 #include "support/servers.hpp"
 
 using namespace mqchat;
@@ -73,7 +74,7 @@ void wait_devices(const std::string& user, int devices) {
     const std::string q = "SELECT p.devices FROM presence p JOIN users u ON u.id = p.user_id WHERE u.name = $1";
     for (int i = 0; i < 100; ++i) {
         const auto r = db.exec(q, {user});
-        if (r.rows() == 1 && r.int64(0, 0) == devices) return;
+        if ((r.rows() == 1 && r.int64(0, 0) == devices) || (r.rows() == 0 && devices == 0)) return;
         std::this_thread::sleep_for(50ms);
     }
     throw std::runtime_error(user + " never had " + std::to_string(devices) + " devices");
@@ -106,6 +107,7 @@ class push_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(groups_push_on_mention_unless_the_member_chose_otherwise);
     CPPUNIT_TEST(mutes_end_and_previews_are_a_choice);
     CPPUNIT_TEST(one_push_per_message_and_device_through_a_bridge_kill);
+    CPPUNIT_TEST(fcm_gets_each_push_with_a_valid_oauth_token);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -250,6 +252,83 @@ public:
         }
         Json::StreamWriterBuilder w;
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT mqchat_queue_push($1::jsonb)", {Json::writeString(w, again)}).int64(0, 0));
+    }
+    void fcm_gets_each_push_with_a_valid_oauth_token() {
+        auto& f = shared();
+        // A fake FCM and OAuth endpoint over real TLS and HTTP/2 (node), a
+        // service-account key made here, and the bridge pointed at them.
+        temp_dir keys("fcm");
+        std::string out;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, run_command({"bash", source_dir() + "/scripts/make-certs", keys.path()}, out));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, run_command({"openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                                                          "rsa_keygen_bits:2048", "-out", keys.file("sa.key")}, out));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, run_command({"openssl", "pkey", "-in", keys.file("sa.key"), "-pubout",
+                                                          "-out", keys.file("sa.pub")}, out));
+        child_process fake({"node", source_dir() + "/tests/support/fake_fcm.js", keys.file("port"), keys.file("server.crt"),
+                            keys.file("server.key"), keys.file("sa.pub"), keys.file("requests.log")},
+                           keys.file("node.log"));
+        for (int i = 0; i < 100 && read_file(keys.file("port")).empty(); ++i) std::this_thread::sleep_for(50ms);
+        const std::string port = read_file(keys.file("port"));
+        CPPUNIT_ASSERT_MESSAGE(read_file(keys.file("node.log")), !port.empty());
+        Json::Value account(Json::objectValue);
+        account["type"] = "service_account";
+        account["client_email"] = "mqchat@example.iam.gserviceaccount.com";
+        account["private_key"] = read_file(keys.file("sa.key"));
+        account["token_uri"] = "https://127.0.0.1:" + port + "/token";
+        write_file(keys.file("account.json"), Json::writeString(Json::StreamWriterBuilder(), account));
+
+        pg::connection db(f.stack.conninfo());
+        db.exec("INSERT INTO push_devices (user_id, platform, token, app_id)"
+                " SELECT id, 'fcm', t, 'com.example.chat' FROM users, unnest(ARRAY['tok-gone', 'tok-busy']) t WHERE name = 'dave'");
+        db.exec("INSERT INTO push_devices (user_id, platform, token, app_id)"
+                " SELECT id, 'fcm', 'tok-bob', 'com.example.chat' FROM users WHERE name = 'bob' ON CONFLICT DO NOTHING");
+        db.exec("UPDATE members SET notify = 'all' WHERE user_id = (SELECT id FROM users WHERE name = 'dave')");
+        f.stack.store->stop();
+        bridge sender(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password, "bridge-fcm",
+                      {"fcm_project_id demo-project", "fcm_service_account_file " + keys.file("account.json"),
+                       "fcm_base_url https://127.0.0.1:" + port, "push_ca_file " + keys.file("ca.crt")});
+        sender.start();
+        wait_devices("bob", 0);
+        wait_devices("dave", 0);
+        auto alice = login("alice", "alice-fcm");
+        const std::int64_t seq = say(*alice, "alice", f.direct, "f1", "push me");
+        say(*alice, "alice", f.group, "f2", "dave, push");
+
+        // Wait until the sender has answered everything due (tok-busy retries after 1 s).
+        auto sends_for = [&](const std::string& token) {
+            std::vector<Json::Value> found;
+            std::istringstream lines(read_file(keys.file("requests.log")));
+            for (std::string line; std::getline(lines, line);) {
+                const Json::Value v = json_of(line);
+                if (v["message"]["token"] == token) found.push_back(v);
+            }
+            return found;
+        };
+        for (int i = 0; i < 100 && sends_for("tok-busy").size() < 2; ++i) std::this_thread::sleep_for(100ms);
+        const std::string log = read_file(keys.file("requests.log"));
+        CPPUNIT_ASSERT_MESSAGE(log, log.find(R"({"path":"/token","ok":true,"why":""})") != std::string::npos);
+        // bob's push, as FCM documents it.
+        Json::Value bob_push;
+        for (const auto& v : sends_for("tok-bob"))
+            if (v["message"]["data"]["seq"] == std::to_string(seq)) bob_push = v;
+        CPPUNIT_ASSERT_MESSAGE(log, bob_push.isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("Bearer at-1"), bob_push["auth"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("/v1/projects/demo-project/messages:send"), bob_push["path"].asString());
+        const Json::Value& m = bob_push["message"];
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), m["notification"]["title"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("push me"), m["notification"]["body"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::to_string(f.direct), m["data"]["conv"].asString());
+        CPPUNIT_ASSERT_EQUAL("conv-" + std::to_string(f.direct), m["android"]["collapse_key"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("high"), m["android"]["priority"].asString());
+        // 429 then success: tried twice; a dead token removes the device.
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), sends_for("tok-busy").size());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM push_devices WHERE token = 'tok-gone'").int64(0, 0));
+        for (int i = 0; i < 50 && db.exec("SELECT count(*) FROM push_queue WHERE next_at <= now()").int64(0, 0) > 0; ++i)
+            std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM push_queue").int64(0, 0)); // all sent
+        CPPUNIT_ASSERT(sender.log().find("push token of device") != std::string::npos);
+        sender.stop();
+        f.stack.store->start();
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(push_test);

@@ -117,12 +117,14 @@ void broker::stop(int sig) { server_.stop(sig, std::chrono::seconds(10)); }
 // ---------------------------------------------------------------- bridge
 
 bridge::bridge(const temp_dir& dir, const std::string& conninfo, int mqtt_port, const std::string& password,
-               const std::string& name)
+               const std::string& name, const std::vector<std::string>& extra_config)
     : config_(dir.file(name + ".conf")), log_(dir.file(name + ".log")) {
     write_file(dir.file(name + ".password"), password + "\n");
-    write_file(config_, "mqtt_uri tcp://127.0.0.1:" + std::to_string(mqtt_port) +
-                            "\nmqtt_username mqchat-bridge\nmqtt_password_file " + dir.file(name + ".password") +
-                            "\nmqtt_client_id " + name + "\ndb_conninfo " + conninfo + "\n");
+    std::string text = "mqtt_uri tcp://127.0.0.1:" + std::to_string(mqtt_port) +
+                       "\nmqtt_username mqchat-bridge\nmqtt_password_file " + dir.file(name + ".password") +
+                       "\nmqtt_client_id " + name + "\ndb_conninfo " + conninfo + "\n";
+    for (const auto& line : extra_config) text += line + "\n";
+    write_file(config_, text);
 }
 
 bridge::~bridge() { stop(SIGKILL); }

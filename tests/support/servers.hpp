@@ -69,7 +69,7 @@ private:
 class bridge {
 public:
     bridge(const temp_dir& dir, const std::string& conninfo, int mqtt_port, const std::string& password,
-           const std::string& name = "bridge");
+           const std::string& name = "bridge", const std::vector<std::string>& extra_config = {});
     ~bridge();
 
     void start();

@@ -1,0 +1,58 @@
+#pragma once
+/// Firebase Cloud Messaging, HTTP v1 API: an OAuth 2 access token from a
+/// service-account key (a JWT grant signed RS256, cached until it expires),
+/// then messages:send per push.
+
+#include <json/json.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "http_client.hpp"
+
+namespace mqchat::bridge {
+
+struct fcm_settings {
+    std::string project_id;
+    std::string service_account_file; ///< the JSON key Google gives: client_email, private_key, token_uri
+    std::string base_url = "https://fcm.googleapis.com";
+};
+
+/// What became of one push.
+enum class push_outcome {
+    sent,
+    retry,          ///< 429 / 5xx / no connection: try again later (retry_after_s when the server said)
+    invalid_token,  ///< the token is dead (UNREGISTERED, 404, 410): delete the device
+    rejected,       ///< the request itself is wrong (4xx): drop the push, log it
+};
+
+struct push_result {
+    push_outcome outcome = push_outcome::retry;
+    long retry_after_s = -1;
+    std::string detail; ///< for the log
+};
+
+class fcm_client {
+public:
+    /// Reads the key file; throws std::runtime_error naming what is wrong.
+    fcm_client(fcm_settings settings, http_client& http);
+
+    /// Sends one queued push (its payload, schema/009: title, body, conv,
+    /// seq, sender, badge, token).
+    push_result send(const Json::Value& push);
+
+    /// The JWT grant for the token endpoint (exposed for tests).
+    std::string assertion(std::int64_t now_s) const;
+
+private:
+    bool refresh_token(std::string& why);
+
+    fcm_settings settings_;
+    http_client& http_;
+    std::string client_email_, private_key_pem_, token_uri_;
+    std::string access_token_;
+    std::chrono::steady_clock::time_point token_expires_{};
+};
+
+} // namespace mqchat::bridge

@@ -1,0 +1,93 @@
+#include "push_sender.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <random>
+
+#include "common/json.hpp"
+
+namespace mqchat::bridge {
+
+namespace {
+constexpr int max_attempts = 8;
+
+/// Seconds until the next try: the server's Retry-After when it gave one,
+/// else 2^attempts (at most 5 minutes), times a random 0.5 … 1.5.
+long backoff_s(int attempts, long retry_after_s) {
+    if (retry_after_s >= 0) return std::min(retry_after_s, 3600L);
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    const double base = std::min(300.0, static_cast<double>(1L << std::min(attempts, 9)));
+    return std::max(1L, static_cast<long>(base * std::uniform_real_distribution<double>(0.5, 1.5)(rng)));
+}
+} // namespace
+
+push_sender::push_sender(std::string conninfo, std::unique_ptr<http_client> http, std::unique_ptr<fcm_client> fcm)
+    : conninfo_(std::move(conninfo)), http_(std::move(http)), fcm_(std::move(fcm)) {}
+
+push_sender::~push_sender() { stop(); }
+
+void push_sender::start() { thread_ = std::thread([this] { run(); }); }
+
+void push_sender::stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+void push_sender::run() {
+    std::unique_ptr<pg::connection> db;
+    while (!stop_) {
+        bool busy = false;
+        try {
+            if (!db) db = std::make_unique<pg::connection>(conninfo_);
+            busy = round(*db);
+        } catch (const pg::error& e) {
+            std::cerr << "mqchat-bridge: push sender: database unavailable (" << e.what() << "); retrying" << std::endl;
+            db.reset();
+        }
+        if (!busy)
+            for (int i = 0; i < 5 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+bool push_sender::round(pg::connection& db) {
+    const auto due = db.exec(
+        "UPDATE push_queue SET attempts = attempts + 1, next_at = now() + interval '2 minutes'"
+        " WHERE id IN (SELECT id FROM push_queue WHERE next_at <= now() AND payload ->> 'platform' = 'fcm'"
+        "              ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, device_id, attempts, payload");
+    for (int i = 0; i < due.rows() && !stop_; ++i) {
+        const std::string id = due.str(i, 0), device = due.str(i, 1);
+        const int attempts = static_cast<int>(due.int64(i, 2));
+        Json::Value push;
+        std::string why;
+        json::parse(due.text(i, 3), push, why);
+        const push_result r = fcm_->send(push);
+        switch (r.outcome) {
+        case push_outcome::sent:
+            db.exec("DELETE FROM push_queue WHERE id = $1", {id});
+            break;
+        case push_outcome::invalid_token:
+            std::cout << "mqchat-bridge: push token of device " << device << " is no longer valid (" << r.detail
+                      << "); device removed" << std::endl;
+            db.exec("DELETE FROM push_devices WHERE id = $1", {device});
+            break;
+        case push_outcome::rejected:
+            std::cerr << "mqchat-bridge: push " << id << " rejected: " << r.detail << std::endl;
+            db.exec("DELETE FROM push_queue WHERE id = $1", {id});
+            break;
+        case push_outcome::retry:
+            if (attempts >= max_attempts) {
+                std::cerr << "mqchat-bridge: push " << id << " dropped after " << attempts << " attempts: " << r.detail
+                          << std::endl;
+                db.exec("DELETE FROM push_queue WHERE id = $1", {id});
+            } else {
+                db.exec("UPDATE push_queue SET next_at = now() + make_interval(secs => $2) WHERE id = $1",
+                        {id, std::to_string(backoff_s(attempts, r.retry_after_s))});
+            }
+            break;
+        }
+    }
+    return due.rows() > 0;
+}
+
+} // namespace mqchat::bridge

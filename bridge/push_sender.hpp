@@ -1,0 +1,40 @@
+#pragma once
+/// Takes the push queue (schema/009) to the providers, on its own thread and
+/// database connection, so a slow or dead provider never holds up delivery.
+///
+/// A push is leased (next_at pushed two minutes ahead, attempts counted)
+/// before it is sent and deleted after; a bridge that dies in between sends
+/// it again once the lease runs out (the collapse key per conversation makes
+/// the phone show it once). 429 and 5xx are retried with exponential backoff
+/// and jitter, or after the server's Retry-After; a dead token deletes its
+/// device; a push still failing after 8 attempts is dropped and logged.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/pg.hpp"
+#include "fcm.hpp"
+
+namespace mqchat::bridge {
+
+class push_sender {
+public:
+    push_sender(std::string conninfo, std::unique_ptr<http_client> http, std::unique_ptr<fcm_client> fcm);
+    ~push_sender();
+    void start();
+    void stop();
+
+private:
+    void run();
+    bool round(pg::connection& db); ///< false when nothing was due
+
+    std::string conninfo_;
+    std::unique_ptr<http_client> http_;
+    std::unique_ptr<fcm_client> fcm_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+} // namespace mqchat::bridge
