@@ -25,6 +25,10 @@ bridge_config load_config(const std::string& path) {
     c.fcm_service_account_file = r.string("fcm_service_account_file", "");
     c.fcm_base_url = r.string("fcm_base_url", c.fcm_base_url);
     c.push_ca_file = r.string("push_ca_file", "");
+    c.apns_key_file = r.string("apns_key_file", "");
+    c.apns_key_id = r.string("apns_key_id", "");
+    c.apns_team_id = r.string("apns_team_id", "");
+    c.apns_base_url = r.string("apns_base_url", c.apns_base_url);
 
     std::string errors = r.errors();
     auto add = [&errors](const std::string& e) { errors += (errors.empty() ? "" : "; ") + e; };
@@ -40,6 +44,8 @@ bridge_config load_config(const std::string& path) {
         if (!in || !std::getline(in, c.mqtt_password) || c.mqtt_password.empty())
             add("mqtt_password_file '" + password_file + "' cannot be read or is empty");
     }
+    if (!c.apns_key_file.empty() && (c.apns_key_id.empty() || c.apns_team_id.empty()))
+        add("apns_key_file needs apns_key_id and apns_team_id");
     if (c.fcm_project_id.empty() != c.fcm_service_account_file.empty())
         add("fcm_project_id and fcm_service_account_file go together");
     if (!errors.empty()) throw std::invalid_argument(path + ": " + errors);

@@ -22,6 +22,9 @@ struct bridge_config {
     std::string fcm_service_account_file;
     std::string fcm_base_url = "https://fcm.googleapis.com";
     std::string push_ca_file; ///< trust this CA bundle for push providers instead of the system's
+    /// Push to APNs (off unless apns_key_file is set).
+    std::string apns_key_file, apns_key_id, apns_team_id;
+    std::string apns_base_url = "https://api.push.apple.com";
 };
 
 /// Throws std::invalid_argument (bad options) or std::runtime_error (unreadable file).

@@ -38,14 +38,21 @@ int main(int argc, char** argv) {
 
         mqchat::bridge::pg_requests requests(config.db, topics);
         std::unique_ptr<mqchat::bridge::push_sender> pushes;
-        if (!config.fcm_project_id.empty()) {
-            auto http = std::make_unique<mqchat::bridge::http_client>(config.push_ca_file);
-            auto fcm = std::make_unique<mqchat::bridge::fcm_client>(
-                mqchat::bridge::fcm_settings{config.fcm_project_id, config.fcm_service_account_file, config.fcm_base_url},
-                *http);
-            pushes = std::make_unique<mqchat::bridge::push_sender>(config.db, std::move(http), std::move(fcm));
+        if (!config.fcm_project_id.empty() || !config.apns_key_file.empty()) {
+            using namespace mqchat::bridge;
+            auto http = std::make_unique<http_client>(config.push_ca_file);
+            std::unique_ptr<fcm_client> fcm;
+            std::unique_ptr<apns_client> apns;
+            if (!config.fcm_project_id.empty())
+                fcm = std::make_unique<fcm_client>(
+                    fcm_settings{config.fcm_project_id, config.fcm_service_account_file, config.fcm_base_url}, *http);
+            if (!config.apns_key_file.empty())
+                apns = std::make_unique<apns_client>(
+                    apns_settings{config.apns_key_file, config.apns_key_id, config.apns_team_id, config.apns_base_url},
+                    *http);
+            std::cout << "mqchat-bridge: sending pushes to" << (fcm ? " FCM" : "") << (apns ? " APNs" : "") << std::endl;
+            pushes = std::make_unique<push_sender>(config.db, std::move(http), std::move(fcm), std::move(apns));
             pushes->start();
-            std::cout << "mqchat-bridge: sending pushes to FCM project " << config.fcm_project_id << std::endl;
         }
         mqchat::bridge::ingest loop(store, link, requests, topics, config.batch_max);
         loop.run(stopping);

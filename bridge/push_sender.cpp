@@ -21,8 +21,11 @@ long backoff_s(int attempts, long retry_after_s) {
 }
 } // namespace
 
-push_sender::push_sender(std::string conninfo, std::unique_ptr<http_client> http, std::unique_ptr<fcm_client> fcm)
-    : conninfo_(std::move(conninfo)), http_(std::move(http)), fcm_(std::move(fcm)) {}
+push_sender::push_sender(std::string conninfo, std::unique_ptr<http_client> http, std::unique_ptr<fcm_client> fcm,
+                         std::unique_ptr<apns_client> apns)
+    : conninfo_(std::move(conninfo)), http_(std::move(http)), fcm_(std::move(fcm)), apns_(std::move(apns)) {
+    platforms_ = std::string("{") + (fcm_ ? "fcm" : "") + (fcm_ && apns_ ? "," : "") + (apns_ ? "apns" : "") + "}";
+}
 
 push_sender::~push_sender() { stop(); }
 
@@ -52,16 +55,17 @@ void push_sender::run() {
 bool push_sender::round(pg::connection& db) {
     const auto due = db.exec(
         "UPDATE push_queue SET attempts = attempts + 1, next_at = now() + interval '2 minutes'"
-        " WHERE id IN (SELECT id FROM push_queue WHERE next_at <= now() AND payload ->> 'platform' = 'fcm'"
+        " WHERE id IN (SELECT id FROM push_queue WHERE next_at <= now() AND payload ->> 'platform' = ANY($1::text[])"
         "              ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, device_id, attempts, payload");
+        " RETURNING id, device_id, attempts, payload",
+        {platforms_});
     for (int i = 0; i < due.rows() && !stop_; ++i) {
         const std::string id = due.str(i, 0), device = due.str(i, 1);
         const int attempts = static_cast<int>(due.int64(i, 2));
         Json::Value push;
         std::string why;
         json::parse(due.text(i, 3), push, why);
-        const push_result r = fcm_->send(push);
+        const push_result r = push["platform"] == "apns" ? apns_->send(push) : fcm_->send(push);
         switch (r.outcome) {
         case push_outcome::sent:
             db.exec("DELETE FROM push_queue WHERE id = $1", {id});

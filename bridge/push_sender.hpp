@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "apns.hpp"
 #include "common/pg.hpp"
 #include "fcm.hpp"
 
@@ -21,7 +22,9 @@ namespace mqchat::bridge {
 
 class push_sender {
 public:
-    push_sender(std::string conninfo, std::unique_ptr<http_client> http, std::unique_ptr<fcm_client> fcm);
+    /// Either client may be null: pushes for that platform stay queued.
+    push_sender(std::string conninfo, std::unique_ptr<http_client> http, std::unique_ptr<fcm_client> fcm,
+                std::unique_ptr<apns_client> apns);
     ~push_sender();
     void start();
     void stop();
@@ -33,6 +36,8 @@ private:
     std::string conninfo_;
     std::unique_ptr<http_client> http_;
     std::unique_ptr<fcm_client> fcm_;
+    std::unique_ptr<apns_client> apns_;
+    std::string platforms_; ///< '{fcm,apns}': those with a client
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

@@ -107,7 +107,7 @@ class push_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(groups_push_on_mention_unless_the_member_chose_otherwise);
     CPPUNIT_TEST(mutes_end_and_previews_are_a_choice);
     CPPUNIT_TEST(one_push_per_message_and_device_through_a_bridge_kill);
-    CPPUNIT_TEST(fcm_gets_each_push_with_a_valid_oauth_token);
+    CPPUNIT_TEST(fcm_and_apns_get_each_push_as_documented);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -253,7 +253,7 @@ public:
         Json::StreamWriterBuilder w;
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT mqchat_queue_push($1::jsonb)", {Json::writeString(w, again)}).int64(0, 0));
     }
-    void fcm_gets_each_push_with_a_valid_oauth_token() {
+    void fcm_and_apns_get_each_push_as_documented() {
         auto& f = shared();
         // A fake FCM and OAuth endpoint over real TLS and HTTP/2 (node), a
         // service-account key made here, and the bridge pointed at them.
@@ -264,8 +264,13 @@ public:
                                                           "rsa_keygen_bits:2048", "-out", keys.file("sa.key")}, out));
         CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, run_command({"openssl", "pkey", "-in", keys.file("sa.key"), "-pubout",
                                                           "-out", keys.file("sa.pub")}, out));
-        child_process fake({"node", source_dir() + "/tests/support/fake_fcm.js", keys.file("port"), keys.file("server.crt"),
-                            keys.file("server.key"), keys.file("sa.pub"), keys.file("requests.log")},
+        // The APNs key: a P-256 key in PKCS#8 PEM, like the .p8 file Apple gives.
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, run_command({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                                                          "ec_paramgen_curve:P-256", "-out", keys.file("apns.p8")}, out));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, run_command({"openssl", "pkey", "-in", keys.file("apns.p8"), "-pubout",
+                                                          "-out", keys.file("apns.pub")}, out));
+        child_process fake({"node", source_dir() + "/tests/support/fake_push.js", keys.file("port"), keys.file("server.crt"),
+                            keys.file("server.key"), keys.file("sa.pub"), keys.file("apns.pub"), keys.file("requests.log")},
                            keys.file("node.log"));
         for (int i = 0; i < 100 && read_file(keys.file("port")).empty(); ++i) std::this_thread::sleep_for(50ms);
         const std::string port = read_file(keys.file("port"));
@@ -282,11 +287,16 @@ public:
                 " SELECT id, 'fcm', t, 'com.example.chat' FROM users, unnest(ARRAY['tok-gone', 'tok-busy']) t WHERE name = 'dave'");
         db.exec("INSERT INTO push_devices (user_id, platform, token, app_id)"
                 " SELECT id, 'fcm', 'tok-bob', 'com.example.chat' FROM users WHERE name = 'bob' ON CONFLICT DO NOTHING");
+        db.exec("INSERT INTO push_devices (user_id, platform, token, app_id)"
+                " SELECT id, 'apns', t, 'com.example.chat.ios' FROM users, unnest(ARRAY['apns-bob', 'apns-gone']) t"
+                "  WHERE name = 'bob'");
         db.exec("UPDATE members SET notify = 'all' WHERE user_id = (SELECT id FROM users WHERE name = 'dave')");
         f.stack.store->stop();
         bridge sender(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password, "bridge-fcm",
                       {"fcm_project_id demo-project", "fcm_service_account_file " + keys.file("account.json"),
-                       "fcm_base_url https://127.0.0.1:" + port, "push_ca_file " + keys.file("ca.crt")});
+                       "fcm_base_url https://127.0.0.1:" + port, "push_ca_file " + keys.file("ca.crt"),
+                       "apns_key_file " + keys.file("apns.p8"), "apns_key_id ABC123DEFG", "apns_team_id TEAM123456",
+                       "apns_base_url https://127.0.0.1:" + port});
         sender.start();
         wait_devices("bob", 0);
         wait_devices("dave", 0);
@@ -327,6 +337,21 @@ public:
             std::this_thread::sleep_for(100ms);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM push_queue").int64(0, 0)); // all sent
         CPPUNIT_ASSERT(sender.log().find("push token of device") != std::string::npos);
+        // bob's iPhone, as APNs documents it; his dead APNs token is gone too.
+        Json::Value apns;
+        std::istringstream lines(read_file(keys.file("requests.log")));
+        for (std::string line; std::getline(lines, line);) {
+            const Json::Value v = json_of(line);
+            if (v["apns"].asBool() && v["token"] == "apns-bob" && v["payload"]["seq"].asInt64() == seq) apns = v;
+        }
+        CPPUNIT_ASSERT_MESSAGE(read_file(keys.file("requests.log")), apns.isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string(""), apns["why"].asString()); // the provider token verified
+        CPPUNIT_ASSERT_EQUAL(std::string("com.example.chat.ios"), apns["topic"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("alert"), apns["push_type"].asString());
+        CPPUNIT_ASSERT_EQUAL("conv-" + std::to_string(f.direct), apns["collapse_id"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("push me"), apns["payload"]["aps"]["alert"]["body"].asString());
+        CPPUNIT_ASSERT(apns["payload"]["aps"]["badge"].asInt64() >= 1);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM push_devices WHERE token = 'apns-gone'").int64(0, 0));
         sender.stop();
         f.stack.store->start();
     }
