@@ -29,6 +29,11 @@ bridge_config load_config(const std::string& path) {
     c.apns_key_id = r.string("apns_key_id", "");
     c.apns_team_id = r.string("apns_team_id", "");
     c.apns_base_url = r.string("apns_base_url", c.apns_base_url);
+    c.smtp_url = r.string("smtp_url", "");
+    c.smtp_from = r.string("smtp_from", "");
+    c.smtp_username = r.string("smtp_username", "");
+    c.smtp_password = r.string("smtp_password", "");
+    c.email_digest_delay_s = static_cast<int>(r.integer("email_digest_delay_s", 3600, 1, 30 * 24 * 3600));
 
     std::string errors = r.errors();
     auto add = [&errors](const std::string& e) { errors += (errors.empty() ? "" : "; ") + e; };
@@ -44,6 +49,7 @@ bridge_config load_config(const std::string& path) {
         if (!in || !std::getline(in, c.mqtt_password) || c.mqtt_password.empty())
             add("mqtt_password_file '" + password_file + "' cannot be read or is empty");
     }
+    if (!c.smtp_url.empty() && c.smtp_from.empty()) add("smtp_url needs smtp_from");
     if (!c.apns_key_file.empty() && (c.apns_key_id.empty() || c.apns_team_id.empty()))
         add("apns_key_file needs apns_key_id and apns_team_id");
     if (c.fcm_project_id.empty() != c.fcm_service_account_file.empty())

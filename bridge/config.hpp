@@ -25,6 +25,9 @@ struct bridge_config {
     /// Push to APNs (off unless apns_key_file is set).
     std::string apns_key_file, apns_key_id, apns_team_id;
     std::string apns_base_url = "https://api.push.apple.com";
+    /// E-mail digests (off unless smtp_url is set).
+    std::string smtp_url, smtp_from, smtp_username, smtp_password;
+    int email_digest_delay_s = 3600;
 };
 
 /// Throws std::invalid_argument (bad options) or std::runtime_error (unreadable file).

@@ -12,6 +12,7 @@
 #include "mosquitto_link.hpp"
 #include "pg_message_store.hpp"
 #include "pg_requests.hpp"
+#include "email_digest.hpp"
 #include "push_sender.hpp"
 
 namespace {
@@ -53,6 +54,15 @@ int main(int argc, char** argv) {
             std::cout << "mqchat-bridge: sending pushes to" << (fcm ? " FCM" : "") << (apns ? " APNs" : "") << std::endl;
             pushes = std::make_unique<push_sender>(config.db, std::move(http), std::move(fcm), std::move(apns));
             pushes->start();
+        }
+        std::unique_ptr<mqchat::bridge::email_digest> digests;
+        if (!config.smtp_url.empty()) {
+            digests = std::make_unique<mqchat::bridge::email_digest>(
+                config.db, mqchat::bridge::smtp_settings{config.smtp_url, config.smtp_from, config.smtp_username,
+                                                         config.smtp_password, config.push_ca_file,
+                                                         config.email_digest_delay_s});
+            digests->start();
+            std::cout << "mqchat-bridge: e-mail digests after " << config.email_digest_delay_s << " s away" << std::endl;
         }
         mqchat::bridge::ingest loop(store, link, requests, topics, config.batch_max);
         loop.run(stopping);

@@ -152,7 +152,8 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"push.register", &pg_requests::push_register},
                {"push.unregister", &pg_requests::push_unregister},
                {"push.settings", &pg_requests::push_settings},
-               {"conv.notify", &pg_requests::conv_notify}} {}
+               {"conv.notify", &pg_requests::conv_notify},
+               {"email.set", &pg_requests::email_set}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) db_ = std::make_unique<pg::connection>(conninfo_);
@@ -689,6 +690,24 @@ method_outcome pg_requests::conv_notify(pg::connection& db, const rpc::request& 
     res["conv"] = Json::Int64(c.conv);
     res["level"] = row.str(0, 0);
     res["muted_until"] = Json::Int64(row.int64(0, 1));
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::email_set(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    if (r.guest) return fail(error_code::forbidden, "guests get no e-mail");
+    const Json::Value& a = r.params["address"];
+    // null stops the digests; an address is checked loosely (the SMTP server has the last word).
+    if (!a.isNull()) {
+        const std::string s = a.isString() ? a.asString() : "";
+        const auto at = s.find('@');
+        if (s.size() > 254 || at == std::string::npos || at == 0 || at + 1 == s.size() || s.find('@', at + 1) != std::string::npos ||
+            s.find_first_of(" \t\r\n<>") != std::string::npos)
+            return bad("address must be an e-mail address, or null to stop the digests");
+    }
+    db.exec("UPDATE users SET email = $2 WHERE id = $1",
+            {std::to_string(me), a.isNull() ? std::optional<std::string>() : a.asString()});
+    Json::Value res(Json::objectValue);
+    res["address"] = a;
     return ok(std::move(res));
 }
 

@@ -53,6 +53,7 @@ private:
     method_outcome push_unregister(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome push_settings(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome conv_notify(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome email_set(pg::connection& db, const rpc::request& r, std::int64_t me);
 
     outgoing_message notice(const std::string& user, const Json::Value& body) const;
 

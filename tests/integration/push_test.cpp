@@ -108,6 +108,7 @@ class push_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(mutes_end_and_previews_are_a_choice);
     CPPUNIT_TEST(one_push_per_message_and_device_through_a_bridge_kill);
     CPPUNIT_TEST(fcm_and_apns_get_each_push_as_documented);
+    CPPUNIT_TEST(members_away_get_one_email_digest_per_unread_batch);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -291,12 +292,15 @@ public:
                 " SELECT id, 'apns', t, 'com.example.chat.ios' FROM users, unnest(ARRAY['apns-bob', 'apns-gone']) t"
                 "  WHERE name = 'bob'");
         db.exec("UPDATE members SET notify = 'all' WHERE user_id = (SELECT id FROM users WHERE name = 'dave')");
+        // The stack's bridge again, same MQTT session, with providers configured.
         f.stack.store->stop();
-        bridge sender(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password, "bridge-fcm",
-                      {"fcm_project_id demo-project", "fcm_service_account_file " + keys.file("account.json"),
+        f.stack.store = std::make_unique<bridge>(f.stack.dir, f.stack.conninfo(), f.stack.port(),
+                                                 chat_stack::bridge_password, "bridge", std::vector<std::string>{
+                      "fcm_project_id demo-project", "fcm_service_account_file " + keys.file("account.json"),
                        "fcm_base_url https://127.0.0.1:" + port, "push_ca_file " + keys.file("ca.crt"),
                        "apns_key_file " + keys.file("apns.p8"), "apns_key_id ABC123DEFG", "apns_team_id TEAM123456",
                        "apns_base_url https://127.0.0.1:" + port});
+        auto& sender = *f.stack.store;
         sender.start();
         wait_devices("bob", 0);
         wait_devices("dave", 0);
@@ -352,7 +356,67 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("push me"), apns["payload"]["aps"]["alert"]["body"].asString());
         CPPUNIT_ASSERT(apns["payload"]["aps"]["badge"].asInt64() >= 1);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM push_devices WHERE token = 'apns-gone'").int64(0, 0));
-        sender.stop();
+        with_plain_bridge(f);
+    }
+    void members_away_get_one_email_digest_per_unread_batch() {
+        auto& f = shared();
+        temp_dir smtp("smtp");
+        child_process sink({"node", source_dir() + "/tests/support/fake_smtp.js", smtp.file("port"), smtp.file("mail.log")},
+                           smtp.file("node.log"));
+        for (int i = 0; i < 100 && read_file(smtp.file("port")).empty(); ++i) std::this_thread::sleep_for(50ms);
+        const std::string port = read_file(smtp.file("port"));
+        CPPUNIT_ASSERT_MESSAGE(read_file(smtp.file("node.log")), !port.empty());
+
+        auto carol = login("carol", "carol-mail");
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             call(*carol, "carol", "email.set", R"({"address":"not an address"})")["error"]["code"].asString());
+        CPPUNIT_ASSERT(call(*carol, "carol", "email.set", R"({"address":"carol@example.org"})")["result"].isObject());
+        // carol has read everything so far and goes away.
+        pg::connection db(f.stack.conninfo());
+        db.exec("UPDATE members SET read_seq = c.last_seq, notify = 'default', muted_until = NULL FROM conversations c"
+                " WHERE members.conv_id = c.id AND members.user_id = (SELECT id FROM users WHERE name = 'carol')");
+        f.stack.store->stop();
+        f.stack.store = std::make_unique<bridge>(
+            f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password, "bridge",
+            std::vector<std::string>{"smtp_url smtp://127.0.0.1:" + port, "smtp_from chat@example.org",
+                                     "email_digest_delay_s 3"});
+        f.stack.store->start();
+        auto alice = login("alice", "alice-mail");
+        // carol leaves now: both messages come before she has been away 3 s.
+        carol->disconnect();
+        wait_devices("carol", 0);
+        say(*alice, "alice", f.group, "e1", "first");
+        say(*alice, "alice", f.group, "e2", "second");
+        auto mails = [&] {
+            std::vector<Json::Value> out;
+            std::istringstream lines(read_file(smtp.file("mail.log")));
+            for (std::string line; std::getline(lines, line);) out.push_back(json_of(line));
+            return out;
+        };
+        for (int i = 0; i < 100 && mails().empty(); ++i) std::this_thread::sleep_for(100ms);
+        auto got = mails();
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), got.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("chat@example.org"), got[0]["from"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("carol@example.org"), got[0]["to"][0].asString());
+        const std::string text = got[0]["data"].asString();
+        CPPUNIT_ASSERT_MESSAGE(text, text.find("Subject: 2 new messages") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(text, text.find("team: 2 new") != std::string::npos);
+        // Not again for the same messages…
+        std::this_thread::sleep_for(3s);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), mails().size());
+        // … but for new ones.
+        say(*alice, "alice", f.group, "e3", "third");
+        for (int i = 0; i < 100 && mails().size() < 2; ++i) std::this_thread::sleep_for(100ms);
+        got = mails();
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), got.size());
+        CPPUNIT_ASSERT_MESSAGE(got[1]["data"].asString(), got[1]["data"].asString().find("team: 1 new") != std::string::npos);
+        with_plain_bridge(f);
+    }
+
+    /// Back to the stack's bridge as it was (no providers, no mail).
+    static void with_plain_bridge(fixture& f) {
+        f.stack.store->stop();
+        f.stack.store = std::make_unique<bridge>(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password);
         f.stack.store->start();
     }
 };

@@ -1,0 +1,153 @@
+#include "email_digest.hpp"
+
+#include <curl/curl.h>
+#include <json/json.h>
+
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+
+#include "common/json.hpp"
+
+namespace mqchat::bridge {
+
+namespace {
+
+struct upload {
+    const std::string& text;
+    std::size_t at = 0;
+};
+
+std::size_t read_text(char* buffer, std::size_t size, std::size_t n, void* userp) {
+    auto* u = static_cast<upload*>(userp);
+    const std::size_t len = std::min(size * n, u->text.size() - u->at);
+    std::memcpy(buffer, u->text.data() + u->at, len);
+    u->at += len;
+    return len;
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace
+
+email_digest::email_digest(std::string conninfo, smtp_settings smtp)
+    : conninfo_(std::move(conninfo)), smtp_(std::move(smtp)) {}
+
+email_digest::~email_digest() { stop(); }
+
+void email_digest::start() { thread_ = std::thread([this] { run(); }); }
+
+void email_digest::stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+std::string email_digest::message(const smtp_settings& smtp, const std::string& to, const std::string& user,
+                                  const std::string& conversations_json, std::int64_t now_s) {
+    Json::Value convs;
+    std::string why;
+    json::parse(conversations_json, convs, why);
+    std::int64_t total = 0;
+    std::string lines;
+    for (const auto& c : convs) {
+        total += c["unread"].asInt64();
+        const std::string name = c["title"].asString().empty() ? "conversation " + std::to_string(c["conv"].asInt64())
+                                                               : c["title"].asString();
+        lines += "  " + name + ": " + std::to_string(c["unread"].asInt64()) + " new\r\n";
+    }
+    char date[64];
+    const std::time_t t = static_cast<std::time_t>(now_s);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    return "Date: " + std::string(date) + "\r\nFrom: " + smtp.from + "\r\nTo: " + to +
+           "\r\nSubject: " + std::to_string(total) + " new messages\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+           "Auto-Submitted: auto-generated\r\n\r\nHello " + user + ",\r\n\r\nwhile you were away:\r\n\r\n" + lines +
+           "\r\nOpen the app to read them.\r\n";
+}
+
+bool email_digest::send(const std::string& to, const std::string& text, std::string& why) {
+    CURL* curl = curl_easy_init();
+    if (!curl) return false;
+    upload u{text};
+    curl_slist* rcpt = curl_slist_append(nullptr, ("<" + to + ">").c_str());
+    curl_easy_setopt(curl, CURLOPT_URL, smtp_.url.c_str());
+    curl_easy_setopt(curl, CURLOPT_MAIL_FROM, ("<" + smtp_.from + ">").c_str());
+    curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_text);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &u);
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    if (!smtp_.username.empty()) {
+        curl_easy_setopt(curl, CURLOPT_USERNAME, smtp_.username.c_str());
+        curl_easy_setopt(curl, CURLOPT_PASSWORD, smtp_.password.c_str());
+        curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL)); // never send a password in clear
+    }
+    if (!smtp_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, smtp_.ca_file.c_str());
+    const CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) why = curl_easy_strerror(rc);
+    curl_slist_free_all(rcpt);
+    curl_easy_cleanup(curl);
+    return rc == CURLE_OK;
+}
+
+void email_digest::run() {
+    std::unique_ptr<pg::connection> db;
+    while (!stop_) {
+        try {
+            if (!db) db = std::make_unique<pg::connection>(conninfo_);
+            round(*db);
+        } catch (const pg::error& e) {
+            std::cerr << "mqchat-bridge: e-mail digest: database unavailable (" << e.what() << "); retrying" << std::endl;
+            db.reset();
+        }
+        for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+void email_digest::round(pg::connection& db) {
+    const std::int64_t now = now_ms();
+    // Members away long enough, per user the conversations with messages from
+    // others that neither their read cursor nor an earlier digest covers.
+    const auto due = db.exec(
+        "SELECT u.id, u.name, u.email,"
+        "       json_agg(json_build_object('conv', c.id, 'title', coalesce(c.title, ''), 'last_seq', c.last_seq,"
+        "         'unread', (SELECT count(*) FROM (SELECT 1 FROM messages x WHERE x.conv_id = c.id"
+        "                      AND x.seq > greatest(mb.read_seq, mb.emailed_seq) AND x.sender_id IS DISTINCT FROM u.id"
+        "                      AND (x.type IS NULL OR x.type NOT IN ('edit', 'delete', 'reaction', 'unreaction'))"
+        "                      LIMIT 1000) z)) ORDER BY c.id)"
+        "  FROM users u"
+        "  JOIN presence p ON p.user_id = u.id AND p.devices = 0 AND p.last_seen < $1"
+        "  JOIN members mb ON mb.user_id = u.id"
+        "  JOIN conversations c ON c.id = mb.conv_id"
+        " WHERE u.email IS NOT NULL AND mb.notify <> 'none'"
+        "   AND (mb.muted_until IS NULL OR mb.muted_until <= $2)"
+        "   AND EXISTS (SELECT 1 FROM messages x WHERE x.conv_id = c.id AND x.seq > greatest(mb.read_seq, mb.emailed_seq)"
+        "                 AND x.sender_id IS DISTINCT FROM u.id"
+        "                 AND (x.type IS NULL OR x.type NOT IN ('edit', 'delete', 'reaction', 'unreaction')))"
+        " GROUP BY u.id LIMIT 50",
+        {std::to_string(now - std::int64_t(smtp_.delay_s) * 1000), std::to_string(now)});
+    for (int i = 0; i < due.rows() && !stop_; ++i) {
+        const std::string to = due.str(i, 2), convs = due.str(i, 3);
+        std::string why;
+        if (!send(to, message(smtp_, to, due.str(i, 1), convs, now / 1000), why)) {
+            std::cerr << "mqchat-bridge: e-mail digest to " << due.str(i, 1) << " failed: " << why << "; will retry"
+                      << std::endl;
+            continue;
+        }
+        // Covered up to what the digest counted.
+        db.exec("UPDATE members mb SET emailed_seq = greatest(mb.emailed_seq, d.last_seq)"
+                "  FROM json_to_recordset($2::json) AS d(conv bigint, last_seq bigint)"
+                " WHERE mb.user_id = $1 AND mb.conv_id = d.conv",
+                {due.str(i, 0), convs});
+        std::cout << "mqchat-bridge: e-mail digest sent to " << due.str(i, 1) << std::endl;
+    }
+}
+
+} // namespace mqchat::bridge
