@@ -53,11 +53,14 @@ void push_sender::run() {
 }
 
 bool push_sender::round(pg::connection& db) {
+    // Taken off the queue before sending: a bridge that dies mid-send loses
+    // that one push rather than sending it twice; one that must be retried
+    // goes back in.
     const auto due = db.exec(
-        "UPDATE push_queue SET attempts = attempts + 1, next_at = now() + interval '2 minutes'"
+        "DELETE FROM push_queue"
         " WHERE id IN (SELECT id FROM push_queue WHERE next_at <= now() AND payload ->> 'platform' = ANY($1::text[])"
         "              ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, device_id, attempts, payload",
+        " RETURNING id, device_id, attempts + 1, payload, conv_id, seq",
         {platforms_});
     for (int i = 0; i < due.rows() && !stop_; ++i) {
         const std::string id = due.str(i, 0), device = due.str(i, 1);
@@ -68,7 +71,6 @@ bool push_sender::round(pg::connection& db) {
         const push_result r = push["platform"] == "apns" ? apns_->send(push) : fcm_->send(push);
         switch (r.outcome) {
         case push_outcome::sent:
-            db.exec("DELETE FROM push_queue WHERE id = $1", {id});
             break;
         case push_outcome::invalid_token:
             std::cout << "mqchat-bridge: push token of device " << device << " is no longer valid (" << r.detail
@@ -77,16 +79,17 @@ bool push_sender::round(pg::connection& db) {
             break;
         case push_outcome::rejected:
             std::cerr << "mqchat-bridge: push " << id << " rejected: " << r.detail << std::endl;
-            db.exec("DELETE FROM push_queue WHERE id = $1", {id});
             break;
         case push_outcome::retry:
             if (attempts >= max_attempts) {
                 std::cerr << "mqchat-bridge: push " << id << " dropped after " << attempts << " attempts: " << r.detail
                           << std::endl;
-                db.exec("DELETE FROM push_queue WHERE id = $1", {id});
-            } else {
-                db.exec("UPDATE push_queue SET next_at = now() + make_interval(secs => $2) WHERE id = $1",
-                        {id, std::to_string(backoff_s(attempts, r.retry_after_s))});
+            } else { // back in the queue (unless the device went meanwhile)
+                db.exec("INSERT INTO push_queue (device_id, conv_id, seq, payload, attempts, next_at)"
+                        " SELECT $1, $2, $3, $4::jsonb, $5, now() + make_interval(secs => $6)"
+                        "  WHERE EXISTS (SELECT 1 FROM push_devices WHERE id = $1) ON CONFLICT DO NOTHING",
+                        {device, due.str(i, 4), due.str(i, 5), due.str(i, 3), std::to_string(attempts),
+                         std::to_string(backoff_s(attempts, r.retry_after_s))});
             }
             break;
         }

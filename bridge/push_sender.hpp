@@ -2,10 +2,9 @@
 /// Takes the push queue (schema/009) to the providers, on its own thread and
 /// database connection, so a slow or dead provider never holds up delivery.
 ///
-/// A push is leased (next_at pushed two minutes ahead, attempts counted)
-/// before it is sent and deleted after; a bridge that dies in between sends
-/// it again once the lease runs out (the collapse key per conversation makes
-/// the phone show it once). 429 and 5xx are retried with exponential backoff
+/// A push is taken off the queue before it is sent, so a bridge that dies
+/// mid-send loses that one push rather than sending it twice; everything
+/// still queued survives. 429 and 5xx put it back with exponential backoff
 /// and jitter, or after the server's Retry-After; a dead token deletes its
 /// device; a push still failing after 8 attempts is dropped and logged.
 
