@@ -1,5 +1,6 @@
 #pragma once
-/// request_handler on PostgreSQL: conversations, history and sync
+/// request_handler on PostgreSQL: conversations, history, sync, search,
+/// threads and the caller's settings (one file per concern: requests_*.cpp)
 /// (docs/protocol.md, "Requests"). Every method checks, in the database, that
 /// the caller may see what it asks for; a caller who is not a member of a
 /// conversation learns nothing about it beyond `not_member`.
