@@ -53,6 +53,7 @@ void run_instructions(const settings& s) {
                 test::broker_options o;
                 o.with_plugin = which == 1;
                 o.extra_lines = {"password_file " + passwd, "acl_file " + acl};
+                o.plugin_options = {"typing_per_s 0"};
                 o.wrapper = {"valgrind", "--tool=callgrind", "--callgrind-out-file=" + dir.file(name + ".callgrind")};
                 test::broker b(dir, db.conninfo(), o, name);
                 b.start();
@@ -65,6 +66,7 @@ void run_instructions(const settings& s) {
                 p.publisher = {"", plugin_users ? "alice" : "pub", "pw", 5, ""};
                 p.subscriber = {"", plugin_users ? "bob" : "sub", "pw", 5, ""};
                 p.topic = chat_topic ? "chat/conv/" + std::to_string(conv) + "/typing" : "bench/sensor/1";
+                p.typing_json = chat_topic;
                 measure_pubsub(p);
                 b.stop(SIGTERM);
                 totals[run] = callgrind_total(dir.file(name + ".callgrind"));

@@ -2,6 +2,7 @@
 
 #include <mosquitto.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -31,7 +32,12 @@ pubsub_result measure_pubsub(const pubsub_setup& setup) {
     std::vector<double> latencies;
     pool.on().on_message = [&](int, const mosquitto_message& m) {
         ++received;
-        if (measuring_latency && m.payloadlen >= 8) {
+        if (measuring_latency && setup.typing_json) {
+            const std::string_view text(static_cast<const char*>(m.payload), static_cast<std::size_t>(m.payloadlen));
+            const auto at = text.find("\"at\":");
+            if (at != std::string_view::npos)
+                latencies.push_back(static_cast<double>(now_ns() - std::strtoll(text.data() + at + 5, nullptr, 10)) / 1e6);
+        } else if (measuring_latency && m.payloadlen >= 8) {
             std::int64_t stamp = 0;
             std::memcpy(&stamp, m.payload, 8);
             latencies.push_back(static_cast<double>(now_ns() - stamp) / 1e6);
@@ -39,8 +45,13 @@ pubsub_result measure_pubsub(const pubsub_setup& setup) {
     };
     auto send_one = [&] {
         const std::int64_t stamp = now_ns();
-        std::memcpy(payload.data(), &stamp, 8);
-        pool.publish(pub, setup.topic, payload.data(), static_cast<int>(payload.size()), setup.qos);
+        if (setup.typing_json) {
+            const std::string json = "{\"typing\":true,\"at\":" + std::to_string(stamp) + "}";
+            pool.publish(pub, setup.topic, json.data(), static_cast<int>(json.size()), setup.qos);
+        } else {
+            std::memcpy(payload.data(), &stamp, 8);
+            pool.publish(pub, setup.topic, payload.data(), static_cast<int>(payload.size()), setup.qos);
+        }
         ++sent;
     };
 

@@ -24,6 +24,9 @@ struct pubsub_setup {
     double latency_rate = 2000; ///< messages per second in the latency phase
     pid_t broker = 0;           ///< to sample its CPU
     std::uint64_t fixed_messages = 0; ///< > 0: send exactly this many (closed loop), no timing phases
+    /// Send what a typing indicator is, {"typing":true,"at":<send time>},
+    /// instead of payload_bytes of filler (the plugin checks typing payloads).
+    bool typing_json = false;
 };
 
 struct pubsub_result {

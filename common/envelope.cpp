@@ -188,21 +188,29 @@ bool parse_stamped_receipt(std::string_view payload, receipt& out, envelope_erro
     return read_receipt(payload, true, out, error);
 }
 
-bool parse_typing(std::string_view payload, bool& typing, envelope_error& error) {
+bool parse_typing(std::string_view payload, bool& typing, std::int64_t& at, envelope_error& error) {
+    at = -1;
     if (payload.size() > 256) return fail(error, error_code::payload_too_large, "a typing message is at most 256 bytes");
     Json::Value v;
     std::string why;
     if (!json::parse(payload, v, why)) return fail(error, error_code::invalid_json, "malformed JSON: " + why);
-    if (!v.isObject() || v.size() != 1 || !v["typing"].isBool())
-        return fail(error, error_code::invalid_envelope, "typing is {\"typing\": true} or {\"typing\": false}");
+    const bool has_at = v.isObject() && v.isMember("at");
+    if (!v.isObject() || v.size() != (has_at ? 2u : 1u) || !v["typing"].isBool())
+        return fail(error, error_code::invalid_envelope, "typing is {\"typing\": true} or {\"typing\": false}, with \"at\" if you like");
+    if (has_at) {
+        if (!v["at"].isIntegral() || !v["at"].isInt64() || v["at"].asInt64() < 0)
+            return fail(error, error_code::invalid_envelope, "at must be a time (a non-negative integer)");
+        at = v["at"].asInt64();
+    }
     typing = v["typing"].asBool();
     return true;
 }
 
-std::string stamp_typing(bool typing, std::string_view user) {
+std::string stamp_typing(bool typing, std::int64_t at, std::string_view user) {
     Json::Value v(Json::objectValue);
     v["user"] = std::string(user);
     v["typing"] = typing;
+    if (at >= 0) v["at"] = Json::Int64(at);
     return json::write(v);
 }
 

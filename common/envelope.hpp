@@ -117,9 +117,11 @@ std::string stamp_receipt(const receipt& r, std::string_view user);
 bool parse_stamped_receipt(std::string_view payload, receipt& out, envelope_error& error);
 
 /// Typing on `chat/conv/{cid}/typing`: a client sends {"typing": true|false}
-/// and nothing else; members get {"user", "typing"} (stamped by the plugin).
-bool parse_typing(std::string_view payload, bool& typing, envelope_error& error);
-std::string stamp_typing(bool typing, std::string_view user);
+/// and, optionally, "at" (its clock, ms since the epoch, passed on so a
+/// receiver can drop a stale one); nothing else. Members get
+/// {"user", "typing", "at"?} (stamped by the plugin). `at` is -1 when absent.
+bool parse_typing(std::string_view payload, bool& typing, std::int64_t& at, envelope_error& error);
+std::string stamp_typing(bool typing, std::int64_t at, std::string_view user);
 
 /// `{"ack": id, "conv": …, "seq": …, "ts": …}` on the sender's inbox.
 std::string ack_json(std::string_view id, std::int64_t conv, std::int64_t seq, std::int64_t ts);

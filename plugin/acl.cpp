@@ -82,8 +82,9 @@ int check_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const ch
                                   "chat messages cannot be retained", "", t.conv, ed.topic);
     if (t.kind == topic_kind::conv_typing) { // a will cannot be stamped: only a plain one passes
         bool typing = false;
+        std::int64_t at = -1;
         envelope_error error;
-        if (!parse_typing(std::string_view(static_cast<const char*>(ed.payload), ed.payloadlen), typing, error))
+        if (!parse_typing(std::string_view(static_cast<const char*>(ed.payload), ed.payloadlen), typing, at, error))
             return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
     }
     if (t.kind == topic_kind::conv_receipt) {

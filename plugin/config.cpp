@@ -27,6 +27,7 @@ plugin_config parse_config(const option_list& options) {
     c.jwt_leeway_s = static_cast<int>(r.integer("jwt_leeway_s", 30, 0, 3600));
     c.login_key_file = r.string("login_key_file", "");
     c.presence = r.boolean("presence", c.presence);
+    c.typing_per_s = static_cast<int>(r.integer("typing_per_s", c.typing_per_s, 0, 100000));
     std::string errors = r.errors();
     try {
         topic_names check(c.topic_prefix);

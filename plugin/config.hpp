@@ -47,6 +47,8 @@ struct plugin_config {
     /// digests of logins that passed Argon2id. When set, they are stored in the
     /// database and survive a restart; otherwise they live in memory only.
     std::string login_key_file;
+    /// plugin_opt_typing_per_s: typing messages passed on per user per second (0: no cap).
+    int typing_per_s = 5;
     /// plugin_opt_presence: publish server-owned presence (default true).
     bool presence = true;
     bool persist_logins() const { return !login_key_file.empty(); }             ///< plugin_opt_jwt_leeway_s: clock skew allowed on exp/nbf

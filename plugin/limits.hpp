@@ -25,7 +25,7 @@ public:
     /// Takes one message from the user's bucket; false when it is empty.
     bool allow_message(user_entry& user, std::int64_t now_ns) const;
 
-    /// At most 5 typing messages per second per user; false when over.
+    /// At most typing_per_s typing messages per second per user; false when over.
     bool allow_typing(const std::string& user, std::int64_t now_ns);
 
     /// Counts a refusal for a client; returns how many it has had in the

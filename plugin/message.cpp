@@ -77,14 +77,15 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
     if (t.kind == topic_kind::rpc) return check_request(ctx, ed, *user, username, t);
     if (t.kind == topic_kind::conv_typing) {
         bool typing = false;
+        std::int64_t at = -1;
         envelope_error error;
         const std::string_view body(static_cast<const char*>(ed.payload), ed.payloadlen);
-        if (!parse_typing(body, typing, error))
+        if (!parse_typing(body, typing, at, error))
             return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
         // Typing is frequent and worthless when late: over its own small
         // rate it is dropped without a word (it is never stored anyway).
         if (!ctx.limiter.allow_typing(username, steady_ns())) return MOSQ_ERR_ACL_DENIED;
-        replace_message(ed, stamp_typing(typing, username), ed.topic);
+        replace_message(ed, stamp_typing(typing, at, username), ed.topic);
         return MOSQ_ERR_SUCCESS;
     }
     if (t.kind == topic_kind::conv_receipt) {
