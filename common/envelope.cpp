@@ -190,6 +190,11 @@ bool parse_stamped_receipt(std::string_view payload, receipt& out, envelope_erro
 
 bool parse_typing(std::string_view payload, bool& typing, std::int64_t& at, envelope_error& error) {
     at = -1;
+    // The two messages almost every client sends, without a JSON parse.
+    if (payload == R"({"typing":true})" || payload == R"({"typing":false})") {
+        typing = payload.size() == 15;
+        return true;
+    }
     if (payload.size() > 256) return fail(error, error_code::payload_too_large, "a typing message is at most 256 bytes");
     Json::Value v;
     std::string why;
@@ -207,11 +212,15 @@ bool parse_typing(std::string_view payload, bool& typing, std::int64_t& at, enve
 }
 
 std::string stamp_typing(bool typing, std::int64_t at, std::string_view user) {
-    Json::Value v(Json::objectValue);
-    v["user"] = std::string(user);
-    v["typing"] = typing;
-    if (at >= 0) v["at"] = Json::Int64(at);
-    return json::write(v);
+    // Written by hand, for speed (it runs for every typing message): a user
+    // name is of a safe alphabet (names.hpp), so it needs no escaping.
+    std::string out = R"({"typing":)";
+    out += typing ? "true" : "false";
+    if (at >= 0) out += R"(,"at":)" + std::to_string(at);
+    out += R"(,"user":")";
+    out += user;
+    out += "\"}";
+    return out;
 }
 
 std::string stored_json(const stored_message& m) { return json::write(stored_value(m)); }

@@ -21,6 +21,7 @@ class envelope_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(stamp_roundtrip);
     CPPUNIT_TEST(stamped_requires_sender);
     CPPUNIT_TEST(stored_ack_and_error_json);
+    CPPUNIT_TEST(typing_parses_and_stamps);
     CPPUNIT_TEST_SUITE_END();
 
     send_envelope env;
@@ -155,6 +156,28 @@ public:
         CPPUNIT_ASSERT(json::parse(error_json("invalid_json", "bad", "c1", 7), v, why));
         CPPUNIT_ASSERT_EQUAL(std::string("invalid_json"), v["error"]["code"].asString());
         CPPUNIT_ASSERT_EQUAL(std::string("bad"), v["error"]["message"].asString());
+    }
+    void typing_parses_and_stamps() {
+        bool typing = false;
+        std::int64_t at = 0;
+        envelope_error e;
+        CPPUNIT_ASSERT(parse_typing(R"({"typing":true})", typing, at, e) && typing && at == -1);
+        CPPUNIT_ASSERT(parse_typing(R"({"typing":false})", typing, at, e) && !typing && at == -1);
+        CPPUNIT_ASSERT(parse_typing(R"({ "typing" : true, "at": 1795441272000 })", typing, at, e) && typing &&
+                       at == 1795441272000);
+        for (const char* bad : {R"({"typing":true,"user":"bob"})", R"({"typing":"yes"})", R"({"typing":true,"at":-1})",
+                                R"({"typing":true,"at":1.5})", "{}", "[]", "", R"({"typing":true}x)"})
+            CPPUNIT_ASSERT_MESSAGE(bad, !parse_typing(bad, typing, at, e));
+        // The stamped form is JSON that says the same, whoever it is from.
+        for (const std::int64_t when : {std::int64_t(-1), std::int64_t(0), std::int64_t(1795441272000)}) {
+            Json::Value v;
+            std::string why;
+            CPPUNIT_ASSERT(json::parse(stamp_typing(true, when, "guest-7.x@example_org"), v, why));
+            CPPUNIT_ASSERT_EQUAL(std::string("guest-7.x@example_org"), v["user"].asString());
+            CPPUNIT_ASSERT(v["typing"].asBool());
+            CPPUNIT_ASSERT_EQUAL(when >= 0, v.isMember("at"));
+            if (when >= 0) CPPUNIT_ASSERT_EQUAL(when, v["at"].asInt64());
+        }
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(envelope_test);
