@@ -74,8 +74,8 @@ int refuse_write(plugin_context& ctx, const mosquitto* client, const char* usern
 /// What a will must not get past either. Mosquitto does not run the message
 /// check on a will, only this ACL check (when the will is sent), so the
 /// rules that matter for wills live here too: nothing under the prefix is
-/// retained, and a receipt is a plain receipt without a "user" (the plugin's
-/// stamp says who it is from; a will cannot be stamped).
+/// retained, and typing and receipts are the plain client forms, without a
+/// "user" (the plugin's stamp says who they are from; a will cannot be stamped).
 int check_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const char* username, const parsed_topic& t) {
     if (ed.retain)
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
