@@ -1,57 +1,15 @@
 #include "apns.hpp"
 
-#include <openssl/ecdsa.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <sodium.h>
-
-#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
 
 #include "common/json.hpp"
+#include "jws.hpp"
 
 namespace mqchat::bridge {
 
-namespace {
-
-std::string base64url(std::string_view in) {
-    std::string out(sodium_base64_ENCODED_LEN(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
-    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    out.resize(std::strlen(out.c_str()));
-    return out;
-}
-
-/// ES256 as JWS wants it: the raw 32-byte r and s, not OpenSSL's DER.
-std::string es256(const std::string& pem, const std::string& input) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr),
-                                                            &EVP_PKEY_free);
-    if (!key || EVP_PKEY_base_id(key.get()) != EVP_PKEY_EC)
-        throw std::runtime_error("the APNs key is not a PEM EC private key (.p8)");
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-    std::size_t len = 0;
-    const auto* in = reinterpret_cast<const unsigned char*>(input.data());
-    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
-        EVP_DigestSign(ctx.get(), nullptr, &len, in, input.size()) != 1)
-        throw std::runtime_error("ES256 signing failed");
-    std::string der(len, '\0');
-    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &len, in, input.size()) != 1)
-        throw std::runtime_error("ES256 signing failed");
-    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-    std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)),
-                                                              &ECDSA_SIG_free);
-    if (!sig) throw std::runtime_error("ES256 signature did not decode");
-    std::string raw(64, '\0');
-    BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), reinterpret_cast<unsigned char*>(raw.data()), 32);
-    BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
-    return raw;
-}
-
-} // namespace
 
 apns_client::apns_client(apns_settings settings, http_client& http) : settings_(std::move(settings)), http_(http) {
     std::ifstream in(settings_.key_file);
@@ -61,7 +19,11 @@ apns_client::apns_client(apns_settings settings, http_client& http) : settings_(
     if (!in || key_pem_.empty()) throw std::runtime_error("apns_key_file " + settings_.key_file + " cannot be read");
     if (settings_.key_id.size() != 10 || settings_.team_id.size() != 10)
         throw std::runtime_error("apns_key_id and apns_team_id are 10 characters each");
-    es256(key_pem_, "check"); // fails now, at start, on a bad key
+    try { // fails now, at start, on a bad key
+        provider_token(0);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error("apns_key_file " + settings_.key_file + ": " + e.what());
+    }
 }
 
 std::string apns_client::provider_token(std::int64_t now_s) const {
@@ -70,8 +32,7 @@ std::string apns_client::provider_token(std::int64_t now_s) const {
     header["kid"] = settings_.key_id;
     claims["iss"] = settings_.team_id;
     claims["iat"] = Json::Int64(now_s);
-    const std::string input = base64url(json::write(header)) + "." + base64url(json::write(claims));
-    return input + "." + base64url(es256(key_pem_, input));
+    return sign_jws(header, claims, key_pem_);
 }
 
 push_result apns_client::send(const Json::Value& push) {

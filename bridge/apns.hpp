@@ -9,8 +9,8 @@
 #include <chrono>
 #include <string>
 
-#include "fcm.hpp" // push_result
 #include "http_client.hpp"
+#include "push.hpp"
 
 namespace mqchat::bridge {
 

@@ -1,8 +1,6 @@
 #include "fcm.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <sodium.h>
+#include <curl/curl.h>
 
 #include <cstring>
 #include <fstream>
@@ -11,45 +9,17 @@
 #include <stdexcept>
 
 #include "common/json.hpp"
+#include "jws.hpp"
 
 namespace mqchat::bridge {
 
 namespace {
 
-std::string base64url(std::string_view in) {
-    std::string out(sodium_base64_ENCODED_LEN(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
-    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    out.resize(std::strlen(out.c_str()));
-    return out;
-}
-
-/// RS256: RSASSA-PKCS1-v1_5 with SHA-256, by OpenSSL.
-std::string rs256(const std::string& pem, const std::string& input) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr),
-                                                            &EVP_PKEY_free);
-    if (!key) throw std::runtime_error("the service account's private_key is not a PEM private key");
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-    std::size_t len = 0;
-    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
-        EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1)
-        throw std::runtime_error("RS256 signing failed");
-    std::string sig(len, '\0');
-    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
-                       reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1)
-        throw std::runtime_error("RS256 signing failed");
-    sig.resize(len);
-    return sig;
-}
-
-std::string url_encode(const std::string& s) {
-    std::ostringstream os;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') os << c;
-        else os << '%' << "0123456789ABCDEF"[c >> 4] << "0123456789ABCDEF"[c & 15];
-    }
-    return os.str();
+std::string form_escape(const std::string& s) {
+    std::unique_ptr<char, decltype(&curl_free)> out(curl_easy_escape(nullptr, s.c_str(), static_cast<int>(s.size())),
+                                                    &curl_free);
+    if (!out) throw std::bad_alloc();
+    return out.get();
 }
 
 } // namespace
@@ -68,7 +38,12 @@ fcm_client::fcm_client(fcm_settings settings, http_client& http) : settings_(std
     if (client_email_.empty() || private_key_pem_.empty())
         throw std::runtime_error("fcm_service_account_file " + settings_.service_account_file +
                                  " has no client_email or private_key");
-    rs256(private_key_pem_, "check"); // fails now, at start, on a bad key
+    try { // fails now, at start, on a bad key
+        assertion(0);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error("fcm_service_account_file " + settings_.service_account_file +
+                                 ": private_key: " + e.what());
+    }
 }
 
 std::string fcm_client::assertion(std::int64_t now_s) const {
@@ -80,8 +55,7 @@ std::string fcm_client::assertion(std::int64_t now_s) const {
     claims["aud"] = token_uri_;
     claims["iat"] = Json::Int64(now_s);
     claims["exp"] = Json::Int64(now_s + 3600);
-    const std::string input = base64url(json::write(header)) + "." + base64url(json::write(claims));
-    return input + "." + base64url(rs256(private_key_pem_, input));
+    return sign_jws(header, claims, private_key_pem_);
 }
 
 bool fcm_client::refresh_token(std::string& why) {
@@ -91,7 +65,7 @@ bool fcm_client::refresh_token(std::string& why) {
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     const http_response r = http_.post(
         token_uri_, {"Content-Type: application/x-www-form-urlencoded"},
-        "grant_type=" + url_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" + assertion(now_s));
+        "grant_type=" + form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" + assertion(now_s));
     Json::Value v;
     std::string parse_error;
     if (r.status != 200 || !json::parse(r.body, v, parse_error) || !v["access_token"].isString()) {

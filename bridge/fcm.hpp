@@ -10,6 +10,7 @@
 #include <string>
 
 #include "http_client.hpp"
+#include "push.hpp"
 
 namespace mqchat::bridge {
 
@@ -17,20 +18,6 @@ struct fcm_settings {
     std::string project_id;
     std::string service_account_file; ///< the JSON key Google gives: client_email, private_key, token_uri
     std::string base_url = "https://fcm.googleapis.com";
-};
-
-/// What became of one push.
-enum class push_outcome {
-    sent,
-    retry,          ///< 429 / 5xx / no connection: try again later (retry_after_s when the server said)
-    invalid_token,  ///< the token is dead (UNREGISTERED, 404, 410): delete the device
-    rejected,       ///< the request itself is wrong (4xx): drop the push, log it
-};
-
-struct push_result {
-    push_outcome outcome = push_outcome::retry;
-    long retry_after_s = -1;
-    std::string detail; ///< for the log
 };
 
 class fcm_client {

@@ -30,13 +30,6 @@ bool base64url_decode(std::string_view in, std::string& out) {
     return true;
 }
 
-std::string base64url(std::string_view in) {
-    std::string out(sodium_base64_ENCODED_LEN(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
-    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    out.resize(std::char_traits<char>::length(out.c_str()));
-    return out;
-}
 
 std::string cjose_message(const cjose_err& e) { return e.message ? e.message : "unknown cjose error"; }
 
@@ -276,6 +269,14 @@ std::string signer::sign(const Json::Value& claims, const std::string& alg_overr
 
 std::string unsigned_token(const Json::Value& header, const Json::Value& claims) {
     return base64url(json::write(header)) + "." + base64url(json::write(claims)) + ".";
+}
+
+std::string base64url(std::string_view in) {
+    std::string out(sodium_base64_ENCODED_LEN(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    out.resize(std::char_traits<char>::length(out.c_str()));
+    return out;
 }
 
 } // namespace mqchat::token

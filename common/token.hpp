@@ -69,6 +69,9 @@ private:
     std::vector<std::unique_ptr<key>> keys_;
 };
 
+/// base64url without padding (RFC 4648 §5), as JWS uses it.
+std::string base64url(std::string_view bytes);
+
 /// Three base64url parts separated by dots, starting like a JSON header:
 /// what a password must look like to be treated as a token.
 bool looks_like_token(std::string_view password);
