@@ -41,7 +41,7 @@ void ingest::run(const std::atomic<bool>& stop) {
         collect(batch);
         if (batch.empty()) {
             queue_pushes();
-            store_receipts();
+            store_member_state();
             answer_requests();
             flush_published(true);
             continue;
@@ -50,7 +50,7 @@ void ingest::run(const std::atomic<bool>& stop) {
         if (results.size() != batch.size()) return; // stopping
         deliver(batch, results);
         queue_pushes();
-        store_receipts();
+        store_member_state();
         answer_requests();
         flush_published(false);
     }
@@ -229,7 +229,7 @@ void ingest::queue_pushes() {
     }
 }
 
-void ingest::store_receipts() {
+void ingest::store_member_state() {
     if (pending_receipts_.empty() && pending_presence_.empty()) return;
     try {
         store_.store_receipts(pending_receipts_);

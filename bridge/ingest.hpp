@@ -46,7 +46,7 @@ public:
 private:
     void collect(std::vector<send_request>& batch);
     void answer_requests();
-    void store_receipts();
+    void store_member_state();
     void queue_pushes();
     bool parse(const incoming& in, send_request& out);
     std::vector<store_result> store_with_retry(const std::vector<send_request>& batch, const std::atomic<bool>& stop);

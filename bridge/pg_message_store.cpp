@@ -1,7 +1,5 @@
 #include "pg_message_store.hpp"
 
-#include <cstdio>
-
 #include "common/json.hpp"
 
 namespace mqchat::bridge {
@@ -168,35 +166,29 @@ void pg_message_store::store_receipts(const std::map<std::pair<std::int64_t, std
 
 void pg_message_store::store_presence(const std::map<std::string, presence_record>& latest) {
     if (latest.empty()) return;
-    Json::Value shown(Json::arrayValue), hidden(Json::arrayValue);
+    Json::Value arr(Json::arrayValue);
     for (const auto& [user, p] : latest) {
         Json::Value v(Json::objectValue);
         v["user"] = user;
         v["state"] = p.state;
         v["devices"] = p.devices;
-        v["last_seen"] = Json::Int64(p.last_seen);
-        (p.last_seen > 0 ? shown : hidden).append(std::move(v));
+        if (p.last_seen > 0) v["last_seen"] = Json::Int64(p.last_seen);
+        arr.append(std::move(v));
     }
-    constexpr const char* upsert =
-        "INSERT INTO presence AS p (user_id, state, devices, last_seen)"
-        " SELECT u.id, r.state, r.devices, %s"
-        "   FROM jsonb_to_recordset($1::jsonb) AS r(\"user\" text, state text, devices int, last_seen bigint)"
-        "   JOIN users u ON u.name = r.\"user\""
-        " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, devices = excluded.devices, last_seen = %s";
-    auto sql = [&](const char* value, const char* on_conflict) {
-        char buf[1024];
-        std::snprintf(buf, sizeof buf, upsert, value, on_conflict);
-        return std::string(buf);
-    };
+    const std::string payload = json::write(arr);
     with_db([&](pg::connection& c) {
-        if (!shown.empty()) c.exec(sql("r.last_seen", "excluded.last_seen"), {json::write(shown)});
-        // A user who hides last seen publishes none: the time the state
-        // changed is kept (a retained copy seen again changes nothing).
-        if (!hidden.empty())
-            c.exec(sql("(extract(epoch FROM clock_timestamp()) * 1000)::bigint",
-                       "CASE WHEN p.state = excluded.state AND p.devices = excluded.devices"
-                       " THEN p.last_seen ELSE excluded.last_seen END"),
-                   {json::write(hidden)});
+        // last_seen is the time of the last change of state or devices: a
+        // retained copy seen again changes nothing, and a user who hides it
+        // (no last_seen published) gets the time the bridge saw the change.
+        c.exec("INSERT INTO presence AS p (user_id, state, devices, last_seen)"
+               " SELECT u.id, r.state, r.devices,"
+               "        coalesce(r.last_seen, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)"
+               "   FROM jsonb_to_recordset($1::jsonb) AS r(\"user\" text, state text, devices int, last_seen bigint)"
+               "   JOIN users u ON u.name = r.\"user\""
+               " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, devices = excluded.devices,"
+               "   last_seen = CASE WHEN p.state = excluded.state AND p.devices = excluded.devices"
+               "                    THEN p.last_seen ELSE excluded.last_seen END",
+               {payload});
     });
 }
 
