@@ -83,11 +83,6 @@ std::string envelope(const std::string& id, const std::string& body) {
     return json::write(v);
 }
 
-Json::Value json_of(const std::string& s) {
-    Json::Value v;
-    std::istringstream(s) >> v;
-    return v;
-}
 
 std::unique_ptr<mqtt_client> login(const std::string& user, int protocol = 5, const std::string& client_id = "") {
     auto c = std::make_unique<mqtt_client>(shared().stack->port(),

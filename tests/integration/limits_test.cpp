@@ -72,11 +72,6 @@ std::int64_t stored_from(const std::string& sender) {
         .int64(0, 0);
 }
 
-Json::Value json_of(const std::string& s) {
-    Json::Value v;
-    std::istringstream(s) >> v;
-    return v;
-}
 
 /// Error codes of every notice on the inbox, waiting until `count` arrived.
 std::vector<std::string> notice_codes(mqtt_client& c, const std::string& user, std::size_t count) {

@@ -55,11 +55,6 @@ std::string conv_topic(std::int64_t conv, const std::string& leaf) {
     return "chat/conv/" + std::to_string(conv) + "/" + leaf;
 }
 
-Json::Value json_of(const std::string& s) {
-    Json::Value v;
-    std::istringstream(s) >> v;
-    return v;
-}
 
 /// Waits for the refusal notice on `user`'s inbox and returns its error code.
 std::string notice_code(mqtt_client& c, const std::string& user) {

@@ -42,11 +42,6 @@ fixture& shared() {
     return *f;
 }
 
-Json::Value json_of(const std::string& s) {
-    Json::Value v;
-    std::istringstream(s) >> v;
-    return v;
-}
 
 std::unique_ptr<mqtt_client> login(const std::string& user, const std::string& id) {
     auto c = std::make_unique<mqtt_client>(shared().stack.port(), client_options{id, user, "pw-" + user});

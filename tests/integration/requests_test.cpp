@@ -36,11 +36,6 @@ fixture& shared() {
     return *f;
 }
 
-Json::Value json_of(const std::string& s) {
-    Json::Value v;
-    std::istringstream(s) >> v;
-    return v;
-}
 
 /// A logged-in user that makes requests and reads its inbox.
 struct caller {

@@ -20,6 +20,8 @@ Json::Value parse_json(const std::string& text) {
 }
 } // namespace
 
+Json::Value json_of(const std::string& text) { return parse_json(text); }
+
 chat_sender::chat_sender(mqtt_client& client, std::string user, std::int64_t conv)
     : client_(client), inbox_("chat/user/" + user + "/inbox"), send_topic_("chat/conv/" + std::to_string(conv) + "/send") {}
 

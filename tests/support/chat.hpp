@@ -2,6 +2,8 @@
 /// Client-side chat behaviour for tests: a sender that follows the resend
 /// rule (resend until acked), and a log of what a member received.
 
+#include <json/json.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -13,6 +15,10 @@
 #include "mqtt_client.hpp"
 
 namespace mqchat::test {
+
+/// Parses a JSON payload from the server; throws on anything else.
+Json::Value json_of(const std::string& text);
+
 
 struct outgoing {
     std::string id;
