@@ -26,14 +26,17 @@ bool bridge_may(const parsed_topic& t, access a) {
 }
 
 bool member_may(plugin_context& ctx, user_entry& user, std::string_view name, const parsed_topic& t, access a) {
-    // Only a subscription may look past memory (a member added a moment ago);
-    // reads and writes happen per message and must stay in memory.
+    // A subscription, and a send that memory would refuse, may look past
+    // memory (a member added a moment ago, before its notice arrived): a
+    // member's sends are in memory, and a non-member's misses are remembered
+    // (one query per conversation and user a minute). Deliveries and other
+    // writes happen per message and stay in memory.
     auto member = [&] {
-        return a == access::subscribe ? ctx.member_for_subscribe(user, name, t.conv) : ctx.users.is_member(user, t.conv);
+        return a == access::subscribe ? ctx.member_with_lookup(user, name, t.conv) : ctx.users.is_member(user, t.conv);
     };
     switch (t.kind) {
     case topic_kind::conv_send:
-        return a == access::write && ctx.users.is_member(user, t.conv);
+        return a == access::write && ctx.member_with_lookup(user, name, t.conv);
     case topic_kind::conv_msg:
         return a != access::write && member();
     case topic_kind::conv_typing:

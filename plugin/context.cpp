@@ -97,7 +97,7 @@ user_entry* plugin_context::find_user(const std::string& name) {
     return nullptr;
 }
 
-bool plugin_context::member_for_subscribe(user_entry& user, std::string_view name_view, std::int64_t conv) {
+bool plugin_context::member_with_lookup(user_entry& user, std::string_view name_view, std::int64_t conv) {
     if (users.is_member(user, conv)) return true;
     const std::string name(name_view);
     const std::string key = std::to_string(conv) + " " + name;

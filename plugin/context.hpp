@@ -83,9 +83,10 @@ public:
     /// The user, from memory or — when memory has not heard of it yet — from
     /// the database (see directory_lookup). Null when there is no such user.
     user_entry* find_user(const std::string& name);
-    /// Membership, from memory or, for a subscription memory would refuse,
-    /// from the database. Writes and deliveries never get here.
-    bool member_for_subscribe(user_entry& user, std::string_view name, std::int64_t conv);
+    /// Membership, from memory or, when memory says no, from the database
+    /// (misses remembered for a minute). For subscriptions and sends only;
+    /// deliveries never get here.
+    bool member_with_lookup(user_entry& user, std::string_view name, std::int64_t conv);
 
     /// A connection of `user` came or went: publishes its presence if its
     /// number of devices changed (not for the bridge).
