@@ -59,6 +59,13 @@ public:
     /// True when a topic or subscription filter lies under the prefix, including
     /// filters whose wildcards could match it (`#`, `+/…`, `ch+`…).
     bool may_touch_prefix(std::string_view filter) const;
+    /// True when every topic a filter can match lies under the prefix: the
+    /// filter begins with the prefix itself, literally (`chat/#`, `chat/conv/+/msg`).
+    /// A filter that may touch the prefix without lying within it (`#`, `+/+`)
+    /// is someone else's subscription that chat deliveries could reach.
+    bool within_prefix(std::string_view filter) const {
+        return filter.size() >= prefix_.size() && filter.compare(0, prefix_.size(), prefix_) == 0;
+    }
 
     std::string conv(std::int64_t cid, std::string_view leaf) const;
     std::string conv_send(std::int64_t cid) const { return conv(cid, "send"); }

@@ -3,9 +3,15 @@
 // Runs for every subscribe and for every delivery to every subscriber, so it
 // is a handful of hash lookups. Policy (docs/protocol.md has the table):
 //   - Outside the prefix: not ours. DEFER, or DENY when exclusive.
+//   - A subscription that may reach chat topics without lying within the
+//     prefix (`#`, `+/+`, `$share/g/#`: an operator's monitoring tool, a
+//     Node-RED flow) is not ours either: DEFER (DENY when exclusive). What
+//     the plugin decides is each delivery of a chat topic to it (READ,
+//     retained messages included), so such a subscriber who is not a member
+//     receives nothing of chat.
 //   - Inside the prefix, only our users; everyone else is denied, whatever
 //     the broker's other auth would say.
-//   - Subscriptions name concrete topics; wildcards are the bridge's alone.
+//   - Chat subscriptions name concrete topics; wildcards are the bridge's alone.
 //   - Members read .../msg, typing and receipts and write send, typing and
 //     receipts of their conversations; a user reads only their own inbox.
 //   - Only the bridge identity writes .../msg and inboxes and reads .../stamped;
@@ -107,18 +113,16 @@ int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
     case MOSQ_ACL_READ: a = access::read; break;
     case MOSQ_ACL_WRITE: a = access::write; break;
     case MOSQ_ACL_SUBSCRIBE: a = access::subscribe; break;
-    case MOSQ_ACL_UNSUBSCRIBE: // leaving is always allowed, and never ours to refuse
-        return ctx.topics.may_touch_prefix(strip_shared_subscription(ed.topic)) ? MOSQ_ERR_SUCCESS
-                                                                                : MOSQ_ERR_PLUGIN_DEFER;
+    case MOSQ_ACL_UNSUBSCRIBE: // leaving a chat topic is always allowed; other filters are not ours
+        return ctx.topics.within_prefix(strip_shared_subscription(ed.topic)) ? MOSQ_ERR_SUCCESS
+                                                                             : MOSQ_ERR_PLUGIN_DEFER;
     default: return MOSQ_ERR_ACL_DENIED;
     }
 
-    // READ and WRITE name a concrete topic: a prefix compare says whether it
-    // is ours. Only a subscription filter needs the wildcard-aware check.
+    // READ and WRITE name a concrete topic, and a subscription is ours only
+    // when it lies within the prefix: a prefix compare says it either way.
     const std::string_view topic = a == access::subscribe ? strip_shared_subscription(ed.topic) : ed.topic;
-    const bool ours = a == access::subscribe ? ctx.topics.may_touch_prefix(topic)
-                                             : topic.substr(0, ctx.topics.prefix().size()) == ctx.topics.prefix();
-    if (!ours) return ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
+    if (!ctx.topics.within_prefix(topic)) return ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
 
     const char* username = mosquitto_client_username(ed.client);
     // Connected clients passed BASIC_AUTH, so their user is in memory: no lookup here.

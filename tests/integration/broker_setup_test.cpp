@@ -110,12 +110,29 @@ public:
         CPPUNIT_ASSERT_EQUAL(not_authorized, sensor.publish("chat/conv/1/send", R"({"id":"s","body":"b"})"));
         CPPUNIT_ASSERT_EQUAL(not_authorized, sensor.subscribe("chat/conv/1/msg"));
         CPPUNIT_ASSERT_EQUAL(not_authorized, sensor.subscribe("chat/#"));
+        // Wildcards that merely could reach chat topics are the ACL file's to
+        // grant; the plugin then decides each chat delivery.
+        CPPUNIT_ASSERT_EQUAL(1, sensor.subscribe("#"));
+        CPPUNIT_ASSERT_EQUAL(1, sensor.subscribe("+/+/+/+"));
 
         mqtt_client alice(b.port(), {"", "alice", "pw-alice"});
         CPPUNIT_ASSERT_EQUAL(0, alice.connect());
         CPPUNIT_ASSERT_EQUAL(1, alice.subscribe("chat/conv/1/msg"));
         // Outside the prefix the ACL file decides, as if the plugin were not there: it has no rule for alice.
         CPPUNIT_ASSERT_EQUAL(not_authorized, alice.publish("sensors/kitchen/temp", "0"));
+        // Alice's typing reaches bob's topic, never the sensor's `#` (no bridge
+        // runs here, so typing is the chat traffic that flows).
+        CPPUNIT_ASSERT_EQUAL(0, sensor.publish("sensors/kitchen/temp", "22"));
+        CPPUNIT_ASSERT(sensor.wait_message(r, 10s, "sensors/kitchen/temp"));
+        for (const auto& m : sensor.take_all()) // alice's retained presence included
+            CPPUNIT_ASSERT_MESSAGE(m.topic, m.topic.rfind("chat/", 0) != 0);
+        CPPUNIT_ASSERT_EQUAL(1, alice.subscribe("chat/conv/1/typing"));
+        CPPUNIT_ASSERT_EQUAL(0, alice.publish("chat/conv/1/typing", R"({"typing":true})"));
+        CPPUNIT_ASSERT(alice.wait_message(r, 10s, "chat/conv/1/typing"));
+        CPPUNIT_ASSERT_EQUAL(0, sensor.publish("sensors/kitchen/temp", "23"));
+        CPPUNIT_ASSERT(sensor.wait_message(r, 10s, "sensors/kitchen/temp"));
+        for (const auto& m : sensor.take_all())
+            CPPUNIT_ASSERT_MESSAGE(m.topic, m.topic.rfind("chat/", 0) != 0);
     }
 
     void exclusive_broker_refuses_everyone_else() {

@@ -13,6 +13,7 @@ class topics_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(rejects_malformed_topics_under_prefix);
     CPPUNIT_TEST(conv_ids_are_canonical);
     CPPUNIT_TEST(filters_that_may_touch_the_prefix);
+    CPPUNIT_TEST(filters_within_the_prefix);
     CPPUNIT_TEST(custom_prefix);
     CPPUNIT_TEST(bad_prefixes_are_refused);
     CPPUNIT_TEST(shared_subscription_prefix_is_stripped);
@@ -77,6 +78,16 @@ public:
             CPPUNIT_ASSERT_MESSAGE(s, t.may_touch_prefix(s));
         for (const char* s : {"chat", "+", "sensors/#", "chatter/#", "$SYS/#", "sensors/+/x"})
             CPPUNIT_ASSERT_MESSAGE(s, !t.may_touch_prefix(s));
+    }
+    void filters_within_the_prefix() {
+        for (const char* s : {"chat/#", "chat/+", "chat/conv/+/msg", "chat/conv/1/msg", "chat/x"})
+            CPPUNIT_ASSERT_MESSAGE(s, t.within_prefix(s));
+        // These may reach chat topics but are not chat subscriptions.
+        for (const char* s : {"#", "+/#", "+/conv/1/msg", "+/x/y", "chat", "chatter/#", "sensors/#", "$SYS/#"})
+            CPPUNIT_ASSERT_MESSAGE(s, !t.within_prefix(s));
+        topic_names deep("apps/chat/");
+        CPPUNIT_ASSERT(deep.within_prefix("apps/chat/#"));
+        CPPUNIT_ASSERT(!deep.within_prefix("apps/+/conv/3/msg"));
     }
     void custom_prefix() {
         topic_names deep("apps/chat/");
