@@ -9,53 +9,134 @@
 
 namespace mqchat::bridge {
 
-bridge_config load_config(const std::string& path) {
-    option_reader r(read_option_file(path));
-    bridge_config c;
+namespace {
+
+/// Reads the keys one file sets over `c`: what the file leaves out keeps the
+/// value of an earlier file, or the default.
+void read_keys(option_reader& r, bridge_config& c, std::string& password_file) {
     c.mqtt_uri = r.string("mqtt_uri", c.mqtt_uri);
     c.mqtt_username = r.string("mqtt_username", c.mqtt_username);
-    const std::string password_file = r.required_string("mqtt_password_file");
+    password_file = r.string("mqtt_password_file", password_file);
     c.mqtt_client_id = r.string("mqtt_client_id", c.mqtt_client_id);
     c.share_group = r.string("share_group", c.share_group);
-    c.db = r.required_string("db_conninfo");
+    c.db = r.string("db_conninfo", c.db);
     c.topic_prefix = r.string("topic_prefix", c.topic_prefix);
-    c.batch_max = static_cast<std::size_t>(r.integer("batch_max", 500, 1, 10000));
+    c.batch_max = static_cast<std::size_t>(r.integer("batch_max", static_cast<std::int64_t>(c.batch_max), 1, 10000));
     c.session_expiry_s = static_cast<int>(r.integer("session_expiry_s", c.session_expiry_s, 60, 365 * 24 * 3600));
-    c.fcm_project_id = r.string("fcm_project_id", "");
-    c.fcm_service_account_file = r.string("fcm_service_account_file", "");
+    c.fcm_project_id = r.string("fcm_project_id", c.fcm_project_id);
+    c.fcm_service_account_file = r.string("fcm_service_account_file", c.fcm_service_account_file);
     c.fcm_base_url = r.string("fcm_base_url", c.fcm_base_url);
-    c.push_ca_file = r.string("push_ca_file", "");
-    c.apns_key_file = r.string("apns_key_file", "");
-    c.apns_key_id = r.string("apns_key_id", "");
-    c.apns_team_id = r.string("apns_team_id", "");
+    c.push_ca_file = r.string("push_ca_file", c.push_ca_file);
+    c.apns_key_file = r.string("apns_key_file", c.apns_key_file);
+    c.apns_key_id = r.string("apns_key_id", c.apns_key_id);
+    c.apns_team_id = r.string("apns_team_id", c.apns_team_id);
     c.apns_base_url = r.string("apns_base_url", c.apns_base_url);
-    c.smtp_url = r.string("smtp_url", "");
-    c.smtp_from = r.string("smtp_from", "");
-    c.smtp_username = r.string("smtp_username", "");
-    c.smtp_password = r.string("smtp_password", "");
-    c.email_digest_delay_s = static_cast<int>(r.integer("email_digest_delay_s", 3600, 1, 30 * 24 * 3600));
+    c.smtp_url = r.string("smtp_url", c.smtp_url);
+    c.smtp_from = r.string("smtp_from", c.smtp_from);
+    c.smtp_username = r.string("smtp_username", c.smtp_username);
+    c.smtp_password = r.string("smtp_password", c.smtp_password);
+    c.email_digest_delay_s =
+        static_cast<int>(r.integer("email_digest_delay_s", c.email_digest_delay_s, 1, 30 * 24 * 3600));
+}
 
-    std::string errors = r.errors();
-    auto add = [&errors](const std::string& e) { errors += (errors.empty() ? "" : "; ") + e; };
-    if (!valid_user_name(c.mqtt_username)) add("mqtt_username '" + c.mqtt_username + "' is not a valid user name");
-    if (!valid_user_name(c.share_group)) add("share_group '" + c.share_group + "' is not a valid group name");
+/// Problems found: one line per file, and one per problem of no file in particular ("").
+class problems {
+public:
+    void add(const std::string& file, const std::string& what) {
+        for (auto& [f, text] : by_file_)
+            if (!file.empty() && f == file) {
+                text += "; " + what;
+                return;
+            }
+        by_file_.emplace_back(file, what);
+    }
+    std::string message() const {
+        std::string out;
+        for (const auto& [f, text] : by_file_) out += (out.empty() ? "" : "\n") + (f.empty() ? "" : f + ": ") + text;
+        return out;
+    }
+
+private:
+    std::vector<std::pair<std::string, std::string>> by_file_;
+};
+
+} // namespace
+
+bridge_config load_config(const std::vector<std::string>& paths) {
+    if (paths.empty()) throw std::invalid_argument("no config file given");
+    bridge_config c;
+    c.files = paths;
+    std::string password_file;
+    problems errors;
+    for (const auto& path : paths) {
+        option_list options;
+        try {
+            options = read_option_file(path);
+        } catch (const std::runtime_error& e) {
+            errors.add("", e.what()); // names the file (and line) itself
+            continue;
+        }
+        option_reader r(options);
+        read_keys(r, c, password_file);
+        if (const std::string e = r.errors(); !e.empty()) errors.add(path, e);
+        for (const auto& [key, value] : options) c.settings[key] = {value, path};
+    }
+    const auto from = [&c](const std::string& key) {
+        const auto it = c.settings.find(key);
+        return it == c.settings.end() ? std::string() : it->second.file;
+    };
+
+    std::string missing;
+    for (const char* key : {"db_conninfo", "mqtt_password_file"})
+        if (from(key).empty()) missing += (missing.empty() ? "" : ", ") + std::string(key);
+    if (!missing.empty()) {
+        std::string names;
+        for (const auto& p : paths) names += (names.empty() ? "" : ", ") + p;
+        errors.add("", "missing required option" + std::string(missing.find(',') != std::string::npos ? "s " : " ") +
+                           missing + " (set in none of " + names + ")");
+    }
+    if (!valid_user_name(c.mqtt_username))
+        errors.add(from("mqtt_username"), "mqtt_username '" + c.mqtt_username + "' is not a valid user name");
+    if (!valid_user_name(c.share_group))
+        errors.add(from("share_group"), "share_group '" + c.share_group + "' is not a valid group name");
     try {
         topic_names check(c.topic_prefix);
     } catch (const std::invalid_argument& e) {
-        add(e.what());
+        errors.add(from("topic_prefix"), e.what());
     }
     if (!password_file.empty()) {
         std::ifstream in(password_file);
         if (!in || !std::getline(in, c.mqtt_password) || c.mqtt_password.empty())
-            add("mqtt_password_file '" + password_file + "' cannot be read or is empty");
+            errors.add(from("mqtt_password_file"),
+                       "mqtt_password_file '" + password_file + "' cannot be read or is empty");
     }
-    if (!c.smtp_url.empty() && c.smtp_from.empty()) add("smtp_url needs smtp_from");
+    if (!c.smtp_url.empty() && c.smtp_from.empty()) errors.add(from("smtp_url"), "smtp_url needs smtp_from");
     if (!c.apns_key_file.empty() && (c.apns_key_id.empty() || c.apns_team_id.empty()))
-        add("apns_key_file needs apns_key_id and apns_team_id");
+        errors.add(from("apns_key_file"), "apns_key_file needs apns_key_id and apns_team_id");
     if (c.fcm_project_id.empty() != c.fcm_service_account_file.empty())
-        add("fcm_project_id and fcm_service_account_file go together");
-    if (!errors.empty()) throw std::invalid_argument(path + ": " + errors);
+        errors.add(from(c.fcm_project_id.empty() ? "fcm_service_account_file" : "fcm_project_id"),
+                   "fcm_project_id and fcm_service_account_file go together");
+    if (const std::string e = errors.message(); !e.empty()) throw std::invalid_argument(e);
     return c;
+}
+
+std::string describe_settings(const bridge_config& c) {
+    std::string out;
+    for (const auto& [key, s] : c.settings) {
+        std::string value = s.value;
+        if (key == "smtp_password") {
+            value = "(hidden)";
+        } else if (key == "db_conninfo") {
+            // A conninfo may hold password=…; show everything else.
+            for (auto at = value.find("password="); at != std::string::npos; at = value.find("password=", at + 1)) {
+                if (at > 0 && value[at - 1] != ' ') continue; // e.g. "passfile=" is not it
+                const auto start = at + 9, end = value.find(' ', start);
+                value.replace(start, end == std::string::npos ? std::string::npos : end - start, "(hidden)");
+            }
+        }
+        out += key + " " + value + "  (" + s.file + ")\n";
+    }
+    return out;
 }
 
 } // namespace mqchat::bridge

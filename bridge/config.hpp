@@ -1,9 +1,14 @@
 #pragma once
-/// The bridge's settings, read once from its config file (`key value` lines,
-/// see docs/operations.md). Validated as a whole: every problem in one message.
+/// The bridge's settings, read once at start from one or more config files
+/// (`key value` lines, see docs/operations.md) into one struct. A key in a
+/// later file overrides the same key in an earlier one, so a generated file
+/// can come first and the operator's own file last. Validated as a whole:
+/// every problem in every file in one message, each naming its file.
 
 #include <cstddef>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace mqchat::bridge {
 
@@ -28,9 +33,24 @@ struct bridge_config {
     /// E-mail digests (off unless smtp_url is set).
     std::string smtp_url, smtp_from, smtp_username, smtp_password;
     int email_digest_delay_s = 3600;
+
+    /// Where the values came from: the files in the order read, and for each
+    /// key a file set, its value and the last file that set it.
+    struct setting {
+        std::string value, file;
+    };
+    std::vector<std::string> files;
+    std::map<std::string, setting> settings;
 };
 
-/// Throws std::invalid_argument (bad options) or std::runtime_error (unreadable file).
-bridge_config load_config(const std::string& path);
+/// Reads `paths` in order (at least one). Throws std::invalid_argument with
+/// every problem found, one line per file (`FILE: key 'value' is …; unknown
+/// option …`), plus a line for required keys that no file sets.
+bridge_config load_config(const std::vector<std::string>& paths);
+inline bridge_config load_config(const std::string& path) { return load_config(std::vector<std::string>{path}); }
+
+/// One line per key the files set: `key value (file)`, secrets masked. For
+/// `mqchat-bridge --check`, so an operator sees which file won.
+std::string describe_settings(const bridge_config& c);
 
 } // namespace mqchat::bridge

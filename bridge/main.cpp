@@ -1,11 +1,16 @@
 // mqchat-bridge: stores chat messages in PostgreSQL, numbers them, and
 // delivers them through the broker. Wiring only; the work is in ingest.cpp.
 //
-// usage: mqchat-bridge CONFIG_FILE
+// usage: mqchat-bridge [--check] CONFIG_FILE [MORE_CONFIG_FILES...]
+//   Later files override earlier ones key by key (scripts/run passes its
+//   generated file, then the operator's). --check only reads and validates
+//   them and prints each setting with the file it came from.
 
 #include <csignal>
 #include <iostream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "config.hpp"
 #include "ingest.hpp"
@@ -18,15 +23,29 @@
 namespace {
 std::atomic<bool> stopping{false};
 void on_signal(int) { stopping = true; }
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+    return out;
+}
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::cerr << "usage: mqchat-bridge CONFIG_FILE\n";
+    const bool check = argc > 1 && std::string(argv[1]) == "--check";
+    const std::vector<std::string> files(argv + (check ? 2 : 1), argv + argc);
+    if (files.empty() || files.front().rfind("--", 0) == 0) {
+        std::cerr << "usage: mqchat-bridge [--check] CONFIG_FILE [MORE_CONFIG_FILES...]\n";
         return 2;
     }
     try {
-        const auto config = mqchat::bridge::load_config(argv[1]);
+        const auto config = mqchat::bridge::load_config(files);
+        if (check) {
+            std::cout << "mqchat-bridge: settings are valid (" << joined(config.files) << ")\n"
+                      << mqchat::bridge::describe_settings(config);
+            return 0;
+        }
+        std::cout << "mqchat-bridge: settings from " << joined(config.files) << std::endl;
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
 
@@ -70,7 +89,13 @@ int main(int argc, char** argv) {
         std::cout << "mqchat-bridge: stopped" << std::endl;
         return 0;
     } catch (const std::exception& e) {
-        std::cerr << "mqchat-bridge: " << e.what() << std::endl;
+        // One line per file for configuration errors; each names its file.
+        std::string what = e.what();
+        for (std::size_t start = 0, end; start <= what.size(); start = end + 1) {
+            end = what.find('\n', start);
+            if (end == std::string::npos) end = what.size();
+            std::cerr << "mqchat-bridge: " << what.substr(start, end - start) << std::endl;
+        }
         return 1;
     }
 }
