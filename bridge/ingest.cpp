@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/json.hpp"
+#include "common/names.hpp"
 #include "common/pg.hpp"
 
 namespace mqchat::bridge {
@@ -12,6 +13,27 @@ namespace mqchat::bridge {
 namespace {
 constexpr auto flush_interval = std::chrono::milliseconds(200);
 constexpr std::size_t outbox_page = 1000;
+
+/// What the bridge does about a database error while storing a batch
+/// (docs/protocol.md, Errors, says what the sender sees):
+enum class sql_failure {
+    wait,     ///< the database cannot store anything now (disk full, out of memory,
+              ///< I/O error, read-only after a failover): keep the batch, retry until it can
+    conflict, ///< another writer or a timeout got in the way: retry a few times, then one by one
+    refused,  ///< the database refuses something in the batch itself: store one by one
+              ///< and refuse only the message it will not take (internal_error)
+};
+constexpr int max_conflicts = 6;
+
+sql_failure classify(const std::string& sqlstate) {
+    const std::string cls = sqlstate.substr(0, 2);
+    if (cls == "53" || cls == "58" || sqlstate == "25006") return sql_failure::wait;
+    // 40001 serialization failure, 40P01 deadlock; 23505: a resend stored by
+    // another bridge meanwhile, a duplicate at the next try; 55P03 lock not
+    // available, 57014 statement timeout.
+    if (cls == "40" || sqlstate == "23505" || sqlstate == "55P03" || sqlstate == "57014") return sql_failure::conflict;
+    return sql_failure::refused;
+}
 
 std::string_view status_name(store_status s) {
     switch (s) {
@@ -92,13 +114,28 @@ bool ingest::parse(const incoming& in, send_request& out) {
     }
     envelope_error error;
     if (t.kind != topic_kind::conv_stamped || !parse_stamped(in.payload, out.env, error)) {
-        // Only the plugin writes .../stamped, so this is a bug or a foreign broker setup.
+        // Only the plugin writes .../stamped, so this is a bug, a foreign
+        // broker setup, or a plugin newer than this bridge. A sender named in
+        // it is told, with the message's id, so that it stops resending.
         std::cerr << "mqchat-bridge: dropped an unexpected message on " << in.topic << ": " << error.message
                   << std::endl;
+        if (t.kind == topic_kind::conv_stamped) refuse_unreadable(t.conv, in.payload, out.env.id, error);
         return false;
     }
     out.conv = t.conv;
     return true;
+}
+
+void ingest::refuse_unreadable(std::int64_t conv, std::string_view payload, const std::string& id,
+                               const envelope_error& error) {
+    Json::Value v;
+    std::string why;
+    if (!json::parse(payload, v, why) || !v.isObject() || !v["sender"].isString() ||
+        !valid_user_name(v["sender"].asString()))
+        return; // nobody to tell
+    link_.publish(topics_.inbox(v["sender"].asString()),
+                  error_json(error.code.empty() ? error_code::invalid_envelope : error.code,
+                             "the server could not read this message: " + error.message, id, conv));
 }
 
 void ingest::collect(std::vector<send_request>& batch) {
@@ -120,6 +157,7 @@ void ingest::collect(std::vector<send_request>& batch) {
 std::vector<store_result> ingest::store_with_retry(const std::vector<send_request>& batch,
                                                    const std::atomic<bool>& stop) {
     int backoff_ms = 100;
+    int conflicts = 0;
     bool reported = false;
     while (!stop) {
         try {
@@ -131,9 +169,21 @@ std::vector<store_result> ingest::store_with_retry(const std::vector<send_reques
             reported = true;
             resync_ = true; // the commit may have happened: republish what is unpublished
         } catch (const pg::sql_error& e) {
-            // 40001 serialization failure, 40P01 deadlock: another bridge got
-            // in the way; trying again is the documented remedy.
-            if (e.sqlstate != "40001" && e.sqlstate != "40P01") return store_one_by_one(batch, e, stop);
+            // Nothing of the batch was stored (one transaction). Only what the
+            // database refuses for good reaches the sender, as internal_error.
+            switch (classify(e.sqlstate)) {
+            case sql_failure::wait:
+                if (!reported)
+                    std::cerr << "mqchat-bridge: database cannot store now (SQLSTATE " << e.sqlstate << ": "
+                              << e.what() << "); retrying" << std::endl;
+                reported = true;
+                break;
+            case sql_failure::conflict:
+                if (++conflicts < max_conflicts) break;
+                return store_one_by_one(batch, e, stop);
+            case sql_failure::refused:
+                return store_one_by_one(batch, e, stop);
+            }
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
         backoff_ms = std::min(backoff_ms * 2, 2000);

@@ -12,6 +12,10 @@
 /// What can go wrong and what happens:
 ///  - the database goes away: the batch is kept and retried with backoff;
 ///    after reconnecting everything stored but unpublished is republished.
+///    The same when it cannot store anything for now (disk full, out of
+///    memory, read-only): the sender hears nothing until its ack.
+///  - the database refuses one message: the batch is stored one by one and
+///    only that one is refused (internal_error, with its id, on the inbox).
 ///  - the broker goes away: publishes fail or are lost; after reconnecting
 ///    the outbox (seq > published_seq) is republished in seq order.
 ///  - the bridge dies: clients resend what was not acked; resends come back
@@ -49,6 +53,10 @@ private:
     void store_member_state();
     void queue_pushes();
     bool parse(const incoming& in, send_request& out);
+    /// A stamped send this bridge cannot read: tells the sender it names, with
+    /// `id` (the valid id parse_stamped found, or "") and `conv`.
+    void refuse_unreadable(std::int64_t conv, std::string_view payload, const std::string& id,
+                           const envelope_error& error);
     std::vector<store_result> store_with_retry(const std::vector<send_request>& batch, const std::atomic<bool>& stop);
     std::vector<store_result> store_one_by_one(const std::vector<send_request>& batch, const pg::sql_error& error,
                                                const std::atomic<bool>& stop);

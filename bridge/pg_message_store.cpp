@@ -23,6 +23,11 @@ auto pg_message_store::with_db(Fn&& fn) {
     } catch (const pg::broken_connection&) {
         db_.reset(); // the next call reconnects
         throw;
+    } catch (const pg::sql_error& e) {
+        // 25006: this server is read-only now (a standby after a failover);
+        // a new connection may reach the new primary (target_session_attrs).
+        if (e.sqlstate == "25006") db_.reset();
+        throw;
     }
 }
 
