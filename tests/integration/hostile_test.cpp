@@ -15,19 +15,15 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
-#include <arpa/inet.h>
 #include <json/json.h>
 #include <mqtt_protocol.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sodium.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -36,6 +32,7 @@
 #include "common/pg.hpp"
 #include "common/token.hpp"
 #include "support/chat.hpp"
+#include "support/raw_mqtt.hpp"
 #include "support/servers.hpp"
 
 using namespace mqchat;
@@ -152,146 +149,32 @@ std::string hex(int code) {
 }
 
 // ---------------------------------------------------------------------------
-// A bare MQTT 5 client on a TCP socket, for bytes libmosquitto refuses to
-// send: NUL and malformed UTF-8 in topics and user names, wildcards in a
-// PUBLISH, retained wills.
+// A bare MQTT 5 client on a TCP socket (support/raw_mqtt.hpp), for bytes
+// libmosquitto refuses to send: NUL and malformed UTF-8 in topics and user
+// names, wildcards in a PUBLISH, retained wills.
 
-std::string u16(std::size_t n) { return {static_cast<char>((n >> 8) & 0xFF), static_cast<char>(n & 0xFF)}; }
-std::string mqtt_bytes(const std::string& s) { return u16(s.size()) + s; }
-std::string varint(std::size_t n) {
-    std::string out;
-    do {
-        unsigned char b = n % 128;
-        n /= 128;
-        if (n) b |= 0x80;
-        out += static_cast<char>(b);
-    } while (n);
-    return out;
+/// CONNECT (clean start, the broker assigns the client id, a will at QoS 1
+/// if given). Returns the CONNACK reason code, or -1 when the broker closed
+/// the connection without one.
+int raw_login(raw_mqtt& raw, const std::string& user, const std::string& password,
+              std::optional<raw_will> will = std::nullopt) {
+    raw_connect c;
+    c.username = user;
+    c.password = password;
+    c.will = std::move(will);
+    return raw.connect(c);
 }
 
-class raw_client {
-public:
-    explicit raw_client(int port) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<std::uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-            throw std::runtime_error("raw connect to port " + std::to_string(port) + " failed");
-    }
-    ~raw_client() { drop(); }
-    raw_client(const raw_client&) = delete;
-    raw_client& operator=(const raw_client&) = delete;
-
-    struct will_message {
-        std::string topic, payload;
-        bool retain = false;
-    };
-
-    /// CONNECT (clean start, the broker assigns the client id). Returns the
-    /// CONNACK reason code, or -1 when the broker closed the connection without one.
-    int connect(const std::string& user, const std::string& password, const will_message* will = nullptr) {
-        unsigned char flags = 0x02 | 0x80 | 0x40; // clean start, user name, password
-        if (will) flags |= 0x04 | 0x08 | (will->retain ? 0x20 : 0); // will at QoS 1
-        std::string body = mqtt_bytes("MQTT") + '\x05' + static_cast<char>(flags) + u16(60) + varint(0);
-        body += mqtt_bytes(""); // client id
-        if (will) body += varint(0) + mqtt_bytes(will->topic) + mqtt_bytes(will->payload);
-        body += mqtt_bytes(user) + mqtt_bytes(password);
-        send(0x10, body);
-        const packet p = read();
-        if (p.type != 0x20 || p.body.size() < 2) return -1;
-        return static_cast<unsigned char>(p.body[1]);
-    }
-
-    /// PUBLISH at QoS 1 (packet id 1). Returns what came back: "puback 0x00",
-    /// "puback 0x87", "disconnect 0x81" (the broker then closes) or "closed".
-    std::string publish(const std::string& topic, const std::string& payload) {
-        send(0x32, mqtt_bytes(topic) + u16(1) + varint(0) + payload);
-        const packet p = read();
-        if (p.type == 0x40) return "puback " + hex(p.body.size() > 2 ? static_cast<unsigned char>(p.body[2]) : 0);
-        if (p.type == 0xE0) return "disconnect " + hex(p.body.empty() ? 0 : static_cast<unsigned char>(p.body[0]));
-        return p.type < 0 ? "closed" : "packet " + hex(p.type);
-    }
-
-    /// True when the broker has closed the connection (reads to EOF).
-    bool closed_by_broker() {
-        while (true) {
-            const packet p = read();
-            if (p.type == -1) return true;
-            if (p.type == -2) return false;
-        }
-    }
-
-    /// Closes the socket without a DISCONNECT: the broker publishes the will.
-    void drop() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    struct packet {
-        int type = -1; ///< the first byte's high nibble; -1: closed, -2: nothing within the timeout
-        std::string body;
-    };
-
-    void send(unsigned char header, const std::string& body) {
-        const std::string out = std::string(1, static_cast<char>(header)) + varint(body.size()) + body;
-        std::size_t done = 0;
-        while (done < out.size()) {
-            const ssize_t n = ::send(fd_, out.data() + done, out.size() - done, MSG_NOSIGNAL);
-            if (n <= 0) return; // the broker closed; read() says so
-            done += static_cast<std::size_t>(n);
-        }
-    }
-
-    /// 1: got n bytes; 0: closed; -1: timed out.
-    int read_exact(char* p, std::size_t n, std::chrono::steady_clock::time_point until) {
-        while (n > 0) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return -1;
-            pollfd pfd{fd_, POLLIN, 0};
-            if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
-            const ssize_t got = ::recv(fd_, p, n, 0);
-            if (got <= 0) return 0;
-            p += got;
-            n -= static_cast<std::size_t>(got);
-        }
-        return 1;
-    }
-
-    packet read(std::chrono::milliseconds timeout = 10s) {
-        packet p;
-        if (fd_ < 0) return p;
-        const auto until = std::chrono::steady_clock::now() + timeout;
-        char first = 0;
-        int rc = read_exact(&first, 1, until);
-        if (rc <= 0) {
-            p.type = rc == 0 ? -1 : -2;
-            return p;
-        }
-        std::size_t length = 0;
-        for (int shift = 0; shift < 28; shift += 7) {
-            char b = 0;
-            if ((rc = read_exact(&b, 1, until)) <= 0) break;
-            length |= static_cast<std::size_t>(b & 0x7F) << shift;
-            if (!(b & 0x80)) break;
-        }
-        if (rc <= 0) {
-            p.type = rc == 0 ? -1 : -2;
-            return p;
-        }
-        p.body.resize(length);
-        if (length > 0 && (rc = read_exact(p.body.data(), length, until)) <= 0) {
-            p.type = rc == 0 ? -1 : -2;
-            return p;
-        }
-        p.type = static_cast<unsigned char>(first) & 0xF0;
-        return p;
-    }
-
-    int fd_ = -1;
-};
+/// PUBLISH at QoS 1. Returns what came back: "puback 0x00", "puback 0x87",
+/// "disconnect 0x81" (the broker then closes) or "closed".
+std::string raw_publish_outcome(raw_mqtt& raw, const std::string& topic, const std::string& payload) {
+    raw.send_publish({topic, payload, 1});
+    const mqtt_packet* p = raw.next();
+    if (!p) return "closed";
+    if (p->type == PUBACK) return "puback " + hex(p->reason);
+    if (p->type == DISCONNECT) return "disconnect " + hex(p->reason);
+    return std::string("packet ") + packet_name(p->type);
+}
 
 // ---------------------------------------------------------------------------
 // The public RSA key as an attacker would copy it: PEM text, made here from
@@ -407,10 +290,10 @@ public:
         CPPUNIT_ASSERT(alice->connected());
         // Sent raw, the broker drops the client with a protocol error.
         for (const std::string& topic : {std::string("chat/conv/+/send"), std::string("chat/conv/#")}) {
-            raw_client raw(shared().stack->port());
-            CPPUNIT_ASSERT_EQUAL(0, raw.connect("alice", "pw-alice"));
-            CPPUNIT_ASSERT_EQUAL_MESSAGE(topic, std::string("disconnect 0x82"), raw.publish(topic, payload));
-            CPPUNIT_ASSERT(raw.closed_by_broker());
+            raw_mqtt raw(shared().stack->port());
+            CPPUNIT_ASSERT_EQUAL(0, raw_login(raw, "alice", "pw-alice"));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(topic, std::string("disconnect 0x82"), raw_publish_outcome(raw, topic, payload));
+            CPPUNIT_ASSERT(raw.wait_closed());
         }
         sentinel(*alice, "alice", "wild-sentinel");
         CPPUNIT_ASSERT_EQUAL(before.plus_messages(1).str(), counts().str());
@@ -494,12 +377,11 @@ public:
             {too_deep, "disconnect 0x82"},
         };
         for (const auto& c : cases) {
-            raw_client raw(shared().stack->port());
-            CPPUNIT_ASSERT_EQUAL(0, raw.connect("alice", "pw-alice"));
-            std::string printable;
-            for (char ch : c.topic.substr(0, 60)) printable += (ch >= 0x20 && ch < 0x7F) ? ch : '?';
-            CPPUNIT_ASSERT_EQUAL_MESSAGE(printable, c.outcome, raw.publish(c.topic, envelope("utf-2", "x")));
-            CPPUNIT_ASSERT(raw.closed_by_broker());
+            raw_mqtt raw(shared().stack->port());
+            CPPUNIT_ASSERT_EQUAL(0, raw_login(raw, "alice", "pw-alice"));
+            const std::string printable = escape_bytes(c.topic.substr(0, 60));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(printable, c.outcome, raw_publish_outcome(raw, c.topic, envelope("utf-2", "x")));
+            CPPUNIT_ASSERT(raw.wait_closed());
         }
         expect_silence(*bob, msg_topic());
         sentinel(*alice, "alice", "utf-sentinel");
@@ -524,13 +406,13 @@ public:
         // connection without a CONNACK (libmosquitto would not send them).
         for (const std::string& name : {std::string("al\xC0\xAFice"), std::string("alice\0", 6),
                                         std::string("\xED\xA0\x80")}) {
-            raw_client raw(shared().stack->port());
-            CPPUNIT_ASSERT_EQUAL(-1, raw.connect(name, "pw-alice"));
-            CPPUNIT_ASSERT(raw.closed_by_broker());
+            raw_mqtt raw(shared().stack->port());
+            CPPUNIT_ASSERT_EQUAL(-1, raw_login(raw, name, "pw-alice"));
+            CPPUNIT_ASSERT(raw.wait_closed());
         }
         // The raw client is right: alice gets in with the same bytes.
-        raw_client raw(shared().stack->port());
-        CPPUNIT_ASSERT_EQUAL(0, raw.connect("alice", "pw-alice"));
+        raw_mqtt raw(shared().stack->port());
+        CPPUNIT_ASSERT_EQUAL(0, raw_login(raw, "alice", "pw-alice"));
 
         CPPUNIT_ASSERT_EQUAL(before.str(), counts().str()); // the users table is still there, and unchanged
         CPPUNIT_ASSERT_EQUAL(0, connack("alice", "pw-alice"));
@@ -819,9 +701,9 @@ public:
         auto carol = login("carol");
         CPPUNIT_ASSERT_EQUAL(1, carol->subscribe(typing));
         {
-            raw_client raw(s.port());
-            const raw_client::will_message will{typing, R"({"typing":true,"user":"alice"})", true};
-            CPPUNIT_ASSERT_EQUAL(0, raw.connect("alice", "pw-alice", &will));
+            raw_mqtt raw(s.port());
+            const raw_will will{typing, R"({"typing":true,"user":"alice"})", 1, true};
+            CPPUNIT_ASSERT_EQUAL(0, raw_login(raw, "alice", "pw-alice", will));
             raw.drop(); // no DISCONNECT: the broker publishes the will
         }
         received r;

@@ -7,13 +7,9 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
-#include <arpa/inet.h>
 #include <json/json.h>
 #include <mqtt_protocol.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <memory>
 #include <sstream>
@@ -21,6 +17,7 @@
 
 #include "common/pg.hpp"
 #include "support/chat.hpp"
+#include "support/raw_mqtt.hpp"
 #include "support/servers.hpp"
 
 using namespace mqchat;
@@ -73,42 +70,18 @@ Json::Value presence_with(mqtt_client& watcher, const std::string& user, int dev
 /// A client that logs in over a bare socket (MQTT 3.1.1, keep-alive 1 s) and
 /// then falls silent, like a phone whose network went away: the broker
 /// drops it after 1.5 keep-alive periods.
-class silent_client {
-public:
-    silent_client(int port, const std::string& id, const std::string& user, const std::string& password) {
-        fd_ = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<std::uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect failed");
-        std::string body;
-        auto str = [&](const std::string& s) {
-            body += static_cast<char>(s.size() >> 8);
-            body += static_cast<char>(s.size() & 0xff);
-            body += s;
-        };
-        str("MQTT");
-        body += '\x04';                 // 3.1.1
-        body += static_cast<char>(0xC2); // username, password, clean session
-        body += '\x00';
-        body += '\x01'; // keep-alive 1 s
-        str(id);
-        str(user);
-        str(password);
-        std::string packet(1, '\x10');
-        packet += static_cast<char>(body.size()); // < 128 bytes here
-        packet += body;
-        if (write(fd_, packet.data(), packet.size()) != static_cast<ssize_t>(packet.size()))
-            throw std::runtime_error("write failed");
-        unsigned char ack[4] = {};
-        if (read(fd_, ack, 4) != 4 || ack[0] != 0x20 || ack[3] != 0) throw std::runtime_error("not accepted");
-    }
-    ~silent_client() { close(fd_); }
-
-private:
-    int fd_ = -1;
-};
+std::unique_ptr<raw_mqtt> silent_client(int port, const std::string& id, const std::string& user,
+                                        const std::string& password) {
+    auto c = std::make_unique<raw_mqtt>(port, 4);
+    raw_connect o;
+    o.protocol = 4;
+    o.client_id = id;
+    o.keep_alive = 1;
+    o.username = user;
+    o.password = password;
+    if (c->connect(o) != 0) throw std::runtime_error("not accepted");
+    return c;
+}
 
 } // namespace
 
@@ -134,7 +107,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("online"), p["state"].asString());
         CPPUNIT_ASSERT(p["last_seen"].asInt64() > 0);
         {
-            silent_client laptop(shared().stack.port(), "alice-laptop", "alice", "pw-alice");
+            const auto laptop = silent_client(shared().stack.port(), "alice-laptop", "alice", "pw-alice");
             CPPUNIT_ASSERT_EQUAL(std::string("online"), presence_with(*bob, "alice", 2)["state"].asString());
             // The laptop's network goes away: it stops talking; keep-alive ends it.
             CPPUNIT_ASSERT_EQUAL(std::string("online"), presence_with(*bob, "alice", 1)["state"].asString());
@@ -165,7 +138,7 @@ public:
         next_presence(*bob, "erin", 1s);
         // The first connection is a phone that went quiet (a client library
         // would reconnect by itself and take the id back).
-        silent_client first(shared().stack.port(), "erin-phone", "erin", "pw-erin");
+        const auto first = silent_client(shared().stack.port(), "erin-phone", "erin", "pw-erin");
         CPPUNIT_ASSERT(!presence_with(*bob, "erin", 1).isNull());
         // The phone comes back on a new network before the broker noticed the old one died.
         auto again = device("erin", "erin-phone");
