@@ -51,4 +51,17 @@ result connection::exec(const std::string& sql, const params& args) {
 
 void connection::exec_script(const std::string& sql) { check(PQexec(conn_.get(), sql.c_str())); }
 
+std::string text_array(const std::vector<std::string>& items) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        out += i ? ",\"" : "\"";
+        for (const char c : items[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    return out + "}";
+}
+
 } // namespace mqchat::pg

@@ -71,6 +71,10 @@ private:
     std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
 };
 
+/// A text[] literal for a parameter (`= ANY($1::text[])`): every element
+/// quoted, `"` and `\` escaped, so any string stays one element.
+std::string text_array(const std::vector<std::string>& items);
+
 /// Runs `fn` inside BEGIN … COMMIT; rolls back if it throws.
 template <class Fn>
 auto transaction(connection& c, Fn&& fn) {

@@ -20,6 +20,7 @@
 
 #include <json/json.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -67,15 +68,26 @@ public:
         : user_(user), inbox_("chat/user/" + user + "/inbox"),
           client_(uri, user + "-cli-" + role, mqtt::create_options(MQTTVERSION_5)) {
         client_.start_consuming();
-        client_.connect(mqtt::connect_options_builder()
-                            .mqtt_version(MQTTVERSION_5)
-                            .clean_start(false)
-                            .properties({{mqtt::property::SESSION_EXPIRY_INTERVAL, 3600}})
-                            .user_name(user)
-                            .password(password)
-                            .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(10))
-                            .finalize())
-            ->wait();
+        const auto options = mqtt::connect_options_builder()
+                                 .mqtt_version(MQTTVERSION_5)
+                                 .clean_start(false)
+                                 .properties({{mqtt::property::SESSION_EXPIRY_INTERVAL, 3600}})
+                                 .user_name(user)
+                                 .password(password)
+                                 .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(10))
+                                 .finalize();
+        // A first login may be closed without an answer while the server
+        // checks the password (docs/protocol.md, Logging in): come back.
+        const auto until = std::chrono::steady_clock::now() + 30s;
+        for (auto pause = 50ms;; pause = std::min(pause * 2, 1000ms)) {
+            try {
+                client_.connect(options)->wait();
+                break;
+            } catch (const mqtt::exception& e) {
+                if (e.get_reason_code() >= 0x80 || std::chrono::steady_clock::now() + pause >= until) throw;
+            }
+            std::this_thread::sleep_for(pause);
+        }
         client_.subscribe(inbox_, 1)->wait();
     }
     ~session() {

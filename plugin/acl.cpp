@@ -35,14 +35,21 @@ bool member_may(plugin_context& ctx, user_entry& user, std::string_view name, co
     // A subscription, and a send that memory would refuse, may look past
     // memory (a member added a moment ago, before its notice arrived): a
     // member's sends are in memory, and a non-member's misses are remembered
-    // (one query per conversation and user a minute). Deliveries and other
+    // (one lookup per conversation and user a minute). Deliveries and other
     // writes happen per message and stay in memory.
+    //
+    // When the database cannot answer within the wait budget, a subscription
+    // is refused (the client may subscribe again), but a send goes on to the
+    // bridge: it stores only what a member sent (mqchat_store_batch checks
+    // membership in the same transaction) and answers anyone else with
+    // not_member, so a slow database never costs a real member a message.
     auto member = [&] {
-        return a == access::subscribe ? ctx.member_with_lookup(user, name, t.conv) : ctx.users.is_member(user, t.conv);
+        return a == access::subscribe ? ctx.member_with_lookup(user, name, t.conv) == known::yes
+                                      : ctx.users.is_member(user, t.conv);
     };
     switch (t.kind) {
     case topic_kind::conv_send:
-        return a == access::write && ctx.member_with_lookup(user, name, t.conv);
+        return a == access::write && ctx.member_with_lookup(user, name, t.conv) != known::no;
     case topic_kind::conv_msg:
         return a != access::write && member();
     case topic_kind::conv_typing:

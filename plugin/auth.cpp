@@ -4,10 +4,13 @@
 //
 // A user the database does not know is not ours: the answer is DEFER, so the
 // broker's other auth (password_file, another plugin) decides, unless the
-// plugin is exclusive. The Argon2 check runs once per user and password; a
-// reconnect with the same password is checked against a keyed digest in memory.
-
-#include <sodium.h>
+// plugin is exclusive. Nothing here waits on the network or on Argon2id
+// beyond the wait budget: a user memory does not know is asked of the
+// database on the lookup worker, a password memory cannot vouch for is
+// checked on the password workers (once per user and password; a reconnect
+// with the same password compares a keyed digest in memory), and a login
+// whose answer is not in yet is told to come back (context.hpp,
+// come_back_later).
 
 #include <chrono>
 #include <string>
@@ -39,7 +42,8 @@ int check_token(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const c
     if (!v.ok) {
         // Ours to refuse only if the name is ours; a stranger's token-shaped
         // password may still be good for the broker's other auth.
-        if (!ctx.find_user(name) && !ctx.config.exclusive) {
+        bool undecided = false;
+        if (!ctx.find_user(name, undecided) && !ctx.config.exclusive) {
             mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: token of %s from %s not accepted (%s); deferring",
                                  ed.username, address ? address : "?", v.reason.c_str());
             return MOSQ_ERR_PLUGIN_DEFER;
@@ -52,7 +56,9 @@ int check_token(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const c
         if (!ctx.users.add_guest(name, v.claims.guest_conv, v.claims.exp + ctx.rules_for_tokens.leeway_s))
             return refuse(ed.username, address, "a registered user has this name; guest tokens are for visitors");
     } else {
-        const user_entry* user = ctx.find_user(name);
+        bool undecided = false;
+        const user_entry* user = ctx.find_user(name, undecided);
+        if (!user && undecided) return ctx.defer_login();
         if (!user || user->guest) return refuse(ed.username, address, "token for an unknown user");
         if (user->banned) return refuse(ed.username, address, "banned");
     }
@@ -64,31 +70,29 @@ int check_token(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const c
 int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     if (!ed.username) return not_ours(ctx);
     if (!ctx.users.loaded()) {
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "mqchat: refusing login of %s: user database not loaded yet",
-                             ed.username);
-        return ctx.config.exclusive ? MOSQ_ERR_AUTH : MOSQ_ERR_PLUGIN_DEFER;
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "mqchat: %s login of %s: user database not loaded yet",
+                             ctx.config.exclusive ? "deferring" : "not deciding", ed.username);
+        return ctx.config.exclusive ? ctx.defer_login() : MOSQ_ERR_PLUGIN_DEFER;
     }
     const char* address = mosquitto_client_address(ed.client);
     if (ctx.token_keys && ed.password && token::looks_like_token(ed.password)) return check_token(ctx, ed, address);
 
-    user_entry* user = ctx.find_user(ed.username);
-    if (!user) return not_ours(ctx);
+    const std::string name = ed.username;
+    bool undecided = false;
+    user_entry* user = ctx.find_user(name, undecided);
+    // A name the database could not be asked about in time: on a shared
+    // broker it may well be a device, so the broker's other auth decides; on
+    // a chat-only broker the client comes back once the answer is in.
+    if (!user) return undecided && ctx.config.exclusive ? ctx.defer_login() : not_ours(ctx);
     if (!ed.password) return refuse(ed.username, address, "no password");
     if (user->guest) return refuse(ed.username, address, "guests log in with a guest token");
     if (user->banned) return refuse(ed.username, address, "banned");
 
-    const std::string_view pw(ed.password);
-    const std::string digest = password::remember_digest(ctx.login_key, ed.username, pw, user->password_hash);
-    bool good = user->remembered.size() == digest.size() &&
-                sodium_memcmp(user->remembered.data(), digest.data(), digest.size()) == 0;
-    if (!good && password::verify(user->password_hash, pw)) {
-        user->remembered = digest;
-        if (ctx.config.persist_logins()) ctx.sync.remember_login(ed.username, digest);
-        mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: password of %s checked with Argon2id; remembered%s", ed.username,
-                             ctx.config.persist_logins() ? " across restarts" : "");
-        good = true;
+    switch (ctx.password_matches(*user, name, ed.password)) {
+    case known::yes: break;
+    case known::no: return refuse(ed.username, address, "wrong password");
+    case known::undecided: return ctx.defer_login();
     }
-    if (!good) return refuse(ed.username, address, "wrong password");
     if (const char* id = mosquitto_client_id(ed.client)) ctx.token_expiry.erase(id);
     return MOSQ_ERR_SUCCESS;
 }

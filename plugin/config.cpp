@@ -28,6 +28,10 @@ plugin_config parse_config(const option_list& options) {
     c.login_key_file = r.string("login_key_file", "");
     c.presence = r.boolean("presence", c.presence);
     c.typing_per_s = static_cast<int>(r.integer("typing_per_s", c.typing_per_s, 0, 100000));
+    c.wait_budget_ms = static_cast<int>(r.integer("wait_budget_ms", c.wait_budget_ms, 0, 1000));
+    c.password_threads = static_cast<int>(r.integer("password_threads", c.password_threads, 0, 64));
+    c.member_change_wait_ms =
+        static_cast<int>(r.integer("member_change_wait_ms", c.member_change_wait_ms, 0, 600000));
     std::string errors = r.errors();
     try {
         topic_names check(c.topic_prefix);

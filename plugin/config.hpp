@@ -42,7 +42,7 @@ struct plugin_config {
     std::string jwt_jwks_file;         ///< plugin_opt_jwt_jwks_file: RS256/ES256 public keys, reread on SIGHUP
     std::string jwt_issuer;            ///< plugin_opt_jwt_issuer: required `iss` when set
     std::string jwt_audience;          ///< plugin_opt_jwt_audience: required in `aud` when set
-    int jwt_leeway_s = 30;
+    int jwt_leeway_s = 30; ///< plugin_opt_jwt_leeway_s: clock skew allowed on exp/nbf
     /// plugin_opt_login_key_file: a secret (first line, >= 32 bytes) keying the
     /// digests of logins that passed Argon2id. When set, they are stored in the
     /// database and survive a restart; otherwise they live in memory only.
@@ -51,7 +51,17 @@ struct plugin_config {
     int typing_per_s = 5;
     /// plugin_opt_presence: publish server-owned presence (default true).
     bool presence = true;
-    bool persist_logins() const { return !login_key_file.empty(); }             ///< plugin_opt_jwt_leeway_s: clock skew allowed on exp/nbf
+    /// plugin_opt_wait_budget_ms: the most the broker's thread waits within
+    /// any second, and in any one wait, for database lookups, and as much for
+    /// password checks (see wait_budget.hpp). 0: never waits.
+    int wait_budget_ms = 50;
+    /// plugin_opt_password_threads: Argon2id checks run at once (0: one per
+    /// core but the broker's, at least one).
+    int password_threads = 0;
+    /// plugin_opt_member_change_wait_ms: how long a stored message waits for a
+    /// membership change it depends on before it is delivered anyway.
+    int member_change_wait_ms = 1000;
+    bool persist_logins() const { return !login_key_file.empty(); }
     bool tokens_enabled() const { return !jwt_hs256_secret_file.empty() || !jwt_jwks_file.empty(); }
 };
 

@@ -5,19 +5,40 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 
+#include <sodium.h>
+
 #include "common/envelope.hpp"
+#include "common/names.hpp"
 
 namespace mqchat::plugin {
 
+namespace {
+int password_threads(const plugin_config& config) {
+    if (config.password_threads > 0) return config.password_threads;
+    const unsigned cores = std::thread::hardware_concurrency();
+    return cores > 2 ? static_cast<int>(cores - 1) : 1; // the broker's thread keeps a core
+}
+std::string member_key(std::int64_t conv, std::string_view name) { return std::to_string(conv) + " " + std::string(name); }
+} // namespace
+
+plugin_context::plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_)
+    : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db), lookup(config.db),
+      passwords(password_threads(config), 10000) {}
+
 void plugin_context::apply_pending_changes() {
+    if (lookup.has_answers()) apply_lookup_answers();
+    if (passwords.has_verdicts()) apply_password_verdicts();
     if (!sync.has_pending()) return;
     for (auto& c : sync.take()) {
         using k = directory_change::kind;
         switch (c.what) {
         case k::snapshot:
             recently_missed.clear();
+            users_asked_.clear();
+            members_asked_.clear();
             members_version_base = c.version;
             members_version_of.clear();
             for (auto& gone : users.replace_all(*c.snapshot)) to_kick.push_back(std::move(gone));
@@ -44,6 +65,7 @@ void plugin_context::apply_pending_changes() {
             }
             break;
         case k::remove_user:
+            users_asked_.erase(c.name);
             if (users.remove(c.name)) {
                 mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: user %s was deleted; disconnecting its clients",
                                      c.name.c_str());
@@ -56,6 +78,7 @@ void plugin_context::apply_pending_changes() {
             note_members_version(c.conv, c.version);
             break;
         case k::remove_member:
+            members_asked_.erase(member_key(c.conv, c.name));
             users.remove_member(c.conv, c.name);
             note_members_version(c.conv, c.version);
             break;
@@ -84,31 +107,109 @@ void plugin_context::remember_miss(const std::string& key) {
     recently_missed[key] = std::chrono::steady_clock::now();
 }
 
-user_entry* plugin_context::find_user(const std::string& name) {
-    if (user_entry* u = users.find(name)) return u;
-    if (!sync.healthy() || missed_lately(name)) return nullptr;
-    bool answered = false;
-    const auto record = lookup.user(name, answered);
-    if (record) {
-        users.upsert(*record);
-        return users.find(name);
+void plugin_context::apply_lookup_answers() {
+    for (auto& a : lookup.take()) {
+        using k = lookup_answer::kind;
+        switch (a.what) {
+        case k::user_found:
+            // NOTIFY may have brought the user (or its removal) meanwhile: that is newer.
+            if (users_asked_.erase(a.name) && !users.find(a.name)) {
+                recently_missed.clear();
+                users.upsert(*a.user);
+            }
+            break;
+        case k::no_such_user:
+            if (users_asked_.erase(a.name) && !users.find(a.name)) remember_miss(a.name);
+            break;
+        case k::member:
+        case k::not_member: {
+            const std::string key = member_key(a.conv, a.name);
+            if (!members_asked_.erase(key)) break;
+            if (a.what == k::member) {
+                recently_missed.clear();
+                users.add_member(a.conv, a.name);
+            } else {
+                remember_miss(key);
+            }
+            break;
+        }
+        case k::log:
+            mosquitto_log_printf(static_cast<int>(a.conv), "%s", a.name.c_str());
+            break;
+        }
     }
-    if (answered) remember_miss(name);
+}
+
+void plugin_context::apply_password_verdicts() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& v : passwords.take()) {
+        user_entry* u = users.find(v.user);
+        if (!u || u->password_hash != v.stored_hash) continue; // the password changed meanwhile
+        if (!v.good) {
+            if (refused_digests_.size() >= 100000) refused_digests_.clear();
+            refused_digests_[v.digest] = now + std::chrono::seconds(60);
+            continue;
+        }
+        u->remembered = v.digest;
+        if (config.persist_logins()) sync.remember_login(v.user, v.digest);
+        mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: password of %s checked with Argon2id; remembered%s",
+                             v.user.c_str(), config.persist_logins() ? " across restarts" : "");
+    }
+}
+
+user_entry* plugin_context::find_user(const std::string& name, bool& undecided) {
+    undecided = false;
+    if (user_entry* u = users.find(name)) return u;
+    if (!valid_user_name(name) || missed_lately(name)) return nullptr;
+    if (users_asked_.size() >= max_misses) users_asked_.clear();
+    const std::uint64_t ticket = lookup.ask_user(name);
+    if (ticket) users_asked_.insert(name);
+    if (ticket && lookup.responsive(lookup_budget.per_second()))
+        wait_within(lookup_budget, [&](auto deadline) { lookup.wait_answered(ticket, deadline); });
+    apply_lookup_answers();
+    if (user_entry* u = users.find(name)) return u;
+    undecided = !missed_lately(name);
     return nullptr;
 }
 
-bool plugin_context::member_with_lookup(user_entry& user, std::string_view name_view, std::int64_t conv) {
-    if (users.is_member(user, conv)) return true;
+known plugin_context::member_with_lookup(user_entry& user, std::string_view name_view, std::int64_t conv) {
+    if (users.is_member(user, conv)) return known::yes;
     const std::string name(name_view);
-    const std::string key = std::to_string(conv) + " " + name;
-    if (!sync.healthy() || missed_lately(key)) return false;
-    const auto member = lookup.is_member(name, conv);
-    if (member && *member) {
-        users.add_member(conv, name);
-        return true;
-    }
-    if (member) remember_miss(key);
-    return false;
+    const std::string key = member_key(conv, name);
+    if (user.guest || missed_lately(key)) return known::no; // a guest's one conversation is in its token
+    if (members_asked_.size() >= max_misses) members_asked_.clear();
+    const std::uint64_t ticket = lookup.ask_member(name, conv);
+    if (ticket) members_asked_.insert(key);
+    if (ticket && lookup.responsive(lookup_budget.per_second()))
+        wait_within(lookup_budget, [&](auto deadline) { lookup.wait_answered(ticket, deadline); });
+    apply_lookup_answers();
+    if (users.is_member(user, conv)) return known::yes;
+    return missed_lately(key) ? known::no : known::undecided;
+}
+
+known plugin_context::password_matches(user_entry& user, const std::string& name, std::string_view password) {
+    const std::string digest = password::remember_digest(login_key, name, password, user.password_hash);
+    auto settled = [&]() -> std::optional<bool> {
+        if (user.remembered.size() == digest.size() &&
+            sodium_memcmp(user.remembered.data(), digest.data(), digest.size()) == 0)
+            return true;
+        if (const auto it = refused_digests_.find(digest); it != refused_digests_.end()) {
+            if (std::chrono::steady_clock::now() < it->second) return false;
+            refused_digests_.erase(it);
+        }
+        return std::nullopt;
+    };
+    if (const auto v = settled()) return *v ? known::yes : known::no;
+    // Wait only when the check starts at once: in a storm the queue is long
+    // and the broker's time is better spent on the clients already in.
+    const bool idle = passwords.idle();
+    const std::uint64_t ticket = passwords.submit(name, std::string(password), user.password_hash, digest);
+    if (ticket && idle) wait_within(password_budget, [&](auto deadline) { passwords.wait_done(ticket, deadline); });
+    apply_password_verdicts();
+    // `user` may have been replaced meanwhile only by apply_pending_changes,
+    // which is not called here, so the reference still stands.
+    if (const auto v = settled()) return *v ? known::yes : known::no;
+    return known::undecided;
 }
 
 password::remember_key load_login_key(const plugin_config& config) {
@@ -133,23 +234,33 @@ void plugin_context::note_members_version(std::int64_t conv, std::int64_t versio
     v = std::max(v, version);
 }
 
-void plugin_context::await_members_version(std::int64_t conv, std::int64_t needed) {
-    auto applied = [&] {
-        const auto it = members_version_of.find(conv);
-        return std::max(members_version_base, it == members_version_of.end() ? 0 : it->second);
-    };
-    if (applied() >= needed) return;
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
-    while (sync.healthy() && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::microseconds(500));
-        apply_pending_changes();
-        if (applied() >= needed) return;
+std::int64_t plugin_context::members_version_applied(std::int64_t conv) const {
+    const auto it = members_version_of.find(conv);
+    return std::max(members_version_base, it == members_version_of.end() ? 0 : it->second);
+}
+
+bool plugin_context::must_hold(std::int64_t conv, std::int64_t needed) const {
+    return held.holding(conv) || (needed > 0 && members_version_applied(conv) < needed);
+}
+
+void plugin_context::release_held() {
+    if (held.size() == 0) return;
+    std::vector<std::pair<std::int64_t, std::int64_t>> late;
+    // While the directory worker is away the change cannot arrive: no point waiting.
+    const auto longest = sync.healthy() ? std::chrono::milliseconds(config.member_change_wait_ms)
+                                        : std::chrono::milliseconds(0);
+    const auto out = held.release([this](std::int64_t conv) { return members_version_applied(conv); },
+                                  std::chrono::steady_clock::now(), longest, late);
+    for (const auto& [conv, version] : late) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "mqchat: membership change %lld of conversation %lld has not reached this broker; "
+                             "delivering without it",
+                             static_cast<long long>(version), static_cast<long long>(conv));
+        note_members_version(conv, version); // wait once, not for every message
     }
-    mosquitto_log_printf(MOSQ_LOG_WARNING,
-                         "mqchat: membership change %lld of conversation %lld has not reached this broker; "
-                         "delivering without it",
-                         static_cast<long long>(needed), static_cast<long long>(conv));
-    note_members_version(conv, needed); // wait once, not for every message
+    for (const auto& m : out)
+        mosquitto_broker_publish_copy(nullptr, m.topic.c_str(), static_cast<int>(m.payload.size()), m.payload.data(),
+                                      m.qos, false, nullptr);
 }
 
 /// Hands the broker a payload it owns (allocated by mosquitto, NUL-terminated
@@ -166,6 +277,13 @@ void replace_message(mosquitto_evt_message& ed, const std::string& payload, cons
     static_cast<char*>(p)[payload.size()] = '\0';
     ed.payload = p; // the broker frees the old payload when the pointer changed
     ed.payloadlen = static_cast<std::uint32_t>(payload.size());
+    mosquitto_free(ed.topic); // the broker keeps whatever topic we leave here
+    ed.topic = t;
+}
+
+void replace_topic(mosquitto_evt_message& ed, const std::string& topic) {
+    char* t = mosquitto_strdup(topic.c_str());
+    if (!t) throw std::bad_alloc();
     mosquitto_free(ed.topic); // the broker keeps whatever topic we leave here
     ed.topic = t;
 }

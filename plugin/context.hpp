@@ -8,18 +8,22 @@
 #include <chrono>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/password.hpp"
 #include "common/rpc.hpp"
 #include "common/topics.hpp"
 #include "config.hpp"
+#include "delivery_hold.hpp"
 #include "directory.hpp"
 #include "directory_lookup.hpp"
-#include "limits.hpp"
-#include "presence.hpp"
 #include "directory_sync.hpp"
+#include "limits.hpp"
+#include "password_checker.hpp"
+#include "presence.hpp"
 #include "tokens.hpp"
+#include "wait_budget.hpp"
 
 namespace mqchat::plugin {
 
@@ -27,9 +31,20 @@ namespace mqchat::plugin {
 /// Throws std::invalid_argument naming the option when the file is unusable.
 password::remember_key load_login_key(const plugin_config& config);
 
+/// What BASIC_AUTH returns for a login the plugin cannot decide yet (its
+/// password check or its database lookup is still under way). Mosquitto 2.0
+/// answers anything but success and "not authorised" by closing the
+/// connection without a CONNACK; clients take that as a network failure and
+/// come back, by which time the verdict is in memory. (2.0 has no way to send
+/// "server busy" from a plugin; 2.1's delayed auth would.)
+constexpr int come_back_later = MOSQ_ERR_UNKNOWN;
+
+/// A three-way answer: memory and, within the wait budget, the workers
+/// could not say yet.
+enum class known { yes, no, undecided };
+
 struct plugin_context {
-    plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_)
-        : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db), lookup(config.db) {}
+    plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_);
 
     mosquitto_plugin_id_t* id;
     const plugin_config config;
@@ -37,6 +52,13 @@ struct plugin_context {
     directory users;
     directory_sync sync;
     directory_lookup lookup;
+    password_checker passwords;
+    /// The broker thread's waits for database lookups and for password
+    /// checks, each within its own budget so a storm of one kind never
+    /// starves the other.
+    wait_budget lookup_budget{config.wait_budget_ms};
+    wait_budget password_budget{config.wait_budget_ms};
+    delivery_hold held;
     limits limiter{config};
     presence_publisher presence{topics, config.presence};
     /// Users a previous run left online (from the first load): published
@@ -66,6 +88,10 @@ struct plugin_context {
     /// `members_version_base` is in memory, and per conversation up to its entry.
     std::int64_t members_version_base = 0;
     std::unordered_map<std::int64_t, std::int64_t> members_version_of;
+    /// Logins told to come back since the last TICK's summary line, and when
+    /// that line was last written.
+    int logins_deferred = 0;
+    std::int64_t deferred_logged_s = 0;
 
 private:
     /// Counts a refusal; false when the client is flooding (it is then queued
@@ -74,29 +100,60 @@ private:
     bool missed_lately(const std::string& key);
     void note_members_version(std::int64_t conv, std::int64_t version);
     void remember_miss(const std::string& key);
-public:
+    void apply_lookup_answers();
+    void apply_password_verdicts();
+    std::int64_t members_version_applied(std::int64_t conv) const;
+    /// Waits for a worker while the budget lasts: `wait(deadline)` blocks at
+    /// most until the deadline it is given.
+    template <class Wait>
+    static void wait_within(wait_budget& budget, Wait&& wait) {
+        const auto start = wait_budget::clock::now();
+        const auto deadline = budget.deadline(start);
+        if (deadline <= start) return;
+        wait(deadline);
+        budget.spend(wait_budget::clock::now() - start);
+    }
+    /// Questions put to `lookup` and not answered yet ("name" and "conv name"):
+    /// an answer is applied only while its question stands, so a removal that
+    /// arrives through NOTIFY meanwhile is not undone by an older read.
+    std::unordered_set<std::string> users_asked_, members_asked_;
+    /// Digests of passwords Argon2id refused, until when they are known bad.
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> refused_digests_;
 
-    /// Brings `users` up to date with what the worker has seen. Cheap when
-    /// nothing changed (one atomic load); call it first in every callback.
+public:
+    /// Brings `users` up to date with what the workers have seen (directory
+    /// changes, lookup answers, password verdicts). Cheap when nothing
+    /// changed (atomic loads); call it first in every callback.
     void apply_pending_changes();
 
     /// The user, from memory or — when memory has not heard of it yet — from
-    /// the database (see directory_lookup). Null when there is no such user.
-    user_entry* find_user(const std::string& name);
+    /// the database, asked on the lookup worker and waited for within the
+    /// budget. Null when there is no such user, or when that is not known yet
+    /// (then `undecided` is set).
+    user_entry* find_user(const std::string& name, bool& undecided);
     /// Membership, from memory or, when memory says no, from the database
-    /// (misses remembered for a minute). For subscriptions and sends only;
-    /// deliveries never get here.
-    bool member_with_lookup(user_entry& user, std::string_view name, std::int64_t conv);
+    /// like find_user (misses remembered for a minute). For subscriptions and
+    /// sends only; deliveries never get here.
+    known member_with_lookup(user_entry& user, std::string_view name, std::int64_t conv);
+    /// The password check: a keyed digest against the one remembered, or a
+    /// verdict of the Argon2id workers, waited for within the budget.
+    known password_matches(user_entry& user, const std::string& name, std::string_view password);
+    /// Counts a login told to come back (summarised in the log once a second).
+    int defer_login() {
+        ++logins_deferred;
+        return come_back_later;
+    }
 
     /// A connection of `user` came or went: publishes its presence if its
     /// number of devices changed (not for the bridge).
     void devices_changed(const std::string& user);
 
-    /// Before a stored message of `conv` is delivered: waits (at most 250 ms,
-    /// and only while the worker is connected) until this broker has applied
-    /// the conversation's membership changes up to `needed`, so a member
-    /// removed before the message was stored does not receive it.
-    void await_members_version(std::int64_t conv, std::int64_t needed);
+    /// Whether a stored message of `conv` needing membership version `needed`
+    /// must be held (delivery_hold) rather than delivered now: the version is
+    /// not applied yet, or earlier messages of the conversation are held.
+    bool must_hold(std::int64_t conv, std::int64_t needed) const;
+    /// From TICK: publishes the held messages that may go now, in order.
+    void release_held();
 
     /// Refuses a PUBLISH under the prefix: one log line and a notice on the
     /// sender's inbox, and a client
@@ -119,6 +176,8 @@ public:
 /// Hands the broker a new payload and topic for a message (allocated the way
 /// the broker frees them) and frees what they replace.
 void replace_message(mosquitto_evt_message& ed, const std::string& payload, const std::string& topic);
+/// The same for the topic alone.
+void replace_topic(mosquitto_evt_message& ed, const std::string& topic);
 
 /// The message check of a request on {prefix}rpc/{method} (request.cpp):
 /// checks it, stamps the caller and moves it to .../stamped for the bridge.

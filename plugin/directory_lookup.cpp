@@ -6,11 +6,15 @@
 #include <mosquitto_broker.h>
 
 #include <charconv>
+#include <memory>
+
+#include "common/names.hpp"
 
 namespace mqchat::plugin {
 
 namespace {
-constexpr auto reconnect_pause = std::chrono::seconds(5);
+/// After a failed connect, questions are given up at once for this long.
+constexpr auto reconnect_pause = std::chrono::seconds(2);
 } // namespace
 
 const char* const user_select_sql =
@@ -51,51 +55,167 @@ user_record user_from_row(const pg::result& r, int row) {
     return u;
 }
 
-pg::connection* directory_lookup::db() {
-    if (db_) return db_.get();
-    if (std::chrono::steady_clock::now() < retry_after_) return nullptr;
-    try {
-        db_ = std::make_unique<pg::connection>(conninfo_);
-        // Bound the time the broker's thread can spend here.
-        db_->exec("SET statement_timeout = 500");
-    } catch (const pg::error& e) {
-        retry_after_ = std::chrono::steady_clock::now() + reconnect_pause;
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "mqchat: direct user lookup unavailable: %s", e.what());
-        db_.reset();
+directory_lookup::directory_lookup(std::string conninfo, std::size_t max_pending)
+    : conninfo_(std::move(conninfo)), max_pending_(max_pending) {}
+
+directory_lookup::~directory_lookup() { stop(); }
+
+void directory_lookup::start() { thread_ = std::thread([this] { run(); }); }
+
+void directory_lookup::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
     }
-    return db_.get();
+    work_cv_.notify_all();
+    // A worker stuck in a query on a frozen server would hold up the broker's
+    // shutdown; it holds no broker state, so it is left to the process's end.
+    if (thread_.joinable()) thread_.detach();
 }
 
-template <class Fn>
-auto directory_lookup::guarded_query(Fn&& fn) -> std::optional<decltype(fn(std::declval<pg::connection&>()))> {
-    pg::connection* c = db();
-    if (!c) return std::nullopt;
-    try {
-        return fn(*c);
-    } catch (const pg::error& e) {
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "mqchat: direct user lookup failed: %s", e.what());
-        db_.reset();
-        retry_after_ = std::chrono::steady_clock::now() + reconnect_pause;
-        return std::nullopt;
+std::uint64_t directory_lookup::ask_user(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    if (stop_ || users_asked_.size() + members_asked_.size() >= max_pending_) return 0;
+    users_asked_.insert(name);
+    work_cv_.notify_one();
+    return next_ticket_++;
+}
+
+std::uint64_t directory_lookup::ask_member(const std::string& name, std::int64_t conv) {
+    std::lock_guard lock(mutex_);
+    if (stop_ || users_asked_.size() + members_asked_.size() >= max_pending_) return 0;
+    members_asked_.emplace(name, conv);
+    work_cv_.notify_one();
+    return next_ticket_++;
+}
+
+bool directory_lookup::responsive(std::chrono::milliseconds patience) const {
+    std::lock_guard lock(mutex_);
+    return busy_since_ == std::chrono::steady_clock::time_point{} ||
+           std::chrono::steady_clock::now() - busy_since_ < patience;
+}
+
+bool directory_lookup::wait_answered(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    return answered_cv_.wait_until(lock, deadline, [&] { return answered_through_ >= ticket; });
+}
+
+bool directory_lookup::has_answers() const {
+    std::lock_guard lock(mutex_);
+    return !answers_.empty();
+}
+
+std::vector<lookup_answer> directory_lookup::take() {
+    std::vector<lookup_answer> out;
+    std::lock_guard lock(mutex_);
+    out.swap(answers_);
+    return out;
+}
+
+void directory_lookup::log(int level, std::string text) {
+    // Mosquitto's log may also publish on $SYS: only the broker's thread writes it.
+    std::lock_guard lock(mutex_);
+    answers_.push_back({lookup_answer::kind::log, std::move(text), level, std::nullopt});
+}
+
+void directory_lookup::answer_batch(pg::connection& db, const std::vector<std::string>& users,
+                                    const std::vector<std::pair<std::string, std::int64_t>>& members) {
+    std::vector<lookup_answer> found;
+    if (!users.empty()) {
+        const auto r = db.exec(std::string(user_select_sql) + " AND u.name = ANY($1::text[]) GROUP BY u.id",
+                               {pg::text_array(users)});
+        std::set<std::string> present;
+        for (int i = 0; i < r.rows(); ++i) {
+            lookup_answer a;
+            a.what = lookup_answer::kind::user_found;
+            a.user = user_from_row(r, i);
+            a.name = a.user->name;
+            present.insert(a.name);
+            found.push_back(std::move(a));
+        }
+        for (const auto& name : users)
+            if (!present.count(name)) found.push_back({lookup_answer::kind::no_such_user, name, 0, std::nullopt});
     }
+    if (!members.empty()) {
+        std::vector<std::string> names;
+        std::string convs = "{";
+        for (const auto& [name, conv] : members) {
+            names.push_back(name);
+            if (convs.size() > 1) convs += ',';
+            convs += std::to_string(conv);
+        }
+        convs += '}';
+        const auto r = db.exec("SELECT q.name, q.conv FROM unnest($1::text[], $2::bigint[]) AS q(name, conv)"
+                               " WHERE EXISTS (SELECT 1 FROM members m JOIN users u ON u.id = m.user_id"
+                               "                WHERE u.name = q.name AND m.conv_id = q.conv)",
+                               {pg::text_array(names), convs});
+        std::set<std::pair<std::string, std::int64_t>> yes;
+        for (int i = 0; i < r.rows(); ++i) yes.emplace(r.str(i, 0), r.int64(i, 1));
+        for (const auto& [name, conv] : members)
+            found.push_back({yes.count({name, conv}) ? lookup_answer::kind::member : lookup_answer::kind::not_member,
+                             name, conv, std::nullopt});
+    }
+    std::lock_guard lock(mutex_);
+    for (auto& a : found) answers_.push_back(std::move(a));
 }
 
-std::optional<user_record> directory_lookup::user(const std::string& name, bool& answered) {
-    auto r = guarded_query([&](pg::connection& c) {
-        const auto res = c.exec(std::string(user_select_sql) + " AND u.name = $1 GROUP BY u.id", {name});
-        return res.rows() == 1 ? std::optional<user_record>(user_from_row(res, 0)) : std::nullopt;
-    });
-    answered = r.has_value();
-    return r ? *r : std::nullopt;
-}
-
-std::optional<bool> directory_lookup::is_member(const std::string& name, std::int64_t conv) {
-    return guarded_query([&](pg::connection& c) {
-        return c.exec("SELECT 1 FROM members m JOIN users u ON u.id = m.user_id"
-                      " WHERE u.name = $1 AND m.conv_id = $2",
-                      {name, std::to_string(conv)})
-                   .rows() == 1;
-    });
+void directory_lookup::run() {
+    std::unique_ptr<pg::connection> db;
+    auto retry_after = std::chrono::steady_clock::time_point{};
+    bool warned = false;
+    // Connected before the first question, so the first answer is a query's
+    // round trip, not a connection's.
+    try {
+        db = std::make_unique<pg::connection>(conninfo_);
+        db->exec("SET application_name = 'mqchat-plugin-lookup'");
+    } catch (const pg::error&) {
+        db.reset(); // the first question tries again
+    }
+    while (true) {
+        std::vector<std::string> users;
+        std::vector<std::pair<std::string, std::int64_t>> members;
+        std::uint64_t through = 0;
+        {
+            std::unique_lock lock(mutex_);
+            work_cv_.wait(lock, [&] { return stop_ || !users_asked_.empty() || !members_asked_.empty(); });
+            if (stop_) return;
+            users.assign(users_asked_.begin(), users_asked_.end());
+            members.assign(members_asked_.begin(), members_asked_.end());
+            users_asked_.clear();
+            members_asked_.clear();
+            through = next_ticket_ - 1;
+            busy_since_ = std::chrono::steady_clock::now();
+        }
+        // Names that cannot be users need no query.
+        std::vector<lookup_answer> impossible;
+        std::erase_if(users, [&](const std::string& n) {
+            if (valid_user_name(n)) return false;
+            impossible.push_back({lookup_answer::kind::no_such_user, n, 0, std::nullopt});
+            return true;
+        });
+        std::erase_if(members, [](const auto& m) { return !valid_user_name(m.first); });
+        try {
+            if (!db && (!users.empty() || !members.empty()) && std::chrono::steady_clock::now() >= retry_after) {
+                db = std::make_unique<pg::connection>(conninfo_);
+                db->exec("SET application_name = 'mqchat-plugin-lookup'");
+                if (warned) log(MOSQ_LOG_INFO, "mqchat: direct user lookup is back");
+                warned = false;
+            }
+            if (db) answer_batch(*db, users, members);
+        } catch (const pg::error& e) {
+            db.reset();
+            retry_after = std::chrono::steady_clock::now() + reconnect_pause;
+            if (!warned) log(MOSQ_LOG_WARNING, std::string("mqchat: direct user lookup failed: ") + e.what());
+            warned = true;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            for (auto& a : impossible) answers_.push_back(std::move(a));
+            answered_through_ = through;
+            busy_since_ = {};
+        }
+        answered_cv_.notify_all();
+    }
 }
 
 } // namespace mqchat::plugin

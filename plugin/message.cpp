@@ -59,7 +59,14 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
     if (t.kind == topic_kind::outside) return MOSQ_ERR_SUCCESS;
     if (t.kind == topic_kind::conv_msg && !ed.retain) { // only the bridge may write here (ACL)
         const std::int64_t needed = take_members_version(ed);
-        if (needed > 0) ctx.await_members_version(t.conv, needed);
+        if (ctx.must_hold(t.conv, needed)) {
+            // A removal this broker has not heard of yet may concern this
+            // message: keep it until TICK knows, and let the original go to a
+            // topic nobody may read (the bridge's publish is still accepted).
+            ctx.held.hold({ed.topic, std::string(static_cast<const char*>(ed.payload), ed.payloadlen), ed.qos,
+                           t.conv, needed, delivery_hold::clock::now()});
+            replace_topic(ed, ctx.topics.conv(t.conv, "held"));
+        }
         return MOSQ_ERR_SUCCESS;
     }
     if (t.kind != topic_kind::conv_send && t.kind != topic_kind::rpc && t.kind != topic_kind::conv_receipt &&

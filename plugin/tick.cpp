@@ -1,5 +1,6 @@
 // MOSQ_EVT_TICK: runs on every pass of the broker's loop (at least every
-// 100 ms). Applies directory changes when no packet did so first, and
+// 100 ms). Applies directory changes when no packet did so first, releases
+// stored messages held for a membership change (delivery_hold.hpp), and
 // disconnects clients of deleted users, which is only safe from here. The
 // first tick also widens the listen backlog when asked to (the listeners do
 // not exist yet when plugins are initialised).
@@ -56,6 +57,20 @@ void expire_tokens(plugin_context& ctx) {
     ctx.users.expire_guests(now);
 }
 
+/// One line a second at most, however many logins a storm defers.
+void log_deferred_logins(plugin_context& ctx) {
+    if (ctx.logins_deferred == 0) return;
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (now == ctx.deferred_logged_s) return;
+    ctx.deferred_logged_s = now;
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         "mqchat: %d logins told to come back (their check is under way: %zu password checks "
+                         "waiting or running)",
+                         ctx.logins_deferred, ctx.passwords.backlog());
+    ctx.logins_deferred = 0;
+}
+
 } // namespace
 
 int on_tick(int, void*, void* userdata) {
@@ -66,6 +81,8 @@ int on_tick(int, void*, void* userdata) {
             if (ctx.config.listen_backlog > 0) widen_listen_backlog(ctx.config.listen_backlog);
         }
         ctx.apply_pending_changes();
+        ctx.release_held();
+        log_deferred_logins(ctx);
         if (!ctx.offline_at_start.empty()) {
             // Mosquitto has restored its retained messages by now: correct the
             // "online" of users whose connections died with the previous run.

@@ -7,6 +7,7 @@
 #include <json/json.h>
 #include <mqtt/async_client.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -28,6 +29,21 @@ std::unique_ptr<mqtt_client> member(chat_stack& s, const std::string& user, std:
         c->subscribe("chat/user/" + user + "/inbox") != 1)
         throw std::runtime_error("subscribe failed for " + user);
     return c;
+}
+
+/// Connects a Paho client as an app would: a connection the broker closes
+/// without a CONNACK (the plugin still checking a first login) is tried again.
+void paho_connect(mqtt::async_client& client, const mqtt::connect_options& options) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    for (auto pause = 10ms;; pause = std::min(pause * 2, 200ms)) {
+        try {
+            client.connect(options)->wait();
+            return;
+        } catch (const mqtt::exception& e) {
+            if (e.get_reason_code() >= 0x80 || std::chrono::steady_clock::now() + pause >= until) throw;
+        }
+        std::this_thread::sleep_for(pause);
+    }
 }
 
 std::vector<outgoing> numbered(const std::string& prefix, std::size_t n) {
@@ -242,12 +258,11 @@ public:
         mqtt::async_client ws("ws://127.0.0.1:" + std::to_string(ws_port) + "/mqtt", "visitor-browser",
                               mqtt::create_options(MQTTVERSION_5));
         ws.start_consuming();
-        ws.connect(mqtt::connect_options_builder()
-                       .mqtt_version(MQTTVERSION_5)
-                       .user_name("visitor")
-                       .password("pw-visitor")
-                       .finalize())
-            ->wait();
+        paho_connect(ws, mqtt::connect_options_builder()
+                             .mqtt_version(MQTTVERSION_5)
+                             .user_name("visitor")
+                             .password("pw-visitor")
+                             .finalize());
         ws.subscribe("chat/user/visitor/inbox", 1)->wait();
         ws.publish("chat/conv/" + std::to_string(conv) + "/send", R"({"id":"w1","body":"hello over WebSocket"})", 1,
                    false)
@@ -263,8 +278,8 @@ public:
                                  mqtt::create_options(MQTTVERSION_5));
         bool refused = false;
         try {
-            wrong.connect(mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).user_name("visitor")
-                              .password("wrong").finalize())->wait();
+            paho_connect(wrong, mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).user_name("visitor")
+                                    .password("wrong").finalize());
         } catch (const mqtt::exception&) {
             refused = true;
         }
@@ -298,14 +313,12 @@ public:
         mqtt::async_client browser("wss://127.0.0.1:" + std::to_string(wss_port) + "/mqtt", "visitor-wss",
                                    mqtt::create_options(MQTTVERSION_5));
         browser.start_consuming();
-        browser
-            .connect(mqtt::connect_options_builder()
-                         .mqtt_version(MQTTVERSION_5)
-                         .user_name("visitor")
-                         .password("pw-visitor")
-                         .ssl(mqtt::ssl_options_builder().trust_store(ca).finalize())
-                         .finalize())
-            ->wait();
+        paho_connect(browser, mqtt::connect_options_builder()
+                                  .mqtt_version(MQTTVERSION_5)
+                                  .user_name("visitor")
+                                  .password("pw-visitor")
+                                  .ssl(mqtt::ssl_options_builder().trust_store(ca).finalize())
+                                  .finalize());
         browser.subscribe("chat/user/visitor/inbox", 1)->wait();
         browser.publish("chat/conv/" + std::to_string(conv) + "/send", R"({"id":"s1","body":"hello over wss"})", 1, false)
             ->wait();

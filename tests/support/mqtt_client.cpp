@@ -3,7 +3,9 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 namespace mqchat::test {
 
@@ -41,21 +43,38 @@ mqtt_client::~mqtt_client() {
 }
 
 int mqtt_client::connect(std::chrono::milliseconds timeout) {
-    {
-        std::lock_guard lock(mutex_);
-        connack_ = -2;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto pause = std::chrono::milliseconds(10);
+    while (true) {
+        {
+            std::lock_guard lock(mutex_);
+            connack_ = -2;
+        }
+        mosquitto_property* props = nullptr;
+        if (options_.protocol == 5 && options_.session_expiry_s > 0)
+            mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                         static_cast<std::uint32_t>(options_.session_expiry_s));
+        const int rc = mosquitto_connect_bind_v5(mosq_, "127.0.0.1", port_, 30, nullptr, props);
+        mosquitto_property_free_all(&props);
+        if (rc != MOSQ_ERR_SUCCESS) return -1;
+        mosquitto_loop_start(mosq_);
+        int answer = -1;
+        {
+            std::unique_lock lock(mutex_);
+            if (!cv_.wait_until(lock, deadline, [this] { return connack_ != -2; })) return -1;
+            answer = connack_;
+        }
+        // Closed without a CONNACK: the plugin asks a client whose login it
+        // cannot decide yet to come back (a password check under way), and
+        // real clients reconnect. So does this one, sooner than libmosquitto's
+        // own reconnect would.
+        if (answer != -1 || !retry_when_closed_ || std::chrono::steady_clock::now() + pause >= deadline) return answer;
+        mosquitto_disconnect(mosq_);
+        mosquitto_loop_stop(mosq_, true);
+        ++come_backs_;
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::milliseconds(200));
     }
-    mosquitto_property* props = nullptr;
-    if (options_.protocol == 5 && options_.session_expiry_s > 0)
-        mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-                                     static_cast<std::uint32_t>(options_.session_expiry_s));
-    const int rc = mosquitto_connect_bind_v5(mosq_, "127.0.0.1", port_, 30, nullptr, props);
-    mosquitto_property_free_all(&props);
-    if (rc != MOSQ_ERR_SUCCESS) return -1;
-    mosquitto_loop_start(mosq_);
-    std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, timeout, [this] { return connack_ != -2; })) return -1;
-    return connack_;
 }
 
 bool mqtt_client::connected() const {
@@ -178,9 +197,12 @@ void mqtt_client::on_connect(mosquitto*, void* obj, int rc, int, const mqtt5__pr
 void mqtt_client::on_disconnect(mosquitto*, void* obj, int, const mqtt5__property*) {
     auto* self = static_cast<mqtt_client*>(obj);
     std::lock_guard lock(self->mutex_);
-    if (self->connack_ == -2) self->connack_ = -1;
+    if (self->connack_ == -2) {
+        self->connack_ = -1; // closed before a CONNACK: no session to lose
+    } else {
+        ++self->disconnects_;
+    }
     self->connected_ = false;
-    ++self->disconnects_;
     self->cv_.notify_all();
 }
 

@@ -44,10 +44,16 @@ public:
     mqtt_client& operator=(const mqtt_client&) = delete;
 
     /// Connects and returns the CONNACK reason code (0 = accepted), or -1
-    /// if the connection closed or timed out without one.
+    /// if the connection closed or timed out without one. A connection the
+    /// broker closes without a CONNACK is tried again until `timeout`, as
+    /// real clients do (the plugin asks a login it cannot decide yet to come
+    /// back), unless retry_when_closed(false) was called.
     int connect(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    void retry_when_closed(bool retry) { retry_when_closed_ = retry; }
+    /// How many times connect() was told to come back.
+    int come_backs() const { return come_backs_; }
     bool connected() const;
-    /// How many times the connection has closed (by the broker or by us).
+    /// How many times an established connection has closed (by the broker or by us).
     int disconnects() const;
     void disconnect();
     /// Sets a last will (before connect()).
@@ -90,6 +96,8 @@ private:
     int connack_ = -2;  ///< -2: waiting
     bool connected_ = false;
     int disconnects_ = 0;
+    bool retry_when_closed_ = true;
+    int come_backs_ = 0;
     std::map<int, int> acks_;      ///< mid → reason code
     std::map<int, int> subacks_;   ///< mid → first granted code
     std::deque<received> messages_;

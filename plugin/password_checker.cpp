@@ -1,0 +1,86 @@
+#include "password_checker.hpp"
+
+#include <sodium.h>
+
+#include "common/password.hpp"
+
+namespace mqchat::plugin {
+
+password_checker::password_checker(int threads, std::size_t max_queued) : max_queued_(max_queued) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+}
+
+password_checker::~password_checker() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : threads_) t.join(); // a check takes milliseconds: joining is quick
+}
+
+std::uint64_t password_checker::submit(std::string user, std::string password, std::string stored_hash,
+                                       std::string digest) {
+    std::lock_guard lock(mutex_);
+    if (const auto it = in_hand_.find(digest); it != in_hand_.end()) return it->second;
+    if (stop_ || queue_.size() >= max_queued_) return 0;
+    const std::uint64_t ticket = next_ticket_++;
+    in_hand_.emplace(digest, ticket);
+    in_progress_.insert(ticket);
+    queue_.push_back({ticket, {std::move(user), std::move(stored_hash), std::move(digest), false}, std::move(password)});
+    work_cv_.notify_one();
+    return ticket;
+}
+
+bool password_checker::idle() const {
+    std::lock_guard lock(mutex_);
+    return queue_.empty() && busy_ < static_cast<int>(threads_.size());
+}
+
+bool password_checker::wait_done(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    return done_cv_.wait_until(lock, deadline, [&] { return !in_progress_.count(ticket); });
+}
+
+bool password_checker::has_verdicts() const {
+    std::lock_guard lock(mutex_);
+    return !verdicts_.empty();
+}
+
+std::vector<password_verdict> password_checker::take() {
+    std::vector<password_verdict> out;
+    std::lock_guard lock(mutex_);
+    out.swap(verdicts_);
+    return out;
+}
+
+std::size_t password_checker::backlog() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size() + static_cast<std::size_t>(busy_);
+}
+
+void password_checker::run() {
+    while (true) {
+        job j;
+        {
+            std::unique_lock lock(mutex_);
+            work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+            if (stop_) return;
+            j = std::move(queue_.front());
+            queue_.pop_front();
+            ++busy_;
+        }
+        j.v.good = password::verify(j.v.stored_hash, j.password);
+        sodium_memzero(j.password.data(), j.password.size());
+        {
+            std::lock_guard lock(mutex_);
+            --busy_;
+            in_hand_.erase(j.v.digest);
+            in_progress_.erase(j.ticket);
+            verdicts_.push_back(std::move(j.v));
+        }
+        done_cv_.notify_all();
+    }
+}
+
+} // namespace mqchat::plugin

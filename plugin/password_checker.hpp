@@ -1,0 +1,80 @@
+#pragma once
+/// Argon2id verifications off the broker's thread.
+///
+/// The first login of a user with a password (and the first after a change
+/// of password, or after a restart without plugin_opt_login_key_file) needs
+/// one Argon2id run: about 20 ms of a core and 19 MiB. On the broker's thread
+/// a storm of such logins froze every client for a minute (5,000 first logins,
+/// docs/benchmarks.md). Here they run on a few threads of their own; the
+/// broker's thread submits a check, waits for it only while it has budget
+/// (see wait_budget), and otherwise tells the client to come back: by then
+/// the verdict is known and the login costs a hash lookup.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace mqchat::plugin {
+
+struct password_verdict {
+    std::string user;
+    std::string stored_hash; ///< the hash checked against (a changed hash makes the verdict moot)
+    std::string digest;      ///< password::remember_digest of the password
+    bool good = false;
+};
+
+class password_checker {
+public:
+    /// `threads`: how many verifications run at once; `max_queued`: more
+    /// waiting than this are not taken (the login is asked to come back).
+    password_checker(int threads, std::size_t max_queued);
+    ~password_checker();
+    password_checker(const password_checker&) = delete;
+    password_checker& operator=(const password_checker&) = delete;
+
+    /// Queues a check (one already queued or running for the same digest is
+    /// not queued again). Returns a ticket, 0 when the queue is full.
+    std::uint64_t submit(std::string user, std::string password, std::string stored_hash, std::string digest);
+
+    /// True when a thread is free and nothing waits: a check submitted now
+    /// starts at once, so waiting for it is worth the broker's time.
+    bool idle() const;
+
+    /// Blocks until the check with `ticket` is done or `deadline` passes.
+    bool wait_done(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline);
+
+    bool has_verdicts() const;
+    std::vector<password_verdict> take();
+
+    /// Checks waiting or running (for the log and the benchmarks).
+    std::size_t backlog() const;
+
+private:
+    struct job {
+        std::uint64_t ticket;
+        password_verdict v;
+        std::string password;
+    };
+    void run();
+
+    const std::size_t max_queued_;
+    std::vector<std::thread> threads_;
+    mutable std::mutex mutex_;
+    std::condition_variable work_cv_, done_cv_;
+    bool stop_ = false;
+    std::deque<job> queue_;
+    std::unordered_map<std::string, std::uint64_t> in_hand_; ///< digest → ticket, queued or running
+    std::unordered_set<std::uint64_t> in_progress_;          ///< tickets queued or running
+    int busy_ = 0;
+    std::uint64_t next_ticket_ = 1;
+    std::vector<password_verdict> verdicts_;
+};
+
+} // namespace mqchat::plugin
