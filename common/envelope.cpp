@@ -91,6 +91,15 @@ Json::Value fields_object(const send_envelope& env) {
 
 } // namespace
 
+std::string message_id_of(std::string_view payload, std::size_t max_payload) {
+    if (payload.empty() || payload.size() > max_payload) return {};
+    Json::Value v;
+    std::string why;
+    if (!json::parse(payload, v, why) || !v.isObject() || !v["id"].isString()) return {};
+    std::string id = v["id"].asString();
+    return valid_client_id(id) ? id : std::string();
+}
+
 bool parse_send(std::string_view payload, std::size_t max_payload, send_envelope& out,
                 envelope_error& error) {
     out = {};

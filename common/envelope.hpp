@@ -65,6 +65,11 @@ struct envelope_error {
 bool parse_send(std::string_view payload, std::size_t max_payload, send_envelope& out,
                 envelope_error& error);
 
+/// The `id` of a refused payload, for its refusal notice: the payload's
+/// "id" when it is a JSON object (within `max_payload`) with a valid one,
+/// whatever else is wrong with it; "" otherwise.
+std::string message_id_of(std::string_view payload, std::size_t max_payload);
+
 /// The canonical envelope the plugin forwards to the bridge: the client's
 /// fields plus `sender` set to the authenticated user (and `guest` for a
 /// guest, whom the bridge then registers in the conversation).

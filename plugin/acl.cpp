@@ -70,20 +70,27 @@ bool member_may(plugin_context& ctx, user_entry& user, std::string_view name, co
     }
 }
 
+/// The refused payload's message id, so the notice names the message (a
+/// client stops resending what a notice with its id refuses).
+std::string id_in(const plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
+    return message_id_of(std::string_view(static_cast<const char*>(ed.payload), ed.payloadlen), ctx.config.max_payload);
+}
+
 /// A refused PUBLISH says why on the sender's inbox (capped; see refuse_publish).
-int refuse_write(plugin_context& ctx, const mosquitto* client, const char* username, const parsed_topic& t,
-                 const char* topic) {
+int refuse_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const char* username, const parsed_topic& t) {
     switch (t.kind) {
     case topic_kind::invalid:
-        return ctx.refuse_publish(client, username, error_code::invalid_topic, "not a chat topic", "", 0, topic);
+        return ctx.refuse_publish(ed.client, username, error_code::invalid_topic, "not a chat topic", id_in(ctx, ed), 0,
+                                  ed.topic);
     case topic_kind::conv_send:
     case topic_kind::conv_typing:
     case topic_kind::conv_receipt:
-        return ctx.refuse_publish(client, username, error_code::not_member,
-                                  "not a member of conversation " + std::to_string(t.conv), "", t.conv, topic);
+        return ctx.refuse_publish(ed.client, username, error_code::not_member,
+                                  "not a member of conversation " + std::to_string(t.conv), id_in(ctx, ed), t.conv,
+                                  ed.topic);
     default:
-        return ctx.refuse_publish(client, username, error_code::not_authorized, "only the server writes this topic",
-                                  "", t.conv, topic);
+        return ctx.refuse_publish(ed.client, username, error_code::not_authorized, "only the server writes this topic",
+                                  id_in(ctx, ed), t.conv, ed.topic);
     }
 }
 
@@ -95,20 +102,20 @@ int refuse_write(plugin_context& ctx, const mosquitto* client, const char* usern
 int check_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const char* username, const parsed_topic& t) {
     if (ed.retain)
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
-                                  "chat messages cannot be retained", "", t.conv, ed.topic);
+                                  "chat messages cannot be retained", id_in(ctx, ed), t.conv, ed.topic);
     if (t.kind == topic_kind::conv_typing) { // a will cannot be stamped: only a plain one passes
         bool typing = false;
         std::int64_t at = -1;
         envelope_error error;
         if (!parse_typing(std::string_view(static_cast<const char*>(ed.payload), ed.payloadlen), typing, at, error))
-            return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
+            return ctx.refuse_publish(ed.client, username, error.code, error.message, id_in(ctx, ed), t.conv, ed.topic);
     }
     if (t.kind == topic_kind::conv_receipt) {
         const std::string_view payload(static_cast<const char*>(ed.payload), static_cast<std::size_t>(ed.payloadlen));
         receipt r;
         envelope_error error;
         if (!parse_receipt(payload, r, error))
-            return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
+            return ctx.refuse_publish(ed.client, username, error.code, error.message, id_in(ctx, ed), t.conv, ed.topic);
     }
     return MOSQ_ERR_SUCCESS;
 }
@@ -145,7 +152,7 @@ int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
         return MOSQ_ERR_ACL_DENIED; // shared subscriptions on chat topics are the bridge's
     const parsed_topic t = ctx.topics.parse(topic); // wildcards parse as invalid
     if (!member_may(ctx, *user, username, t, a))
-        return a == access::write ? refuse_write(ctx, ed.client, username, t, ed.topic) : MOSQ_ERR_ACL_DENIED;
+        return a == access::write ? refuse_write(ctx, ed, username, t) : MOSQ_ERR_ACL_DENIED;
     if (a == access::write) return check_write(ctx, ed, username, t);
     return MOSQ_ERR_SUCCESS;
 }

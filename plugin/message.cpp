@@ -78,17 +78,19 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
     if (!user || user->banned) return MOSQ_ERR_ACL_DENIED; // the ACL allows nobody else in; belt and braces
     if (user->bridge) return MOSQ_ERR_SUCCESS;
 
+    const std::string_view body(static_cast<const char*>(ed.payload), ed.payloadlen);
+    // Only refusals read the id this way; a valid send carries it in its envelope.
+    auto id = [&] { return message_id_of(body, ctx.config.max_payload); };
     if (ed.retain) // anywhere under the prefix
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
-                                  "chat messages cannot be retained", "", t.conv, ed.topic);
+                                  "chat messages cannot be retained", id(), t.conv, ed.topic);
     if (t.kind == topic_kind::rpc) return check_request(ctx, ed, *user, username, t);
     if (t.kind == topic_kind::conv_typing) {
         bool typing = false;
         std::int64_t at = -1;
         envelope_error error;
-        const std::string_view body(static_cast<const char*>(ed.payload), ed.payloadlen);
         if (!parse_typing(body, typing, at, error))
-            return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
+            return ctx.refuse_publish(ed.client, username, error.code, error.message, id(), t.conv, ed.topic);
         // Typing is frequent and worthless when late: over its own small
         // rate it is dropped without a word (it is never stored anyway).
         if (!ctx.limiter.allow_typing(username, steady_ns())) return MOSQ_ERR_ACL_DENIED;
@@ -100,12 +102,11 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
         // user it is from, which only the plugin may say.
         receipt rc;
         envelope_error error;
-        const std::string_view body(static_cast<const char*>(ed.payload), ed.payloadlen);
         if (!parse_receipt(body, rc, error))
-            return ctx.refuse_publish(ed.client, username, error.code, error.message, "", t.conv, ed.topic);
+            return ctx.refuse_publish(ed.client, username, error.code, error.message, id(), t.conv, ed.topic);
         if (!ctx.limiter.allow_message(*user, steady_ns()))
             return ctx.refuse_publish(ed.client, username, error_code::rate_limited,
-                                      "sending too fast; slow down and resend", "", t.conv, ed.topic);
+                                      "sending too fast; slow down and resend", id(), t.conv, ed.topic);
         replace_message(ed, stamp_receipt(rc, username), ed.topic);
         return MOSQ_ERR_SUCCESS;
     }
@@ -113,8 +114,7 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
 
     send_envelope env;
     envelope_error error;
-    const std::string_view payload(static_cast<const char*>(ed.payload), ed.payloadlen);
-    if (!parse_send(payload, ctx.config.max_payload, env, error))
+    if (!parse_send(body, ctx.config.max_payload, env, error))
         return ctx.refuse_publish(ed.client, username, error.code, error.message, env.id, t.conv, ed.topic);
     // The bucket is per user, so a user cannot multiply its rate by opening
     // more connections; only well-formed sends spend from it.

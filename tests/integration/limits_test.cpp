@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <sstream>
+#include <set>
 #include <thread>
 
 #include "common/pg.hpp"
@@ -41,9 +42,9 @@ struct fixture {
     chat_stack stack{"limits", limited()};
     std::int64_t conv = 0;
     fixture() {
-        for (const char* u : {"alice", "bob", "carol", "dave", "erin", "frank", "gina"})
+        for (const char* u : {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy"})
             stack.add_user(u, std::string("pw-") + u);
-        conv = stack.create_conv({"alice", "bob", "carol", "erin", "frank"}, "limits");
+        conv = stack.create_conv({"alice", "bob", "carol", "erin", "frank", "hank"}, "limits");
     }
 };
 fixture& shared() {
@@ -106,6 +107,7 @@ class limits_integration_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(connections_per_user_are_limited);
     CPPUNIT_TEST(client_ids_must_be_short_printable_ascii);
     CPPUNIT_TEST(refused_writes_say_why);
+    CPPUNIT_TEST(every_plugin_refusal_names_the_message);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -259,6 +261,71 @@ public:
         CPPUNIT_ASSERT_EQUAL(not_authorized, gina->publish(send_topic(), envelope("g1")));
         CPPUNIT_ASSERT_EQUAL(std::string("not_member"), notice_codes(*gina, "gina", 1).at(0));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), stored_from("gina"));
+    }
+
+    void every_plugin_refusal_names_the_message() {
+        // docs/protocol.md: a notice carries the message's id whenever the
+        // refused payload had a valid one (a client stops resending what a
+        // notice with its id refuses), and the conversation its topic named.
+        auto hank = login("hank"); // a member
+        auto ivy = login("ivy");   // not a member
+        CPPUNIT_ASSERT_EQUAL(1, hank->subscribe(inbox("hank")));
+        CPPUNIT_ASSERT_EQUAL(1, ivy->subscribe(inbox("ivy")));
+        const std::string conv = std::to_string(shared().conv);
+        struct refusal {
+            mqtt_client* who;
+            std::string user, topic, payload;
+            bool retain;
+            std::string code, id; ///< id "": the notice has none (the payload cannot be read)
+            bool names_conv;
+        };
+        const std::vector<refusal> cases = {
+            {ivy.get(), "ivy", send_topic(), envelope("nm-1"), false, "not_member", "nm-1", true},
+            {hank.get(), "hank", "chat/conv/" + conv + "/msg", envelope("na-1"), false, "not_authorized", "na-1", true},
+            {hank.get(), "hank", "chat/user/ivy/inbox", envelope("na-2"), false, "not_authorized", "na-2", false},
+            {hank.get(), "hank", "chat/nonsense/x", envelope("it-1"), false, "invalid_topic", "it-1", false},
+            {hank.get(), "hank", send_topic(), envelope("rt-1"), true, "retain_not_allowed", "rt-1", true},
+            {hank.get(), "hank", send_topic(), R"({"id":"ie-1"})", false, "invalid_envelope", "ie-1", true},
+            {hank.get(), "hank", send_topic(), R"({"id":"ie-2","body":"x","reply_to":"one"})", false,
+             "invalid_envelope", "ie-2", true},
+            {hank.get(), "hank", send_topic(), R"({"id":"ij-1","body":)", false, "invalid_json", "", true},
+            {hank.get(), "hank", send_topic(), R"({"id":"bad id with spaces","body":"x"})", false, "invalid_envelope",
+             "", true},
+        };
+        for (const auto& c : cases) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(c.topic + " " + c.payload, not_authorized,
+                                         c.who->publish(c.topic, c.payload, 1, c.retain));
+            received r;
+            CPPUNIT_ASSERT_MESSAGE(c.payload, c.who->wait_message(r, 10s, inbox(c.user)));
+            const Json::Value v = json_of(r.payload);
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(r.payload, c.code, v["error"]["code"].asString());
+            if (c.id.empty()) CPPUNIT_ASSERT_MESSAGE(r.payload, !v.isMember("id"));
+            else CPPUNIT_ASSERT_EQUAL_MESSAGE(r.payload, c.id, v["id"].asString());
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(r.payload, c.names_conv, v.isMember("conv"));
+            if (c.names_conv) CPPUNIT_ASSERT_EQUAL_MESSAGE(r.payload, shared().conv, v["conv"].asInt64());
+        }
+        // Over the rate: each refused send is named, so its client knows which to resend.
+        std::set<std::string> sent;
+        for (int i = 0; i < burst + 5; ++i) {
+            sent.insert("rl-" + std::to_string(i));
+            hank->publish_async(send_topic(), envelope("rl-" + std::to_string(i)));
+        }
+        std::size_t limited = 0, acked = 0;
+        received r;
+        while (limited + acked < sent.size() && hank->wait_message(r, 10s, inbox("hank"))) {
+            const Json::Value v = json_of(r.payload);
+            if (v.isMember("ack")) {
+                ++acked;
+                continue;
+            }
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(r.payload, std::string("rate_limited"), v["error"]["code"].asString());
+            CPPUNIT_ASSERT_MESSAGE(r.payload, sent.count(v["id"].asString()) == 1);
+            ++limited;
+        }
+        CPPUNIT_ASSERT(limited >= 1);
+        CPPUNIT_ASSERT(wait_stored("hank", static_cast<std::int64_t>(acked)));
+        CPPUNIT_ASSERT_EQUAL(static_cast<std::int64_t>(acked), stored_from("hank")); // nothing refused was stored
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), stored_from("ivy"));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(limits_integration_test);
