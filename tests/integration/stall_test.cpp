@@ -1,0 +1,262 @@
+// The broker's thread never waits on PostgreSQL or on Argon2id (issue #11):
+// with the database frozen (SIGSTOP, like a stalled disk or a long GC pause
+// on its host), members already in keep typing and reading, made-up user
+// names are refused, and a message sent meanwhile is stored and delivered
+// once when the database wakes; a storm of first logins is checked off the
+// broker's thread and the clients come back; a message held for a
+// membership change holds up nobody else. Timings are measured by
+// `scripts/bench db_stall`; here only outcomes are asserted.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <dirent.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "common/pg.hpp"
+#include "support/chat.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int not_authorized = 0x87;
+
+/// The PostgreSQL postmaster and every process it started.
+std::vector<pid_t> cluster_processes(pid_t postmaster) {
+    std::vector<pid_t> out{postmaster};
+    DIR* proc = opendir("/proc");
+    if (!proc) throw std::runtime_error("cannot read /proc");
+    while (const dirent* e = readdir(proc)) {
+        const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+        if (pid <= 0) continue;
+        std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+        std::string line;
+        if (!std::getline(stat, line)) continue;
+        // pid (comm) state ppid …; comm may hold spaces, so read after the last ')'.
+        const auto close = line.rfind(')');
+        if (close == std::string::npos) continue;
+        char state = 0;
+        int ppid = 0;
+        if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == postmaster)
+            out.push_back(pid);
+    }
+    closedir(proc);
+    return out;
+}
+
+/// Freezes the whole cluster for as long as it lives.
+class frozen_database {
+public:
+    explicit frozen_database(pid_t postmaster) : pids_(cluster_processes(postmaster)) {
+        for (const pid_t p : pids_) kill(p, SIGSTOP);
+    }
+    ~frozen_database() { thaw(); }
+    void thaw() {
+        for (const pid_t p : pids_) kill(p, SIGCONT);
+        pids_.clear();
+    }
+
+private:
+    std::vector<pid_t> pids_;
+};
+
+struct fixture {
+    chat_stack stack{"stall"};
+    std::int64_t conv = 0;      ///< alice, bob, carol
+    std::int64_t other = 0;     ///< alice, carol
+    fixture() {
+        for (const char* u : {"alice", "bob", "carol"}) stack.add_user(u, std::string("pw-") + u);
+        conv = stack.create_conv({"alice", "bob", "carol"}, "stall");
+        other = stack.create_conv({"alice", "carol"}, "other");
+    }
+};
+fixture& shared() {
+    static auto f = std::make_unique<fixture>();
+    return *f;
+}
+
+std::unique_ptr<mqtt_client> login(const std::string& user, const std::string& password = "") {
+    auto c = std::make_unique<mqtt_client>(shared().stack.port(),
+                                           client_options{"", user, password.empty() ? "pw-" + user : password});
+    const int rc = c->connect();
+    if (rc != 0) throw std::runtime_error("login of " + user + " refused: " + std::to_string(rc));
+    return c;
+}
+
+std::string topic(std::int64_t conv, const std::string& leaf) { return "chat/conv/" + std::to_string(conv) + "/" + leaf; }
+
+} // namespace
+
+class stall_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(stall_test);
+    CPPUNIT_TEST(a_frozen_database_stalls_nobody);
+    CPPUNIT_TEST(first_logins_are_checked_off_the_broker_thread);
+    CPPUNIT_TEST(a_message_held_for_a_removal_holds_up_no_other_conversation);
+    CPPUNIT_TEST(an_exclusive_broker_asks_undecided_logins_to_come_back);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void a_frozen_database_stalls_nobody() {
+        auto& s = shared();
+        auto alice = login("alice");
+        auto bob = login("bob");
+        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(topic(s.conv, "typing")));
+        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(topic(s.conv, "msg")));
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/user/alice/inbox"));
+
+        frozen_database frozen(s.stack.db.pid());
+        // Made-up names arrive while alice types: every one is refused, and
+        // every typing message still reaches bob.
+        std::atomic<int> refused{0}, other{0};
+        std::thread storm([&] {
+            for (int i = 0; i < 40; ++i) {
+                mqtt_client ghost(s.stack.port(), {"", "ghost-" + std::to_string(i), "guess"});
+                const int rc = ghost.connect(10s);
+                (rc == not_authorized ? refused : other)++;
+            }
+        });
+        int typed = 0, seen = 0;
+        for (int i = 0; i < 10; ++i) {
+            CPPUNIT_ASSERT_EQUAL(0, alice->publish(topic(s.conv, "typing"), i % 2 ? R"({"typing":false})"
+                                                                                    : R"({"typing":true})"));
+            ++typed;
+            received r;
+            if (bob->wait_message(r, 10s, topic(s.conv, "typing"))) ++seen;
+            std::this_thread::sleep_for(250ms); // under typing_per_s
+        }
+        storm.join();
+        CPPUNIT_ASSERT_EQUAL(typed, seen);
+        CPPUNIT_ASSERT_EQUAL(40, refused.load());
+        CPPUNIT_ASSERT_EQUAL(0, other.load());
+
+        // A message sent during the freeze is accepted by the plugin from
+        // memory, and stored and delivered once when the database wakes.
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(topic(s.conv, "send"), R"({"id":"frozen-1","body":"still here"})"));
+        std::this_thread::sleep_for(300ms);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), bob->take_all(topic(s.conv, "msg")).size()); // not stored yet
+        frozen.thaw();
+        delivery_log at_bob;
+        at_bob.collect(*bob, topic(s.conv, "msg"), 1, 30s);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), at_bob.first_seen.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("frozen-1"), at_bob.first_seen[0].id);
+        received ack;
+        CPPUNIT_ASSERT(alice->wait_message(ack, 10s, "chat/user/alice/inbox"));
+        CPPUNIT_ASSERT_EQUAL(std::string("frozen-1"), json_of(ack.payload)["ack"].asString());
+        std::this_thread::sleep_for(300ms);
+        for (const auto& r : bob->take_all(topic(s.conv, "msg"))) at_bob.add(r);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), at_bob.duplicates);
+        pg::connection db(s.stack.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.exec("SELECT count(*) FROM messages WHERE client_id = 'frozen-1'").int64(0, 0));
+    }
+
+    void first_logins_are_checked_off_the_broker_thread() {
+        // 24 users log in for the first time at once: more Argon2id runs than
+        // the wait budget covers. Some are told to come back; all get in, a
+        // wrong password among them is refused, and a member already in keeps
+        // getting typing while the checks run.
+        auto& s = shared();
+        const int n = 24;
+        for (int i = 0; i < n; ++i) s.stack.add_user("new-" + std::to_string(i), "pw-new-" + std::to_string(i));
+        auto alice = login("alice");
+        auto carol = login("carol");
+        CPPUNIT_ASSERT_EQUAL(1, carol->subscribe(topic(s.other, "typing")));
+        std::atomic<int> in{0}, came_back{0};
+        std::vector<std::thread> storm;
+        for (int i = 0; i < n; ++i)
+            storm.emplace_back([&, i] {
+                mqtt_client c(s.stack.port(), {"", "new-" + std::to_string(i), "pw-new-" + std::to_string(i)});
+                if (c.connect(30s) == 0) ++in;
+                came_back += c.come_backs();
+            });
+        int seen = 0;
+        for (int i = 0; i < 8; ++i) {
+            alice->publish(topic(s.other, "typing"), R"({"typing":true})");
+            received r;
+            if (carol->wait_message(r, 10s, topic(s.other, "typing"))) ++seen;
+            std::this_thread::sleep_for(250ms);
+        }
+        for (auto& t : storm) t.join();
+        CPPUNIT_ASSERT_EQUAL(n, in.load());
+        CPPUNIT_ASSERT_EQUAL(8, seen);
+        CPPUNIT_ASSERT_MESSAGE("no login was told to come back", came_back.load() > 0);
+        const std::string log = s.stack.mqtt->log();
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("logins told to come back") != std::string::npos);
+        // A wrong first password: checked off the thread too, then refused.
+        s.stack.add_user("late", "pw-late");
+        mqtt_client wrong(s.stack.port(), {"", "late", "not-it"});
+        CPPUNIT_ASSERT_EQUAL(not_authorized, wrong.connect(30s));
+        mqtt_client right(s.stack.port(), {"", "late", "pw-late"});
+        CPPUNIT_ASSERT_EQUAL(0, right.connect(30s));
+    }
+
+    void a_message_held_for_a_removal_holds_up_no_other_conversation() {
+        // The backend that tells the plugin about membership changes stops;
+        // bob is removed and alice writes to him and carol: that message
+        // waits for the news. A message in another conversation, sent after
+        // it, is delivered at once. When the news comes, carol gets the held
+        // one and bob does not.
+        auto& s = shared();
+        auto alice = login("alice");
+        auto bob = login("bob");
+        auto carol = login("carol");
+        for (const auto& t : {topic(s.conv, "msg"), topic(s.other, "msg")}) CPPUNIT_ASSERT_EQUAL(1, carol->subscribe(t));
+        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(topic(s.conv, "msg")));
+        pg::connection db(s.stack.conninfo());
+        const auto listener =
+            db.exec("SELECT pid FROM pg_stat_activity WHERE application_name = 'mqchat-plugin-directory'");
+        CPPUNIT_ASSERT_EQUAL(1, listener.rows());
+        const pid_t notices = static_cast<pid_t>(listener.int64(0, 0));
+        const std::string bob_id = "(SELECT id FROM users WHERE name = 'bob')";
+
+        CPPUNIT_ASSERT_EQUAL(0, kill(notices, SIGSTOP));
+        db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = " + bob_id, {std::to_string(s.conv)});
+        alice->publish_async(topic(s.conv, "send"), R"({"id":"held-1","body":"not for bob"})");
+        std::this_thread::sleep_for(100ms); // stored, on its way, held
+        alice->publish_async(topic(s.other, "send"), R"({"id":"free-1","body":"for carol, now"})");
+        received r;
+        CPPUNIT_ASSERT(carol->wait_message(r, 10s));
+        const bool first_was_free = parse_delivered(r.payload).id == "free-1";
+        CPPUNIT_ASSERT_EQUAL(0, kill(notices, SIGCONT));
+        CPPUNIT_ASSERT_MESSAGE("the other conversation waited: " + r.payload, first_was_free);
+        CPPUNIT_ASSERT(carol->wait_message(r, 10s, topic(s.conv, "msg")));
+        CPPUNIT_ASSERT_EQUAL(std::string("held-1"), parse_delivered(r.payload).id);
+        std::this_thread::sleep_for(300ms);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), bob->take_all(topic(s.conv, "msg")).size());
+        db.exec("INSERT INTO members (conv_id, user_id) SELECT $1, " + bob_id, {std::to_string(s.conv)});
+    }
+
+    void an_exclusive_broker_asks_undecided_logins_to_come_back() {
+        // On a chat-only broker a name the database cannot confirm in time is
+        // neither ours nor anyone else's yet: the client is told to come back
+        // (closed without a CONNACK), and refused once the answer is in.
+        auto& s = shared();
+        broker_options o;
+        o.plugin_options = {"exclusive true"};
+        broker b(s.stack.dir, s.stack.conninfo(), o, "exclusive-stall");
+        b.start();
+        {
+            mqtt_client alice(b.port(), {"", "alice", "pw-alice"});
+            CPPUNIT_ASSERT_EQUAL(0, alice.connect());
+        }
+        {
+            frozen_database frozen(s.stack.db.pid());
+            mqtt_client ghost(b.port(), {"", "ghost-x", "guess"});
+            ghost.retry_when_closed(false);
+            CPPUNIT_ASSERT_EQUAL(-1, ghost.connect(10s));
+            mqtt_client alice(b.port(), {"", "alice", "pw-alice"}); // known: answered from memory
+            CPPUNIT_ASSERT_EQUAL(0, alice.connect());
+        }
+        mqtt_client ghost(b.port(), {"", "ghost-x", "guess"});
+        CPPUNIT_ASSERT_EQUAL(not_authorized, ghost.connect(30s));
+        CPPUNIT_ASSERT(b.log().find("logins told to come back") != std::string::npos);
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(stall_test);
