@@ -5,6 +5,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace mqchat::bench {
@@ -17,7 +19,9 @@ struct client_pool::entry {
     bool want_out = false;
     bool started = false;
     bool connected = false;
+    bool answered = false; ///< a CONNACK came (accepted or refused): no retry
     pool_client_options options;
+    std::chrono::milliseconds backoff{0}; ///< before the next retry; doubles, from 100 ms to 2 s
 };
 
 namespace {
@@ -40,7 +44,7 @@ client_pool::~client_pool() {
 }
 
 int client_pool::add(const pool_client_options& options) {
-    auto* e = new entry{this, static_cast<int>(clients_.size()), nullptr, -1, false, false, false, options};
+    auto* e = new entry{this, static_cast<int>(clients_.size()), nullptr, -1, false, false, false, false, options, {}};
     e->mosq = mosquitto_new(options.client_id.empty() ? nullptr : options.client_id.c_str(), true, e);
     if (!e->mosq) {
         delete e;
@@ -131,6 +135,18 @@ bool client_pool::run(const std::function<bool()>& done, std::chrono::millisecon
             if (events[i].events & EPOLLOUT) mosquitto_loop_write(e.mosq, 1);
             arm(e);
         }
+        if (!retries_.empty()) {
+            const auto due = clock::now();
+            for (auto it = retries_.begin(); it != retries_.end();) {
+                if (it->first > due) {
+                    ++it;
+                    continue;
+                }
+                entry& e = *it->second;
+                it = retries_.erase(it);
+                if (mosquitto_reconnect_async(e.mosq) == MOSQ_ERR_SUCCESS) arm(e);
+            }
+        }
         if (clock::now() - last_misc_ > std::chrono::seconds(1)) {
             last_misc_ = clock::now();
             for (auto* e : clients_) {
@@ -144,6 +160,8 @@ bool client_pool::run(const std::function<bool()>& done, std::chrono::millisecon
 
 void client_pool::cb_connect(mosquitto*, void* obj, int rc, int, const mqtt5__property*) {
     auto* e = static_cast<entry*>(obj);
+    e->answered = true;
+    e->backoff = {};
     if (rc == 0 && !e->connected) {
         e->connected = true;
         ++e->pool->connected_;
@@ -168,12 +186,18 @@ void client_pool::cb_subscribe(mosquitto*, void* obj, int mid, int count, const 
 
 void client_pool::cb_disconnect(mosquitto*, void* obj, int, const mqtt5__property*) {
     auto* e = static_cast<entry*>(obj);
-    if (e->started && !e->connected && !e->pool->stopping_) {
-        // The connection failed before CONNACK (e.g. the broker's accept queue
-        // overflowed): try again, as a real client would.
+    if (e->started && !e->connected && !e->answered && !e->pool->stopping_) {
+        // The connection closed before a CONNACK (the broker asks a login it
+        // cannot decide yet to come back; or its accept queue overflowed):
+        // try again as a well-behaved app does, after a jittered pause that
+        // doubles from 100 ms to 2 s.
         e->fd = -1;
         e->want_out = false;
-        if (mosquitto_reconnect_async(e->mosq) == MOSQ_ERR_SUCCESS) e->pool->arm(*e);
+        e->backoff = std::min(std::chrono::milliseconds(2000),
+                              e->backoff.count() ? e->backoff * 2 : std::chrono::milliseconds(100));
+        const auto jitter = std::chrono::milliseconds(std::rand() % (e->backoff.count() / 2 + 1));
+        e->pool->retries_.emplace_back(clock::now() + e->backoff / 2 + jitter, e);
+        ++e->pool->come_backs_;
         return;
     }
     if (e->connected) {

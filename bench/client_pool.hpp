@@ -55,6 +55,9 @@ public:
     void connect_one(int client);
     std::size_t size() const { return clients_.size(); }
     std::size_t connected() const { return connected_; }
+    /// Connections closed before a CONNACK and tried again (a broker that
+    /// asks a login to come back, or a full accept queue).
+    std::size_t come_backs() const { return come_backs_; }
 
     /// QoS 1/2 message ids come back through on_publish. Returns the mid.
     int publish(int client, const std::string& topic, const void* payload, int len, int qos);
@@ -79,7 +82,10 @@ private:
     int port_;
     int epoll_ = -1;
     std::vector<entry*> clients_;
+    /// Clients closed before a CONNACK, and when each tries again.
+    std::vector<std::pair<clock::time_point, entry*>> retries_;
     std::size_t connected_ = 0;
+    std::size_t come_backs_ = 0;
     bool stopping_ = false;
     handlers handlers_;
     clock::time_point last_misc_ = clock::now();

@@ -63,8 +63,38 @@ void pg_cluster::start() {
     throw std::runtime_error("PostgreSQL does not accept connections:\n" + read_file(log_));
 }
 
-void pg_cluster::stop() { server_.stop(SIGINT, std::chrono::seconds(30)); }
-void pg_cluster::crash() { server_.stop(SIGQUIT, std::chrono::seconds(30)); }
+void pg_cluster::freeze() {
+    thaw();
+    const pid_t postmaster = server_.pid();
+    frozen_.push_back(postmaster);
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = e.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        // "pid (comm) state ppid …": comm may hold spaces, so read after the last ')'.
+        const std::string stat = read_file(e.path().string() + "/stat");
+        const auto close = stat.rfind(')');
+        char state = 0;
+        int ppid = 0;
+        if (close != std::string::npos && std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 &&
+            ppid == postmaster)
+            frozen_.push_back(static_cast<pid_t>(std::stoi(name)));
+    }
+    for (const pid_t p : frozen_) kill(p, SIGSTOP);
+}
+
+void pg_cluster::thaw() {
+    for (const pid_t p : frozen_) kill(p, SIGCONT);
+    frozen_.clear();
+}
+
+void pg_cluster::stop() {
+    thaw();
+    server_.stop(SIGINT, std::chrono::seconds(30));
+}
+void pg_cluster::crash() {
+    thaw();
+    server_.stop(SIGQUIT, std::chrono::seconds(30));
+}
 
 // ---------------------------------------------------------------- mosquitto
 

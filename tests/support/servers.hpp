@@ -28,11 +28,17 @@ public:
     void stop();
     /// Immediate shutdown (SIGQUIT): like a crash; recovery runs on start.
     void crash();
+    /// SIGSTOP to the postmaster and every backend: the server keeps its
+    /// connections but answers nothing (a stalled disk, a frozen VM) until
+    /// thaw(). The destructor thaws too.
+    void freeze();
+    void thaw();
 
 private:
     std::string data_, socket_dir_, log_, user_;
     int port_;
     child_process server_;
+    std::vector<pid_t> frozen_;
 };
 
 struct broker_options {
