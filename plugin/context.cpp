@@ -25,11 +25,11 @@ std::string member_key(std::int64_t conv, std::string_view name) { return std::t
 } // namespace
 
 plugin_context::plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_)
-    : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db), lookup(config.db),
+    : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db), lookup(std::make_shared<directory_lookup>(config.db)),
       passwords(password_threads(config), 10000) {}
 
 void plugin_context::apply_pending_changes() {
-    if (lookup.has_answers()) apply_lookup_answers();
+    if (lookup->has_answers()) apply_lookup_answers();
     if (passwords.has_verdicts()) apply_password_verdicts();
     if (!sync.has_pending()) return;
     for (auto& c : sync.take()) {
@@ -108,7 +108,7 @@ void plugin_context::remember_miss(const std::string& key) {
 }
 
 void plugin_context::apply_lookup_answers() {
-    for (auto& a : lookup.take()) {
+    for (auto& a : lookup->take()) {
         using k = lookup_answer::kind;
         switch (a.what) {
         case k::user_found:
@@ -162,10 +162,10 @@ user_entry* plugin_context::find_user(const std::string& name, bool& undecided) 
     if (user_entry* u = users.find(name)) return u;
     if (!valid_user_name(name) || missed_lately(name)) return nullptr;
     if (users_asked_.size() >= max_misses) users_asked_.clear();
-    const std::uint64_t ticket = lookup.ask_user(name);
+    const std::uint64_t ticket = lookup->ask_user(name);
     if (ticket) users_asked_.insert(name);
-    if (ticket && lookup.responsive(lookup_budget.per_second()))
-        wait_within(lookup_budget, [&](auto deadline) { lookup.wait_answered(ticket, deadline); });
+    if (ticket && lookup->responsive(lookup_budget.per_second()))
+        wait_within(lookup_budget, [&](auto deadline) { lookup->wait_answered(ticket, deadline); });
     apply_lookup_answers();
     if (user_entry* u = users.find(name)) return u;
     undecided = !missed_lately(name);
@@ -178,10 +178,10 @@ known plugin_context::member_with_lookup(user_entry& user, std::string_view name
     const std::string key = member_key(conv, name);
     if (user.guest || missed_lately(key)) return known::no; // a guest's one conversation is in its token
     if (members_asked_.size() >= max_misses) members_asked_.clear();
-    const std::uint64_t ticket = lookup.ask_member(name, conv);
+    const std::uint64_t ticket = lookup->ask_member(name, conv);
     if (ticket) members_asked_.insert(key);
-    if (ticket && lookup.responsive(lookup_budget.per_second()))
-        wait_within(lookup_budget, [&](auto deadline) { lookup.wait_answered(ticket, deadline); });
+    if (ticket && lookup->responsive(lookup_budget.per_second()))
+        wait_within(lookup_budget, [&](auto deadline) { lookup->wait_answered(ticket, deadline); });
     apply_lookup_answers();
     if (users.is_member(user, conv)) return known::yes;
     return missed_lately(key) ? known::no : known::undecided;

@@ -51,7 +51,7 @@ struct plugin_context {
     const topic_names topics;
     directory users;
     directory_sync sync;
-    directory_lookup lookup;
+    std::shared_ptr<directory_lookup> lookup;
     password_checker passwords;
     /// The broker thread's waits for database lookups and for password
     /// checks, each within its own budget so a storm of one kind never

@@ -58,19 +58,31 @@ user_record user_from_row(const pg::result& r, int row) {
 directory_lookup::directory_lookup(std::string conninfo, std::size_t max_pending)
     : conninfo_(std::move(conninfo)), max_pending_(max_pending) {}
 
-directory_lookup::~directory_lookup() { stop(); }
+directory_lookup::~directory_lookup() {
+    if (thread_.joinable()) thread_.detach(); // only when never stopped: the worker holds no reference then
+}
 
-void directory_lookup::start() { thread_ = std::thread([this] { run(); }); }
+void directory_lookup::start() {
+    thread_ = std::thread([self = shared_from_this()] {
+        self->run();
+        std::lock_guard lock(self->mutex_);
+        self->exited_ = true;
+        self->exited_cv_.notify_all();
+    });
+}
 
 void directory_lookup::stop() {
-    {
-        std::lock_guard lock(mutex_);
-        stop_ = true;
-    }
+    std::unique_lock lock(mutex_);
+    stop_ = true;
     work_cv_.notify_all();
+    if (!thread_.joinable()) return;
     // A worker stuck in a query on a frozen server would hold up the broker's
-    // shutdown; it holds no broker state, so it is left to the process's end.
-    if (thread_.joinable()) thread_.detach();
+    // shutdown: it is given a moment, then left to finish on its own (it
+    // keeps this object alive and touches nothing of the broker's).
+    const bool exited = exited_cv_.wait_for(lock, std::chrono::seconds(2), [&] { return exited_; });
+    lock.unlock();
+    if (exited) thread_.join();
+    else thread_.detach();
 }
 
 std::uint64_t directory_lookup::ask_user(const std::string& name) {
@@ -164,12 +176,20 @@ void directory_lookup::run() {
     auto retry_after = std::chrono::steady_clock::time_point{};
     bool warned = false;
     // Connected before the first question, so the first answer is a query's
-    // round trip, not a connection's.
+    // round trip, not a connection's (and nobody waits while it connects).
+    {
+        std::lock_guard lock(mutex_);
+        busy_since_ = std::chrono::steady_clock::now();
+    }
     try {
         db = std::make_unique<pg::connection>(conninfo_);
         db->exec("SET application_name = 'mqchat-plugin-lookup'");
     } catch (const pg::error&) {
         db.reset(); // the first question tries again
+    }
+    {
+        std::lock_guard lock(mutex_);
+        busy_since_ = {};
     }
     while (true) {
         std::vector<std::string> users;

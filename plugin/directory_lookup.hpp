@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -45,7 +46,11 @@ struct lookup_answer {
     std::optional<user_record> user; ///< user_found
 };
 
-class directory_lookup {
+/// Held by a shared_ptr (start() needs one): the worker keeps the object
+/// alive while it runs, so a worker stuck in a query on a frozen server
+/// when the broker stops is left behind safely instead of holding up the
+/// broker's shutdown.
+class directory_lookup : public std::enable_shared_from_this<directory_lookup> {
 public:
     /// `max_pending`: questions waiting beyond this are not taken (the
     /// caller treats them as undecided).
@@ -85,6 +90,8 @@ private:
     std::thread thread_;
 
     mutable std::mutex mutex_;
+    std::condition_variable exited_cv_;
+    bool exited_ = false;
     std::condition_variable work_cv_;     ///< the worker waits for questions
     std::condition_variable answered_cv_; ///< the broker thread waits for answers
     bool stop_ = false;

@@ -51,7 +51,7 @@ MQCHAT_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier, void*
         ctx->token_keys = load_token_keys(ctx->config);
 
         ctx->sync.start();
-        ctx->lookup.start();
+        ctx->lookup->start();
         if (!ctx->sync.wait_first_load(std::chrono::milliseconds(ctx->config.startup_wait_ms)))
             mosquitto_log_printf(MOSQ_LOG_WARNING,
                                  "mqchat: could not load users within %d ms; chat logins are refused "
@@ -87,7 +87,7 @@ MQCHAT_EXPORT int mosquitto_plugin_cleanup(void* userdata, struct mosquitto_opt*
     if (!ctx) return MOSQ_ERR_SUCCESS;
     for (const auto& cb : callbacks) mosquitto_callback_unregister(ctx->id, cb.event, cb.fn, nullptr);
     ctx->sync.stop();
-    ctx->lookup.stop();
+    ctx->lookup->stop();
     return MOSQ_ERR_SUCCESS;
 }
 
