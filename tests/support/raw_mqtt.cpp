@@ -156,7 +156,16 @@ std::string describe_publish(const mqtt_packet& p) {
     if (p.qos > 0) out += " id=" + std::to_string(p.packet_id);
     out += " '" + escape_bytes(p.topic) + "'";
     if (p.topic != p.resolved_topic) out += " (= '" + escape_bytes(p.resolved_topic) + "')";
-    out += " '" + escape_bytes(p.payload) + "'";
+    if (p.payload.size() <= 64) {
+        out += " '" + escape_bytes(p.payload) + "'";
+    } else { // long payloads by their start, length and FNV-1a hash
+        std::uint32_t h = 2166136261u;
+        for (const char c : p.payload) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+        char hash[16];
+        std::snprintf(hash, sizeof hash, "%08x", h);
+        out += " '" + escape_bytes(p.payload.substr(0, 32)) + "'... (" + std::to_string(p.payload.size()) +
+               " bytes, fnv1a " + hash + ")";
+    }
     return out;
 }
 
@@ -211,8 +220,10 @@ std::string describe(const mqtt_properties& props) {
         case wire::u32:
         case wire::varint: out += std::to_string(p.number); break;
         case wire::string:
-        case wire::binary: out += "'" + escape_bytes(p.value) + "'"; break;
-        case wire::pair: out += "'" + escape_bytes(p.value) + "':'" + escape_bytes(p.second) + "'"; break;
+        case wire::binary: out.append("'").append(escape_bytes(p.value)).append("'"); break;
+        case wire::pair:
+            out.append("'").append(escape_bytes(p.value)).append("':'").append(escape_bytes(p.second)).append("'");
+            break;
         }
     }
     return out + "}";
@@ -338,7 +349,7 @@ void raw_mqtt::send_connect(const raw_connect& c) {
     using namespace mqtt_encode;
     protocol_ = c.protocol;
     std::uint8_t flags = c.clean ? 0x02 : 0;
-    if (c.will) flags |= 0x04 | static_cast<std::uint8_t>((c.will->qos & 3) << 3) | (c.will->retain ? 0x20 : 0);
+    if (c.will) flags = static_cast<std::uint8_t>(flags | 0x04 | (c.will->qos & 3) << 3 | (c.will->retain ? 0x20 : 0));
     if (c.password) flags |= 0x40;
     if (c.username) flags |= 0x80;
     std::string body = str("MQTT") + static_cast<char>(c.protocol) + static_cast<char>(flags) + u16(c.keep_alive);

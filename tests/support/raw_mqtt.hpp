@@ -118,6 +118,7 @@ struct mqtt_packet {
 const char* packet_name(int type);
 /// A line saying everything decoded from the packet (properties in their
 /// order, payload escaped), e.g. `PUBLISH q1 r0 d0 id=1 'a/b' 'hi' {user=k:v}`.
+/// A payload over 64 bytes is written as its start, length and hash.
 std::string describe(const mqtt_packet& p);
 std::string describe(const mqtt_properties& props);
 /// Printable text: bytes outside 0x20–0x7e as \xNN.
@@ -137,7 +138,7 @@ struct raw_will {
     std::string topic, payload;
     int qos = 0;
     bool retain = false;
-    mqtt_properties properties; ///< MQTT 5: will delay, message expiry, content type, response topic…
+    mqtt_properties properties = {}; ///< MQTT 5: will delay, message expiry, content type, response topic…
 };
 
 struct raw_connect {
@@ -147,7 +148,7 @@ struct raw_connect {
     std::uint16_t keep_alive = 60;
     std::optional<std::string> username, password;
     std::optional<raw_will> will;
-    mqtt_properties properties; ///< MQTT 5: session expiry, receive maximum, maximum packet size…
+    mqtt_properties properties = {}; ///< MQTT 5: session expiry, receive maximum, maximum packet size…
 };
 
 struct raw_subscription {
@@ -162,7 +163,7 @@ struct raw_publish {
     std::string topic, payload;
     int qos = 0;
     bool retain = false, dup = false;
-    mqtt_properties properties;
+    mqtt_properties properties = {};
     std::uint16_t packet_id = 0; ///< 0: the client picks the next one (QoS > 0)
 };
 
