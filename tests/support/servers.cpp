@@ -103,7 +103,7 @@ broker::broker(const temp_dir& dir, const std::string& conninfo, broker_options 
     std::string conf;
     if (geteuid() == 0) conf += "user root\n"; // otherwise mosquitto drops to 'mosquitto' and cannot read our files
     conf += "listener " + std::to_string(port_) + " 127.0.0.1\n";
-    conf += "allow_anonymous false\n";
+    conf += options.allow_anonymous ? "allow_anonymous true\n" : "allow_anonymous false\n";
     // A file, not stdout: mosquitto flushes its log file on every line.
     conf += "log_dest file " + log_ + "\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n";
     conf += "persistence true\npersistence_location " + dir.path() + "/\n";

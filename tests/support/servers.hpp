@@ -47,6 +47,7 @@ struct broker_options {
     std::vector<std::string> extra_lines;    ///< more mosquitto.conf lines
     bool include_db_option = true;
     std::vector<std::string> wrapper; ///< runs the broker under this, e.g. {"valgrind", "--tool=callgrind"}
+    bool allow_anonymous = false;     ///< an operator's broker that also serves devices without a login
 };
 
 class broker {
