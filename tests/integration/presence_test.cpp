@@ -69,18 +69,26 @@ Json::Value presence_with(mqtt_client& watcher, const std::string& user, int dev
 
 /// A client that logs in over a bare socket (MQTT 3.1.1, keep-alive 1 s) and
 /// then falls silent, like a phone whose network went away: the broker
-/// drops it after 1.5 keep-alive periods.
+/// drops it after 1.5 keep-alive periods. Like any client it comes back
+/// when its login is closed without a CONNACK (a first password check under
+/// way; docs/protocol.md).
 std::unique_ptr<raw_mqtt> silent_client(int port, const std::string& id, const std::string& user,
                                         const std::string& password) {
-    auto c = std::make_unique<raw_mqtt>(port, 4);
     raw_connect o;
     o.protocol = 4;
     o.client_id = id;
     o.keep_alive = 1;
     o.username = user;
     o.password = password;
-    if (c->connect(o) != 0) throw std::runtime_error("not accepted");
-    return c;
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until) {
+        auto c = std::make_unique<raw_mqtt>(port, 4);
+        const int rc = c->connect(o);
+        if (rc == 0) return c;
+        if (rc != -1) break;
+        std::this_thread::sleep_for(20ms);
+    }
+    throw std::runtime_error("login of " + user + " not accepted");
 }
 
 } // namespace
