@@ -169,6 +169,7 @@ user_entry* plugin_context::find_user(const std::string& name, bool& undecided) 
     apply_lookup_answers();
     if (user_entry* u = users.find(name)) return u;
     undecided = !missed_lately(name);
+    if (undecided) lookup_budget.overflowed(wait_budget::clock::now());
     return nullptr;
 }
 
@@ -184,7 +185,9 @@ known plugin_context::member_with_lookup(user_entry& user, std::string_view name
         wait_within(lookup_budget, [&](auto deadline) { lookup->wait_answered(ticket, deadline); });
     apply_lookup_answers();
     if (users.is_member(user, conv)) return known::yes;
-    return missed_lately(key) ? known::no : known::undecided;
+    if (missed_lately(key)) return known::no;
+    lookup_budget.overflowed(wait_budget::clock::now());
+    return known::undecided;
 }
 
 known plugin_context::password_matches(user_entry& user, const std::string& name, std::string_view password) {
@@ -200,15 +203,17 @@ known plugin_context::password_matches(user_entry& user, const std::string& name
         return std::nullopt;
     };
     if (const auto v = settled()) return *v ? known::yes : known::no;
-    // Wait only when the check starts at once: in a storm the queue is long
-    // and the broker's time is better spent on the clients already in.
-    const bool idle = passwords.idle();
+    // Wait only for a lone first login (no other check in the last two
+    // seconds): it gets its verdict at once. In a storm the broker's time is
+    // better spent on the clients already in; those come back.
+    const bool lone = passwords.quiet(std::chrono::seconds(2));
     const std::uint64_t ticket = passwords.submit(name, std::string(password), user.password_hash, digest);
-    if (ticket && idle) wait_within(password_budget, [&](auto deadline) { passwords.wait_done(ticket, deadline); });
+    if (ticket && lone) wait_within(password_budget, [&](auto deadline) { passwords.wait_done(ticket, deadline); });
     apply_password_verdicts();
     // `user` may have been replaced meanwhile only by apply_pending_changes,
     // which is not called here, so the reference still stands.
     if (const auto v = settled()) return *v ? known::yes : known::no;
+    password_budget.overflowed(wait_budget::clock::now());
     return known::undecided;
 }
 

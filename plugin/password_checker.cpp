@@ -1,6 +1,9 @@
 #include "password_checker.hpp"
 
 #include <sodium.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/password.hpp"
 
@@ -32,9 +35,11 @@ std::uint64_t password_checker::submit(std::string user, std::string password, s
     return ticket;
 }
 
-bool password_checker::idle() const {
+bool password_checker::quiet(std::chrono::milliseconds quiet_for) const {
     std::lock_guard lock(mutex_);
-    return queue_.empty() && busy_ < static_cast<int>(threads_.size());
+    return queue_.empty() && busy_ == 0 &&
+           (last_busy_ == std::chrono::steady_clock::time_point{} ||
+            std::chrono::steady_clock::now() - last_busy_ >= quiet_for);
 }
 
 bool password_checker::wait_done(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline) {
@@ -60,6 +65,10 @@ std::size_t password_checker::backlog() const {
 }
 
 void password_checker::run() {
+    // The lowest priority: on Linux a thread's nice value is its own. When
+    // the cores are busy, the broker's thread (and everyone it serves) goes
+    // first; a storm of first logins takes longer, nobody else waits for it.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
     while (true) {
         job j;
         {
@@ -75,6 +84,7 @@ void password_checker::run() {
         {
             std::lock_guard lock(mutex_);
             --busy_;
+            last_busy_ = std::chrono::steady_clock::now();
             in_hand_.erase(j.v.digest);
             in_progress_.erase(j.ticket);
             verdicts_.push_back(std::move(j.v));

@@ -6,9 +6,10 @@
 /// one Argon2id run: about 20 ms of a core and 19 MiB. On the broker's thread
 /// a storm of such logins froze every client for a minute (5,000 first logins,
 /// docs/benchmarks.md). Here they run on a few threads of their own; the
-/// broker's thread submits a check, waits for it only while it has budget
-/// (see wait_budget), and otherwise tells the client to come back: by then
-/// the verdict is known and the login costs a hash lookup.
+/// broker's thread submits a check, waits for it only for a lone login and
+/// while it has budget (see quiet() and wait_budget), and otherwise tells the
+/// client to come back: by then the verdict is known and the login costs a
+/// hash lookup. The threads run at the lowest priority.
 
 #include <chrono>
 #include <condition_variable>
@@ -43,9 +44,11 @@ public:
     /// not queued again). Returns a ticket, 0 when the queue is full.
     std::uint64_t submit(std::string user, std::string password, std::string stored_hash, std::string digest);
 
-    /// True when a thread is free and nothing waits: a check submitted now
-    /// starts at once, so waiting for it is worth the broker's time.
-    bool idle() const;
+    /// True when no check is queued or running and none has been for
+    /// `quiet_for`: a lone first login, whose check starts at once and which
+    /// is worth the broker's waiting for. In a storm it is never true, so
+    /// the broker's time goes to the clients already in.
+    bool quiet(std::chrono::milliseconds quiet_for) const;
 
     /// Blocks until the check with `ticket` is done or `deadline` passes.
     bool wait_done(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline);
@@ -73,6 +76,7 @@ private:
     std::unordered_map<std::string, std::uint64_t> in_hand_; ///< digest → ticket, queued or running
     std::unordered_set<std::uint64_t> in_progress_;          ///< tickets queued or running
     int busy_ = 0;
+    std::chrono::steady_clock::time_point last_busy_{}; ///< when the last check ended
     std::uint64_t next_ticket_ = 1;
     std::vector<password_verdict> verdicts_;
 };
