@@ -60,6 +60,7 @@ class stall_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(first_logins_are_checked_off_the_broker_thread);
     CPPUNIT_TEST(a_message_held_for_a_removal_holds_up_no_other_conversation);
     CPPUNIT_TEST(an_exclusive_broker_asks_undecided_logins_to_come_back);
+    CPPUNIT_TEST(a_send_the_plugin_cannot_judge_in_time_is_judged_by_the_bridge);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -219,6 +220,41 @@ public:
         mqtt_client ghost(b.port(), {"", "ghost-x", "guess"});
         CPPUNIT_ASSERT_EQUAL(not_authorized, ghost.connect(30s));
         CPPUNIT_ASSERT(b.log().find("logins told to come back") != std::string::npos);
+    }
+
+    void a_send_the_plugin_cannot_judge_in_time_is_judged_by_the_bridge() {
+        // Memory says carol is not in the conversation, and the database
+        // cannot say otherwise in time (frozen): the plugin lets the send go
+        // on rather than refuse a member it cannot see yet, and the bridge,
+        // which checks membership when it stores, refuses it by name when the
+        // database wakes. Nothing is stored; bob receives nothing.
+        auto& s = shared();
+        const std::int64_t only_alice_bob = s.stack.create_conv({"alice", "bob"}, "two");
+        auto carol = login("carol");
+        auto bob = login("bob");
+        CPPUNIT_ASSERT_EQUAL(1, carol->subscribe("chat/user/carol/inbox"));
+        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(topic(only_alice_bob, "msg")));
+        s.stack.db.freeze();
+        const int rc = carol->publish(topic(only_alice_bob, "send"), R"({"id":"not-yours-1","body":"let me in"})");
+        s.stack.db.thaw();
+        CPPUNIT_ASSERT_EQUAL(0, rc); // passed on, undecided
+        received r;
+        CPPUNIT_ASSERT(carol->wait_message(r, 30s, "chat/user/carol/inbox"));
+        const Json::Value notice = json_of(r.payload);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(r.payload, std::string("not_member"), notice["error"]["code"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("not-yours-1"), notice["id"].asString());
+        std::this_thread::sleep_for(300ms);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), bob->take_all(topic(only_alice_bob, "msg")).size());
+        pg::connection db(s.stack.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             db.exec("SELECT count(*) FROM messages WHERE client_id = 'not-yours-1'").int64(0, 0));
+        // The database's answer is remembered: the next try is refused at once, by the plugin.
+        for (int i = 0; i < 50; ++i) {
+            const int again = carol->publish(topic(only_alice_bob, "send"), R"({"id":"not-yours-2","body":"x"})");
+            if (again == not_authorized) return;
+            std::this_thread::sleep_for(100ms);
+        }
+        CPPUNIT_FAIL("the plugin never learnt that carol is not a member");
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(stall_test);
