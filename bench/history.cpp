@@ -15,7 +15,7 @@
 #include <random>
 
 #include "bench.hpp"
-#include "pg_requests.hpp"
+#include "requests/pg_requests.hpp"
 #include "support/mqtt_client.hpp"
 #include "support/servers.hpp"
 

@@ -1,5 +1,6 @@
 // mqchat-bridge: stores chat messages in PostgreSQL, numbers them, and
-// delivers them through the broker. Wiring only; the work is in ingest.cpp.
+// delivers them through the broker. Wiring only: the parts live in link/
+// (the broker), ingest/ (store and deliver), requests/, push/ and email/.
 //
 // usage: mqchat-bridge [--check] CONFIG_FILE [MORE_CONFIG_FILES...]
 //   Later files override earlier ones key by key (scripts/run passes its
@@ -13,12 +14,12 @@
 #include <vector>
 
 #include "config.hpp"
-#include "ingest.hpp"
-#include "mosquitto_link.hpp"
-#include "pg_message_store.hpp"
-#include "pg_requests.hpp"
-#include "email_digest.hpp"
-#include "push_sender.hpp"
+#include "ingest/ingest.hpp"
+#include "link/mosquitto_link.hpp"
+#include "ingest/pg_message_store.hpp"
+#include "requests/pg_requests.hpp"
+#include "email/email_digest.hpp"
+#include "push/push_sender.hpp"
 
 namespace {
 std::atomic<bool> stopping{false};
@@ -51,7 +52,9 @@ int main(int argc, char** argv) {
 
         const mqchat::topic_names topics(config.topic_prefix);
         mqchat::bridge::pg_message_store store(config.db);
-        mqchat::bridge::mosquitto_link link(config, topics);
+        mqchat::bridge::mosquitto_link link({config.mqtt_uri, config.mqtt_username, config.mqtt_password,
+                                             config.mqtt_client_id, config.share_group, config.session_expiry_s},
+                                            topics);
         link.connect(stopping);
         std::cout << "mqchat-bridge: running (broker " << config.mqtt_uri << ", batches of up to "
                   << config.batch_max << ")" << std::endl;

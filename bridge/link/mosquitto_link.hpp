@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "common/topics.hpp"
-#include "config.hpp"
 #include "mqtt_link.hpp"
 
 struct mosquitto;
@@ -38,9 +37,17 @@ struct broker_address {
 };
 broker_address parse_broker_uri(const std::string& uri);
 
+/// What the link needs of the bridge's settings (config.hpp maps them).
+struct link_settings {
+    std::string uri;          ///< tcp://HOST:PORT
+    std::string username, password, client_id;
+    std::string share_group;  ///< bridges in one group share the load
+    int session_expiry_s = 0; ///< how long the broker queues for a stopped bridge
+};
+
 class mosquitto_link : public mqtt_link {
 public:
-    mosquitto_link(const bridge_config& config, const topic_names& topics);
+    mosquitto_link(link_settings settings, const topic_names& topics);
     ~mosquitto_link() override;
     mosquitto_link(const mosquitto_link&) = delete;
     mosquitto_link& operator=(const mosquitto_link&) = delete;
@@ -63,7 +70,7 @@ private:
     static void on_publish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*);
     static void on_subscribe(mosquitto*, void* self, int mid, int count, const int* granted, const mosquitto_property*);
 
-    const bridge_config& config_;
+    const link_settings settings_;
     const broker_address address_;
     const std::vector<std::string> filters_; ///< stamped sends, stamped requests, receipts, presence
     mosquitto* mosq_ = nullptr;

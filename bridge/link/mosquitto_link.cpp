@@ -62,22 +62,22 @@ private:
     std::atomic<int> state_{0}; ///< 0 in flight, 1 acknowledged, 2 failed
 };
 
-mosquitto_link::mosquitto_link(const bridge_config& config, const topic_names& topics)
-    : config_(config), address_(parse_broker_uri(config.mqtt_uri)),
-      filters_{"$share/" + config.share_group + "/" + topics.all_stamped(),
-               "$share/" + config.share_group + "/" + topics.all_rpc_stamped(),
-               "$share/" + config.share_group + "/" + topics.all_receipts(),
-               "$share/" + config.share_group + "/" + topics.all_presence()} {
+mosquitto_link::mosquitto_link(link_settings settings, const topic_names& topics)
+    : settings_(std::move(settings)), address_(parse_broker_uri(settings_.uri)),
+      filters_{"$share/" + settings_.share_group + "/" + topics.all_stamped(),
+               "$share/" + settings_.share_group + "/" + topics.all_rpc_stamped(),
+               "$share/" + settings_.share_group + "/" + topics.all_receipts(),
+               "$share/" + settings_.share_group + "/" + topics.all_presence()} {
     init_library_once();
     // clean_session false: the broker keeps the shared subscription and
     // queues sends for a bridge that is restarting.
-    mosq_ = mosquitto_new(config.mqtt_client_id.c_str(), false, this);
+    mosq_ = mosquitto_new(settings_.client_id.c_str(), false, this);
     if (!mosq_) throw std::runtime_error("mosquitto_new failed");
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     // A PUBACK and the stored message follow each other within a millisecond:
     // with Nagle on, the second write waits for the broker's delayed ACK (40 ms).
     mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
-    mosquitto_username_pw_set(mosq_, config.mqtt_username.c_str(), config.mqtt_password.c_str());
+    mosquitto_username_pw_set(mosq_, settings_.username.c_str(), settings_.password.c_str());
     mosquitto_reconnect_delay_set(mosq_, 1, 5, true);
     mosquitto_connect_v5_callback_set(mosq_, on_connect);
     mosquitto_disconnect_v5_callback_set(mosq_, on_disconnect);
@@ -94,7 +94,7 @@ mosquitto_link::~mosquitto_link() {
 void mosquitto_link::connect(const std::atomic<bool>& stop) {
     mosquitto_property* props = nullptr;
     mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-                                 static_cast<std::uint32_t>(config_.session_expiry_s));
+                                 static_cast<std::uint32_t>(settings_.session_expiry_s));
     bool reported = false;
     while (!stop && !loop_running_) {
         const int rc = mosquitto_connect_bind_v5(mosq_, address_.host.c_str(), address_.port, keepalive_s, nullptr, props);

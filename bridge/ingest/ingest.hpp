@@ -34,8 +34,8 @@
 #include "common/topics.hpp"
 #include "common/rpc.hpp"
 #include "message_store.hpp"
-#include "mqtt_link.hpp"
-#include "request_handler.hpp"
+#include "link/mqtt_link.hpp"
+#include "requests/request_handler.hpp"
 
 namespace mqchat::bridge {
 
