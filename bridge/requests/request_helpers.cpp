@@ -98,13 +98,6 @@ stored_message message_from_row(const pg::result& r, int row, int first_col) {
     return m;
 }
 
-std::string pg_text_array(const std::vector<std::string>& items) {
-    // Only user names go in here (a safe alphabet), but quote anyway.
-    std::string out = "{";
-    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ",\"" : "\"") + items[i] + "\"";
-    return out + "}";
-}
-
 bool short_text(const Json::Value& v, std::size_t most) {
     return v.isString() && !v.asString().empty() && v.asString().size() <= most && valid_utf8(v.asString());
 }

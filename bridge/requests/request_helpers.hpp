@@ -57,7 +57,5 @@ inline constexpr const char* message_columns =
 
 /// A row of message_columns, starting at `first_col`.
 stored_message message_from_row(const pg::result& r, int row, int first_col = 0);
-/// A PostgreSQL text[] literal of user names.
-std::string pg_text_array(const std::vector<std::string>& items);
 
 } // namespace mqchat::bridge::request_helpers

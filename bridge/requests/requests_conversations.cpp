@@ -82,7 +82,7 @@ method_outcome pg_requests::conv_create(pg::connection& db, const rpc::request& 
     const std::vector<std::string> others(names.begin(), names.end());
     return pg::transaction(db, [&]() -> method_outcome {
         const auto found = db.exec("SELECT name FROM users WHERE name = ANY($1::text[]) AND role = 'user'",
-                                   {pg_text_array(others)});
+                                   {pg::text_array(others)});
         if (found.rows() != static_cast<int>(others.size())) {
             std::set<std::string> missing(names);
             for (int i = 0; i < found.rows(); ++i) missing.erase(found.str(i, 0));
@@ -113,7 +113,7 @@ method_outcome pg_requests::conv_create(pg::connection& db, const rpc::request& 
                 {cid, std::to_string(me), kind == "group" ? "admin" : "member"});
         const auto added = db.exec("INSERT INTO members (conv_id, user_id) SELECT $1, id FROM users"
                                    " WHERE name = ANY($2::text[]) ON CONFLICT DO NOTHING RETURNING user_id",
-                                   {cid, pg_text_array(others)});
+                                   {cid, pg::text_array(others)});
 
         method_outcome o;
         o.result["conv"] = Json::Int64(conv);
