@@ -23,6 +23,10 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file) {
     c.topic_prefix = r.string("topic_prefix", c.topic_prefix);
     c.batch_max = static_cast<std::size_t>(r.integer("batch_max", static_cast<std::int64_t>(c.batch_max), 1, 10000));
     c.session_expiry_s = static_cast<int>(r.integer("session_expiry_s", c.session_expiry_s, 60, 365 * 24 * 3600));
+    c.request_threads = static_cast<int>(r.integer("request_threads", c.request_threads, 1, 64));
+    c.request_queue_max =
+        static_cast<std::size_t>(r.integer("request_queue_max", static_cast<std::int64_t>(c.request_queue_max), 1, 1000000));
+    c.inbox_max = static_cast<std::size_t>(r.integer("inbox_max", static_cast<std::int64_t>(c.inbox_max), 100, 10000000));
     c.fcm_project_id = r.string("fcm_project_id", c.fcm_project_id);
     c.fcm_service_account_file = r.string("fcm_service_account_file", c.fcm_service_account_file);
     c.fcm_base_url = r.string("fcm_base_url", c.fcm_base_url);

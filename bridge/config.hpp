@@ -21,6 +21,14 @@ struct bridge_config {
     std::string db;                     ///< libpq conninfo (required)
     std::string topic_prefix = "chat/";
     std::size_t batch_max = 500;        ///< sends stored in one transaction at most
+    /// Requests are answered on their own threads, each with its own
+    /// database connection, off the store-and-deliver loop; at most
+    /// request_queue_max wait, beyond that a request gets `overloaded`.
+    int request_threads = 2;
+    std::size_t request_queue_max = 2000;
+    /// Messages from the broker held in memory at most; when full the bridge
+    /// stops reading and the broker's session queue holds the rest.
+    std::size_t inbox_max = 20000;
     int session_expiry_s = 7 * 24 * 3600; ///< how long the broker queues for a stopped bridge
     /// Push to Firebase Cloud Messaging (off unless both are set; docs/notifications.md).
     std::string fcm_project_id;

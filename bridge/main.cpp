@@ -18,6 +18,7 @@
 #include "link/mosquitto_link.hpp"
 #include "ingest/pg_message_store.hpp"
 #include "requests/pg_requests.hpp"
+#include "requests/request_pool.hpp"
 #include "email/email_digest.hpp"
 #include "push/push_sender.hpp"
 
@@ -53,13 +54,16 @@ int main(int argc, char** argv) {
         const mqchat::topic_names topics(config.topic_prefix);
         mqchat::bridge::pg_message_store store(config.db);
         mqchat::bridge::mosquitto_link link({config.mqtt_uri, config.mqtt_username, config.mqtt_password,
-                                             config.mqtt_client_id, config.share_group, config.session_expiry_s},
+                                             config.mqtt_client_id, config.share_group, config.session_expiry_s,
+                                             config.inbox_max},
                                             topics);
         link.connect(stopping);
         std::cout << "mqchat-bridge: running (broker " << config.mqtt_uri << ", batches of up to "
                   << config.batch_max << ")" << std::endl;
 
-        mqchat::bridge::pg_requests requests(config.db, topics);
+        mqchat::bridge::request_pool requests(
+            [&] { return std::make_unique<mqchat::bridge::pg_requests>(config.db, topics); }, link,
+            config.request_threads, config.request_queue_max);
         std::unique_ptr<mqchat::bridge::push_sender> pushes;
         if (!config.fcm_project_id.empty() || !config.apns_key_file.empty()) {
             using namespace mqchat::bridge;

@@ -104,10 +104,11 @@ std::string result_json(const request& r, const Json::Value& result) {
     return json::write(v);
 }
 
-std::string error_json(const request& r, std::string_view code, std::string_view message) {
+std::string error_json(const request& r, std::string_view code, std::string_view message, std::int64_t retry_after_ms) {
     Json::Value v = reply_base(r);
     v["error"]["code"] = std::string(code);
     v["error"]["message"] = std::string(message);
+    if (retry_after_ms > 0) v["error"]["retry_after_ms"] = Json::Int64(retry_after_ms);
     return json::write(v);
 }
 

@@ -10,6 +10,7 @@
 #include <json/json.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -43,7 +44,9 @@ bool parse_stamped(std::string_view payload, std::string_view method, request& o
 
 /// The reply on the caller's inbox: {"method", "corr"?, "result": …}.
 std::string result_json(const request& r, const Json::Value& result);
-/// An error reply: {"method", "corr"?, "error": {"code", "message"}}.
-std::string error_json(const request& r, std::string_view code, std::string_view message);
+/// An error reply: {"method", "corr"?, "error": {"code", "message", "retry_after_ms"?}};
+/// `retry_after_ms` > 0 says when to try again (`overloaded`).
+std::string error_json(const request& r, std::string_view code, std::string_view message,
+                       std::int64_t retry_after_ms = 0);
 
 } // namespace mqchat::rpc

@@ -49,7 +49,7 @@ std::string_view status_name(store_status s) {
 }
 } // namespace
 
-ingest::ingest(message_store& store, mqtt_link& link, request_handler& requests, const topic_names& topics,
+ingest::ingest(message_store& store, mqtt_link& link, request_pool& requests, const topic_names& topics,
                std::size_t batch_max)
     : store_(store), link_(link), requests_(requests), topics_(topics), batch_max_(batch_max) {}
 
@@ -64,7 +64,6 @@ void ingest::run(const std::atomic<bool>& stop) {
         if (batch.empty()) {
             queue_pushes();
             store_member_state();
-            answer_requests();
             flush_published(true);
             continue;
         }
@@ -73,7 +72,6 @@ void ingest::run(const std::atomic<bool>& stop) {
         deliver(batch, results);
         queue_pushes();
         store_member_state();
-        answer_requests();
         flush_published(false);
     }
     track_publishes();
@@ -108,8 +106,16 @@ bool ingest::parse(const incoming& in, send_request& out) {
     if (t.kind == topic_kind::rpc_stamped) {
         rpc::request r;
         std::string why;
-        if (rpc::parse_stamped(in.payload, t.method, r, why)) pending_requests_.push_back(std::move(r));
-        else std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
+        if (!rpc::parse_stamped(in.payload, t.method, r, why)) {
+            std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
+            return false;
+        }
+        // Answered on the request threads, never on this loop. When too many
+        // wait, the caller hears so at once and comes back later.
+        if (!requests_.submit(std::move(r))) {
+            auto reply = requests_.overloaded_reply(r, topics_.inbox(r.caller));
+            link_.publish(reply.topic, reply.payload, {0, std::move(reply.correlation_data)});
+        }
         return false;
     }
     envelope_error error;
@@ -292,12 +298,6 @@ void ingest::store_member_state() {
         if (pending_receipts_.size() > 100000) pending_receipts_.clear();
         if (pending_presence_.size() > 100000) pending_presence_.clear();
     }
-}
-
-void ingest::answer_requests() {
-    for (const auto& r : pending_requests_)
-        for (auto& out : requests_.handle(r)) link_.publish(out.topic, out.payload, {0, std::move(out.correlation_data)});
-    pending_requests_.clear();
 }
 
 void ingest::track_publishes() {

@@ -2,7 +2,7 @@
 /// The bridge's one loop: take stamped sends from the broker, store them in
 /// batches, and only after commit publish each stored message to its
 /// conversation and acknowledge it to its sender. Requests that arrive in
-/// between are answered after each batch (request_handler).
+/// between go to the request threads (request_pool), never waited for here.
 ///
 ///   receive ─▶ batch (up to batch_max, no waiting beyond what is queued)
 ///           ─▶ store in one transaction (seq assigned there)
@@ -35,13 +35,13 @@
 #include "common/rpc.hpp"
 #include "message_store.hpp"
 #include "link/mqtt_link.hpp"
-#include "requests/request_handler.hpp"
+#include "requests/request_pool.hpp"
 
 namespace mqchat::bridge {
 
 class ingest {
 public:
-    ingest(message_store& store, mqtt_link& link, request_handler& requests, const topic_names& topics,
+    ingest(message_store& store, mqtt_link& link, request_pool& requests, const topic_names& topics,
            std::size_t batch_max);
 
     /// Runs until `stop` is set.
@@ -49,7 +49,6 @@ public:
 
 private:
     void collect(std::vector<send_request>& batch);
-    void answer_requests();
     void store_member_state();
     void queue_pushes();
     bool parse(const incoming& in, send_request& out);
@@ -68,9 +67,8 @@ private:
 
     message_store& store_;
     mqtt_link& link_;
-    request_handler& requests_;
+    request_pool& requests_;
     const topic_names& topics_;
-    std::vector<rpc::request> pending_requests_; ///< answered after the batch
     /// The latest receipt per (conv, user) since the last store.
     std::map<std::pair<std::int64_t, std::string>, receipt> pending_receipts_;
     /// The latest presence per user since the last store.

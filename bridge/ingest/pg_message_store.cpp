@@ -12,6 +12,7 @@ pg::connection& pg_message_store::db() {
     if (!db_) {
         db_ = std::make_unique<pg::connection>(conninfo_);
         db_->exec("SET client_min_messages = warning");
+        db_->exec("SET application_name = 'mqchat-bridge-store'"); // for operators' pg_stat_activity
     }
     return *db_;
 }

@@ -118,6 +118,11 @@ void mosquitto_link::connect(const std::atomic<bool>& stop) {
 
 void mosquitto_link::disconnect() {
     if (!loop_running_) return;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true; // a network thread waiting for inbox room goes on
+    }
+    room_.notify_all();
     mosquitto_disconnect_v5(mosq_, MQTT_RC_NORMAL_DISCONNECTION, nullptr);
     mosquitto_loop_stop(mosq_, false);
     loop_running_ = false;
@@ -129,6 +134,7 @@ bool mosquitto_link::next(incoming& out, std::chrono::milliseconds wait) {
     if (inbox_.empty()) return false;
     out = std::move(inbox_.front());
     inbox_.pop_front();
+    if (inbox_.size() + 1 == settings_.inbox_max) room_.notify_all();
     return true;
 }
 
@@ -202,7 +208,11 @@ void mosquitto_link::on_message(mosquitto*, void* self_, const mosquitto_message
     incoming in;
     in.topic = m->topic;
     in.payload.assign(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen));
-    std::lock_guard lock(self->mutex_);
+    std::unique_lock lock(self->mutex_);
+    // Full: stop reading here (this is the network thread) until the loop
+    // has caught up. The broker keeps what follows in the session's queue;
+    // QoS 1 means it is redelivered if this connection goes meanwhile.
+    self->room_.wait(lock, [&] { return self->inbox_.size() < self->settings_.inbox_max || self->stopping_; });
     self->inbox_.push_back(std::move(in));
     self->arrived_.notify_one();
 }

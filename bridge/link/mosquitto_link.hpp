@@ -43,6 +43,10 @@ struct link_settings {
     std::string username, password, client_id;
     std::string share_group;  ///< bridges in one group share the load
     int session_expiry_s = 0; ///< how long the broker queues for a stopped bridge
+    /// Messages held in memory at most: when the loop falls this far behind,
+    /// the network thread stops reading until it catches up, and the broker
+    /// keeps the rest in the session's queue. Nothing is dropped.
+    std::size_t inbox_max = 20000;
 };
 
 class mosquitto_link : public mqtt_link {
@@ -78,6 +82,8 @@ private:
 
     std::mutex mutex_;
     std::condition_variable arrived_;
+    std::condition_variable room_; ///< the inbox has room again
+    bool stopping_ = false;
     std::deque<incoming> inbox_;
     std::unordered_map<int, std::shared_ptr<handle>> pending_; ///< by message id
     bool connected_ = false;

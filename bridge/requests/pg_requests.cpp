@@ -29,7 +29,10 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"email.set", &pg_requests::email_set}} {}
 
 pg::connection& pg_requests::db() {
-    if (!db_) db_ = std::make_unique<pg::connection>(conninfo_);
+    if (!db_) {
+        db_ = std::make_unique<pg::connection>(conninfo_);
+        db_->exec("SET application_name = 'mqchat-bridge-requests'"); // one per request thread
+    }
     return *db_;
 }
 
