@@ -95,5 +95,6 @@ void run_login_storm(const settings& s);
 void run_presence(const settings& s);
 void run_instructions(const settings& s);
 void run_db_stall(const settings& s);
+void run_requests(const settings& s);
 
 } // namespace mqchat::bench

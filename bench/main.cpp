@@ -2,7 +2,7 @@
 //
 // usage: mqchat-bench [--quick] [--out DIR] [CASE ...]
 //   CASE: overhead, stored_chat, fanout, connections, login_storm, presence, history,
-//         db_stall (default: all these),
+//         db_stall, requests (default: all these),
 //         instructions (valgrind instruction counts; only when named)
 //
 // Prints one JSON line per figure ({"case", "value", "unit", "baseline",
@@ -25,12 +25,12 @@ int main(int argc, char** argv) {
         if (a == "--quick") s.quick = true;
         else if (a == "--out" && i + 1 < argc) s.out_dir = argv[++i];
         else if (a == "-h" || a == "--help") {
-            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall ...]\n";
+            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests ...]\n";
             return 0;
         } else cases.insert(a);
     }
     const std::set<std::string> known = {"overhead", "stored_chat", "fanout",  "connections", "login_storm",
-                                         "presence", "history",     "db_stall", "instructions"};
+                                         "presence", "history",     "db_stall", "requests", "instructions"};
     for (const auto& c : cases)
         if (!known.count(c)) {
             std::cerr << "mqchat-bench: unknown case '" << c << "'\n";
@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
     run("presence", run_presence);
     run("history", run_history);
     run("db_stall", run_db_stall);
+    run("requests", run_requests);
     if (cases.count("instructions")) run("instructions", run_instructions); // slow: only when asked
     print_table();
     return failures ? 1 : 0;
