@@ -255,7 +255,7 @@ std::size_t storm_worker(int port, const std::string& prefix, int lo, int hi, co
 void run_requests(const settings& s) {
     const int requesters = s.quick ? 60 : 400;
     const int storm_clients = s.quick ? 500 : 10000;
-    const auto phase = std::chrono::seconds(s.quick ? 4 : 10);
+    const auto phase = std::chrono::seconds(s.quick ? 3 : 10);
 
     test::temp_dir dir("bench-requests");
     test::pg_cluster db(dir);
@@ -295,7 +295,7 @@ void run_requests(const settings& s) {
                 offer_requests(b.port(), "r", t * requesters / threads, requesters / threads, w, per_s,
                                phase + std::chrono::seconds(2), load);
             });
-        std::this_thread::sleep_for(std::chrono::seconds(3)); // logged in and going
+        std::this_thread::sleep_for(std::chrono::seconds(s.quick ? 2 : 3)); // logged in and going
         const std::uint64_t r0 = load.results;
         const auto t0 = clock::now();
         if (with_chat) *chat_latencies = chat.chat(phase - std::chrono::seconds(1));

@@ -25,8 +25,8 @@ std::string member_key(std::int64_t conv, std::string_view name) { return std::t
 } // namespace
 
 plugin_context::plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_)
-    : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db), lookup(std::make_shared<directory_lookup>(config.db)),
-      passwords(password_threads(config), 10000) {}
+    : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db),
+      lookup(std::make_shared<directory_lookup>(config.db)), passwords(password_threads(config), 10000) {}
 
 void plugin_context::apply_pending_changes() {
     if (lookup->has_answers()) apply_lookup_answers();
