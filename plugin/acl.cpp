@@ -103,20 +103,24 @@ int check_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const ch
     if (ed.retain)
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
                                   "chat messages cannot be retained", id_in(ctx, ed), t.conv, ed.topic);
+    auto& verdict = ctx.last_write_check;
+    const std::string_view payload(static_cast<const char*>(ed.payload), static_cast<std::size_t>(ed.payloadlen));
+    envelope_error error;
     if (t.kind == topic_kind::conv_typing) { // a will cannot be stamped: only a plain one passes
-        bool typing = false;
-        std::int64_t at = -1;
-        envelope_error error;
-        if (!parse_typing(std::string_view(static_cast<const char*>(ed.payload), ed.payloadlen), typing, at, error))
+        if (!parse_typing(payload, verdict.typing, verdict.at, error))
             return ctx.refuse_publish(ed.client, username, error.code, error.message, id_in(ctx, ed), t.conv, ed.topic);
-    }
-    if (t.kind == topic_kind::conv_receipt) {
-        const std::string_view payload(static_cast<const char*>(ed.payload), static_cast<std::size_t>(ed.payloadlen));
-        receipt r;
-        envelope_error error;
-        if (!parse_receipt(payload, r, error))
+    } else if (t.kind == topic_kind::conv_receipt) {
+        if (!parse_receipt(payload, verdict.rc, error))
             return ctx.refuse_publish(ed.client, username, error.code, error.message, id_in(ctx, ed), t.conv, ed.topic);
+    } else {
+        return MOSQ_ERR_SUCCESS;
     }
+    // Handed to the message check of this same publish (context.hpp).
+    verdict.client = ed.client;
+    verdict.payload = ed.payload;
+    verdict.payloadlen = ed.payloadlen;
+    verdict.kind = t.kind;
+    verdict.conv = t.conv;
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -137,6 +141,7 @@ int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
     // when it lies within the prefix: a prefix compare says it either way.
     const std::string_view topic = a == access::subscribe ? strip_shared_subscription(ed.topic) : ed.topic;
     if (!ctx.topics.within_prefix(topic)) return ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
+    if (a == access::write) ctx.last_write_check = {};
 
     const char* username = mosquitto_client_username(ed.client);
     // Connected clients passed BASIC_AUTH, so their user is in memory: no lookup here.

@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/envelope.hpp"
 #include "common/password.hpp"
 #include "common/rpc.hpp"
 #include "common/topics.hpp"
@@ -88,6 +89,25 @@ struct plugin_context {
     /// `members_version_base` is in memory, and per conversation up to its entry.
     std::int64_t members_version_base = 0;
     std::unordered_map<std::int64_t, std::int64_t> members_version_of;
+    /// The verdict of the last ACL write check on typing or a receipt. The
+    /// ACL check must parse them (a will gets no message check), and
+    /// Mosquitto runs the message check of the same PUBLISH right after it
+    /// with the same payload: that check takes this instead of parsing again.
+    /// Cleared at every write check under the prefix, so it never outlives
+    /// its publish.
+    struct checked_write {
+        const mosquitto* client = nullptr;
+        const void* payload = nullptr;
+        std::uint32_t payloadlen = 0;
+        topic_kind kind = topic_kind::outside;
+        std::int64_t conv = 0;
+        bool typing = false;
+        std::int64_t at = -1;
+        receipt rc;
+        bool matches(const mosquitto* c, const void* p, std::uint32_t len, const parsed_topic& t) const {
+            return c == client && p == payload && len == payloadlen && t.kind == kind && t.conv == conv;
+        }
+    } last_write_check;
     /// Logins told to come back since the last TICK's summary line, and when
     /// that line was last written.
     int logins_deferred = 0;

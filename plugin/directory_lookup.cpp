@@ -112,15 +112,11 @@ bool directory_lookup::wait_answered(std::uint64_t ticket, std::chrono::steady_c
     return answered_cv_.wait_until(lock, deadline, [&] { return answered_through_ >= ticket; });
 }
 
-bool directory_lookup::has_answers() const {
-    std::lock_guard lock(mutex_);
-    return !answers_.empty();
-}
-
 std::vector<lookup_answer> directory_lookup::take() {
     std::vector<lookup_answer> out;
     std::lock_guard lock(mutex_);
     out.swap(answers_);
+    has_answers_.store(false, std::memory_order_release);
     return out;
 }
 
@@ -128,6 +124,7 @@ void directory_lookup::log(int level, std::string text) {
     // Mosquitto's log may also publish on $SYS: only the broker's thread writes it.
     std::lock_guard lock(mutex_);
     answers_.push_back({lookup_answer::kind::log, std::move(text), level, std::nullopt});
+    has_answers_.store(true, std::memory_order_release);
 }
 
 void directory_lookup::answer_batch(pg::connection& db, const std::vector<std::string>& users,
@@ -169,6 +166,7 @@ void directory_lookup::answer_batch(pg::connection& db, const std::vector<std::s
     }
     std::lock_guard lock(mutex_);
     for (auto& a : found) answers_.push_back(std::move(a));
+    if (!answers_.empty()) has_answers_.store(true, std::memory_order_release);
 }
 
 void directory_lookup::run() {
@@ -231,6 +229,7 @@ void directory_lookup::run() {
         {
             std::lock_guard lock(mutex_);
             for (auto& a : impossible) answers_.push_back(std::move(a));
+            if (!answers_.empty()) has_answers_.store(true, std::memory_order_release);
             answered_through_ = through;
             busy_since_ = {};
         }

@@ -14,6 +14,7 @@
 /// per name on the broker's thread. While the database is slow or away the
 /// worker is not `responsive()`, and the broker's thread does not wait at all.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -76,7 +77,8 @@ public:
     /// on, when the database failed) or `deadline` passes. True if answered.
     bool wait_answered(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline);
 
-    bool has_answers() const;
+    /// One atomic load: called at the start of every callback.
+    bool has_answers() const { return has_answers_.load(std::memory_order_acquire); }
     std::vector<lookup_answer> take();
 
 private:
@@ -101,6 +103,7 @@ private:
     std::uint64_t answered_through_ = 0;  ///< every ticket up to this one is done
     std::chrono::steady_clock::time_point busy_since_{}; ///< start of the batch under way, or epoch
     std::vector<lookup_answer> answers_;
+    std::atomic<bool> has_answers_{false}; ///< answers_ is not empty
 };
 
 } // namespace mqchat::plugin

@@ -85,11 +85,14 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
                                   "chat messages cannot be retained", id(), t.conv, ed.topic);
     if (t.kind == topic_kind::rpc) return check_request(ctx, ed, *user, username, t);
+    // Typing and receipts were parsed by the ACL check of this publish
+    // (context.hpp, last_write_check); parsed again only if that is not it.
+    const bool checked = ctx.last_write_check.matches(ed.client, ed.payload, ed.payloadlen, t);
     if (t.kind == topic_kind::conv_typing) {
-        bool typing = false;
-        std::int64_t at = -1;
+        bool typing = ctx.last_write_check.typing;
+        std::int64_t at = ctx.last_write_check.at;
         envelope_error error;
-        if (!parse_typing(body, typing, at, error))
+        if (!checked && !parse_typing(body, typing, at, error))
             return ctx.refuse_publish(ed.client, username, error.code, error.message, id(), t.conv, ed.topic);
         // Typing is frequent and worthless when late: over its own small
         // rate it is dropped without a word (it is never stored anyway).
@@ -100,9 +103,9 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
     if (t.kind == topic_kind::conv_receipt) {
         // The ACL has checked membership; what remains is the shape, and the
         // user it is from, which only the plugin may say.
-        receipt rc;
+        receipt rc = ctx.last_write_check.rc;
         envelope_error error;
-        if (!parse_receipt(body, rc, error))
+        if (!checked && !parse_receipt(body, rc, error))
             return ctx.refuse_publish(ed.client, username, error.code, error.message, id(), t.conv, ed.topic);
         if (!ctx.limiter.allow_message(*user, steady_ns()))
             return ctx.refuse_publish(ed.client, username, error_code::rate_limited,

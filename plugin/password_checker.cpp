@@ -47,15 +47,11 @@ bool password_checker::wait_done(std::uint64_t ticket, std::chrono::steady_clock
     return done_cv_.wait_until(lock, deadline, [&] { return !in_progress_.count(ticket); });
 }
 
-bool password_checker::has_verdicts() const {
-    std::lock_guard lock(mutex_);
-    return !verdicts_.empty();
-}
-
 std::vector<password_verdict> password_checker::take() {
     std::vector<password_verdict> out;
     std::lock_guard lock(mutex_);
     out.swap(verdicts_);
+    has_verdicts_.store(false, std::memory_order_release);
     return out;
 }
 
@@ -88,6 +84,7 @@ void password_checker::run() {
             in_hand_.erase(j.v.digest);
             in_progress_.erase(j.ticket);
             verdicts_.push_back(std::move(j.v));
+            has_verdicts_.store(true, std::memory_order_release);
         }
         done_cv_.notify_all();
     }

@@ -11,6 +11,7 @@
 /// client to come back: by then the verdict is known and the login costs a
 /// hash lookup. The threads run at the lowest priority.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -53,7 +54,8 @@ public:
     /// Blocks until the check with `ticket` is done or `deadline` passes.
     bool wait_done(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline);
 
-    bool has_verdicts() const;
+    /// One atomic load: called at the start of every callback.
+    bool has_verdicts() const { return has_verdicts_.load(std::memory_order_acquire); }
     std::vector<password_verdict> take();
 
     /// Checks waiting or running (for the log and the benchmarks).
@@ -79,6 +81,7 @@ private:
     std::chrono::steady_clock::time_point last_busy_{}; ///< when the last check ended
     std::uint64_t next_ticket_ = 1;
     std::vector<password_verdict> verdicts_;
+    std::atomic<bool> has_verdicts_{false}; ///< verdicts_ is not empty
 };
 
 } // namespace mqchat::plugin

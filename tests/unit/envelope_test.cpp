@@ -166,8 +166,27 @@ public:
         CPPUNIT_ASSERT(parse_typing(R"({ "typing" : true, "at": 1795441272000 })", typing, at, e) && typing &&
                        at == 1795441272000);
         for (const char* bad : {R"({"typing":true,"user":"bob"})", R"({"typing":"yes"})", R"({"typing":true,"at":-1})",
-                                R"({"typing":true,"at":1.5})", "{}", "[]", "", R"({"typing":true}x)"})
+                                R"({"typing":true,"at":1.5})", "{}", "[]", "", R"({"typing":true}x)",
+                                R"({"typing":true,"at":12}})", R"({"typing":true,"at":}")", R"({"typing":true,"at":1x})",
+                                R"({"typing":false,"at":})", R"({"typing":true,"at":12)"})
             CPPUNIT_ASSERT_MESSAGE(bad, !parse_typing(bad, typing, at, e));
+        // The compact form with "at" (read without a JSON parse) means what the parse says.
+        for (const std::string when : {"0", "7", "1795441272000", "999999999999999999", "9223372036854775807"}) {
+            for (const bool on : {true, false}) {
+                const std::string compact = std::string("{\"typing\":") + (on ? "true" : "false") + ",\"at\":" + when + "}";
+                const std::string spaced = std::string("{ \"at\": ") + when + ", \"typing\": " + (on ? "true" : "false") + " }";
+                bool t1 = !on, t2 = !on;
+                std::int64_t a1 = -2, a2 = -3;
+                CPPUNIT_ASSERT_MESSAGE(compact, parse_typing(compact, t1, a1, e));
+                CPPUNIT_ASSERT_MESSAGE(spaced, parse_typing(spaced, t2, a2, e));
+                CPPUNIT_ASSERT_EQUAL(on, t1);
+                CPPUNIT_ASSERT_EQUAL(t2, t1);
+                CPPUNIT_ASSERT_EQUAL(a2, a1);
+                CPPUNIT_ASSERT_EQUAL(std::stoll(when), static_cast<long long>(a1));
+            }
+        }
+        // Beyond int64: refused either way.
+        CPPUNIT_ASSERT(!parse_typing(R"({"typing":true,"at":9223372036854775808})", typing, at, e));
         // The stamped form is JSON that says the same, whoever it is from.
         for (const std::int64_t when : {std::int64_t(-1), std::int64_t(0), std::int64_t(1795441272000)}) {
             Json::Value v;
