@@ -90,7 +90,9 @@ int main(int argc, char** argv) {
             digests->start();
             std::cout << "mqchat-bridge: e-mail digests after " << config.email_digest_delay_s << " s away" << std::endl;
         }
-        mqchat::bridge::ingest loop(store, link, requests, topics, config.batch_max);
+        mqchat::bridge::pg_message_store member_store(config.db); // its own connection, for its own thread
+        mqchat::bridge::member_state_writer member_state(member_store);
+        mqchat::bridge::ingest loop(store, link, requests, member_state, topics, config.batch_max);
         loop.run(stopping);
         link.disconnect();
         std::cout << "mqchat-bridge: stopped" << std::endl;

@@ -49,9 +49,10 @@ std::string_view status_name(store_status s) {
 }
 } // namespace
 
-ingest::ingest(message_store& store, mqtt_link& link, request_pool& requests, const topic_names& topics,
-               std::size_t batch_max)
-    : store_(store), link_(link), requests_(requests), topics_(topics), batch_max_(batch_max) {}
+ingest::ingest(message_store& store, mqtt_link& link, request_pool& requests, member_state_writer& member_state,
+               const topic_names& topics, std::size_t batch_max)
+    : store_(store), link_(link), requests_(requests), member_state_(member_state), topics_(topics),
+      batch_max_(batch_max) {}
 
 void ingest::run(const std::atomic<bool>& stop) {
     std::vector<send_request> batch;
@@ -63,7 +64,6 @@ void ingest::run(const std::atomic<bool>& stop) {
         collect(batch);
         if (batch.empty()) {
             queue_pushes();
-            store_member_state();
             flush_published(true);
             continue;
         }
@@ -71,7 +71,6 @@ void ingest::run(const std::atomic<bool>& stop) {
         if (results.size() != batch.size()) return; // stopping
         deliver(batch, results);
         queue_pushes();
-        store_member_state();
         flush_published(false);
     }
     track_publishes();
@@ -84,10 +83,11 @@ bool ingest::parse(const incoming& in, send_request& out) {
         Json::Value v;
         std::string why;
         if (json::parse(in.payload, v, why) && v["state"].isString() && v["devices"].isInt()) {
-            presence_record& p = pending_presence_[std::string(t.user)];
+            presence_record p;
             p.state = v["state"].asString();
             p.devices = v["devices"].asInt();
             p.last_seen = v["last_seen"].isInt64() ? v["last_seen"].asInt64() : 0;
+            member_state_.add_presence(std::string(t.user), p);
         }
         return false;
     }
@@ -98,9 +98,7 @@ bool ingest::parse(const incoming& in, send_request& out) {
             std::cerr << "mqchat-bridge: dropped a receipt on " << in.topic << ": " << why.message << std::endl;
             return false;
         }
-        receipt& latest = pending_receipts_[{t.conv, r.user}];
-        latest.delivered = std::max(latest.delivered, r.delivered);
-        latest.read = std::max(latest.read, r.read);
+        member_state_.add_receipt(t.conv, r.user, r);
         return false;
     }
     if (t.kind == topic_kind::rpc_stamped) {
@@ -282,21 +280,6 @@ void ingest::queue_pushes() {
         // Kept for the next round; the messages are delivered already.
         std::cerr << "mqchat-bridge: could not queue pushes yet: " << e.what() << std::endl;
         if (to_push_.size() > 100000) to_push_.clear();
-    }
-}
-
-void ingest::store_member_state() {
-    if (pending_receipts_.empty() && pending_presence_.empty()) return;
-    try {
-        store_.store_receipts(pending_receipts_);
-        pending_receipts_.clear();
-        store_.store_presence(pending_presence_);
-        pending_presence_.clear();
-    } catch (const pg::error& e) {
-        // Kept for the next round; cursors only move forward, so late is harmless.
-        std::cerr << "mqchat-bridge: could not store receipts yet: " << e.what() << std::endl;
-        if (pending_receipts_.size() > 100000) pending_receipts_.clear();
-        if (pending_presence_.size() > 100000) pending_presence_.clear();
     }
 }
 

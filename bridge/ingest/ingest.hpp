@@ -2,7 +2,8 @@
 /// The bridge's one loop: take stamped sends from the broker, store them in
 /// batches, and only after commit publish each stored message to its
 /// conversation and acknowledge it to its sender. Requests that arrive in
-/// between go to the request threads (request_pool), never waited for here.
+/// between go to the request threads (request_pool), receipts and presence
+/// to the member_state_writer: neither is waited for here.
 ///
 ///   receive ─▶ batch (up to batch_max, no waiting beyond what is queued)
 ///           ─▶ store in one transaction (seq assigned there)
@@ -33,6 +34,7 @@
 #include "common/pg.hpp"
 #include "common/topics.hpp"
 #include "common/rpc.hpp"
+#include "member_state_writer.hpp"
 #include "message_store.hpp"
 #include "link/mqtt_link.hpp"
 #include "requests/request_pool.hpp"
@@ -41,15 +43,14 @@ namespace mqchat::bridge {
 
 class ingest {
 public:
-    ingest(message_store& store, mqtt_link& link, request_pool& requests, const topic_names& topics,
-           std::size_t batch_max);
+    ingest(message_store& store, mqtt_link& link, request_pool& requests, member_state_writer& member_state,
+           const topic_names& topics, std::size_t batch_max);
 
     /// Runs until `stop` is set.
     void run(const std::atomic<bool>& stop);
 
 private:
     void collect(std::vector<send_request>& batch);
-    void store_member_state();
     void queue_pushes();
     bool parse(const incoming& in, send_request& out);
     /// A stamped send this bridge cannot read: tells the sender it names, with
@@ -68,11 +69,8 @@ private:
     message_store& store_;
     mqtt_link& link_;
     request_pool& requests_;
+    member_state_writer& member_state_; ///< receipts and presence, stored on its own thread
     const topic_names& topics_;
-    /// The latest receipt per (conv, user) since the last store.
-    std::map<std::pair<std::int64_t, std::string>, receipt> pending_receipts_;
-    /// The latest presence per user since the last store.
-    std::map<std::string, presence_record> pending_presence_;
     /// Stored messages whose pushes are not queued yet.
     std::vector<std::pair<std::int64_t, std::int64_t>> to_push_;
     std::size_t batch_max_;
