@@ -53,16 +53,29 @@ int main(int argc, char** argv) {
 
         const mqchat::topic_names topics(config.topic_prefix);
         mqchat::bridge::pg_message_store store(config.db);
-        mqchat::bridge::mosquitto_link link({config.mqtt_uri, config.mqtt_username, config.mqtt_password,
-                                             config.mqtt_client_id, config.share_group, config.session_expiry_s,
-                                             config.inbox_max},
-                                            topics);
+        // Two connections: chat (sends, receipts, presence) and requests, so
+        // a flood of requests never queues in front of a message.
+        const std::string share = "$share/" + config.share_group + "/";
+        mqchat::bridge::link_settings chat_settings{config.mqtt_uri,   config.mqtt_username, config.mqtt_password,
+                                                    config.mqtt_client_id, config.share_group, config.session_expiry_s,
+                                                    config.inbox_max, {}};
+        chat_settings.filters = {share + topics.all_stamped(), share + topics.all_receipts(),
+                                 share + topics.all_presence()};
+        chat_settings.unsubscribe = {share + topics.all_rpc_stamped()}; // an older bridge's, in this session
+        mqchat::bridge::link_settings request_settings = chat_settings;
+        request_settings.client_id += "-requests";
+        request_settings.filters = {share + topics.all_rpc_stamped()};
+        request_settings.unsubscribe = {};
+        request_settings.name = "the broker (requests)";
+        mqchat::bridge::mosquitto_link link(chat_settings);
+        mqchat::bridge::mosquitto_link request_link(request_settings);
         link.connect(stopping);
+        request_link.connect(stopping);
         std::cout << "mqchat-bridge: running (broker " << config.mqtt_uri << ", batches of up to "
                   << config.batch_max << ")" << std::endl;
 
         mqchat::bridge::request_pool requests(
-            [&] { return std::make_unique<mqchat::bridge::pg_requests>(config.db, topics); }, link,
+            [&] { return std::make_unique<mqchat::bridge::pg_requests>(config.db, topics); }, request_link, topics,
             config.request_threads, config.request_queue_max);
         std::unique_ptr<mqchat::bridge::push_sender> pushes;
         if (!config.fcm_project_id.empty() || !config.apns_key_file.empty()) {
@@ -95,6 +108,7 @@ int main(int argc, char** argv) {
         mqchat::bridge::ingest loop(store, link, requests, member_state, topics, config.batch_max);
         loop.run(stopping);
         link.disconnect();
+        request_link.disconnect();
         std::cout << "mqchat-bridge: stopped" << std::endl;
         return 0;
     } catch (const std::exception& e) {

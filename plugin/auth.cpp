@@ -106,6 +106,10 @@ int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
         return refuse(ed.username, address,
                       "client id must be 1 to " + std::to_string(ctx.config.max_client_id_length) +
                           " printable ASCII characters without / + #");
+    // The bridge identity is the operator's own infrastructure (two
+    // connections per bridge process, and as many processes as they run):
+    // no connection limit, and no devices for presence.
+    if (const user_entry* u = ctx.users.find(ed.username); u && u->bridge) return MOSQ_ERR_SUCCESS;
     const int before = ctx.limiter.devices(ed.username);
     std::string displaced;
     if (!ctx.limiter.admit(ed.client, ed.username, id, &displaced))

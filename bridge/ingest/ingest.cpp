@@ -108,12 +108,10 @@ bool ingest::parse(const incoming& in, send_request& out) {
             std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
             return false;
         }
-        // Answered on the request threads, never on this loop. When too many
-        // wait, the caller hears so at once and comes back later.
-        if (!requests_.submit(std::move(r))) {
-            auto reply = requests_.overloaded_reply(r, topics_.inbox(r.caller));
-            link_.publish(reply.topic, reply.payload, {0, std::move(reply.correlation_data)});
-        }
+        // Requests come on the request link; one here was queued for this
+        // link's session by an older bridge. Answered on the request threads
+        // all the same, never on this loop.
+        requests_.take(std::move(r));
         return false;
     }
     envelope_error error;

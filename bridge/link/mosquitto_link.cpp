@@ -62,12 +62,8 @@ private:
     std::atomic<int> state_{0}; ///< 0 in flight, 1 acknowledged, 2 failed
 };
 
-mosquitto_link::mosquitto_link(link_settings settings, const topic_names& topics)
-    : settings_(std::move(settings)), address_(parse_broker_uri(settings_.uri)),
-      filters_{"$share/" + settings_.share_group + "/" + topics.all_stamped(),
-               "$share/" + settings_.share_group + "/" + topics.all_rpc_stamped(),
-               "$share/" + settings_.share_group + "/" + topics.all_receipts(),
-               "$share/" + settings_.share_group + "/" + topics.all_presence()} {
+mosquitto_link::mosquitto_link(link_settings settings)
+    : settings_(std::move(settings)), address_(parse_broker_uri(settings_.uri)) {
     init_library_once();
     // clean_session false: the broker keeps the shared subscription and
     // queues sends for a bridge that is restarting.
@@ -177,11 +173,13 @@ void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const
     // Each (re)connection: make sure of the subscription (the session may have
     // expired) and tell the ingest loop to republish from the outbox.
     std::vector<int> mids;
-    for (const auto& filter : self->filters_) {
+    for (const auto& filter : self->settings_.filters) {
         int mid = 0;
         mosquitto_subscribe_v5(mosq, &mid, filter.c_str(), 1, MQTT_SUB_OPT_NO_LOCAL, nullptr);
         mids.push_back(mid);
     }
+    for (const auto& filter : self->settings_.unsubscribe)
+        mosquitto_unsubscribe_v5(mosq, nullptr, filter.c_str(), nullptr);
     bool first = false;
     {
         std::lock_guard lock(self->mutex_);
@@ -190,7 +188,7 @@ void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const
         self->subscribe_mids_ = std::move(mids);
     }
     if (!first) self->reconnected_ = true;
-    std::cout << "mqchat-bridge: connected to the broker" << std::endl;
+    std::cout << "mqchat-bridge: connected to " << self->settings_.name << std::endl;
 }
 
 void mosquitto_link::on_disconnect(mosquitto*, void* self_, int rc, const mosquitto_property*) {

@@ -38,6 +38,9 @@ struct broker_address {
 broker_address parse_broker_uri(const std::string& uri);
 
 /// What the link needs of the bridge's settings (config.hpp maps them).
+/// A bridge has two links: one for chat (stamped sends, receipts, presence)
+/// and one for requests, so that a flood of requests never queues in front
+/// of a chat message, neither at the broker nor here.
 struct link_settings {
     std::string uri;          ///< tcp://HOST:PORT
     std::string username, password, client_id;
@@ -47,11 +50,15 @@ struct link_settings {
     /// the network thread stops reading until it catches up, and the broker
     /// keeps the rest in the session's queue. Nothing is dropped.
     std::size_t inbox_max = 20000;
+    /// Filters subscribed to (shared subscriptions) on every connection, and
+    /// filters unsubscribed from (what an older bridge's session had here).
+    std::vector<std::string> filters, unsubscribe = {};
+    std::string name = "the broker"; ///< in log lines: "connected to the broker (requests)"
 };
 
 class mosquitto_link : public mqtt_link {
 public:
-    mosquitto_link(link_settings settings, const topic_names& topics);
+    explicit mosquitto_link(link_settings settings);
     ~mosquitto_link() override;
     mosquitto_link(const mosquitto_link&) = delete;
     mosquitto_link& operator=(const mosquitto_link&) = delete;
@@ -76,7 +83,6 @@ private:
 
     const link_settings settings_;
     const broker_address address_;
-    const std::vector<std::string> filters_; ///< stamped sends, stamped requests, receipts, presence
     mosquitto* mosq_ = nullptr;
     bool loop_running_ = false;
 

@@ -8,10 +8,12 @@
 
 namespace mqchat::bridge {
 
-request_pool::request_pool(const handler_factory& make_handler, mqtt_link& link, int threads, std::size_t max_queued)
-    : link_(link), max_queued_(max_queued) {
+request_pool::request_pool(const handler_factory& make_handler, mqtt_link& link, const topic_names& topics,
+                           int threads, std::size_t max_queued)
+    : link_(link), topics_(topics), max_queued_(max_queued) {
     for (int i = 0; i < threads; ++i) handlers_.push_back(make_handler());
     for (auto& h : handlers_) threads_.emplace_back([this, handler = h.get()] { run(*handler); });
+    intake_ = std::thread([this] { intake(); });
 }
 
 request_pool::~request_pool() {
@@ -21,6 +23,33 @@ request_pool::~request_pool() {
     }
     work_.notify_all();
     for (auto& t : threads_) t.join();
+    intake_.join();
+}
+
+void request_pool::take(rpc::request&& r) {
+    if (submit(std::move(r))) return;
+    // Not queued (submit leaves it whole): the caller hears so at once.
+    auto reply = overloaded_reply(r, topics_.inbox(r.caller));
+    link_.publish(reply.topic, reply.payload, {0, std::move(reply.correlation_data)});
+}
+
+void request_pool::intake() {
+    incoming in;
+    while (true) {
+        {
+            std::lock_guard lock(mutex_);
+            if (stop_) return;
+        }
+        if (!link_.next(in, std::chrono::milliseconds(200))) continue;
+        const parsed_topic t = topics_.parse(in.topic);
+        rpc::request r;
+        std::string why;
+        if (t.kind != topic_kind::rpc_stamped || !rpc::parse_stamped(in.payload, t.method, r, why)) {
+            std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
+            continue;
+        }
+        take(std::move(r));
+    }
 }
 
 bool request_pool::submit(rpc::request&& r) {

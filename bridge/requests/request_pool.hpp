@@ -7,7 +7,9 @@
 /// Bounded: at most `max_queued` requests wait. One more is not queued; the
 /// caller answers it at once with `overloaded` and a retry hint
 /// (overloaded_reply), so a client learns to come back instead of waiting
-/// without end. Replies and notices are published from the worker threads
+/// without end. Requests come in on the bridge's request link, a connection
+/// of their own, so they never queue in front of a chat message at the
+/// broker either; replies and notices go out on it from the worker threads
 /// (mqtt_link::publish is thread-safe).
 
 #include <condition_variable>
@@ -19,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/topics.hpp"
 #include "link/mqtt_link.hpp"
 #include "request_handler.hpp"
 
@@ -28,7 +31,11 @@ class request_pool {
 public:
     using handler_factory = std::function<std::unique_ptr<request_handler>()>;
 
-    request_pool(const handler_factory& make_handler, mqtt_link& link, int threads, std::size_t max_queued);
+    /// Reads stamped requests from `link` (the bridge's request link) on a
+    /// thread of its own, answers them on `threads` threads, and publishes
+    /// the replies on the same link.
+    request_pool(const handler_factory& make_handler, mqtt_link& link, const topic_names& topics, int threads,
+                 std::size_t max_queued);
     ~request_pool();
     request_pool(const request_pool&) = delete;
     request_pool& operator=(const request_pool&) = delete;
@@ -36,6 +43,8 @@ public:
     /// Queues a request (taking it); false, leaving it to the caller, when
     /// `max_queued` already wait.
     bool submit(rpc::request&& r);
+    /// Queues a request, or answers it at once with overloaded_reply.
+    void take(rpc::request&& r);
 
     /// The reply to a request that was not queued: `overloaded`, with
     /// `retry_after_ms` — how long the queue takes to drain at the current
@@ -46,11 +55,14 @@ public:
 
 private:
     void run(request_handler& handler);
+    void intake();
 
     mqtt_link& link_;
+    const topic_names& topics_;
     const std::size_t max_queued_;
     std::vector<std::unique_ptr<request_handler>> handlers_;
     std::vector<std::thread> threads_;
+    std::thread intake_;
     mutable std::mutex mutex_;
     std::condition_variable work_;
     std::deque<rpc::request> queue_;
