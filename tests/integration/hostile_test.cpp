@@ -165,23 +165,15 @@ int raw_login(raw_mqtt& raw, const std::string& user, const std::string& passwor
     return raw.connect(c);
 }
 
-/// A raw login that must be accepted: like a real client, it comes back
-/// when the broker closes the connection without a CONNACK (the plugin's
-/// first password check is under way; docs/protocol.md, "Come back later").
-/// nullptr when refused, or not accepted within 10 s.
+/// A raw login that must be accepted, coming back like a real client
+/// (support/raw_mqtt.hpp, raw_connected); nullptr when refused.
 std::unique_ptr<raw_mqtt> raw_accepted(int port, const std::string& user, const std::string& password,
                                        const std::optional<raw_will>& will = std::nullopt) {
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    auto pause = 10ms;
-    while (std::chrono::steady_clock::now() < until) {
-        auto raw = std::make_unique<raw_mqtt>(port);
-        const int rc = raw_login(*raw, user, password, will);
-        if (rc == 0) return raw;
-        if (rc != -1) return nullptr;
-        std::this_thread::sleep_for(pause);
-        pause = std::min(pause * 2, std::chrono::milliseconds(200));
-    }
-    return nullptr;
+    raw_connect c;
+    c.username = user;
+    c.password = password;
+    c.will = will;
+    return raw_connected(port, c);
 }
 
 /// PUBLISH at QoS 1. Returns what came back: "puback 0x00", "puback 0x87",

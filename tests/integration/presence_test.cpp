@@ -80,15 +80,9 @@ std::unique_ptr<raw_mqtt> silent_client(int port, const std::string& id, const s
     o.keep_alive = 1;
     o.username = user;
     o.password = password;
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < until) {
-        auto c = std::make_unique<raw_mqtt>(port, 4);
-        const int rc = c->connect(o);
-        if (rc == 0) return c;
-        if (rc != -1) break;
-        std::this_thread::sleep_for(20ms);
-    }
-    throw std::runtime_error("login of " + user + " not accepted");
+    auto c = raw_connected(port, o);
+    if (!c) throw std::runtime_error("login of " + user + " not accepted");
+    return c;
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+#include <thread>
 
 namespace mqchat::test {
 
@@ -649,6 +650,20 @@ std::vector<mqtt_packet> raw_mqtt::publishes(std::size_t from) const {
     for (std::size_t i = from; i < log_.size(); ++i)
         if (log_[i].type == PUBLISH) out.push_back(log_[i]);
     return out;
+}
+
+std::unique_ptr<raw_mqtt> raw_connected(int port, const raw_connect& c, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    auto pause = std::chrono::milliseconds(10);
+    while (std::chrono::steady_clock::now() < until) {
+        auto raw = std::make_unique<raw_mqtt>(port, c.protocol);
+        const int rc = raw->connect(c);
+        if (rc == 0) return raw;
+        if (rc != -1) return nullptr;
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::milliseconds(200));
+    }
+    return nullptr;
 }
 
 } // namespace mqchat::test

@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -278,5 +279,13 @@ private:
     std::map<std::uint16_t, std::string> aliases_; ///< topic aliases the broker set
     std::vector<std::string> sent_;
 };
+
+/// A raw client logged in as a real client would: when the broker closes
+/// the connection without a CONNACK (the plugin asks a login it cannot
+/// decide yet to come back; docs/protocol.md), it connects again after a
+/// short pause. The client once accepted; null when refused (a CONNACK
+/// with a code) or not accepted within `timeout`.
+std::unique_ptr<raw_mqtt> raw_connected(int port, const raw_connect& c,
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 } // namespace mqchat::test
