@@ -141,7 +141,7 @@ int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
     // when it lies within the prefix: a prefix compare says it either way.
     const std::string_view topic = a == access::subscribe ? strip_shared_subscription(ed.topic) : ed.topic;
     if (!ctx.topics.within_prefix(topic)) return ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
-    if (a == access::write) ctx.last_write_check = {};
+    if (a == access::write) ctx.last_write_check.client = nullptr; // matches nothing until check_write fills it
 
     const char* username = mosquitto_client_username(ed.client);
     // Connected clients passed BASIC_AUTH, so their user is in memory: no lookup here.

@@ -157,6 +157,13 @@ void plugin_context::apply_password_verdicts() {
     }
 }
 
+void plugin_context::await_lookup(std::uint64_t ticket) {
+    // Not worth waiting for a worker that is stuck (a frozen database).
+    if (ticket && lookup->responsive(lookup_budget.per_second()))
+        wait_within(lookup_budget, [&](auto deadline) { lookup->wait_answered(ticket, deadline); });
+    apply_lookup_answers();
+}
+
 user_entry* plugin_context::find_user(const std::string& name, bool& undecided) {
     undecided = false;
     if (user_entry* u = users.find(name)) return u;
@@ -164,9 +171,7 @@ user_entry* plugin_context::find_user(const std::string& name, bool& undecided) 
     if (users_asked_.size() >= max_misses) users_asked_.clear();
     const std::uint64_t ticket = lookup->ask_user(name);
     if (ticket) users_asked_.insert(name);
-    if (ticket && lookup->responsive(lookup_budget.per_second()))
-        wait_within(lookup_budget, [&](auto deadline) { lookup->wait_answered(ticket, deadline); });
-    apply_lookup_answers();
+    await_lookup(ticket);
     if (user_entry* u = users.find(name)) return u;
     undecided = !missed_lately(name);
     if (undecided) lookup_budget.overflowed(wait_budget::clock::now());
@@ -181,9 +186,7 @@ known plugin_context::member_with_lookup(user_entry& user, std::string_view name
     if (members_asked_.size() >= max_misses) members_asked_.clear();
     const std::uint64_t ticket = lookup->ask_member(name, conv);
     if (ticket) members_asked_.insert(key);
-    if (ticket && lookup->responsive(lookup_budget.per_second()))
-        wait_within(lookup_budget, [&](auto deadline) { lookup->wait_answered(ticket, deadline); });
-    apply_lookup_answers();
+    await_lookup(ticket);
     if (users.is_member(user, conv)) return known::yes;
     if (missed_lately(key)) return known::no;
     lookup_budget.overflowed(wait_budget::clock::now());
@@ -207,8 +210,8 @@ known plugin_context::password_matches(user_entry& user, const std::string& name
     // seconds): it gets its verdict at once. In a storm the broker's time is
     // better spent on the clients already in; those come back.
     const bool lone = passwords.quiet(std::chrono::seconds(2));
-    const std::uint64_t ticket = passwords.submit(name, std::string(password), user.password_hash, digest);
-    if (ticket && lone) wait_within(password_budget, [&](auto deadline) { passwords.wait_done(ticket, deadline); });
+    const bool queued = passwords.submit(name, std::string(password), user.password_hash, digest);
+    if (queued && lone) wait_within(password_budget, [&](auto deadline) { passwords.wait_done(digest, deadline); });
     apply_password_verdicts();
     // `user` may have been replaced meanwhile only by apply_pending_changes,
     // which is not called here, so the reference still stands.

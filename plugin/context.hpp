@@ -121,6 +121,9 @@ private:
     void note_members_version(std::int64_t conv, std::int64_t version);
     void remember_miss(const std::string& key);
     void apply_lookup_answers();
+    /// Waits (within the lookup budget) for the lookup with `ticket` (0: none
+    /// was queued), then applies what the worker has answered.
+    void await_lookup(std::uint64_t ticket);
     void apply_password_verdicts();
     std::int64_t members_version_applied(std::int64_t conv) const;
     /// Waits for a worker while the budget lasts: `wait(deadline)` blocks at

@@ -8,7 +8,6 @@
 #include <charconv>
 #include <memory>
 
-#include "common/names.hpp"
 
 namespace mqchat::plugin {
 
@@ -171,6 +170,10 @@ void directory_lookup::answer_batch(pg::connection& db, const std::vector<std::s
 
 void directory_lookup::run() {
     std::unique_ptr<pg::connection> db;
+    auto connect = [&] {
+        db = std::make_unique<pg::connection>(conninfo_);
+        db->exec("SET application_name = 'mqchat-plugin-lookup'");
+    };
     auto retry_after = std::chrono::steady_clock::time_point{};
     bool warned = false;
     // Connected before the first question, so the first answer is a query's
@@ -180,8 +183,7 @@ void directory_lookup::run() {
         busy_since_ = std::chrono::steady_clock::now();
     }
     try {
-        db = std::make_unique<pg::connection>(conninfo_);
-        db->exec("SET application_name = 'mqchat-plugin-lookup'");
+        connect();
     } catch (const pg::error&) {
         db.reset(); // the first question tries again
     }
@@ -204,18 +206,9 @@ void directory_lookup::run() {
             through = next_ticket_ - 1;
             busy_since_ = std::chrono::steady_clock::now();
         }
-        // Names that cannot be users need no query.
-        std::vector<lookup_answer> impossible;
-        std::erase_if(users, [&](const std::string& n) {
-            if (valid_user_name(n)) return false;
-            impossible.push_back({lookup_answer::kind::no_such_user, n, 0, std::nullopt});
-            return true;
-        });
-        std::erase_if(members, [](const auto& m) { return !valid_user_name(m.first); });
         try {
-            if (!db && (!users.empty() || !members.empty()) && std::chrono::steady_clock::now() >= retry_after) {
-                db = std::make_unique<pg::connection>(conninfo_);
-                db->exec("SET application_name = 'mqchat-plugin-lookup'");
+            if (!db && std::chrono::steady_clock::now() >= retry_after) {
+                connect();
                 if (warned) log(MOSQ_LOG_INFO, "mqchat: direct user lookup is back");
                 warned = false;
             }
@@ -228,8 +221,6 @@ void directory_lookup::run() {
         }
         {
             std::lock_guard lock(mutex_);
-            for (auto& a : impossible) answers_.push_back(std::move(a));
-            if (!answers_.empty()) has_answers_.store(true, std::memory_order_release);
             answered_through_ = through;
             busy_since_ = {};
         }

@@ -11,7 +11,8 @@
 /// applied there, whenever they come. Questions asked while a batch is under
 /// way are answered together in the next one (one query for all of them),
 /// so a storm of unknown names costs one query per batch, never a query
-/// per name on the broker's thread. While the database is slow or away the
+/// per name on the broker's thread. (Names that cannot be user names are
+/// not asked at all: plugin_context::find_user.) While the database is slow or away the
 /// worker is not `responsive()`, and the broker's thread does not wait at all.
 
 #include <atomic>

@@ -22,17 +22,14 @@ password_checker::~password_checker() {
     for (auto& t : threads_) t.join(); // a check takes milliseconds: joining is quick
 }
 
-std::uint64_t password_checker::submit(std::string user, std::string password, std::string stored_hash,
-                                       std::string digest) {
+bool password_checker::submit(std::string user, std::string password, std::string stored_hash, std::string digest) {
     std::lock_guard lock(mutex_);
-    if (const auto it = in_hand_.find(digest); it != in_hand_.end()) return it->second;
-    if (stop_ || queue_.size() >= max_queued_) return 0;
-    const std::uint64_t ticket = next_ticket_++;
-    in_hand_.emplace(digest, ticket);
-    in_progress_.insert(ticket);
-    queue_.push_back({ticket, {std::move(user), std::move(stored_hash), std::move(digest), false}, std::move(password)});
+    if (in_hand_.count(digest)) return true;
+    if (stop_ || queue_.size() >= max_queued_) return false;
+    in_hand_.insert(digest);
+    queue_.push_back({{std::move(user), std::move(stored_hash), std::move(digest), false}, std::move(password)});
     work_cv_.notify_one();
-    return ticket;
+    return true;
 }
 
 bool password_checker::quiet(std::chrono::milliseconds quiet_for) const {
@@ -42,9 +39,9 @@ bool password_checker::quiet(std::chrono::milliseconds quiet_for) const {
             std::chrono::steady_clock::now() - last_busy_ >= quiet_for);
 }
 
-bool password_checker::wait_done(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline) {
+bool password_checker::wait_done(const std::string& digest, std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(mutex_);
-    return done_cv_.wait_until(lock, deadline, [&] { return !in_progress_.count(ticket); });
+    return done_cv_.wait_until(lock, deadline, [&] { return !in_hand_.count(digest); });
 }
 
 std::vector<password_verdict> password_checker::take() {
@@ -82,7 +79,6 @@ void password_checker::run() {
             --busy_;
             last_busy_ = std::chrono::steady_clock::now();
             in_hand_.erase(j.v.digest);
-            in_progress_.erase(j.ticket);
             verdicts_.push_back(std::move(j.v));
             has_verdicts_.store(true, std::memory_order_release);
         }

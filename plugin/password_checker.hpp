@@ -19,7 +19,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -42,8 +41,8 @@ public:
     password_checker& operator=(const password_checker&) = delete;
 
     /// Queues a check (one already queued or running for the same digest is
-    /// not queued again). Returns a ticket, 0 when the queue is full.
-    std::uint64_t submit(std::string user, std::string password, std::string stored_hash, std::string digest);
+    /// not queued again). False when the queue is full.
+    bool submit(std::string user, std::string password, std::string stored_hash, std::string digest);
 
     /// True when no check is queued or running and none has been for
     /// `quiet_for`: a lone first login, whose check starts at once and which
@@ -51,8 +50,8 @@ public:
     /// the broker's time goes to the clients already in.
     bool quiet(std::chrono::milliseconds quiet_for) const;
 
-    /// Blocks until the check with `ticket` is done or `deadline` passes.
-    bool wait_done(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline);
+    /// Blocks until the check of `digest` is done or `deadline` passes.
+    bool wait_done(const std::string& digest, std::chrono::steady_clock::time_point deadline);
 
     /// One atomic load: called at the start of every callback.
     bool has_verdicts() const { return has_verdicts_.load(std::memory_order_acquire); }
@@ -63,7 +62,6 @@ public:
 
 private:
     struct job {
-        std::uint64_t ticket;
         password_verdict v;
         std::string password;
     };
@@ -75,11 +73,9 @@ private:
     std::condition_variable work_cv_, done_cv_;
     bool stop_ = false;
     std::deque<job> queue_;
-    std::unordered_map<std::string, std::uint64_t> in_hand_; ///< digest → ticket, queued or running
-    std::unordered_set<std::uint64_t> in_progress_;          ///< tickets queued or running
+    std::unordered_set<std::string> in_hand_; ///< digests queued or running
     int busy_ = 0;
     std::chrono::steady_clock::time_point last_busy_{}; ///< when the last check ended
-    std::uint64_t next_ticket_ = 1;
     std::vector<password_verdict> verdicts_;
     std::atomic<bool> has_verdicts_{false}; ///< verdicts_ is not empty
 };
