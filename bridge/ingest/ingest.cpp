@@ -102,16 +102,10 @@ bool ingest::parse(const incoming& in, send_request& out) {
         return false;
     }
     if (t.kind == topic_kind::rpc_stamped) {
-        rpc::request r;
-        std::string why;
-        if (!rpc::parse_stamped(in.payload, t.method, r, why)) {
-            std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
-            return false;
-        }
         // Requests come on the request link; one here was queued for this
         // link's session by an older bridge. Answered on the request threads
         // all the same, never on this loop.
-        requests_.take(std::move(r));
+        requests_.take(in);
         return false;
     }
     envelope_error error;

@@ -22,9 +22,13 @@ member_state_writer::~member_state_writer() {
 
 void member_state_writer::add_receipt(std::int64_t conv, const std::string& user, const receipt& r) {
     std::lock_guard lock(mutex_);
-    if (receipts_.size() >= max_pending_) return;
-    receipt& latest = receipts_[{conv, user}];
-    latest.delivered = std::max(latest.delivered, r.delivered);
+    merge_receipt({conv, user}, r);
+}
+
+void member_state_writer::merge_receipt(const std::pair<std::int64_t, std::string>& key, const receipt& r) {
+    if (receipts_.size() >= max_pending_ && !receipts_.count(key)) return;
+    receipt& latest = receipts_[key];
+    latest.delivered = std::max(latest.delivered, r.delivered); // cursors only move forward
     latest.read = std::max(latest.read, r.read);
 }
 
@@ -70,12 +74,7 @@ void member_state_writer::run() {
             if (stopping()) return; // the database is away and the bridge stops: nothing here is owed to anyone
             // Put them back under what has arrived since: newer presence wins, cursors take the maximum.
             std::lock_guard lock(mutex_);
-            for (const auto& [key, r] : receipts) {
-                if (receipts_.size() >= max_pending_ && !receipts_.count(key)) break;
-                receipt& latest = receipts_[key];
-                latest.delivered = std::max(latest.delivered, r.delivered);
-                latest.read = std::max(latest.read, r.read);
-            }
+            for (const auto& [key, r] : receipts) merge_receipt(key, r);
             for (auto& [user, p] : presence)
                 if (presence_.size() < max_pending_) presence_.emplace(user, p); // keeps a newer one
         }

@@ -36,6 +36,8 @@ public:
 private:
     void run();
     bool stopping();
+    /// With mutex_ held: the later cursors of the two (within max_pending).
+    void merge_receipt(const std::pair<std::int64_t, std::string>& key, const receipt& r);
 
     message_store& store_;
     const std::size_t max_pending_;

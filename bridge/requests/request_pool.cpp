@@ -26,7 +26,14 @@ request_pool::~request_pool() {
     intake_.join();
 }
 
-void request_pool::take(rpc::request&& r) {
+void request_pool::take(const incoming& in) {
+    const parsed_topic t = topics_.parse(in.topic);
+    rpc::request r;
+    std::string why;
+    if (t.kind != topic_kind::rpc_stamped || !rpc::parse_stamped(in.payload, t.method, r, why)) {
+        std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
+        return;
+    }
     if (submit(std::move(r))) return;
     // Not queued (submit leaves it whole): the caller hears so at once.
     auto reply = overloaded_reply(r, topics_.inbox(r.caller));
@@ -40,15 +47,7 @@ void request_pool::intake() {
             std::lock_guard lock(mutex_);
             if (stop_) return;
         }
-        if (!link_.next(in, std::chrono::milliseconds(200))) continue;
-        const parsed_topic t = topics_.parse(in.topic);
-        rpc::request r;
-        std::string why;
-        if (t.kind != topic_kind::rpc_stamped || !rpc::parse_stamped(in.payload, t.method, r, why)) {
-            std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
-            continue;
-        }
-        take(std::move(r));
+        if (link_.next(in, std::chrono::milliseconds(200))) take(in);
     }
 }
 

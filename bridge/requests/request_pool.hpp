@@ -40,20 +40,21 @@ public:
     request_pool(const request_pool&) = delete;
     request_pool& operator=(const request_pool&) = delete;
 
-    /// Queues a request (taking it); false, leaving it to the caller, when
-    /// `max_queued` already wait.
-    bool submit(rpc::request&& r);
-    /// Queues a request, or answers it at once with overloaded_reply.
-    void take(rpc::request&& r);
-
-    /// The reply to a request that was not queued: `overloaded`, with
-    /// `retry_after_ms` — how long the queue takes to drain at the current
-    /// pace, at least 100 ms.
-    outgoing_message overloaded_reply(const rpc::request& r, const std::string& inbox) const;
+    /// A stamped request as it came from the broker (on the request link,
+    /// or — left in its session by an older bridge — on the chat link):
+    /// queued, or answered at once with `overloaded` when the queue is full.
+    void take(const incoming& in);
 
     std::size_t queued() const;
 
 private:
+    /// Queues a request (taking it); false, leaving it to the caller, when
+    /// `max_queued` already wait.
+    bool submit(rpc::request&& r);
+    /// The reply to a request that was not queued: `overloaded`, with
+    /// `retry_after_ms` — how long the queue takes to drain at the current
+    /// pace, at least 100 ms.
+    outgoing_message overloaded_reply(const rpc::request& r, const std::string& inbox) const;
     void run(request_handler& handler);
     void intake();
 
