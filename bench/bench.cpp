@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/password.hpp"
+#include "support/servers.hpp"
 
 namespace mqchat::bench {
 
@@ -129,6 +130,34 @@ double self_cpu_seconds() {
 }
 
 std::string cheap_hash(const std::string& password) { return password::hash(password, {1, 8192}); }
+
+void add_bridge_user(pg::connection& db) {
+    db.exec("INSERT INTO users (name, password_hash, role) VALUES ('mqchat-bridge', $1, 'bridge')",
+            {cheap_hash(bridge_password)});
+}
+
+std::vector<std::string> shipped_plugin_options(const test::temp_dir& dir) {
+    test::write_file(dir.file("login.key"), std::string(48, 'k') + "\n");
+    return {"listen_backlog 4096", "login_key_file " + dir.file("login.key"), "rate_per_s 20", "rate_burst 60",
+            "max_connections_per_user 10"};
+}
+
+test::broker_options bare_with_passwords(const test::temp_dir& dir,
+                                         const std::vector<std::pair<std::string, std::string>>& logins) {
+    const std::string passwd = dir.file("passwd");
+    {
+        std::ofstream out(passwd);
+        for (const auto& [user, password] : logins) out << user << ':' << password << '\n';
+    }
+    std::string out;
+    // -U hashes a plain-text file in place (PBKDF2-SHA512, Mosquitto's own).
+    if (test::run_command({"mosquitto_passwd", "-U", passwd}, out) != 0)
+        throw std::runtime_error("mosquitto_passwd: " + out);
+    test::broker_options o;
+    o.with_plugin = false;
+    o.extra_lines = {"password_file " + passwd};
+    return o;
+}
 
 void add_users(pg::connection& db, const std::string& prefix, int n, const std::string& hash) {
     db.exec("INSERT INTO users (name, password_hash) SELECT $1 || g, $2 FROM generate_series(0, $3 - 1) g",

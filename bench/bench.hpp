@@ -16,6 +16,8 @@
 
 namespace mqchat::test {
 class broker;
+class temp_dir;
+struct broker_options;
 }
 
 namespace mqchat::bench {
@@ -52,6 +54,20 @@ double self_cpu_seconds();
 /// without spending the broker's time on the KDF (the login cost with the
 /// real cost is measured separately, by connections.cpp).
 std::string cheap_hash(const std::string& password);
+
+/// The bridge identity `mqchat-bridge` with password bridge_password, for a
+/// case's test::bridge.
+inline constexpr const char* bridge_password = "bridge-pw";
+void add_bridge_user(pg::connection& db);
+
+/// The plugin's options as the shipped mosquitto.conf sets them: the listen
+/// backlog, a login key (written into `dir`), the rate and connection limits.
+std::vector<std::string> shipped_plugin_options(const test::temp_dir& dir);
+
+/// Bare Mosquitto (no plugin) whose password file, written into `dir`,
+/// holds these (user, password) logins.
+test::broker_options bare_with_passwords(const test::temp_dir& dir,
+                                         const std::vector<std::pair<std::string, std::string>>& logins);
 
 /// Adds users name_prefix0 .. name_prefix{n-1} with one password hash.
 void add_users(pg::connection& db, const std::string& prefix, int n, const std::string& hash);

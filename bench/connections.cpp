@@ -158,18 +158,10 @@ void run_connections(const settings& s) {
         add_users(c, "c", n, cheap_hash("pw"));
         add_users(c, "k", kdf_users, password::hash("real-cost-pw")); // the cost mqchat-admin uses
     }
-    // The same users for bare mosquitto, in a password file (mosquitto_passwd -U hashes it in place).
-    const std::string passwd = dir.file("passwd");
-    {
-        std::ofstream out(passwd);
-        for (int i = 0; i < n; ++i) out << "c" << i << ":pw\n";
-    }
-    std::string out;
-    if (test::run_command({"mosquitto_passwd", "-U", passwd}, out) != 0) throw std::runtime_error("mosquitto_passwd: " + out);
-
-    test::broker_options bare_opts;
-    bare_opts.with_plugin = false;
-    bare_opts.extra_lines = {"password_file " + passwd};
+    // The same users for bare mosquitto, in a password file.
+    std::vector<std::pair<std::string, std::string>> logins;
+    for (int i = 0; i < n; ++i) logins.emplace_back("c" + std::to_string(i), "pw");
+    const test::broker_options bare_opts = bare_with_passwords(dir, logins);
     test::broker bare(dir, "", bare_opts, "bare");
     bare.start();
     const storm_result without = connect_storm(bare, "c", n, 0);
@@ -177,7 +169,7 @@ void run_connections(const settings& s) {
     bare.stop();
 
     test::broker_options plugin_opts;
-    plugin_opts.extra_lines = {"password_file " + passwd}; // present in both; chat users never reach it
+    plugin_opts.extra_lines = bare_opts.extra_lines; // the password file in both; chat users never reach it
     plugin_opts.plugin_options = {"listen_backlog 4096"};    // as the shipped mosquitto.conf
     test::broker with_plugin(dir, db.conninfo(), plugin_opts, "plugin");
     with_plugin.start();

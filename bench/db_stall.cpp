@@ -205,7 +205,7 @@ void run_db_stall(const settings& s) {
     {
         pg::connection c(db.conninfo());
         add_users(c, "m", pairs * 2, cheap_hash("pw"));
-        c.exec("INSERT INTO users (name, password_hash, role) VALUES ('mqchat-bridge', $1, 'bridge')", {cheap_hash("bridge-pw")});
+        add_bridge_user(c);
         for (int p = 0; p < pairs; ++p) {
             const std::string a = "m" + std::to_string(2 * p), b = "m" + std::to_string(2 * p + 1);
             const std::string conv = "chat/conv/" + std::to_string(add_conversation(c, {a, b})) + "/";
@@ -218,28 +218,19 @@ void run_db_stall(const settings& s) {
             bare_members.push_back({b, "pw", pair, pair, ""});
         }
     }
-    test::write_file(dir.file("login.key"), std::string(48, 'k') + "\n");
-
     // With the plugin, as shipped (mosquitto.conf): limits on, login key, backlog.
     test::broker_options o;
-    o.plugin_options = {"listen_backlog 4096", "login_key_file " + dir.file("login.key"), "rate_per_s 20",
-                        "rate_burst 60", "max_connections_per_user 10"};
+    o.plugin_options = shipped_plugin_options(dir);
     test::broker with_plugin(dir, db.conninfo(), o, "stall-plugin");
     with_plugin.start();
-    test::bridge store(dir, db.conninfo(), with_plugin.port(), "bridge-pw", "stall-bridge");
+    test::bridge store(dir, db.conninfo(), with_plugin.port(), bridge_password, "stall-bridge");
     store.start();
     const auto chat = drive(with_plugin.port(), chat_members, true, made_up, warm, frozen, [&] { db.freeze(); },
                             [&] { db.thaw(); });
     store.stop();
     with_plugin.stop();
 
-    std::string out;
-    if (test::run_command({"mosquitto_passwd", "-b", "-c", dir.file("passwd"), "member", "pw"}, out) != 0)
-        throw std::runtime_error("mosquitto_passwd failed: " + out);
-    test::broker_options bare_o;
-    bare_o.with_plugin = false;
-    bare_o.extra_lines = {"password_file " + dir.file("passwd")};
-    test::broker bare(dir, "", bare_o, "stall-bare");
+    test::broker bare(dir, "", bare_with_passwords(dir, {{"member", "pw"}}), "stall-bare");
     bare.start();
     const auto base = drive(bare.port(), bare_members, false, made_up, warm, frozen, [] {}, [] {});
     bare.stop();

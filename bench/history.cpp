@@ -98,11 +98,11 @@ void run_history(const settings& s) {
     // A reader in every conversation, the bridge, the broker with the plugin.
     db.exec("INSERT INTO users (name, password_hash) VALUES ('reader', $1)", {cheap_hash("pw")});
     db.exec("INSERT INTO members (conv_id, user_id) SELECT c.id, u.id FROM conversations c, users u WHERE u.name = 'reader'");
-    db.exec("INSERT INTO users (name, password_hash, role) VALUES ('mqchat-bridge', $1, 'bridge')", {cheap_hash("bridge-pw")});
+    add_bridge_user(db);
     db.exec("ANALYZE");
     test::broker b(dir, cluster.conninfo());
     b.start();
-    test::bridge store(dir, cluster.conninfo(), b.port(), "bridge-pw");
+    test::bridge store(dir, cluster.conninfo(), b.port(), bridge_password);
     store.start();
     test::mqtt_client reader(b.port(), {"reader-bench", "reader", "pw"});
     if (reader.connect() != 0 || reader.subscribe("chat/user/reader/inbox") != 1)

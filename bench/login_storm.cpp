@@ -109,21 +109,9 @@ void run_login_storm(const settings& s) {
 
     // The same storm against bare Mosquitto (its password file, PBKDF2-SHA512):
     // what 5,000 logins at once cost any broker, whatever checks them.
-    {
-        const std::string passwd = dir.file("passwd");
-        {
-            std::ofstream out(passwd);
-            for (int i = 0; i < n; ++i) out << "s" << i << ":real-cost-pw\n";
-            out << "by:pw\n";
-        }
-        std::string out;
-        if (test::run_command({"mosquitto_passwd", "-U", passwd}, out) != 0)
-            throw std::runtime_error("mosquitto_passwd: " + out);
-    }
-    test::broker_options bare_o;
-    bare_o.with_plugin = false;
-    bare_o.extra_lines = {"password_file " + dir.file("passwd")};
-    test::broker bare(dir, "", bare_o, "storm-bare");
+    std::vector<std::pair<std::string, std::string>> logins{{"by", "pw"}};
+    for (int i = 0; i < n; ++i) logins.emplace_back("s" + std::to_string(i), "real-cost-pw");
+    test::broker bare(dir, "", bare_with_passwords(dir, logins), "storm-bare");
     bare.start();
     const auto on_bare = storm_watched(bare, "bench/bystander", "s", n, real_password);
     bare.stop();

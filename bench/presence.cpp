@@ -21,7 +21,7 @@ void run_presence(const settings& s) {
     {
         pg::connection c(db.conninfo());
         add_users(c, "p", n, cheap_hash("pw"));
-        c.exec("INSERT INTO users (name, password_hash, role) VALUES ('mqchat-bridge', $1, 'bridge')", {cheap_hash("bridge-pw")});
+        add_bridge_user(c);
         c.exec("INSERT INTO conversations (title) SELECT 'g' || g FROM generate_series(0, $1 - 1) g", {std::to_string(n / group)});
         const std::int64_t first = c.exec("SELECT min(id) FROM conversations").int64(0, 0);
         c.exec("INSERT INTO members (conv_id, user_id)"
@@ -41,7 +41,7 @@ void run_presence(const settings& s) {
         o.plugin_options = {"listen_backlog 4096", std::string("presence ") + (on ? "true" : "false")};
         test::broker b(dir, db.conninfo(), o, on ? "presence-on" : "presence-off");
         b.start();
-        test::bridge store(dir, db.conninfo(), b.port(), "bridge-pw", on ? "bridge-on" : "bridge-off");
+        test::bridge store(dir, db.conninfo(), b.port(), bridge_password, on ? "bridge-on" : "bridge-off");
         store.start();
         (on ? with_presence : without_presence) = connect_storm(b, "p", n, 100, {}, subscribe_contacts);
         store.stop();

@@ -264,20 +264,18 @@ void run_requests(const settings& s) {
     world storm_world;
     {
         pg::connection c(db.conninfo());
-        c.exec("INSERT INTO users (name, password_hash, role) VALUES ('mqchat-bridge', $1, 'bridge')", {cheap_hash("bridge-pw")});
+        add_bridge_user(c);
         w.first_conv = seed_group(c, "r", requesters, w.group);
         storm_world.first_conv = seed_group(c, "s", storm_clients, storm_world.group);
         add_users(c, "chat", 2, cheap_hash("pw"));
         w.chat_conv = add_conversation(c, {"chat0", "chat1"});
         c.exec("ANALYZE");
     }
-    test::write_file(dir.file("login.key"), std::string(48, 'k') + "\n");
-    test::broker_options o; // as the shipped mosquitto.conf
-    o.plugin_options = {"listen_backlog 4096", "login_key_file " + dir.file("login.key"), "rate_per_s 20",
-                        "rate_burst 60", "max_connections_per_user 10"};
+    test::broker_options o;
+    o.plugin_options = shipped_plugin_options(dir);
     test::broker b(dir, db.conninfo(), o, "requests");
     b.start();
-    test::bridge store(dir, db.conninfo(), b.port(), "bridge-pw", "requests-bridge");
+    test::bridge store(dir, db.conninfo(), b.port(), bridge_password, "requests-bridge");
     store.start();
 
     chat_pair chat(b.port(), w.chat_conv);
