@@ -65,6 +65,9 @@ void migrate(pg::connection& db, std::ostream& out) {
             out << "applied " << m.name << "\n";
             ++applied;
         }
+        // Every time: a changed function is a changed file, with no new
+        // migration; an unchanged one is replaced by itself.
+        for (const auto& f : function_definitions()) db.exec_script(f.sql);
     });
     out << (applied ? "schema is up to date" : "schema was already up to date") << " (version "
         << (migrations().empty() ? 0 : migrations().back().version) << ")\n";
@@ -230,19 +233,18 @@ void conv_list(pg::connection& db, const std::string& name, std::ostream& out) {
 }
 
 void search_language(pg::connection& db, const std::string& config, std::ostream& out) {
-    // Only a name PostgreSQL knows as a configuration reaches the DDL below.
+    // Only a name PostgreSQL knows as a configuration is stored.
     const auto known = db.exec("SELECT cfgname FROM pg_ts_config WHERE cfgname = $1", {config});
     if (known.rows() != 1) {
         const auto all = db.exec("SELECT string_agg(cfgname, ', ' ORDER BY cfgname) FROM pg_ts_config");
         throw failure("no text search configuration '" + config + "'; installed: " + all.str(0, 0));
     }
     const std::string name = known.str(0, 0);
-    // It is written into a function body below: plain identifiers only.
+    // It is read back with ::regconfig, which takes an unquoted name: plain
+    // identifiers only.
     if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
         throw failure("the configuration name '" + name + "' is not a plain identifier");
     pg::transaction(db, [&] {
-        db.exec("CREATE OR REPLACE FUNCTION mqchat_message_search() RETURNS trigger LANGUAGE plpgsql AS $$"
-                " BEGIN NEW.search := to_tsvector('" + name + "'::regconfig, NEW.body); RETURN NEW; END $$");
         db.exec("UPDATE mqchat_settings SET value = $1 WHERE key = 'search_config'", {name});
         db.exec("UPDATE messages SET search = to_tsvector($1::regconfig, body)", {name});
     });

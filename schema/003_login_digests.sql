@@ -12,12 +12,4 @@ CREATE TABLE login_digests (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
--- A new password makes the old digest useless; drop it at once.
-CREATE FUNCTION mqchat_forget_login_digest() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM login_digests WHERE user_id = NEW.id;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER users_forget_login_digest AFTER UPDATE OF password_hash ON users
-    FOR EACH ROW WHEN (OLD.password_hash IS DISTINCT FROM NEW.password_hash)
-    EXECUTE FUNCTION mqchat_forget_login_digest();
+-- A new password drops the digest at once: schema/functions/mqchat_forget_login_digest.sql.

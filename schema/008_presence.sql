@@ -21,13 +21,5 @@ CREATE TABLE presence (
     last_seen bigint NOT NULL -- ms since the epoch
 );
 
-CREATE FUNCTION mqchat_notify_presence_settings() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    who text;
-BEGIN
-    SELECT name INTO who FROM users WHERE id = NEW.user_id;
-    PERFORM pg_notify('mqchat_directory', 'user ' || who);
-    RETURN NULL;
-END $$;
-CREATE TRIGGER presence_settings_notify AFTER INSERT OR UPDATE ON presence_settings
-    FOR EACH ROW EXECUTE FUNCTION mqchat_notify_presence_settings();
+-- A change of settings makes the plugin re-read the user:
+-- schema/functions/mqchat_notify_presence_settings.sql.

@@ -3,7 +3,11 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <regex>
+#include <sstream>
 
 #include "common/pg.hpp"
 #include "support/servers.hpp"
@@ -30,6 +34,8 @@ std::int64_t count(const std::string& sql) {
 class admin_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(admin_test);
     CPPUNIT_TEST(migrate_is_recorded_and_idempotent);
+    CPPUNIT_TEST(each_function_has_one_current_definition);
+    CPPUNIT_TEST(migrate_puts_back_the_current_functions);
     CPPUNIT_TEST(user_add_and_del);
     CPPUNIT_TEST(hostile_user_names_change_nothing);
     CPPUNIT_TEST(conversations);
@@ -47,6 +53,60 @@ public:
         CPPUNIT_ASSERT_MESSAGE(out, out.find("already up to date") != std::string::npos);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1), count("SELECT count(*) FROM schema_migrations WHERE name = '001_core'"));
     }
+    static std::string read_all(const std::filesystem::path& p) {
+        std::ifstream in(p);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    }
+
+    // schema/functions/<name>.sql defines <name> and nothing else; no
+    // numbered migration defines a function or a trigger.
+    void each_function_has_one_current_definition() {
+        namespace fs = std::filesystem;
+        const fs::path schema = fs::path(source_dir()) / "schema";
+        const std::regex definition(R"(CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER)\s+(\w+))", std::regex::icase);
+        int functions = 0;
+        for (const auto& f : fs::directory_iterator(schema / "functions")) {
+            const std::string text = read_all(f.path()), name = f.path().stem().string();
+            int defines_it = 0;
+            for (std::sregex_iterator m(text.begin(), text.end(), definition), end; m != end; ++m) {
+                if ((*m)[2].str() == "FUNCTION") {
+                    CPPUNIT_ASSERT_EQUAL_MESSAGE(f.path().string(), name, (*m)[3].str());
+                    ++defines_it;
+                }
+            }
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(f.path().string(), 1, defines_it);
+            ++functions;
+        }
+        CPPUNIT_ASSERT(functions >= 8);
+        for (const auto& f : fs::directory_iterator(schema)) {
+            if (f.path().extension() != ".sql") continue;
+            const std::string text = read_all(f.path());
+            std::smatch m;
+            CPPUNIT_ASSERT_MESSAGE(f.path().string() + " defines " + (std::regex_search(text, m, definition) ? m.str() : ""),
+                                   !std::regex_search(text, m, definition));
+        }
+        // And the database has exactly those.
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(functions),
+                             count("SELECT count(*) FROM pg_proc WHERE proname LIKE 'mqchat\\_%'"));
+    }
+
+    // A function changed by hand (or left from an older version) is replaced
+    // by the current file at the next migrate, with no new migration.
+    void migrate_puts_back_the_current_functions() {
+        pg::connection c(db());
+        const std::string current =
+            c.exec("SELECT prosrc FROM pg_proc WHERE proname = 'mqchat_forget_login_digest'").str(0, 0);
+        c.exec("CREATE OR REPLACE FUNCTION mqchat_forget_login_digest() RETURNS trigger LANGUAGE plpgsql AS "
+               "$$ BEGIN RETURN NEW; END $$");
+        c.exec("DROP TRIGGER users_notify ON users");
+        admin_ok(db(), {"migrate"});
+        CPPUNIT_ASSERT_EQUAL(current,
+                             c.exec("SELECT prosrc FROM pg_proc WHERE proname = 'mqchat_forget_login_digest'").str(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), count("SELECT count(*) FROM pg_trigger WHERE tgname = 'users_notify'"));
+    }
+
     void user_add_and_del() {
         admin_ok(db(), {"user", "add", "ann", "--password", "pw"});
         pg::connection c(db());

@@ -394,6 +394,11 @@ public:
         CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(0), alice.call("search", params({{"q", "dog"}}))["result"]["hits"].size());
         admin_ok(shared().stack.conninfo(), {"search-language", "english"});
         CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), alice.call("search", params({{"q", "dog"}}))["result"]["hits"].size());
+        // An upgrade re-applies every function (schema/functions/): the
+        // language stays the operator's, for new messages too.
+        admin_ok(shared().stack.conninfo(), {"migrate"});
+        say(bob, mine, "z5", "the cats were running");
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), alice.call("search", params({{"q", "cat run"}}))["result"]["hits"].size());
         std::string out;
         CPPUNIT_ASSERT(admin(shared().stack.conninfo(), {"search-language", "klingon"}, out) != 0);
         CPPUNIT_ASSERT_MESSAGE(out, out.find("no text search configuration 'klingon'") != std::string::npos);

@@ -1,0 +1,132 @@
+-- Stores a batch of sends in order, in the caller's transaction. `batch` is a
+-- JSON array of {"conv", "sender", "id", "body", "type"?, "reply_to"?, "ref"?,
+-- "guest"?}. One result row per element, same order (idx from 0):
+--   stored          new message with its seq and ts; `mentions` lists the
+--                   members named in it (@name)
+--   duplicate       (conv, sender, id) was stored before: its original seq and ts
+--   not_member      the sender is not a member (any more); nothing stored
+--   no_conversation the conversation does not exist; nothing stored
+--   bad_ref         `ref` names no message, a deleted one, or an event
+--   not_author      only the sender edits or deletes a message
+-- An element with "guest": true whose sender does not exist yet creates the
+-- guest and its membership in that conversation.
+-- Replies, mentions, edits, deletes and reactions: docs/protocol.md,
+-- "Message types", and schema/007_message_lifecycle.sql.
+-- The caller must order the batch by conv so concurrent bridges lock
+-- conversations in the same order.
+CREATE OR REPLACE FUNCTION mqchat_store_batch(batch jsonb)
+RETURNS TABLE (idx int, status text, seq bigint, ts bigint, mentions text[])
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    m         jsonb;
+    i         int := 0;
+    v_conv    bigint;
+    v_last    bigint;
+    v_sender  bigint;
+    v_seq     bigint;
+    v_ts      bigint;
+    v_type    text;
+    v_ref     bigint;
+    v_body    text;
+    o_sender  bigint;
+    o_type    text;
+    o_deleted boolean;
+BEGIN
+    FOR m IN SELECT value FROM jsonb_array_elements(batch) LOOP
+        idx := i;
+        i := i + 1;
+        seq := NULL;
+        ts := NULL;
+        mentions := NULL;
+        v_conv := (m ->> 'conv')::bigint;
+        v_type := m ->> 'type';
+        v_ref := (m ->> 'ref')::bigint;
+        v_body := coalesce(m ->> 'body', '');
+        SELECT c.last_seq INTO v_last FROM conversations c WHERE c.id = v_conv FOR UPDATE;
+        IF NOT FOUND THEN
+            status := 'no_conversation';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        SELECT u.id INTO v_sender FROM users u WHERE u.name = m ->> 'sender';
+        IF v_sender IS NULL AND coalesce((m ->> 'guest')::boolean, false) THEN
+            INSERT INTO users (name, role) VALUES (m ->> 'sender', 'guest')
+                ON CONFLICT (name) DO NOTHING RETURNING id INTO v_sender;
+            IF v_sender IS NULL THEN
+                SELECT u.id INTO v_sender FROM users u WHERE u.name = m ->> 'sender';
+            END IF;
+            INSERT INTO members (conv_id, user_id) VALUES (v_conv, v_sender) ON CONFLICT DO NOTHING;
+        END IF;
+        SELECT msg.seq, msg.ts INTO v_seq, v_ts FROM messages msg
+         WHERE msg.conv_id = v_conv AND msg.sender_id = v_sender AND msg.client_id = m ->> 'id';
+        IF FOUND THEN
+            status := 'duplicate';
+            seq := v_seq;
+            ts := v_ts;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        IF v_sender IS NULL OR NOT EXISTS
+              (SELECT 1 FROM members mb WHERE mb.conv_id = v_conv AND mb.user_id = v_sender) THEN
+            status := 'not_member';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        IF v_ref IS NOT NULL THEN
+            SELECT o.sender_id, o.type, o.deleted INTO o_sender, o_type, o_deleted FROM messages o
+             WHERE o.conv_id = v_conv AND o.seq = v_ref;
+            IF NOT FOUND OR o_deleted OR o_type IN ('edit', 'delete', 'reaction', 'unreaction') THEN
+                status := 'bad_ref';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            IF v_type IN ('edit', 'delete') AND o_sender IS DISTINCT FROM v_sender THEN
+                status := 'not_author';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+        END IF;
+
+        v_seq := v_last + 1;
+        v_ts := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+        UPDATE conversations SET last_seq = v_seq WHERE id = v_conv;
+        INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts)
+        VALUES (v_conv, v_seq, v_sender, m ->> 'id', v_body, v_type, (m ->> 'reply_to')::bigint, v_ref, v_ts);
+
+        IF v_type = 'edit' THEN
+            UPDATE messages SET body = v_body, edited_at = v_ts WHERE conv_id = v_conv AND messages.seq = v_ref;
+            DELETE FROM mentions WHERE conv_id = v_conv AND mentions.seq = v_ref;
+        ELSIF v_type = 'delete' THEN
+            -- The text goes from storage: the original and every edit of it.
+            UPDATE messages SET body = '', deleted = true WHERE conv_id = v_conv AND messages.seq = v_ref;
+            UPDATE messages SET body = '' WHERE conv_id = v_conv AND ref = v_ref AND type = 'edit';
+            DELETE FROM mentions WHERE conv_id = v_conv AND mentions.seq = v_ref;
+            DELETE FROM reactions WHERE conv_id = v_conv AND reactions.seq = v_ref;
+        ELSIF v_type = 'reaction' THEN
+            INSERT INTO reactions VALUES (v_conv, v_ref, v_sender, v_body) ON CONFLICT DO NOTHING;
+        ELSIF v_type = 'unreaction' THEN
+            DELETE FROM reactions WHERE conv_id = v_conv AND reactions.seq = v_ref AND user_id = v_sender
+                                    AND (v_body = '' OR reaction = v_body);
+        END IF;
+
+        -- @name of a member of this conversation (trailing dots are punctuation).
+        IF v_type IS NULL OR v_type NOT IN ('delete', 'reaction', 'unreaction') THEN
+            WITH named AS (
+                SELECT DISTINCT u.id, u.name
+                  FROM regexp_matches(v_body, '@([A-Za-z0-9](?:[A-Za-z0-9._@-]{0,62}[A-Za-z0-9_@-])?)', 'g') AS r(n)
+                  JOIN users u ON u.name = r.n[1]
+                  JOIN members mb ON mb.user_id = u.id AND mb.conv_id = v_conv
+            ), ins AS (
+                INSERT INTO mentions (conv_id, seq, user_id)
+                SELECT v_conv, CASE WHEN v_type = 'edit' THEN v_ref ELSE v_seq END, id FROM named
+                ON CONFLICT DO NOTHING
+            )
+            SELECT array_agg(name ORDER BY name) INTO mentions FROM named;
+        END IF;
+        status := 'stored';
+        seq := v_seq;
+        ts := v_ts;
+        RETURN NEXT;
+    END LOOP;
+END $$;
