@@ -74,6 +74,11 @@ void add_users(pg::connection& db, const std::string& prefix, int n, const std::
 /// Creates a conversation with the given members (user names); returns its id.
 std::int64_t add_conversation(pg::connection& db, const std::vector<std::string>& members);
 
+/// A user or client name: `prefix` then `n` ("u", 7 → "u7"). Appended, not
+/// "u" + std::to_string(n): GCC 12 warns (-Wrestrict, falsely) about that
+/// operator+ when it inlines it.
+inline std::string numbered(std::string prefix, std::uint64_t n) { return prefix.append(std::to_string(n)); }
+
 /// Nanoseconds on the steady clock: send stamps and receive times come from
 /// one process, so they compare directly.
 inline std::int64_t now_ns() {
