@@ -7,38 +7,61 @@
 -- the ids, and the badge (unread messages in all the member's conversations,
 -- counted up to 999).
 -- Returns the number queued.
-CREATE OR REPLACE FUNCTION mqchat_queue_push(stored jsonb) RETURNS bigint LANGUAGE sql AS $$
-    WITH s AS (
-        SELECT (e ->> 'conv')::bigint AS conv_id, (e ->> 'seq')::bigint AS seq FROM jsonb_array_elements(stored) e
-    ), ins AS (
-        INSERT INTO push_queue (device_id, conv_id, seq, payload)
-        SELECT d.id, m.conv_id, m.seq,
-               jsonb_build_object(
-                   'conv', m.conv_id, 'seq', m.seq, 'sender', su.name, 'kind', c.kind,
-                   'title', CASE WHEN c.kind = 'direct' THEN su.name ELSE coalesce(c.title, su.name) END,
-                   'body', CASE WHEN ru.push_preview THEN left(m.body, 200) ELSE 'New message' END,
-                   'badge', (SELECT count(*) FROM (SELECT 1 FROM members xm JOIN messages x
-                                 ON x.conv_id = xm.conv_id AND x.seq > xm.read_seq AND x.sender_id IS DISTINCT FROM xm.user_id
-                              WHERE xm.user_id = mb.user_id LIMIT 999) unread),
-                   'platform', d.platform, 'token', d.token, 'app_id', d.app_id, 'locale', d.locale)
+-- It runs for every stored batch, and most members of most conversations
+-- have no push device or are online: the plan starts from the stored
+-- messages and their members with a device, through indexes (the CTEs are
+-- MATERIALIZED to keep that order), so a batch whose members have no
+-- device costs a few index probes, not a pass over every membership.
+-- jit off: the planner's guess for the badge count (a join over all the
+-- member's messages, per row) is far above what the index scans cost, and
+-- crosses jit_above_cost: compiling the plan took 0.7 s a call.
+CREATE OR REPLACE FUNCTION mqchat_queue_push(stored jsonb) RETURNS bigint LANGUAGE sql SET jit = off AS $$
+    WITH s AS MATERIALIZED (
+        SELECT DISTINCT (e ->> 'conv')::bigint AS conv_id, (e ->> 'seq')::bigint AS seq
+          FROM jsonb_array_elements(stored) e
+    ), m AS MATERIALIZED (
+        SELECT msg.conv_id, msg.seq, msg.sender_id, msg.body, c.kind, c.title
           FROM s
-          JOIN messages m ON m.conv_id = s.conv_id AND m.seq = s.seq
-          JOIN conversations c ON c.id = m.conv_id
-          JOIN users su ON su.id = m.sender_id
+          JOIN messages msg ON msg.conv_id = s.conv_id AND msg.seq = s.seq
+          JOIN conversations c ON c.id = msg.conv_id
+         WHERE msg.type IS NULL OR msg.type NOT IN ('edit', 'delete', 'reaction', 'unreaction')
+    ), wanted AS MATERIALIZED (
+        -- Members with a device who want this message now.
+        SELECT m.*, mb.user_id
+          FROM m
           JOIN members mb ON mb.conv_id = m.conv_id AND mb.user_id <> m.sender_id
-          JOIN users ru ON ru.id = mb.user_id
-          JOIN push_devices d ON d.user_id = mb.user_id
-          LEFT JOIN presence p ON p.user_id = mb.user_id
-         WHERE (m.type IS NULL OR m.type NOT IN ('edit', 'delete', 'reaction', 'unreaction'))
-           AND coalesce(p.devices, 0) = 0
+         WHERE EXISTS (SELECT 1 FROM push_devices d WHERE d.user_id = mb.user_id)
            AND (mb.muted_until IS NULL OR mb.muted_until <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
            AND CASE mb.notify
                    WHEN 'none' THEN false
                    WHEN 'all' THEN true
-                   ELSE (mb.notify = 'default' AND c.kind = 'direct')
+                   ELSE (mb.notify = 'default' AND m.kind = 'direct')
                         OR EXISTS (SELECT 1 FROM mentions mn
                                     WHERE mn.conv_id = m.conv_id AND mn.seq = m.seq AND mn.user_id = mb.user_id)
                END
+           AND NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = mb.user_id AND p.devices > 0)
+    ), ins AS (
+        INSERT INTO push_queue (device_id, conv_id, seq, payload)
+        SELECT d.id, w.conv_id, w.seq,
+               jsonb_build_object(
+                   'conv', w.conv_id, 'seq', w.seq, 'sender', su.name, 'kind', w.kind,
+                   'title', CASE WHEN w.kind = 'direct' THEN su.name ELSE coalesce(w.title, su.name) END,
+                   'body', CASE WHEN ru.push_preview THEN left(w.body, 200) ELSE 'New message' END,
+                   -- Per conversation of the member, a range of the messages'
+                   -- primary key above its read cursor (a plain join let the
+                   -- planner scan every message for every push).
+                   'badge', (SELECT count(*) FROM (
+                                SELECT 1 FROM members xm
+                                 CROSS JOIN LATERAL (SELECT 1 FROM messages x
+                                                      WHERE x.conv_id = xm.conv_id AND x.seq > xm.read_seq
+                                                        AND x.sender_id IS DISTINCT FROM xm.user_id
+                                                      LIMIT 999) per_conv
+                                 WHERE xm.user_id = w.user_id LIMIT 999) unread),
+                   'platform', d.platform, 'token', d.token, 'app_id', d.app_id, 'locale', d.locale)
+          FROM wanted w
+          JOIN users su ON su.id = w.sender_id
+          JOIN users ru ON ru.id = w.user_id
+          JOIN push_devices d ON d.user_id = w.user_id
         ON CONFLICT (device_id, conv_id, seq) DO NOTHING
         RETURNING 1
     )
