@@ -103,9 +103,9 @@ int main(int argc, char** argv) {
             digests->start();
             std::cout << "mqchat-bridge: e-mail digests after " << config.email_digest_delay_s << " s away" << std::endl;
         }
-        mqchat::bridge::pg_message_store member_store(config.db); // its own connection, for its own thread
-        mqchat::bridge::member_state_writer member_state(member_store);
-        mqchat::bridge::ingest loop(store, link, requests, member_state, topics, config.batch_max);
+        mqchat::bridge::pg_message_store deferred_store(config.db); // its own connection, for its own thread
+        mqchat::bridge::deferred_writer deferred(deferred_store);
+        mqchat::bridge::ingest loop(store, link, requests, deferred, topics, config.batch_max);
         loop.run(stopping);
         link.disconnect();
         request_link.disconnect();

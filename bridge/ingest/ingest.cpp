@@ -11,7 +11,6 @@
 namespace mqchat::bridge {
 
 namespace {
-constexpr auto flush_interval = std::chrono::milliseconds(200);
 constexpr std::size_t outbox_page = 1000;
 
 /// What the bridge does about a database error while storing a batch
@@ -49,9 +48,9 @@ std::string_view status_name(store_status s) {
 }
 } // namespace
 
-ingest::ingest(message_store& store, mqtt_link& link, request_pool& requests, member_state_writer& member_state,
+ingest::ingest(message_store& store, mqtt_link& link, request_pool& requests, deferred_writer& deferred,
                const topic_names& topics, std::size_t batch_max)
-    : store_(store), link_(link), requests_(requests), member_state_(member_state), topics_(topics),
+    : store_(store), link_(link), requests_(requests), deferred_(deferred), topics_(topics),
       batch_max_(batch_max) {}
 
 void ingest::run(const std::atomic<bool>& stop) {
@@ -63,18 +62,16 @@ void ingest::run(const std::atomic<bool>& stop) {
 
         collect(batch);
         if (batch.empty()) {
-            queue_pushes();
-            flush_published(true);
+            hand_over_published();
             continue;
         }
         const auto results = store_with_retry(batch, stop);
         if (results.size() != batch.size()) return; // stopping
         deliver(batch, results);
-        queue_pushes();
-        flush_published(false);
+        hand_over_published();
     }
     track_publishes();
-    flush_published(true);
+    hand_over_published();
 }
 
 bool ingest::parse(const incoming& in, send_request& out) {
@@ -87,7 +84,7 @@ bool ingest::parse(const incoming& in, send_request& out) {
             p.state = v["state"].asString();
             p.devices = v["devices"].asInt();
             p.last_seen = v["last_seen"].isInt64() ? v["last_seen"].asInt64() : 0;
-            member_state_.add_presence(std::string(t.user), p);
+            deferred_.add_presence(std::string(t.user), p);
         }
         return false;
     }
@@ -98,7 +95,7 @@ bool ingest::parse(const incoming& in, send_request& out) {
             std::cerr << "mqchat-bridge: dropped a receipt on " << in.topic << ": " << why.message << std::endl;
             return false;
         }
-        member_state_.add_receipt(t.conv, r.user, r);
+        deferred_.add_receipt(t.conv, r.user, r);
         return false;
     }
     if (t.kind == topic_kind::rpc_stamped) {
@@ -211,6 +208,7 @@ void ingest::publish_stored(const stored_message& m) {
 }
 
 void ingest::deliver(const std::vector<send_request>& batch, const std::vector<store_result>& results) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> stored;
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const send_request& r = batch[i];
         const store_result& res = results[i];
@@ -230,7 +228,7 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             m.mentions = res.mentions;
             m.members_version = res.members_version;
             publish_stored(m);
-            to_push_.emplace_back(m.conv, m.seq);
+            stored.emplace_back(m.conv, m.seq);
             link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
             break;
         }
@@ -261,18 +259,7 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             break;
         }
     }
-}
-
-void ingest::queue_pushes() {
-    if (to_push_.empty()) return;
-    try {
-        store_.queue_push(to_push_);
-        to_push_.clear();
-    } catch (const pg::error& e) {
-        // Kept for the next round; the messages are delivered already.
-        std::cerr << "mqchat-bridge: could not queue pushes yet: " << e.what() << std::endl;
-        if (to_push_.size() > 100000) to_push_.clear();
-    }
+    deferred_.add_pushes(stored);
 }
 
 void ingest::track_publishes() {
@@ -288,18 +275,10 @@ void ingest::track_publishes() {
     }
 }
 
-void ingest::flush_published(bool force) {
+void ingest::hand_over_published() {
     if (published_.empty()) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (!force && now - last_flush_ < flush_interval && published_.size() < 1000) return;
-    try {
-        store_.mark_published(published_);
-        published_.clear();
-        last_flush_ = now;
-    } catch (const pg::error& e) {
-        // Harmless to retry later; at worst members see a republished seq.
-        std::cerr << "mqchat-bridge: could not record published messages: " << e.what() << std::endl;
-    }
+    deferred_.add_published(published_);
+    published_.clear();
 }
 
 void ingest::republish_outbox(const std::atomic<bool>& stop) {
@@ -310,10 +289,12 @@ void ingest::republish_outbox(const std::atomic<bool>& stop) {
     try {
         while (!stop) {
             const auto page = store_.unpublished(conv, seq, outbox_page);
+            std::vector<std::pair<std::int64_t, std::int64_t>> stored;
             for (const auto& m : page) {
                 publish_stored(m);
-                to_push_.emplace_back(m.conv, m.seq); // queued once: a second time adds nothing
+                stored.emplace_back(m.conv, m.seq);
             }
+            deferred_.add_pushes(stored); // queued once: a second time adds nothing
             total += page.size();
             if (page.size() < outbox_page) break;
             conv = page.back().conv;

@@ -2,13 +2,16 @@
 /// The bridge's one loop: take stamped sends from the broker, store them in
 /// batches, and only after commit publish each stored message to its
 /// conversation and acknowledge it to its sender. Requests that arrive in
-/// between go to the request threads (request_pool), receipts and presence
-/// to the member_state_writer: neither is waited for here.
+/// between go to the request threads (request_pool); receipts, presence and
+/// the pushes of stored messages to the deferred_writer: neither is waited
+/// for here.
 ///
 ///   receive ─▶ batch (up to batch_max, no waiting beyond what is queued)
 ///           ─▶ store in one transaction (seq assigned there)
 ///           ─▶ publish .../msg (QoS 1) + ack on the sender's inbox
 ///           ─▶ when the broker has acknowledged .../msg, record published_seq
+///              (deferred_writer: after the message's pushes are queued, so
+///              a crash in between republishes and queues them again)
 ///
 /// What can go wrong and what happens:
 ///  - the database goes away: the batch is kept and retried with backoff;
@@ -34,7 +37,7 @@
 #include "common/pg.hpp"
 #include "common/topics.hpp"
 #include "common/rpc.hpp"
-#include "member_state_writer.hpp"
+#include "deferred_writer.hpp"
 #include "message_store.hpp"
 #include "link/mqtt_link.hpp"
 #include "requests/request_pool.hpp"
@@ -43,7 +46,7 @@ namespace mqchat::bridge {
 
 class ingest {
 public:
-    ingest(message_store& store, mqtt_link& link, request_pool& requests, member_state_writer& member_state,
+    ingest(message_store& store, mqtt_link& link, request_pool& requests, deferred_writer& deferred,
            const topic_names& topics, std::size_t batch_max);
 
     /// Runs until `stop` is set.
@@ -51,7 +54,6 @@ public:
 
 private:
     void collect(std::vector<send_request>& batch);
-    void queue_pushes();
     bool parse(const incoming& in, send_request& out);
     /// A stamped send this bridge cannot read: tells the sender it names, with
     /// `id` (the valid id parse_stamped found, or "") and `conv`.
@@ -64,15 +66,13 @@ private:
     void publish_stored(const stored_message& m);
     void republish_outbox(const std::atomic<bool>& stop);
     void track_publishes();
-    void flush_published(bool force);
+    void hand_over_published();
 
     message_store& store_;
     mqtt_link& link_;
     request_pool& requests_;
-    member_state_writer& member_state_; ///< receipts and presence, stored on its own thread
+    deferred_writer& deferred_; ///< receipts, presence and pushes, written on its own thread
     const topic_names& topics_;
-    /// Stored messages whose pushes are not queued yet.
-    std::vector<std::pair<std::int64_t, std::int64_t>> to_push_;
     std::size_t batch_max_;
 
     struct in_flight {
@@ -81,8 +81,7 @@ private:
         std::shared_ptr<publish_handle> handle;
     };
     std::deque<in_flight> in_flight_;               ///< .../msg publishes in send order
-    std::map<std::int64_t, std::int64_t> published_; ///< acknowledged, not yet recorded
-    std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
+    std::map<std::int64_t, std::int64_t> published_; ///< acknowledged, not yet handed over
     bool resync_ = true; ///< republish the outbox before the next batch
 };
 

@@ -61,7 +61,7 @@ public:
     virtual void store_receipts(const std::map<std::pair<std::int64_t, std::string>, receipt>& latest) = 0;
 
     /// Queues pushes for stored messages (conv, seq) to the members who should
-    /// get one (schema/009: mqchat_queue_push). Queuing the same message again
+    /// get one (schema/functions/mqchat_queue_push.sql). Queuing the same message again
     /// adds nothing. Returns how many were queued.
     virtual std::int64_t queue_push(const std::vector<std::pair<std::int64_t, std::int64_t>>& stored) = 0;
 

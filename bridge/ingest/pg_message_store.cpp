@@ -137,9 +137,14 @@ void pg_message_store::mark_published(const std::map<std::int64_t, std::int64_t>
             // Losing this on a crash only means a republish that clients drop
             // by seq, so it need not wait for the disk.
             c.exec("SET LOCAL synchronous_commit = off");
-            c.exec("UPDATE conversations c SET published_seq = v.seq"
-                   "  FROM jsonb_to_recordset($1::jsonb) AS v(conv bigint, seq bigint)"
-                   " WHERE c.id = v.conv AND c.published_seq < v.seq",
+            // Rows locked in id order, as mqchat_store_batch locks them (this
+            // runs on another connection, and other bridges store too): no
+            // deadlock between the two.
+            c.exec("WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(conv bigint, seq bigint)),"
+                   " locked AS (SELECT c.id FROM conversations c JOIN v ON c.id = v.conv"
+                   "             WHERE c.published_seq < v.seq ORDER BY c.id FOR UPDATE OF c)"
+                   " UPDATE conversations c SET published_seq = greatest(c.published_seq, v.seq)"
+                   "  FROM v, locked WHERE c.id = v.conv AND locked.id = c.id",
                    {payload});
         });
         return 0;

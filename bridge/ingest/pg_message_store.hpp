@@ -1,6 +1,6 @@
 #pragma once
 /// message_store on PostgreSQL: one round trip per batch through
-/// mqchat_store_batch() (schema/001_core.sql). Reconnects lazily: after a
+/// mqchat_store_batch() (schema/functions/mqchat_store_batch.sql). Reconnects lazily: after a
 /// broken connection the next call opens a new one.
 
 #include <memory>

@@ -25,7 +25,7 @@ public:
     /// Reads the key file; throws std::runtime_error naming what is wrong.
     fcm_client(fcm_settings settings, http_client& http);
 
-    /// Sends one queued push (its payload, schema/009: title, body, conv,
+    /// Sends one queued push (its payload, schema/functions/mqchat_queue_push.sql: title, body, conv,
     /// seq, sender, badge, token).
     push_result send(const Json::Value& push);
 
