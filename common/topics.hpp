@@ -66,6 +66,14 @@ public:
     bool within_prefix(std::string_view filter) const {
         return filter.size() >= prefix_.size() && filter.compare(0, prefix_.size(), prefix_) == 0;
     }
+    /// The same for a NUL-terminated topic, read no further than the prefix
+    /// (no strlen): the first question every callback asks, on every message
+    /// of the broker, chat or not.
+    bool within_prefix(const char* topic) const {
+        for (const char c : prefix_)
+            if (*topic++ != c) return false; // a shorter topic stops at its NUL (the prefix has none)
+        return true;
+    }
 
     std::string conv(std::int64_t cid, std::string_view leaf) const;
     std::string conv_send(std::int64_t cid) const { return conv(cid, "send"); }

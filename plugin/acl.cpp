@@ -125,7 +125,6 @@ int check_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const ch
 }
 
 int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
-    ctx.apply_pending_changes();
     access a;
     switch (ed.access) {
     case MOSQ_ACL_READ: a = access::read; break;
@@ -139,8 +138,19 @@ int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
 
     // READ and WRITE name a concrete topic, and a subscription is ours only
     // when it lies within the prefix: a prefix compare says it either way.
-    const std::string_view topic = a == access::subscribe ? strip_shared_subscription(ed.topic) : ed.topic;
-    if (!ctx.topics.within_prefix(topic)) return ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
+    // Everything outside is decided by that compare alone (nothing of the
+    // directory matters to it), before any other work: most of a shared
+    // broker's traffic ends here.
+    const int not_ours = ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
+    std::string_view topic;
+    if (a == access::subscribe) {
+        topic = strip_shared_subscription(ed.topic);
+        if (!ctx.topics.within_prefix(topic)) return not_ours;
+    } else {
+        if (!ctx.topics.within_prefix(ed.topic)) return not_ours;
+        topic = ed.topic;
+    }
+    ctx.apply_pending_changes();
     if (a == access::write) ctx.last_write_check.client = nullptr; // matches nothing until check_write fills it
 
     const char* username = mosquitto_client_username(ed.client);

@@ -54,9 +54,9 @@ std::int64_t take_members_version(mosquitto_evt_message& ed) {
 }
 
 int check(plugin_context& ctx, mosquitto_evt_message& ed) {
+    if (!ctx.topics.within_prefix(ed.topic)) return MOSQ_ERR_SUCCESS; // not ours: one compare, nothing else
     ctx.apply_pending_changes();
     const parsed_topic t = ctx.topics.parse(ed.topic);
-    if (t.kind == topic_kind::outside) return MOSQ_ERR_SUCCESS;
     if (t.kind == topic_kind::conv_msg && !ed.retain) { // only the bridge may write here (ACL)
         const std::int64_t needed = take_members_version(ed);
         if (ctx.must_hold(t.conv, needed)) {
