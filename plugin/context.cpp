@@ -28,7 +28,7 @@ plugin_context::plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_
     : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db),
       lookup(std::make_shared<directory_lookup>(config.db)), passwords(password_threads(config), 10000) {}
 
-void plugin_context::apply_pending_changes() {
+void plugin_context::apply_workers_results() {
     if (lookup->has_answers()) apply_lookup_answers();
     if (passwords.has_verdicts()) apply_password_verdicts();
     if (!sync.has_pending()) return;
@@ -251,8 +251,7 @@ bool plugin_context::must_hold(std::int64_t conv, std::int64_t needed) const {
     return held.holding(conv) || (needed > 0 && members_version_applied(conv) < needed);
 }
 
-void plugin_context::release_held() {
-    if (held.size() == 0) return;
+void plugin_context::release_held_messages() {
     std::vector<std::pair<std::int64_t, std::int64_t>> late;
     // While the directory worker is away the change cannot arrive: no point waiting.
     const auto longest = sync.healthy() ? std::chrono::milliseconds(config.member_change_wait_ms)

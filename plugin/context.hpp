@@ -120,12 +120,14 @@ private:
     bool missed_lately(const std::string& key);
     void note_members_version(std::int64_t conv, std::int64_t version);
     void remember_miss(const std::string& key);
+    void apply_workers_results();
     void apply_lookup_answers();
     /// Waits (within the lookup budget) for the lookup with `ticket` (0: none
     /// was queued), then applies what the worker has answered.
     void await_lookup(std::uint64_t ticket);
     void apply_password_verdicts();
     std::int64_t members_version_applied(std::int64_t conv) const;
+    void release_held_messages();
     /// Waits for a worker while the budget lasts: `wait(deadline)` blocks at
     /// most until the deadline it is given.
     template <class Wait>
@@ -146,8 +148,11 @@ private:
 public:
     /// Brings `users` up to date with what the workers have seen (directory
     /// changes, lookup answers, password verdicts). Cheap when nothing
-    /// changed (atomic loads); call it first in every callback.
-    void apply_pending_changes();
+    /// changed (atomic loads, inline); call it first in every callback that
+    /// reads the directory.
+    void apply_pending_changes() {
+        if (lookup->has_answers() || passwords.has_verdicts() || sync.has_pending()) apply_workers_results();
+    }
 
     /// The user, from memory or — when memory has not heard of it yet — from
     /// the database, asked on the lookup worker and waited for within the
@@ -176,7 +181,9 @@ public:
     /// not applied yet, or earlier messages of the conversation are held.
     bool must_hold(std::int64_t conv, std::int64_t needed) const;
     /// From TICK: publishes the held messages that may go now, in order.
-    void release_held();
+    void release_held() {
+        if (held.size() != 0) release_held_messages();
+    }
 
     /// Refuses a PUBLISH under the prefix: one log line and a notice on the
     /// sender's inbox, and a client

@@ -80,6 +80,7 @@ public:
     bool add_guest(const std::string& name, std::int64_t conv, std::int64_t until);
     /// Drops guests whose tokens have all expired; returns their names.
     std::vector<std::string> expire_guests(std::int64_t now_s);
+    bool has_guests() const { return !guests_.empty(); }
     /// Returns true if the user existed.
     bool remove(std::string_view name);
     void add_member(std::int64_t conv, std::string_view name);
