@@ -14,24 +14,37 @@
 -- "Message types", and schema/007_message_lifecycle.sql.
 -- The caller must order the batch by conv so concurrent bridges lock
 -- conversations in the same order.
+--
+-- Cost: this runs for every message, so it does per message only what that
+-- message needs. A run of messages into one conversation locks and updates
+-- the conversation row once (not once per message: each update of the row
+-- is a new row version); a run from one sender looks the sender up once;
+-- the duplicate and membership checks are one statement; the search vector
+-- is made in the INSERT with the configuration read once per batch (the
+-- trigger on messages only fills in a vector that is missing); the mention
+-- scan runs only for bodies with an '@'.
 CREATE OR REPLACE FUNCTION mqchat_store_batch(batch jsonb)
 RETURNS TABLE (idx int, status text, seq bigint, ts bigint, mentions text[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    m         jsonb;
-    i         int := 0;
-    v_conv    bigint;
-    v_last    bigint;
-    v_sender  bigint;
-    v_seq     bigint;
-    v_ts      bigint;
-    v_type    text;
-    v_ref     bigint;
-    v_body    text;
-    o_sender  bigint;
-    o_type    text;
-    o_deleted boolean;
+    m           jsonb;
+    i           int := 0;
+    v_conv      bigint;
+    v_locked    bigint;          -- the conversation whose row this loop holds and counts in v_last
+    v_last      bigint;
+    v_sender    bigint;
+    v_sender_of text;            -- the name v_sender was looked up for
+    v_member    boolean;
+    v_seq       bigint;
+    v_ts        bigint;
+    v_type      text;
+    v_ref       bigint;
+    v_body      text;
+    v_search    regconfig := mqchat_search_config();
+    o_sender    bigint;
+    o_type      text;
+    o_deleted   boolean;
 BEGIN
     FOR m IN SELECT value FROM jsonb_array_elements(batch) LOOP
         idx := i;
@@ -43,32 +56,44 @@ BEGIN
         v_type := m ->> 'type';
         v_ref := (m ->> 'ref')::bigint;
         v_body := coalesce(m ->> 'body', '');
-        SELECT c.last_seq INTO v_last FROM conversations c WHERE c.id = v_conv FOR UPDATE;
-        IF NOT FOUND THEN
-            status := 'no_conversation';
-            RETURN NEXT;
-            CONTINUE;
+        IF v_locked IS DISTINCT FROM v_conv THEN
+            IF v_locked IS NOT NULL THEN
+                UPDATE conversations SET last_seq = v_last WHERE id = v_locked AND last_seq <> v_last;
+            END IF;
+            v_locked := NULL;
+            SELECT c.last_seq INTO v_last FROM conversations c WHERE c.id = v_conv FOR UPDATE;
+            IF NOT FOUND THEN
+                status := 'no_conversation';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            v_locked := v_conv;
         END IF;
-        SELECT u.id INTO v_sender FROM users u WHERE u.name = m ->> 'sender';
+        IF v_sender_of IS DISTINCT FROM m ->> 'sender' THEN
+            v_sender_of := m ->> 'sender';
+            SELECT u.id INTO v_sender FROM users u WHERE u.name = v_sender_of;
+        END IF;
         IF v_sender IS NULL AND coalesce((m ->> 'guest')::boolean, false) THEN
-            INSERT INTO users (name, role) VALUES (m ->> 'sender', 'guest')
+            INSERT INTO users (name, role) VALUES (v_sender_of, 'guest')
                 ON CONFLICT (name) DO NOTHING RETURNING id INTO v_sender;
             IF v_sender IS NULL THEN
-                SELECT u.id INTO v_sender FROM users u WHERE u.name = m ->> 'sender';
+                SELECT u.id INTO v_sender FROM users u WHERE u.name = v_sender_of;
             END IF;
             INSERT INTO members (conv_id, user_id) VALUES (v_conv, v_sender) ON CONFLICT DO NOTHING;
         END IF;
-        SELECT msg.seq, msg.ts INTO v_seq, v_ts FROM messages msg
-         WHERE msg.conv_id = v_conv AND msg.sender_id = v_sender AND msg.client_id = m ->> 'id';
-        IF FOUND THEN
+        SELECT d.seq, d.ts,
+               EXISTS (SELECT 1 FROM members mb WHERE mb.conv_id = v_conv AND mb.user_id = v_sender)
+          INTO v_seq, v_ts, v_member
+          FROM (SELECT 1) one
+          LEFT JOIN messages d ON d.conv_id = v_conv AND d.sender_id = v_sender AND d.client_id = m ->> 'id';
+        IF v_seq IS NOT NULL THEN
             status := 'duplicate';
             seq := v_seq;
             ts := v_ts;
             RETURN NEXT;
             CONTINUE;
         END IF;
-        IF v_sender IS NULL OR NOT EXISTS
-              (SELECT 1 FROM members mb WHERE mb.conv_id = v_conv AND mb.user_id = v_sender) THEN
+        IF v_sender IS NULL OR NOT v_member THEN
             status := 'not_member';
             RETURN NEXT;
             CONTINUE;
@@ -88,14 +113,16 @@ BEGIN
             END IF;
         END IF;
 
-        v_seq := v_last + 1;
+        v_last := v_last + 1;
+        v_seq := v_last;
         v_ts := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
-        UPDATE conversations SET last_seq = v_seq WHERE id = v_conv;
-        INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts)
-        VALUES (v_conv, v_seq, v_sender, m ->> 'id', v_body, v_type, (m ->> 'reply_to')::bigint, v_ref, v_ts);
+        INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts, search)
+        VALUES (v_conv, v_seq, v_sender, m ->> 'id', v_body, v_type, (m ->> 'reply_to')::bigint, v_ref, v_ts,
+                to_tsvector(v_search, v_body));
 
         IF v_type = 'edit' THEN
-            UPDATE messages SET body = v_body, edited_at = v_ts WHERE conv_id = v_conv AND messages.seq = v_ref;
+            UPDATE messages SET body = v_body, edited_at = v_ts, search = to_tsvector(v_search, v_body)
+             WHERE conv_id = v_conv AND messages.seq = v_ref;
             DELETE FROM mentions WHERE conv_id = v_conv AND mentions.seq = v_ref;
         ELSIF v_type = 'delete' THEN
             -- The text goes from storage: the original and every edit of it.
@@ -131,4 +158,7 @@ BEGIN
         ts := v_ts;
         RETURN NEXT;
     END LOOP;
+    IF v_locked IS NOT NULL THEN
+        UPDATE conversations SET last_seq = v_last WHERE id = v_locked AND last_seq <> v_last;
+    END IF;
 END $$;

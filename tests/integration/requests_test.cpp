@@ -449,6 +449,14 @@ public:
         Json::Value h = history();
         CPPUNIT_ASSERT_EQUAL(std::string("hello again @bob"), h[0]["body"].asString());
         CPPUNIT_ASSERT(h[0]["edited"].asBool());
+        // Search finds the original by its new text, not by what it no longer says.
+        auto vector_matches = [&](std::int64_t seq, const std::string& word) {
+            pg::connection c(shared().stack.conninfo());
+            return c.exec("SELECT search @@ to_tsquery('simple', $3) FROM messages WHERE conv_id = $1 AND seq = $2",
+                          {std::to_string(conv), std::to_string(seq), word}).str(0, 0) == "t";
+        };
+        CPPUNIT_ASSERT(vector_matches(1, "again"));
+        CPPUNIT_ASSERT(!vector_matches(1, "carol"));
         // bob may not edit or delete alice's message.
         CPPUNIT_ASSERT_EQUAL(0, send(bob, R"({"id":"l-x","type":"edit","ref":1,"body":"mine now"})"));
         CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), bob.notice_error());
@@ -487,6 +495,11 @@ public:
         pg::connection db(shared().stack.conninfo());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
                              db.exec("SELECT count(*) FROM messages WHERE conv_id = $1 AND body LIKE '%hello%'",
+                                     {std::to_string(conv)}).int64(0, 0));
+        // … and from the search vectors.
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             db.exec("SELECT count(*) FROM messages WHERE conv_id = $1"
+                                     " AND search @@ to_tsquery('simple', 'hello | again')",
                                      {std::to_string(conv)}).int64(0, 0));
         CPPUNIT_ASSERT_EQUAL(0, send(alice, R"({"id":"l9","type":"edit","ref":1,"body":"back"})"));
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"), alice.notice_error());
