@@ -129,6 +129,24 @@ bool parse_stamped_receipt(std::string_view payload, receipt& out, envelope_erro
 bool parse_typing(std::string_view payload, bool& typing, std::int64_t& at, envelope_error& error);
 std::string stamp_typing(bool typing, std::int64_t at, std::string_view user);
 
+/// The same stamp laid out once, to be written straight into a buffer of
+/// size() bytes: the plugin writes it into the broker's own allocation, one
+/// per typing message, with nothing in between. `user` must be a valid user
+/// name (names.hpp), which needs no JSON escaping, and must outlive this.
+class typing_stamp {
+public:
+    typing_stamp(bool typing, std::int64_t at, std::string_view user);
+    std::size_t size() const { return size_; }
+    void write_to(char* out) const;
+
+private:
+    bool typing_;
+    std::string_view user_;
+    char at_[20];                ///< the decimal digits of "at", if any
+    std::size_t at_digits_ = 0;  ///< 0: no "at"
+    std::size_t size_;
+};
+
 /// `{"ack": id, "conv": …, "seq": …, "ts": …}` on the sender's inbox.
 std::string ack_json(std::string_view id, std::int64_t conv, std::int64_t seq, std::int64_t ts);
 

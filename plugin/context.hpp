@@ -208,6 +208,17 @@ public:
 void replace_message(mosquitto_evt_message& ed, const std::string& payload, const std::string& topic);
 /// The same for the topic alone.
 void replace_topic(mosquitto_evt_message& ed, const std::string& topic);
+/// The same for the payload alone, `size` bytes that `write(char*)` puts
+/// straight into the broker's allocation (no copy in between); the topic stays.
+template <class Write>
+void replace_payload(mosquitto_evt_message& ed, std::size_t size, Write&& write) {
+    char* p = static_cast<char*>(mosquitto_malloc(size + 1));
+    if (!p) throw std::bad_alloc();
+    write(p);
+    p[size] = '\0';
+    ed.payload = p; // the broker frees the old payload when the pointer changed
+    ed.payloadlen = static_cast<std::uint32_t>(size);
+}
 
 /// The message check of a request on {prefix}rpc/{method} (request.cpp):
 /// checks it, stamps the caller and moves it to .../stamped for the bridge.

@@ -50,6 +50,10 @@ struct user_entry {
     /// Token bucket of limits::allow_message.
     double rate_tokens = 0;
     std::int64_t rate_last_ns = 0;
+    /// Window of limits::allow_typing: when the current second began, and
+    /// how many typing messages it has had.
+    std::int64_t typing_window_ns = 0;
+    int typing_count = 0;
     std::unordered_set<std::int64_t> convs;
     /// Digest of the last password that passed the KDF (password::remember_digest),
     /// so a reconnect costs a hash, not an Argon2 run. Cleared when the hash changes.

@@ -39,11 +39,9 @@ int limits::count_refusal(const std::string& client_id, std::int64_t now_ns) {
     return bump(now_ns, flood_window_ns, w.start_ns, w.count);
 }
 
-bool limits::allow_typing(const std::string& user, std::int64_t now_ns) {
-    if (typing_.size() > 100000) typing_.clear();
+bool limits::allow_typing(user_entry& user, std::int64_t now_ns) const {
     if (config_.typing_per_s <= 0) return true;
-    window& w = typing_[user];
-    return bump(now_ns, second_ns, w.start_ns, w.count) <= config_.typing_per_s;
+    return bump(now_ns, second_ns, user.typing_window_ns, user.typing_count) <= config_.typing_per_s;
 }
 
 bool limits::may_notify(const std::string& user, std::int64_t now_ns) {

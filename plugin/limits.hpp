@@ -25,8 +25,12 @@ public:
     /// Takes one message from the user's bucket; false when it is empty.
     bool allow_message(user_entry& user, std::int64_t now_ns) const;
 
-    /// At most typing_per_s typing messages per second per user; false when over.
-    bool allow_typing(const std::string& user, std::int64_t now_ns);
+    /// Whether typing has a cap at all (typing_per_s > 0): without one the
+    /// caller need not even read the clock.
+    bool typing_capped() const { return config_.typing_per_s > 0; }
+    /// At most typing_per_s typing messages per second per user (across its
+    /// devices, like allow_message); false when over.
+    bool allow_typing(user_entry& user, std::int64_t now_ns) const;
 
     /// Counts a refusal for a client; returns how many it has had in the
     /// current 10 s window. More than flood_disconnect: it is flooding.
@@ -64,7 +68,6 @@ private:
     const plugin_config& config_;
     std::unordered_map<std::string, window> refusals_; ///< by client id
     std::unordered_map<std::string, window> notices_;  ///< by user
-    std::unordered_map<std::string, window> typing_;   ///< by user
     struct admission {
         std::string user, client_id;
     };

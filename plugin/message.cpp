@@ -96,8 +96,9 @@ int check(plugin_context& ctx, mosquitto_evt_message& ed) {
             return ctx.refuse_publish(ed.client, username, error.code, error.message, id(), t.conv, ed.topic);
         // Typing is frequent and worthless when late: over its own small
         // rate it is dropped without a word (it is never stored anyway).
-        if (!ctx.limiter.allow_typing(username, steady_ns())) return MOSQ_ERR_ACL_DENIED;
-        replace_message(ed, stamp_typing(typing, at, username), ed.topic);
+        if (ctx.limiter.typing_capped() && !ctx.limiter.allow_typing(*user, steady_ns())) return MOSQ_ERR_ACL_DENIED;
+        const typing_stamp stamp(typing, at, username);
+        replace_payload(ed, stamp.size(), [&](char* out) { stamp.write_to(out); });
         return MOSQ_ERR_SUCCESS;
     }
     if (t.kind == topic_kind::conv_receipt) {

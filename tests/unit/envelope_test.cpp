@@ -187,6 +187,16 @@ public:
         }
         // Beyond int64: refused either way.
         CPPUNIT_ASSERT(!parse_typing(R"({"typing":true,"at":9223372036854775808})", typing, at, e));
+        // Byte for byte what members have always received.
+        CPPUNIT_ASSERT_EQUAL(std::string(R"({"typing":true,"at":1795441272000,"user":"bob"})"),
+                             stamp_typing(true, 1795441272000, "bob"));
+        CPPUNIT_ASSERT_EQUAL(std::string(R"({"typing":false,"at":0,"user":"bob"})"), stamp_typing(false, 0, "bob"));
+        CPPUNIT_ASSERT_EQUAL(std::string(R"({"typing":false,"user":"bob"})"), stamp_typing(false, -1, "bob"));
+        const std::string longest_name(64, 'a');
+        const typing_stamp widest(false, INT64_MAX, longest_name);
+        std::string written(widest.size(), '\0');
+        widest.write_to(written.data());
+        CPPUNIT_ASSERT_EQUAL(R"({"typing":false,"at":9223372036854775807,"user":")" + longest_name + "\"}", written);
         // The stamped form is JSON that says the same, whoever it is from.
         for (const std::int64_t when : {std::int64_t(-1), std::int64_t(0), std::int64_t(1795441272000)}) {
             Json::Value v;

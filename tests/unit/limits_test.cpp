@@ -172,11 +172,16 @@ public:
     void typing_is_capped_per_second() {
         plugin_config c;
         limits l(c);
+        CPPUNIT_ASSERT(l.typing_capped());
+        user_entry alice, bob;
         int allowed = 0;
-        for (int i = 0; i < 50; ++i) allowed += l.allow_typing("alice", s + i * ms);
+        for (int i = 0; i < 50; ++i) allowed += l.allow_typing(alice, s + i * ms);
         CPPUNIT_ASSERT_EQUAL(5, allowed);
-        CPPUNIT_ASSERT(l.allow_typing("bob", s + 10 * ms));
-        CPPUNIT_ASSERT(l.allow_typing("alice", 2 * s + 1 * ms));
+        CPPUNIT_ASSERT(l.allow_typing(bob, s + 10 * ms));
+        CPPUNIT_ASSERT(l.allow_typing(alice, 2 * s + 1 * ms));
+        c.typing_per_s = 0; // no cap
+        CPPUNIT_ASSERT(!l.typing_capped());
+        for (int i = 0; i < 50; ++i) CPPUNIT_ASSERT(l.allow_typing(alice, 2 * s + 2 * ms));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(limits_test);
