@@ -41,12 +41,24 @@ result connection::check(PGresult* raw) {
     throw sql_error(what, sqlstate);
 }
 
+const std::string* connection::prepared_name(const std::string& sql, int n_params) {
+    if (auto it = prepared_.find(sql); it != prepared_.end()) return &it->second;
+    if (prepared_.size() >= max_prepared) return nullptr;
+    std::string name = "mqchat_" + std::to_string(prepared_.size());
+    check(PQprepare(conn_.get(), name.c_str(), sql.c_str(), n_params, nullptr)); // throws: not remembered
+    return &prepared_.emplace(sql, std::move(name)).first->second;
+}
+
 result connection::exec(const std::string& sql, const params& args) {
     std::vector<const char*> values;
     values.reserve(args.size());
     for (const auto& a : args) values.push_back(a ? a->c_str() : nullptr);
-    return check(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
-                              values.data(), nullptr, nullptr, 0));
+    const int n = static_cast<int>(values.size());
+    // Statements without parameters (BEGIN, COMMIT, SET …) are cheap to parse.
+    if (n > 0)
+        if (const std::string* name = prepared_name(sql, n))
+            return check(PQexecPrepared(conn_.get(), name->c_str(), n, values.data(), nullptr, nullptr, 0));
+    return check(PQexecParams(conn_.get(), sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0));
 }
 
 void connection::exec_script(const std::string& sql) { check(PQexec(conn_.get(), sql.c_str())); }

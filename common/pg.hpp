@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 namespace mqchat::pg {
@@ -58,6 +59,9 @@ public:
     explicit connection(const std::string& conninfo);
 
     /// Runs one statement with parameters ($1, $2, …). Throws on error.
+    /// A statement with parameters is prepared on this connection the first
+    /// time it runs and reused after (see prepared_), so the server parses
+    /// and plans it once, not at every request.
     result exec(const std::string& sql, const params& args = {});
     /// Runs a script of several statements without parameters.
     void exec_script(const std::string& sql);
@@ -68,7 +72,17 @@ public:
 
 private:
     result check(PGresult* r);
+    /// The name this connection prepared `sql` under, preparing it now if
+    /// there is room; nullptr: run it unprepared.
+    const std::string* prepared_name(const std::string& sql, int n_params);
+
     std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+    /// Statement text → prepared statement name. Bounded: statements are
+    /// fixed texts with parameters, so a few dozen; anything beyond the
+    /// bound (text built per call by mistake) runs unprepared rather than
+    /// growing the server's memory.
+    std::unordered_map<std::string, std::string> prepared_;
+    static constexpr std::size_t max_prepared = 256;
 };
 
 /// A text[] literal for a parameter (`= ANY($1::text[])`): every element
