@@ -207,7 +207,7 @@ void run_db_stall(const settings& s) {
         add_users(c, "m", pairs * 2, cheap_hash("pw"));
         add_bridge_user(c);
         for (int p = 0; p < pairs; ++p) {
-            const std::string a = "m" + std::to_string(2 * p), b = "m" + std::to_string(2 * p + 1);
+            const std::string a = numbered("m", 2 * static_cast<std::uint64_t>(p)), b = numbered("m", 2 * static_cast<std::uint64_t>(p) + 1);
             const std::string conv = "chat/conv/" + std::to_string(add_conversation(c, {a, b})) + "/";
             chat_members.push_back({a, "pw", conv, conv, "chat/user/" + a + "/inbox"});
             chat_members.push_back({b, "pw", conv, conv, "chat/user/" + b + "/inbox"});

@@ -110,7 +110,7 @@ void run_login_storm(const settings& s) {
     // The same storm against bare Mosquitto (its password file, PBKDF2-SHA512):
     // what 5,000 logins at once cost any broker, whatever checks them.
     std::vector<std::pair<std::string, std::string>> logins{{"by", "pw"}};
-    for (int i = 0; i < n; ++i) logins.emplace_back("s" + std::to_string(i), "real-cost-pw");
+    for (int i = 0; i < n; ++i) logins.emplace_back(numbered("s", static_cast<std::uint64_t>(i)), "real-cost-pw");
     test::broker bare(dir, "", bare_with_passwords(dir, logins), "storm-bare");
     bare.start();
     const auto on_bare = storm_watched(bare, "bench/bystander", "s", n, real_password);
@@ -128,7 +128,7 @@ void run_login_storm(const settings& s) {
     std::vector<std::string> tokens;
     for (int i = 0; i < n; ++i) {
         Json::Value claims(Json::objectValue);
-        claims["sub"] = "s" + std::to_string(i);
+        claims["sub"] = numbered("s", static_cast<std::uint64_t>(i));
         claims["exp"] = Json::Int64(exp);
         tokens.push_back(app_backend.sign(claims));
     }

@@ -178,7 +178,7 @@ void offer_requests(int port, const std::string& prefix, int from, int count, co
             }
             std::string method;
             const std::string body = mixed_request(static_cast<int>(k), w.first_conv + (from + i) / w.group,
-                                                   "q" + std::to_string(k), rng, method);
+                                                   numbered("q", static_cast<std::uint64_t>(k)), rng, method);
             ++k;
             pool.publish(i, "chat/rpc/" + method, body.data(), static_cast<int>(body.size()), 1);
         }
