@@ -122,8 +122,9 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
     });
 }
 
-void pg_message_store::mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) {
-    if (conv_seq.empty()) return;
+std::map<std::int64_t, std::int64_t> pg_message_store::mark_published(
+    const std::map<std::int64_t, std::int64_t>& conv_seq) {
+    if (conv_seq.empty()) return {};
     Json::Value arr(Json::arrayValue);
     for (const auto& [conv, seq] : conv_seq) {
         Json::Value v(Json::objectValue);
@@ -132,22 +133,28 @@ void pg_message_store::mark_published(const std::map<std::int64_t, std::int64_t>
         arr.append(std::move(v));
     }
     const std::string payload = json::write(arr);
-    with_db([&](pg::connection& c) {
-        pg::transaction(c, [&] {
+    return with_db([&](pg::connection& c) {
+        return pg::transaction(c, [&] {
             // Losing this on a crash only means a republish that clients drop
             // by seq, so it need not wait for the disk.
             c.exec("SET LOCAL synchronous_commit = off");
-            // Rows locked in id order, as mqchat_store_batch locks them (this
-            // runs on another connection, and other bridges store too): no
-            // deadlock between the two.
-            c.exec("WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(conv bigint, seq bigint)),"
-                   " locked AS (SELECT c.id FROM conversations c JOIN v ON c.id = v.conv"
-                   "             WHERE c.published_seq < v.seq ORDER BY c.id FOR UPDATE OF c)"
-                   " UPDATE conversations c SET published_seq = greatest(c.published_seq, v.seq)"
-                   "  FROM v, locked WHERE c.id = v.conv AND locked.id = c.id",
-                   {payload});
+            // This runs beside the store (another connection, other
+            // bridges): a row a store transaction holds is skipped, not
+            // waited for while holding others (the next store would queue
+            // behind this one), and comes back to be recorded next round.
+            const auto left = c.exec(
+                "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(conv bigint, seq bigint)),"
+                " locked AS (SELECT c.id FROM conversations c JOIN v ON c.id = v.conv"
+                "             WHERE c.published_seq < v.seq ORDER BY c.id FOR UPDATE OF c SKIP LOCKED),"
+                " done AS (UPDATE conversations c SET published_seq = greatest(c.published_seq, v.seq)"
+                "            FROM v, locked WHERE c.id = v.conv AND locked.id = c.id RETURNING c.id)"
+                " SELECT v.conv, v.seq FROM v JOIN conversations c ON c.id = v.conv"
+                "  WHERE c.published_seq < v.seq AND v.conv NOT IN (SELECT id FROM done)",
+                {payload});
+            std::map<std::int64_t, std::int64_t> later;
+            for (int i = 0; i < left.rows(); ++i) later[left.int64(i, 0)] = left.int64(i, 1);
+            return later;
         });
-        return 0;
     });
 }
 
