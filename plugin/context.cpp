@@ -25,14 +25,14 @@ std::string member_key(std::int64_t conv, std::string_view name) { return std::t
 } // namespace
 
 plugin_context::plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_)
-    : id(id_), config(std::move(config_)), topics(config.topic_prefix), sync(config.db),
-      lookup(std::make_shared<directory_lookup>(config.db)), passwords(password_threads(config), 10000) {}
+    : id(id_), config(std::move(config_)), topics(config.topic_prefix),
+      workers(worker_settings{config.db, password_threads(config), 10000, 10000}) {}
 
 void plugin_context::apply_workers_results() {
-    if (lookup->has_answers()) apply_lookup_answers();
-    if (passwords.has_verdicts()) apply_password_verdicts();
-    if (!sync.has_pending()) return;
-    for (auto& c : sync.take()) {
+    workers.receive();
+    apply_lookup_answers();
+    apply_password_verdicts();
+    for (auto& c : workers.take_changes()) {
         using k = directory_change::kind;
         switch (c.what) {
         case k::snapshot:
@@ -108,7 +108,7 @@ void plugin_context::remember_miss(const std::string& key) {
 }
 
 void plugin_context::apply_lookup_answers() {
-    for (auto& a : lookup->take()) {
+    for (auto& a : workers.take_answers()) {
         using k = lookup_answer::kind;
         switch (a.what) {
         case k::user_found:
@@ -142,7 +142,7 @@ void plugin_context::apply_lookup_answers() {
 
 void plugin_context::apply_password_verdicts() {
     const auto now = std::chrono::steady_clock::now();
-    for (auto& v : passwords.take()) {
+    for (auto& v : workers.take_verdicts()) {
         user_entry* u = users.find(v.user);
         if (!u || u->password_hash != v.stored_hash) continue; // the password changed meanwhile
         if (!v.good) {
@@ -151,7 +151,7 @@ void plugin_context::apply_password_verdicts() {
             continue;
         }
         u->remembered = v.digest;
-        if (config.persist_logins()) sync.remember_login(v.user, v.digest);
+        if (config.persist_logins()) workers.remember_login(v.user, v.digest);
         mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: password of %s checked with Argon2id; remembered%s",
                              v.user.c_str(), config.persist_logins() ? " across restarts" : "");
     }
@@ -159,8 +159,8 @@ void plugin_context::apply_password_verdicts() {
 
 void plugin_context::await_lookup(std::uint64_t ticket) {
     // Not worth waiting for a worker that is stuck (a frozen database).
-    if (ticket && lookup->responsive(lookup_budget.per_second()))
-        wait_within(lookup_budget, [&](auto deadline) { lookup->wait_answered(ticket, deadline); });
+    if (ticket && workers.lookup_responsive(lookup_budget.per_second()))
+        wait_within(lookup_budget, [&](auto deadline) { workers.wait_answered(ticket, deadline); });
     apply_lookup_answers();
 }
 
@@ -169,7 +169,7 @@ user_entry* plugin_context::find_user(const std::string& name, bool& undecided) 
     if (user_entry* u = users.find(name)) return u;
     if (!valid_user_name(name) || missed_lately(name)) return nullptr;
     if (users_asked_.size() >= max_misses) users_asked_.clear();
-    const std::uint64_t ticket = lookup->ask_user(name);
+    const std::uint64_t ticket = workers.ask_user(name);
     if (ticket) users_asked_.insert(name);
     await_lookup(ticket);
     if (user_entry* u = users.find(name)) return u;
@@ -184,7 +184,7 @@ known plugin_context::member_with_lookup(user_entry& user, std::string_view name
     const std::string key = member_key(conv, name);
     if (user.guest || missed_lately(key)) return known::no; // a guest's one conversation is in its token
     if (members_asked_.size() >= max_misses) members_asked_.clear();
-    const std::uint64_t ticket = lookup->ask_member(name, conv);
+    const std::uint64_t ticket = workers.ask_member(name, conv);
     if (ticket) members_asked_.insert(key);
     await_lookup(ticket);
     if (users.is_member(user, conv)) return known::yes;
@@ -209,9 +209,9 @@ known plugin_context::password_matches(user_entry& user, const std::string& name
     // Wait only for a lone first login (no other check in the last two
     // seconds): it gets its verdict at once. In a storm the broker's time is
     // better spent on the clients already in; those come back.
-    const bool lone = passwords.quiet(std::chrono::seconds(2));
-    const bool queued = passwords.submit(name, std::string(password), user.password_hash, digest);
-    if (queued && lone) wait_within(password_budget, [&](auto deadline) { passwords.wait_done(digest, deadline); });
+    const bool lone = workers.passwords_quiet(std::chrono::seconds(2));
+    const bool queued = workers.submit_password(name, std::string(password), user.password_hash, digest);
+    if (queued && lone) wait_within(password_budget, [&](auto deadline) { workers.wait_password(digest, deadline); });
     apply_password_verdicts();
     // `user` may have been replaced meanwhile only by apply_pending_changes,
     // which is not called here, so the reference still stands.
@@ -254,7 +254,7 @@ bool plugin_context::must_hold(std::int64_t conv, std::int64_t needed) const {
 void plugin_context::release_held_messages() {
     std::vector<std::pair<std::int64_t, std::int64_t>> late;
     // While the directory worker is away the change cannot arrive: no point waiting.
-    const auto longest = sync.healthy() ? std::chrono::milliseconds(config.member_change_wait_ms)
+    const auto longest = workers.directory_healthy() ? std::chrono::milliseconds(config.member_change_wait_ms)
                                         : std::chrono::milliseconds(0);
     const auto out = held.release([this](std::int64_t conv) { return members_version_applied(conv); },
                                   std::chrono::steady_clock::now(), longest, late);

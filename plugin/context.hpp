@@ -18,13 +18,11 @@
 #include "config.hpp"
 #include "delivery_hold.hpp"
 #include "directory.hpp"
-#include "directory_lookup.hpp"
-#include "directory_sync.hpp"
 #include "limits.hpp"
-#include "password_checker.hpp"
 #include "presence.hpp"
 #include "tokens.hpp"
 #include "wait_budget.hpp"
+#include "worker_process.hpp"
 
 namespace mqchat::plugin {
 
@@ -51,9 +49,9 @@ struct plugin_context {
     const plugin_config config;
     const topic_names topics;
     directory users;
-    directory_sync sync;
-    std::shared_ptr<directory_lookup> lookup;
-    password_checker passwords;
+    /// The directory worker, the lookup worker and the password threads, in
+    /// a process of their own (worker_process.hpp says why).
+    worker_process workers;
     /// The broker thread's waits for database lookups and for password
     /// checks, each within its own budget so a storm of one kind never
     /// starves the other.
@@ -148,10 +146,10 @@ private:
 public:
     /// Brings `users` up to date with what the workers have seen (directory
     /// changes, lookup answers, password verdicts). Cheap when nothing
-    /// changed (atomic loads, inline); call it first in every callback that
+    /// changed (two loads, inline); call it first in every callback that
     /// reads the directory.
     void apply_pending_changes() {
-        if (lookup->has_answers() || passwords.has_verdicts() || sync.has_pending()) apply_workers_results();
+        if (workers.has_news()) apply_workers_results();
     }
 
     /// The user, from memory or — when memory has not heard of it yet — from

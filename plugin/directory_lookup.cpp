@@ -54,8 +54,8 @@ user_record user_from_row(const pg::result& r, int row) {
     return u;
 }
 
-directory_lookup::directory_lookup(std::string conninfo, std::size_t max_pending)
-    : conninfo_(std::move(conninfo)), max_pending_(max_pending) {}
+directory_lookup::directory_lookup(std::string conninfo, worker_status& status, std::function<void()> on_news)
+    : conninfo_(std::move(conninfo)), status_(status), on_news_(std::move(on_news)) {}
 
 directory_lookup::~directory_lookup() {
     if (thread_.joinable()) thread_.detach(); // only when never stopped: the worker holds no reference then
@@ -84,46 +84,43 @@ void directory_lookup::stop() {
     else thread_.detach();
 }
 
-std::uint64_t directory_lookup::ask_user(const std::string& name) {
+void directory_lookup::ask_user(const std::string& name, std::uint64_t ticket) {
     std::lock_guard lock(mutex_);
-    if (stop_ || users_asked_.size() + members_asked_.size() >= max_pending_) return 0;
     users_asked_.insert(name);
+    asked_through_ = ticket;
     work_cv_.notify_one();
-    return next_ticket_++;
 }
 
-std::uint64_t directory_lookup::ask_member(const std::string& name, std::int64_t conv) {
+void directory_lookup::ask_member(const std::string& name, std::int64_t conv, std::uint64_t ticket) {
     std::lock_guard lock(mutex_);
-    if (stop_ || users_asked_.size() + members_asked_.size() >= max_pending_) return 0;
     members_asked_.emplace(name, conv);
+    asked_through_ = ticket;
     work_cv_.notify_one();
-    return next_ticket_++;
 }
 
-bool directory_lookup::responsive(std::chrono::milliseconds patience) const {
+std::uint64_t directory_lookup::answered_through() const {
     std::lock_guard lock(mutex_);
-    return busy_since_ == std::chrono::steady_clock::time_point{} ||
-           std::chrono::steady_clock::now() - busy_since_ < patience;
-}
-
-bool directory_lookup::wait_answered(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock lock(mutex_);
-    return answered_cv_.wait_until(lock, deadline, [&] { return answered_through_ >= ticket; });
+    return answered_through_;
 }
 
 std::vector<lookup_answer> directory_lookup::take() {
     std::vector<lookup_answer> out;
     std::lock_guard lock(mutex_);
     out.swap(answers_);
-    has_answers_.store(false, std::memory_order_release);
     return out;
+}
+
+void directory_lookup::set_busy(bool busy) {
+    status_.lookup_busy_since_ns.store(busy ? worker_status::now_ns() : 0, std::memory_order_release);
 }
 
 void directory_lookup::log(int level, std::string text) {
     // Mosquitto's log may also publish on $SYS: only the broker's thread writes it.
-    std::lock_guard lock(mutex_);
-    answers_.push_back({lookup_answer::kind::log, std::move(text), level, std::nullopt});
-    has_answers_.store(true, std::memory_order_release);
+    {
+        std::lock_guard lock(mutex_);
+        answers_.push_back({lookup_answer::kind::log, std::move(text), level, std::nullopt});
+    }
+    on_news_();
 }
 
 void directory_lookup::answer_batch(pg::connection& db, const std::vector<std::string>& users,
@@ -165,7 +162,6 @@ void directory_lookup::answer_batch(pg::connection& db, const std::vector<std::s
     }
     std::lock_guard lock(mutex_);
     for (auto& a : found) answers_.push_back(std::move(a));
-    if (!answers_.empty()) has_answers_.store(true, std::memory_order_release);
 }
 
 void directory_lookup::run() {
@@ -178,19 +174,13 @@ void directory_lookup::run() {
     bool warned = false;
     // Connected before the first question, so the first answer is a query's
     // round trip, not a connection's (and nobody waits while it connects).
-    {
-        std::lock_guard lock(mutex_);
-        busy_since_ = std::chrono::steady_clock::now();
-    }
+    set_busy(true);
     try {
         connect();
     } catch (const pg::error&) {
         db.reset(); // the first question tries again
     }
-    {
-        std::lock_guard lock(mutex_);
-        busy_since_ = {};
-    }
+    set_busy(false);
     while (true) {
         std::vector<std::string> users;
         std::vector<std::pair<std::string, std::int64_t>> members;
@@ -203,9 +193,9 @@ void directory_lookup::run() {
             members.assign(members_asked_.begin(), members_asked_.end());
             users_asked_.clear();
             members_asked_.clear();
-            through = next_ticket_ - 1;
-            busy_since_ = std::chrono::steady_clock::now();
+            through = asked_through_;
         }
+        set_busy(true);
         try {
             if (!db && std::chrono::steady_clock::now() >= retry_after) {
                 connect();
@@ -222,9 +212,9 @@ void directory_lookup::run() {
         {
             std::lock_guard lock(mutex_);
             answered_through_ = through;
-            busy_since_ = {};
         }
-        answered_cv_.notify_all();
+        set_busy(false);
+        on_news_();
     }
 }
 

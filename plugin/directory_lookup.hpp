@@ -1,24 +1,27 @@
 #pragma once
 /// Reads one user, or one membership, from PostgreSQL for the rare moment the
-/// in-memory directory has not heard of it yet — on a thread of its own.
+/// in-memory directory has not heard of it yet — on a thread of the worker
+/// process (worker_process.hpp).
 ///
 /// The directory follows the database through NOTIFY, which arrives a little
 /// after the commit; a client that logs in, or subscribes to a conversation,
 /// right after it was created could otherwise be refused. Only a miss leads
-/// here, never a known user. The broker's thread asks (ask_user,
-/// ask_member) and may wait a bounded time for the worker to answer
-/// (wait_answered); answers are taken on the broker's thread (take) and
-/// applied there, whenever they come. Questions asked while a batch is under
-/// way are answered together in the next one (one query for all of them),
-/// so a storm of unknown names costs one query per batch, never a query
-/// per name on the broker's thread. (Names that cannot be user names are
-/// not asked at all: plugin_context::find_user.) While the database is slow or away the
-/// worker is not `responsive()`, and the broker's thread does not wait at all.
+/// here, never a known user. The broker's thread asks (through the worker
+/// process: ask_user, ask_member, each with the broker's ticket) and may
+/// wait a bounded time for the answers, which are queued here and announced
+/// (`on_news`) together with how far the questions are answered
+/// (answered_through). Questions asked while a batch is under way are
+/// answered together in the next one (one query for all of them), so a storm
+/// of unknown names costs one query per batch, never a query per name on the
+/// broker's thread. (Names that cannot be user names are not asked at all:
+/// plugin_context::find_user.) While the database is slow or away the worker
+/// is not responsive (worker_status::lookup_busy_since_ns), and the broker's
+/// thread does not wait at all.
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +33,7 @@
 
 #include "common/pg.hpp"
 #include "directory.hpp"
+#include "worker_status.hpp"
 
 namespace mqchat::plugin {
 
@@ -50,13 +54,13 @@ struct lookup_answer {
 
 /// Held by a shared_ptr (start() needs one): the worker keeps the object
 /// alive while it runs, so a worker stuck in a query on a frozen server
-/// when the broker stops is left behind safely instead of holding up the
-/// broker's shutdown.
+/// when the worker process stops is left behind safely instead of holding
+/// up the stop.
 class directory_lookup : public std::enable_shared_from_this<directory_lookup> {
 public:
-    /// `max_pending`: questions waiting beyond this are not taken (the
-    /// caller treats them as undecided).
-    explicit directory_lookup(std::string conninfo, std::size_t max_pending = 10000);
+    /// `on_news` is called (on the worker's thread) after answers are queued
+    /// or answered_through() moved.
+    directory_lookup(std::string conninfo, worker_status& status, std::function<void()> on_news);
     ~directory_lookup();
     directory_lookup(const directory_lookup&) = delete;
     directory_lookup& operator=(const directory_lookup&) = delete;
@@ -65,21 +69,14 @@ public:
     void stop();
 
     /// Queues a question (a repeat of one not yet answered is not queued
-    /// twice). Returns a ticket to wait for, or 0 when the queue is full.
-    std::uint64_t ask_user(const std::string& name);
-    std::uint64_t ask_member(const std::string& name, std::int64_t conv);
+    /// twice) under the asker's `ticket`; tickets only grow.
+    void ask_user(const std::string& name, std::uint64_t ticket);
+    void ask_member(const std::string& name, std::int64_t conv, std::uint64_t ticket);
 
-    /// True when the worker is not stuck: no batch has been under way for
-    /// longer than `patience`. A stuck worker (the database frozen, a
-    /// reconnect) is not worth waiting for.
-    bool responsive(std::chrono::milliseconds patience) const;
-
-    /// Blocks until the question with `ticket` has been answered (or given up
-    /// on, when the database failed) or `deadline` passes. True if answered.
-    bool wait_answered(std::uint64_t ticket, std::chrono::steady_clock::time_point deadline);
-
-    /// One atomic load: called at the start of every callback.
-    bool has_answers() const { return has_answers_.load(std::memory_order_acquire); }
+    /// Every question up to this ticket has been answered (or given up on,
+    /// when the database failed), and its answers queued before it moved:
+    /// read this first, then take(), and the answers are all in hand.
+    std::uint64_t answered_through() const;
     std::vector<lookup_answer> take();
 
 private:
@@ -88,23 +85,23 @@ private:
     void answer_batch(pg::connection& db, const std::vector<std::string>& users,
                       const std::vector<std::pair<std::string, std::int64_t>>& members);
 
+    void set_busy(bool busy); ///< worker_status::lookup_busy_since_ns
+
     const std::string conninfo_;
-    const std::size_t max_pending_;
+    worker_status& status_;
+    const std::function<void()> on_news_;
     std::thread thread_;
 
     mutable std::mutex mutex_;
     std::condition_variable exited_cv_;
     bool exited_ = false;
-    std::condition_variable work_cv_;     ///< the worker waits for questions
-    std::condition_variable answered_cv_; ///< the broker thread waits for answers
+    std::condition_variable work_cv_; ///< the worker waits for questions
     bool stop_ = false;
-    std::set<std::string> users_asked_;                        ///< not yet taken by the worker
+    std::set<std::string> users_asked_; ///< not yet taken by the worker
     std::set<std::pair<std::string, std::int64_t>> members_asked_;
-    std::uint64_t next_ticket_ = 1;
-    std::uint64_t answered_through_ = 0;  ///< every ticket up to this one is done
-    std::chrono::steady_clock::time_point busy_since_{}; ///< start of the batch under way, or epoch
+    std::uint64_t asked_through_ = 0;    ///< the last ticket asked
+    std::uint64_t answered_through_ = 0; ///< every ticket up to this one is done
     std::vector<lookup_answer> answers_;
-    std::atomic<bool> has_answers_{false}; ///< answers_ is not empty
 };
 
 } // namespace mqchat::plugin

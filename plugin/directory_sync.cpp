@@ -15,7 +15,8 @@
 
 namespace mqchat::plugin {
 
-directory_sync::directory_sync(std::string conninfo) : conninfo_(std::move(conninfo)) {
+directory_sync::directory_sync(std::string conninfo, worker_status& status, std::function<void()> on_news)
+    : conninfo_(std::move(conninfo)), status_(status), on_news_(std::move(on_news)) {
     if (pipe(wake_) != 0 || pipe2(flush_, O_NONBLOCK) != 0)
         throw std::runtime_error("cannot create a pipe for the directory worker");
 }
@@ -38,27 +39,19 @@ void directory_sync::stop() {
     thread_.join();
 }
 
-bool directory_sync::wait_first_load(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return loaded_cv_.wait_for(lock, timeout, [this] { return first_load_done_; });
-}
-
 std::vector<directory_change> directory_sync::take() {
     std::vector<directory_change> out;
     std::lock_guard lock(mutex_);
     out.swap(queue_);
-    pending_.store(false, std::memory_order_release);
     return out;
 }
 
 void directory_sync::push(directory_change change) {
-    std::lock_guard lock(mutex_);
-    if (change.what == directory_change::kind::snapshot) {
-        first_load_done_ = true;
-        loaded_cv_.notify_all();
+    {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(std::move(change));
     }
-    queue_.push_back(std::move(change));
-    pending_.store(true, std::memory_order_release);
+    on_news_();
 }
 
 void directory_sync::log(int level, std::string text) {
@@ -111,7 +104,7 @@ void directory_sync::run() {
         try {
             if (!session(reached)) return;
         } catch (const std::exception& e) {
-            healthy_ = false;
+            status_.directory_healthy = false;
             if (reached) { // it worked for a while: start the backoff afresh
                 warned = false;
                 backoff_ms = 200;
@@ -175,7 +168,7 @@ bool directory_sync::session(bool& reached) {
     auto snapshot = std::make_shared<std::vector<user_record>>();
     snapshot->reserve(static_cast<std::size_t>(all.rows()));
     for (int i = 0; i < all.rows(); ++i) snapshot->push_back(user_from_row(all, i));
-    healthy_ = true;
+    status_.directory_healthy = true;
     {
         directory_change c;
         c.what = directory_change::kind::snapshot;

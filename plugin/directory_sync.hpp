@@ -1,18 +1,19 @@
 #pragma once
 /// Follows the users and members tables for the plugin, off the broker's thread.
 ///
-/// A worker thread connects to PostgreSQL, LISTENs on `mqchat_directory`
-/// (see schema/001_core.sql), loads everything once, then turns each
-/// notification into a directory_change. The broker's thread takes the
-/// changes with take() whenever has_pending() says there are some: at the
-/// start of each callback and on every TICK, so a change is in force before
-/// the next packet that could depend on it. On any database error the
-/// worker reconnects with backoff and reloads everything.
+/// A thread of the worker process (worker_process.hpp) connects to
+/// PostgreSQL, LISTENs on `mqchat_directory` (see schema/001_core.sql),
+/// loads everything once, then turns each notification into a
+/// directory_change. Each change is queued and announced (`on_news`); the
+/// worker process sends it to the broker, whose thread applies it at the
+/// start of the next callback or TICK, so a change is in force before the
+/// next packet that could depend on it. On any database error the worker
+/// reconnects with backoff and reloads everything.
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include "common/pg.hpp"
 #include "directory.hpp"
+#include "worker_status.hpp"
 
 namespace mqchat::plugin {
 
@@ -41,7 +43,8 @@ struct directory_change {
 
 class directory_sync {
 public:
-    explicit directory_sync(std::string conninfo);
+    /// `on_news` is called (on the worker's thread) after each change is queued.
+    directory_sync(std::string conninfo, worker_status& status, std::function<void()> on_news);
     ~directory_sync();
     directory_sync(const directory_sync&) = delete;
     directory_sync& operator=(const directory_sync&) = delete;
@@ -49,12 +52,6 @@ public:
     void start();
     void stop();
 
-    /// Blocks until the first full load has been queued or `timeout` passes.
-    bool wait_first_load(std::chrono::milliseconds timeout);
-
-    bool has_pending() const { return pending_.load(std::memory_order_acquire); }
-    /// True while the worker is connected and following changes.
-    bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
     std::vector<directory_change> take();
 
     /// Stores a login digest (table login_digests) from the worker thread;
@@ -70,16 +67,14 @@ private:
     void store_logins(pg::connection& db);
 
     std::string conninfo_;
+    worker_status& status_; ///< says whether the worker is connected and following changes
+    const std::function<void()> on_news_;
     std::thread thread_;
     std::atomic<bool> stop_{false};
-    std::atomic<bool> pending_{false};
-    std::atomic<bool> healthy_{false};
     int wake_[2] = {-1, -1};  ///< written on stop
     int flush_[2] = {-1, -1}; ///< written when logins wait to be stored
 
     std::mutex mutex_;
-    std::condition_variable loaded_cv_;
-    bool first_load_done_ = false;
     std::vector<directory_change> queue_;
     std::vector<std::pair<std::string, std::string>> logins_; ///< name, digest
 };

@@ -9,7 +9,9 @@
 
 namespace mqchat::plugin {
 
-password_checker::password_checker(int threads, std::size_t max_queued) : max_queued_(max_queued) {
+password_checker::password_checker(int threads, std::size_t max_queued, worker_status& status,
+                                   std::function<void()> on_news)
+    : max_queued_(max_queued), status_(status), on_news_(std::move(on_news)) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -27,34 +29,17 @@ bool password_checker::submit(std::string user, std::string password, std::strin
     if (in_hand_.count(digest)) return true;
     if (stop_ || queue_.size() >= max_queued_) return false;
     in_hand_.insert(digest);
+    status_.password_checks.store(static_cast<std::int64_t>(in_hand_.size()), std::memory_order_release);
     queue_.push_back({{std::move(user), std::move(stored_hash), std::move(digest), false}, std::move(password)});
     work_cv_.notify_one();
     return true;
-}
-
-bool password_checker::quiet(std::chrono::milliseconds quiet_for) const {
-    std::lock_guard lock(mutex_);
-    return queue_.empty() && busy_ == 0 &&
-           (last_busy_ == std::chrono::steady_clock::time_point{} ||
-            std::chrono::steady_clock::now() - last_busy_ >= quiet_for);
-}
-
-bool password_checker::wait_done(const std::string& digest, std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock lock(mutex_);
-    return done_cv_.wait_until(lock, deadline, [&] { return !in_hand_.count(digest); });
 }
 
 std::vector<password_verdict> password_checker::take() {
     std::vector<password_verdict> out;
     std::lock_guard lock(mutex_);
     out.swap(verdicts_);
-    has_verdicts_.store(false, std::memory_order_release);
     return out;
-}
-
-std::size_t password_checker::backlog() const {
-    std::lock_guard lock(mutex_);
-    return queue_.size() + static_cast<std::size_t>(busy_);
 }
 
 void password_checker::run() {
@@ -70,19 +55,17 @@ void password_checker::run() {
             if (stop_) return;
             j = std::move(queue_.front());
             queue_.pop_front();
-            ++busy_;
         }
         j.v.good = password::verify(j.v.stored_hash, j.password);
         sodium_memzero(j.password.data(), j.password.size());
         {
             std::lock_guard lock(mutex_);
-            --busy_;
-            last_busy_ = std::chrono::steady_clock::now();
             in_hand_.erase(j.v.digest);
+            status_.password_idle_since_ns.store(worker_status::now_ns(), std::memory_order_release);
+            status_.password_checks.store(static_cast<std::int64_t>(in_hand_.size()), std::memory_order_release);
             verdicts_.push_back(std::move(j.v));
-            has_verdicts_.store(true, std::memory_order_release);
         }
-        done_cv_.notify_all();
+        on_news_();
     }
 }
 

@@ -1,5 +1,5 @@
 // mqchat_plugin.so: entry points only. Version, init (parse options, start the
-// directory and lookup workers, register one callback per event) and cleanup.
+// worker process, register one callback per event) and cleanup.
 // Each event lives in its own file: auth.cpp, acl.cpp, message.cpp, tick.cpp, reload.cpp, disconnect.cpp.
 
 #include <mosquitto.h>
@@ -50,9 +50,8 @@ MQCHAT_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier, void*
         auto ctx = std::make_unique<plugin_context>(identifier, parse_config(opts));
         ctx->token_keys = load_token_keys(ctx->config);
 
-        ctx->sync.start();
-        ctx->lookup->start();
-        if (!ctx->sync.wait_first_load(std::chrono::milliseconds(ctx->config.startup_wait_ms)))
+        ctx->workers.start();
+        if (!ctx->workers.wait_first_load(std::chrono::milliseconds(ctx->config.startup_wait_ms)))
             mosquitto_log_printf(MOSQ_LOG_WARNING,
                                  "mqchat: could not load users within %d ms; chat logins are refused "
                                  "until the database answers",
@@ -86,8 +85,7 @@ MQCHAT_EXPORT int mosquitto_plugin_cleanup(void* userdata, struct mosquitto_opt*
     std::unique_ptr<plugin_context> ctx(static_cast<plugin_context*>(userdata));
     if (!ctx) return MOSQ_ERR_SUCCESS;
     for (const auto& cb : callbacks) mosquitto_callback_unregister(ctx->id, cb.event, cb.fn, nullptr);
-    ctx->sync.stop();
-    ctx->lookup->stop();
+    ctx->workers.stop();
     return MOSQ_ERR_SUCCESS;
 }
 

@@ -69,7 +69,7 @@ void log_deferred_logins(plugin_context& ctx) {
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
                          "mqchat: %d logins told to come back (their check is under way: %zu password checks "
                          "waiting or running)",
-                         ctx.logins_deferred, ctx.passwords.backlog());
+                         ctx.logins_deferred, ctx.workers.password_backlog());
     ctx.logins_deferred = 0;
 }
 
@@ -82,6 +82,7 @@ int on_tick(int, void*, void* userdata) {
             ctx.backlog_done = true;
             if (ctx.config.listen_backlog > 0) widen_listen_backlog(ctx.config.listen_backlog);
         }
+        ctx.workers.keep_alive();
         ctx.apply_pending_changes();
         ctx.release_held();
         log_deferred_logins(ctx);
