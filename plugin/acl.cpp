@@ -124,32 +124,12 @@ int check_write(plugin_context& ctx, const mosquitto_evt_acl_check& ed, const ch
     return MOSQ_ERR_SUCCESS;
 }
 
-int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
-    access a;
-    switch (ed.access) {
-    case MOSQ_ACL_READ: a = access::read; break;
-    case MOSQ_ACL_WRITE: a = access::write; break;
-    case MOSQ_ACL_SUBSCRIBE: a = access::subscribe; break;
-    case MOSQ_ACL_UNSUBSCRIBE: // leaving a chat topic is always allowed; other filters are not ours
-        return ctx.topics.within_prefix(strip_shared_subscription(ed.topic)) ? MOSQ_ERR_SUCCESS
-                                                                             : MOSQ_ERR_PLUGIN_DEFER;
-    default: return MOSQ_ERR_ACL_DENIED;
-    }
-
-    // READ and WRITE name a concrete topic, and a subscription is ours only
-    // when it lies within the prefix: a prefix compare says it either way.
-    // Everything outside is decided by that compare alone (nothing of the
-    // directory matters to it), before any other work: most of a shared
-    // broker's traffic ends here.
-    const int not_ours = ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
-    std::string_view topic;
-    if (a == access::subscribe) {
-        topic = strip_shared_subscription(ed.topic);
-        if (!ctx.topics.within_prefix(topic)) return not_ours;
-    } else {
-        if (!ctx.topics.within_prefix(ed.topic)) return not_ours;
-        topic = ed.topic;
-    }
+/// A check of a topic or filter within the prefix (on_acl_check has seen to that).
+[[gnu::noinline]] int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
+    const access a = ed.access == MOSQ_ACL_READ    ? access::read
+                     : ed.access == MOSQ_ACL_WRITE ? access::write
+                                                   : access::subscribe;
+    const std::string_view topic = a == access::subscribe ? strip_shared_subscription(ed.topic) : ed.topic;
     ctx.apply_pending_changes();
     if (a == access::write) ctx.last_write_check.client = nullptr; // matches nothing until check_write fills it
 
@@ -175,9 +155,27 @@ int check(plugin_context& ctx, const mosquitto_evt_acl_check& ed) {
 } // namespace
 
 int on_acl_check(int, void* event_data, void* userdata) {
-    return guarded("ACL check", MOSQ_ERR_ACL_DENIED, [&] {
-        return check(*static_cast<plugin_context*>(userdata), *static_cast<mosquitto_evt_acl_check*>(event_data));
-    });
+    auto& ctx = *static_cast<plugin_context*>(userdata);
+    const auto& ed = *static_cast<mosquitto_evt_acl_check*>(event_data);
+    // READ and WRITE name a concrete topic, and a subscription is ours only
+    // when it lies within the prefix: a prefix compare says it either way.
+    // Every delivery and publish of the whole broker comes here, and most of
+    // a shared broker's traffic is not ours: that compare answers it, before
+    // check() and its stack frame are set up (nothing of the directory
+    // matters to it).
+    bool ours;
+    if (ed.access == MOSQ_ACL_READ || ed.access == MOSQ_ACL_WRITE) {
+        ours = ctx.topics.within_prefix(ed.topic);
+    } else if (ed.access == MOSQ_ACL_SUBSCRIBE) {
+        ours = ctx.topics.within_prefix(strip_shared_subscription(ed.topic));
+    } else if (ed.access == MOSQ_ACL_UNSUBSCRIBE) { // leaving a chat topic is always allowed
+        return ctx.topics.within_prefix(strip_shared_subscription(ed.topic)) ? MOSQ_ERR_SUCCESS
+                                                                             : MOSQ_ERR_PLUGIN_DEFER;
+    } else {
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    if (!ours) return ctx.config.exclusive ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_PLUGIN_DEFER;
+    return guarded("ACL check", MOSQ_ERR_ACL_DENIED, [&] { return check(ctx, ed); });
 }
 
 } // namespace mqchat::plugin
