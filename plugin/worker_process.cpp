@@ -36,7 +36,12 @@ constexpr int news_pipe_bytes = 1024 * 1024;
 /// not reading, and nothing more is asked of it.
 constexpr std::size_t max_outbox = 16 * 1024 * 1024;
 constexpr auto stop_grace = std::chrono::seconds(3);
-constexpr auto restart_pause = std::chrono::seconds(1);
+/// A worker process that ends before it has loaded the directory once is
+/// likely to end again (it cannot start threads, say): the pause before the
+/// next start doubles up to a minute, so the log gets a line a minute, not
+/// one a second. One that had worked is replaced after a second.
+constexpr auto first_restart_pause = std::chrono::seconds(1);
+constexpr auto longest_restart_pause = std::chrono::seconds(60);
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 } // namespace
@@ -94,7 +99,6 @@ void worker_process::start() {
     news_fd_ = news[0];
     inbox_.clear();
     first_load_ = false;
-    lost_logged_ = false;
 }
 
 void worker_process::stop() {
@@ -139,22 +143,22 @@ void worker_process::keep_alive() {
         return;
     }
     if (now < restart_after_) return;
-    restart_after_ = now + restart_pause;
+    restart_after_ = now + restart_pause_;
     try {
         start();
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: worker process started again; loading the directory afresh");
     } catch (const std::exception& e) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "mqchat: %s; retrying in a second", e.what());
+        mosquitto_log_printf(MOSQ_LOG_ERR, "mqchat: %s; trying again later", e.what());
     }
 }
 
 void worker_process::lost(const char* why) {
-    if (!lost_logged_)
-        mosquitto_log_printf(MOSQ_LOG_ERR,
-                             "mqchat: the worker process %s; going on from memory (logins that need the database "
-                             "or Argon2id are told to come back) until a new one has started",
-                             why);
-    lost_logged_ = true;
+    mosquitto_log_printf(MOSQ_LOG_ERR,
+                         "mqchat: the worker process %s; going on from memory (logins that need the database "
+                         "or Argon2id are told to come back) until a new one has started",
+                         why);
+    restart_pause_ = first_load_ ? clock::duration(first_restart_pause)
+                                 : std::min<clock::duration>(restart_pause_ * 2, longest_restart_pause);
     if (pid_ > 0) {
         // It may be alive but broken (a message that made no sense). Reaped
         // without waiting for it, here or by a later keep_alive().
@@ -176,7 +180,7 @@ void worker_process::lost(const char* why) {
     inbox_.clear();
     sodium_memzero(outbox_.data(), outbox_.size());
     outbox_.clear();
-    restart_after_ = clock::now() + restart_pause;
+    restart_after_ = clock::now() + restart_pause_;
 }
 
 void worker_process::receive() {

@@ -67,7 +67,8 @@ public:
     /// Asks the worker process to end, gives it a moment, then kills it.
     void stop();
     /// From TICK: notices a worker process that died and starts a new one
-    /// (at most once a second). Costs a counter on most calls.
+    /// (after a second; longer while new ones end early). Costs a counter on
+    /// most calls.
     void keep_alive();
 
     /// Whether there is something to take: two loads, for every callback.
@@ -151,7 +152,7 @@ private:
     unsigned ticks_ = 0;
     clock::time_point next_liveness_check_{};
     clock::time_point restart_after_{};
-    bool lost_logged_ = false;
+    clock::duration restart_pause_ = std::chrono::seconds(1); ///< grows while new worker processes end early
 };
 
 } // namespace mqchat::plugin
