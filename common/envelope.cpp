@@ -190,7 +190,9 @@ bool parse_receipt(std::string_view payload, receipt& out, envelope_error& error
 std::string stamp_receipt(const receipt& r, std::string_view user) {
     Json::Value v(Json::objectValue);
     v["user"] = std::string(user);
-    if (r.delivered > 0) v["delivered"] = Json::Int64(r.delivered);
+    // Always there (delivered >= read), so that a client's {"read": 0}
+    // stamps into a receipt the bridge accepts, not a bare {"user"}.
+    v["delivered"] = Json::Int64(r.delivered);
     if (r.read > 0) v["read"] = Json::Int64(r.read);
     return json::write(v);
 }

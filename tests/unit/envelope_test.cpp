@@ -22,6 +22,7 @@ class envelope_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(stamped_requires_sender);
     CPPUNIT_TEST(stored_ack_and_error_json);
     CPPUNIT_TEST(typing_parses_and_stamps);
+    CPPUNIT_TEST(every_client_receipt_stamps_into_one_the_bridge_takes);
     CPPUNIT_TEST_SUITE_END();
 
     send_envelope env;
@@ -207,6 +208,23 @@ public:
             CPPUNIT_ASSERT_EQUAL(when >= 0, v.isMember("at"));
             if (when >= 0) CPPUNIT_ASSERT_EQUAL(when, v["at"].asInt64());
         }
+    }
+    void every_client_receipt_stamps_into_one_the_bridge_takes() {
+        // Found by envelope_fuzz: {"read": 0} used to stamp into {"user": "bob"}.
+        for (const char* client : {R"({"read":0})", R"({"delivered":0})", R"({"delivered":0,"read":0})",
+                                   R"({"read":428})", R"({"delivered":431,"read":428})"}) {
+            receipt r, back;
+            envelope_error e;
+            CPPUNIT_ASSERT_MESSAGE(client, parse_receipt(client, r, e));
+            CPPUNIT_ASSERT_MESSAGE(client, parse_stamped_receipt(stamp_receipt(r, "bob"), back, e));
+            CPPUNIT_ASSERT_EQUAL(std::string("bob"), back.user);
+            CPPUNIT_ASSERT_EQUAL(r.delivered, back.delivered);
+            CPPUNIT_ASSERT_EQUAL(r.read, back.read);
+        }
+        receipt r;
+        r.read = 428;
+        r.delivered = 431;
+        CPPUNIT_ASSERT_EQUAL(std::string(R"({"delivered":431,"read":428,"user":"bob"})"), stamp_receipt(r, "bob"));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(envelope_test);
