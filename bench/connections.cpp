@@ -35,7 +35,7 @@ namespace mqchat::bench {
 storm_result connect_storm(test::broker& b, const std::string& prefix, int n, std::size_t pending_limit,
                            const std::function<std::string(int)>& password_of,
                            const std::function<void(client_pool&, int, int)>& on_connected) {
-    const double cpu0 = cpu_seconds(b.pid());
+    const double cpu0 = cpu_seconds(b.pid(), true);
     const long rss0 = rss_kib(b.pid());
     const int per_worker = 5000;
     const int workers = (n + per_worker - 1) / per_worker;
@@ -105,7 +105,7 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
     r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(500)); // let the broker settle
     r.rss_per_conn_kib = static_cast<double>(rss_kib(b.pid()) - rss0) / n;
-    const double cpu1 = cpu_seconds(b.pid());
+    const double cpu1 = cpu_seconds(b.pid(), true);
     r.broker_cpu_s = cpu1 - cpu0;
     const auto t1 = clock::now();
     for (auto& w : ws) {
@@ -118,7 +118,7 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
     }
     r.disconnect_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    r.disconnect_broker_cpu_s = cpu_seconds(b.pid()) - cpu1;
+    r.disconnect_broker_cpu_s = cpu_seconds(b.pid(), true) - cpu1;
     if (refused) throw std::runtime_error(std::to_string(refused) + " logins refused in the connection storm");
     if (r.connected != static_cast<std::size_t>(n))
         throw std::runtime_error("only " + std::to_string(r.connected) + " of " + std::to_string(n) + " clients connected");

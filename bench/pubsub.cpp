@@ -72,12 +72,12 @@ pubsub_result measure_pubsub(const pubsub_setup& setup) {
     };
     pool.run([] { return false; }, setup.throughput_time / 5, fill); // warm up
     const std::uint64_t r0 = received;
-    const double cpu0 = cpu_seconds(setup.broker);
+    const double cpu0 = cpu_seconds(setup.broker, true);
     const auto t0 = clock::now();
     pool.run([] { return false; }, setup.throughput_time, fill);
     const double secs = std::chrono::duration<double>(clock::now() - t0).count();
     out.rate = static_cast<double>(received - r0) / secs;
-    const double broker_cpu = cpu_seconds(setup.broker) - cpu0;
+    const double broker_cpu = cpu_seconds(setup.broker, true) - cpu0;
     out.broker_cpu = broker_cpu / secs;
     out.broker_us_per_msg = received > r0 ? broker_cpu * 1e6 / static_cast<double>(received - r0) : 0;
     // QoS 0 may be dropped under load; wait for what is coming, then move on.

@@ -305,10 +305,10 @@ void run_stored_chat(const settings& s) {
 
     // 1. Saturation.
     traffic.keep_full(warm_up);
-    const double cpu_broker0 = cpu_seconds(mqtt.pid()), cpu_bridge0 = cpu_seconds(bridge.pid()),
+    const double cpu_broker0 = cpu_seconds(mqtt.pid(), true), cpu_bridge0 = cpu_seconds(bridge.pid()),
                  cpu_pg0 = cpu_seconds(db.pid(), true), cpu_self0 = self_cpu_seconds();
     const saturation sat = traffic.keep_full(run_time);
-    const double ms_broker = ms_per_1000(cpu_broker0, cpu_seconds(mqtt.pid()), sat.acked);
+    const double ms_broker = ms_per_1000(cpu_broker0, cpu_seconds(mqtt.pid(), true), sat.acked);
     const double ms_bridge = ms_per_1000(cpu_bridge0, cpu_seconds(bridge.pid()), sat.acked);
     const double ms_pg = ms_per_1000(cpu_pg0, cpu_seconds(db.pid(), true), sat.acked);
     const double ms_self = ms_per_1000(cpu_self0, self_cpu_seconds(), sat.acked);
