@@ -128,8 +128,12 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
 namespace {
 
 /// Mean time of one login, one client after the other.
-double sequential_login_ms(int port, const std::string& prefix, int n) {
+/// Mean time of n logins one after the other; `come_backs` counts those the
+/// broker closed without a CONNACK to come back (a password check while
+/// another ran in the last 2 s is not waited for: docs/architecture.md).
+double sequential_login_ms(int port, const std::string& prefix, int n, std::size_t& come_backs) {
     double total = 0;
+    come_backs = 0;
     for (int i = 0; i < n; ++i) {
         client_pool pool("127.0.0.1", port);
         pool.add({"", prefix + std::to_string(i), "real-cost-pw", 5, ""});
@@ -140,6 +144,7 @@ double sequential_login_ms(int port, const std::string& prefix, int n) {
         pool.run([&] { return rc != -1; }, std::chrono::seconds(10));
         total += std::chrono::duration<double, std::milli>(clock::now() - t0).count();
         if (rc != 0) throw std::runtime_error("login refused in the login-cost measurement");
+        come_backs += pool.come_backs();
         pool.disconnect_all();
     }
     return total / n;
@@ -181,9 +186,12 @@ void run_connections(const settings& s) {
     report("connect_10k_paced_s", with_paced.seconds, "s", without_paced.seconds, "at most 100 connects in progress");
     report("rss_per_conn_kb", with.rss_per_conn_kib, "KiB", without.rss_per_conn_kib);
 
-    const double cold = sequential_login_ms(with_plugin.port(), "k", kdf_users);
-    const double warm = sequential_login_ms(with_plugin.port(), "k", kdf_users);
-    report("login_cold_ms", cold, "ms", std::nullopt, "first login, Argon2id m=19 MiB t=2 on a password thread, waited for within the budget");
+    std::size_t cold_come_backs = 0, warm_come_backs = 0;
+    const double cold = sequential_login_ms(with_plugin.port(), "k", kdf_users, cold_come_backs);
+    const double warm = sequential_login_ms(with_plugin.port(), "k", kdf_users, warm_come_backs);
+    report("login_cold_ms", cold, "ms", std::nullopt,
+           "first logins one after another, Argon2id m=19 MiB t=2 in the worker process; " +
+               std::to_string(cold_come_backs) + " of " + std::to_string(kdf_users) + " told to come back");
     report("login_warm_ms", warm, "ms", std::nullopt, "same password again: keyed digest in memory");
     with_plugin.stop();
 }
