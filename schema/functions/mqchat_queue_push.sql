@@ -9,12 +9,11 @@
 -- Returns the number queued.
 -- It runs for every stored batch, and most members of most conversations
 -- have no push device or are online: the plan starts from the stored
--- messages and their members with a device, through indexes (the CTEs are
--- MATERIALIZED to keep that order), so a batch whose members have no
--- device costs a few index probes, not a pass over every membership.
--- jit off: the planner's guess for the badge count (a join over all the
--- member's messages, per row) is far above what the index scans cost, and
--- crosses jit_above_cost: compiling the plan took 0.7 s a call.
+-- messages, then their members who have a device (the CTEs are
+-- MATERIALIZED to keep that order), and builds payloads only for those.
+-- jit off: the planner's guess for the badge counts is far above what
+-- their index range scans cost and crossed jit_above_cost: compiling the
+-- plan took 0.7 s a call.
 CREATE OR REPLACE FUNCTION mqchat_queue_push(stored jsonb) RETURNS bigint LANGUAGE sql SET jit = off AS $$
     WITH s AS MATERIALIZED (
         SELECT DISTINCT (e ->> 'conv')::bigint AS conv_id, (e ->> 'seq')::bigint AS seq
