@@ -32,6 +32,21 @@ auto pg_message_store::with_db(Fn&& fn) {
     }
 }
 
+namespace {
+/// [{"conv", "seq"}, …]: how mark_published and mqchat_queue_push take messages.
+template <class Pairs>
+std::string conv_seq_json(const Pairs& pairs) {
+    Json::Value arr(Json::arrayValue);
+    for (const auto& [conv, seq] : pairs) {
+        Json::Value v(Json::objectValue);
+        v["conv"] = Json::Int64(conv);
+        v["seq"] = Json::Int64(seq);
+        arr.append(std::move(v));
+    }
+    return json::write(arr);
+}
+} // namespace
+
 std::vector<store_result> pg_message_store::store_batch(const std::vector<send_request>& batch) {
     Json::Value arr(Json::arrayValue);
     for (const auto& r : batch) {
@@ -125,14 +140,7 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
 std::map<std::int64_t, std::int64_t> pg_message_store::mark_published(
     const std::map<std::int64_t, std::int64_t>& conv_seq) {
     if (conv_seq.empty()) return {};
-    Json::Value arr(Json::arrayValue);
-    for (const auto& [conv, seq] : conv_seq) {
-        Json::Value v(Json::objectValue);
-        v["conv"] = Json::Int64(conv);
-        v["seq"] = Json::Int64(seq);
-        arr.append(std::move(v));
-    }
-    const std::string payload = json::write(arr);
+    const std::string payload = conv_seq_json(conv_seq);
     return with_db([&](pg::connection& c) {
         return pg::transaction(c, [&] {
             // Losing this on a crash only means a republish that clients drop
@@ -212,14 +220,7 @@ void pg_message_store::store_presence(const std::map<std::string, presence_recor
 
 std::int64_t pg_message_store::queue_push(const std::vector<std::pair<std::int64_t, std::int64_t>>& stored) {
     if (stored.empty()) return 0;
-    Json::Value arr(Json::arrayValue);
-    for (const auto& [conv, seq] : stored) {
-        Json::Value v(Json::objectValue);
-        v["conv"] = Json::Int64(conv);
-        v["seq"] = Json::Int64(seq);
-        arr.append(std::move(v));
-    }
-    const std::string payload = json::write(arr);
+    const std::string payload = conv_seq_json(stored);
     return with_db([&](pg::connection& c) { return c.exec("SELECT mqchat_queue_push($1::jsonb)", {payload}).int64(0, 0); });
 }
 
