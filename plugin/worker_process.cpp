@@ -101,6 +101,10 @@ void worker_process::start() {
     first_load_ = false;
 }
 
+// Runs when the plugin is cleaned up (the broker is shutting down) and from
+// the destructor: the short sleeps below are the only waits on the broker's
+// thread, bounded by stop_grace, and only at the end. A restart from TICK
+// finds no running process and waits for none.
 void worker_process::stop() {
     for (const pid_t p : unreaped_) waitpid(p, nullptr, 0); // killed already: quick
     unreaped_.clear();
