@@ -20,6 +20,10 @@ connection::connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo
         while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
         throw broken_connection("cannot connect to PostgreSQL: " + why);
     }
+    // Every mqchat query is short; a planner estimate above jit_above_cost
+    // (easily reached by the counts in conv.list or the push badges) would
+    // spend hundreds of milliseconds compiling a plan that runs in one.
+    check(PQexec(conn_.get(), "SET jit = off"));
 }
 
 result connection::check(PGresult* raw) {
