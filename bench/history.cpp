@@ -26,7 +26,8 @@ namespace {
 void seed(pg::connection& db, int convs, int per_conv) {
     db.exec("INSERT INTO users (name, password_hash) SELECT 'h' || g, $1 FROM generate_series(0, 99) g",
             {cheap_hash("pw")});
-    db.exec("INSERT INTO conversations (last_seq, published_seq) SELECT $1, $1 FROM generate_series(1, $2)",
+    db.exec("WITH c AS (INSERT INTO conversations (last_seq) SELECT $1 FROM generate_series(1, $2) RETURNING id, last_seq)"
+            " INSERT INTO conversation_outbox SELECT id, last_seq FROM c", // all published
             {std::to_string(per_conv), std::to_string(convs)});
     const std::int64_t first_user = db.exec("SELECT min(id) FROM users").int64(0, 0);
     const std::int64_t first_conv = db.exec("SELECT min(id) FROM conversations").int64(0, 0);

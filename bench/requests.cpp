@@ -44,8 +44,10 @@ std::int64_t seed_group(pg::connection& db, const std::string& prefix, int users
     add_users(db, prefix, users, cheap_hash("pw"));
     const int convs = (users + group - 1) / group;
     const std::int64_t first_conv =
-        db.exec("INSERT INTO conversations (title, last_seq, published_seq) SELECT $1 || g, $2, $2"
-                " FROM generate_series(0, $3 - 1) g RETURNING id",
+        db.exec("WITH c AS (INSERT INTO conversations (title, last_seq) SELECT $1 || g, $2"
+                "            FROM generate_series(0, $3 - 1) g RETURNING id, last_seq),"
+                " o AS (INSERT INTO conversation_outbox SELECT id, last_seq FROM c)" // all published
+                " SELECT min(id) FROM c",
                 {prefix, std::to_string(messages_per_conv), std::to_string(convs)})
             .int64(0, 0);
     db.exec("INSERT INTO members (conv_id, user_id)"

@@ -107,14 +107,8 @@ void deferred_writer::run() {
             presence.clear();
             if (!pushes.empty()) store_.queue_push(pushes);
             pushes.clear();
-            // After the pushes: see the header. Rows busy in a store
-            // transaction come back for the next round.
-            const auto later = store_.mark_published(published);
+            store_.mark_published(published); // after the pushes: see the header
             published.clear();
-            if (!later.empty()) {
-                std::lock_guard lock(mutex_);
-                merge_published(later);
-            }
             if (warned) std::cout << "mqchat-bridge: receipts, presence, pushes and published seqs are stored again" << std::endl;
             warned = false;
             backoff_ms = 100;

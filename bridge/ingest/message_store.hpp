@@ -54,9 +54,8 @@ public:
                                                     std::size_t limit) = 0;
 
     /// Records that the broker acknowledged everything up to seq per conv.
-    /// A conversation whose row a store transaction holds right now is not
-    /// waited for: it is returned, to be recorded next time.
-    virtual std::map<std::int64_t, std::int64_t> mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) = 0;
+    /// Never waits for a store: the outbox rows are not the rows it locks.
+    virtual void mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) = 0;
 
     /// Moves members' delivered / read cursors forward (never back, never
     /// past the conversation's last seq). Keyed by (conv, user name).

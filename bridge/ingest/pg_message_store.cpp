@@ -63,45 +63,35 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
     }
     const std::string payload = json::write(arr);
     return with_db([&](pg::connection& c) {
-        return pg::transaction(c, [&] {
-            const auto res =
-                c.exec("SELECT idx, status, seq, ts, array_to_string(mentions, ',') FROM mqchat_store_batch($1::jsonb)",
-                       {payload});
-            std::vector<store_result> out(batch.size());
-            for (int i = 0; i < res.rows(); ++i) {
-                const auto idx = static_cast<std::size_t>(res.int64(i, 0));
-                const std::string_view st = res.text(i, 1);
-                store_result& r = out.at(idx);
-                r.status = st == "stored"       ? store_status::stored
-                           : st == "duplicate"  ? store_status::duplicate
-                           : st == "not_member" ? store_status::not_member
-                           : st == "bad_ref"    ? store_status::bad_ref
-                           : st == "not_author" ? store_status::not_author
-                                                : store_status::no_conversation;
-                if (!res.is_null(i, 2)) r.seq = res.int64(i, 2);
-                if (!res.is_null(i, 3)) r.ts = res.int64(i, 3);
-                for (std::string_view names = res.text(i, 4); !names.empty();) {
-                    const auto comma = names.find(',');
-                    r.mentions.emplace_back(names.substr(0, comma));
-                    names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
-                }
+        // One statement, so one round trip: its implicit transaction is the
+        // batch's (nothing is stored if any of it fails).
+        const auto res = c.exec("SELECT idx, status, seq, ts, array_to_string(mentions, ','), members_version"
+                                "  FROM mqchat_store_batch($1::jsonb)",
+                                {payload});
+        if (static_cast<std::size_t>(res.rows()) != batch.size())
+            throw pg::error("mqchat_store_batch returned " + std::to_string(res.rows()) + " rows for " +
+                            std::to_string(batch.size()) + " messages");
+        std::vector<store_result> out(batch.size());
+        for (int i = 0; i < res.rows(); ++i) {
+            const auto idx = static_cast<std::size_t>(res.int64(i, 0));
+            const std::string_view st = res.text(i, 1);
+            store_result& r = out.at(idx);
+            r.status = st == "stored"       ? store_status::stored
+                       : st == "duplicate"  ? store_status::duplicate
+                       : st == "not_member" ? store_status::not_member
+                       : st == "bad_ref"    ? store_status::bad_ref
+                       : st == "not_author" ? store_status::not_author
+                                            : store_status::no_conversation;
+            if (!res.is_null(i, 2)) r.seq = res.int64(i, 2);
+            if (!res.is_null(i, 3)) r.ts = res.int64(i, 3);
+            for (std::string_view names = res.text(i, 4); !names.empty();) {
+                const auto comma = names.find(',');
+                r.mentions.emplace_back(names.substr(0, comma));
+                names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
             }
-            if (static_cast<std::size_t>(res.rows()) != batch.size())
-                throw pg::error("mqchat_store_batch returned " + std::to_string(res.rows()) + " rows for " +
-                                std::to_string(batch.size()) + " messages");
-            // The batch holds these rows locked, so the versions are committed
-            // ones: every membership change they count has been announced.
-            std::string ids = "{";
-            for (const auto& r : batch) ids += std::to_string(r.conv) + ",";
-            ids.back() = '}';
-            const auto versions = c.exec("SELECT id, members_version FROM conversations WHERE id = ANY($1::bigint[])", {ids});
-            std::map<std::int64_t, std::int64_t> version_of;
-            for (int i = 0; i < versions.rows(); ++i) version_of[versions.int64(i, 0)] = versions.int64(i, 1);
-            for (std::size_t i = 0; i < batch.size(); ++i)
-                if (const auto it = version_of.find(batch[i].conv); it != version_of.end())
-                    out[i].members_version = it->second;
-            return out;
-        });
+            if (!res.is_null(i, 5)) r.members_version = res.int64(i, 5);
+        }
+        return out;
     });
 }
 
@@ -112,9 +102,10 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
             "SELECT m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body,"
             "       coalesce(m.type, ''), coalesce(m.reply_to, 0), c.members_version, coalesce(m.ref, 0)"
             "  FROM conversations c"
-            "  JOIN messages m ON m.conv_id = c.id AND m.seq > c.published_seq"
+            "  LEFT JOIN conversation_outbox o ON o.conv_id = c.id"
+            "  JOIN messages m ON m.conv_id = c.id AND m.seq > coalesce(o.published_seq, 0)"
             "  LEFT JOIN users u ON u.id = m.sender_id"
-            " WHERE c.last_seq > c.published_seq AND (m.conv_id, m.seq) > ($1::bigint, $2::bigint)"
+            " WHERE c.last_seq > coalesce(o.published_seq, 0) AND (m.conv_id, m.seq) > ($1::bigint, $2::bigint)"
             " ORDER BY m.conv_id, m.seq LIMIT $3",
             {std::to_string(after_conv), std::to_string(after_seq), std::to_string(limit)});
         std::vector<stored_message> out;
@@ -137,31 +128,23 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
     });
 }
 
-std::map<std::int64_t, std::int64_t> pg_message_store::mark_published(
-    const std::map<std::int64_t, std::int64_t>& conv_seq) {
-    if (conv_seq.empty()) return {};
+void pg_message_store::mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) {
+    if (conv_seq.empty()) return;
     const std::string payload = conv_seq_json(conv_seq);
-    return with_db([&](pg::connection& c) {
-        return pg::transaction(c, [&] {
+    with_db([&](pg::connection& c) {
+        pg::transaction(c, [&] {
             // Losing this on a crash only means a republish that clients drop
             // by seq, so it need not wait for the disk.
             c.exec("SET LOCAL synchronous_commit = off");
-            // This runs beside the store (another connection, other
-            // bridges): a row a store transaction holds is skipped, not
-            // waited for while holding others (the next store would queue
-            // behind this one), and comes back to be recorded next round.
-            const auto left = c.exec(
-                "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(conv bigint, seq bigint)),"
-                " locked AS (SELECT c.id FROM conversations c JOIN v ON c.id = v.conv"
-                "             WHERE c.published_seq < v.seq ORDER BY c.id FOR UPDATE OF c SKIP LOCKED),"
-                " done AS (UPDATE conversations c SET published_seq = greatest(c.published_seq, v.seq)"
-                "            FROM v, locked WHERE c.id = v.conv AND locked.id = c.id RETURNING c.id)"
-                " SELECT v.conv, v.seq FROM v JOIN conversations c ON c.id = v.conv"
-                "  WHERE c.published_seq < v.seq AND v.conv NOT IN (SELECT id FROM done)",
-                {payload});
-            std::map<std::int64_t, std::int64_t> later;
-            for (int i = 0; i < left.rows(); ++i) later[left.int64(i, 0)] = left.int64(i, 1);
-            return later;
+            // Its own table (schema/011): no store waits for these rows. A
+            // conversation deleted meanwhile is left out; in conversation
+            // order, so that two bridges doing this never deadlock.
+            c.exec("INSERT INTO conversation_outbox AS o (conv_id, published_seq)"
+                   " SELECT v.conv, v.seq FROM jsonb_to_recordset($1::jsonb) AS v(conv bigint, seq bigint)"
+                   "   JOIN conversations c ON c.id = v.conv ORDER BY v.conv"
+                   " ON CONFLICT (conv_id) DO UPDATE SET published_seq = EXCLUDED.published_seq"
+                   "  WHERE o.published_seq < EXCLUDED.published_seq",
+                   {payload});
         });
     });
 }

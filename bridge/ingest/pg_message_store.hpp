@@ -18,7 +18,7 @@ public:
     std::vector<store_result> store_batch(const std::vector<send_request>& batch) override;
     std::vector<stored_message> unpublished(std::int64_t after_conv, std::int64_t after_seq,
                                             std::size_t limit) override;
-    std::map<std::int64_t, std::int64_t> mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) override;
+    void mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) override;
     void store_receipts(const std::map<std::pair<std::int64_t, std::string>, receipt>& latest) override;
     void store_presence(const std::map<std::string, presence_record>& latest) override;
     std::int64_t queue_push(const std::vector<std::pair<std::int64_t, std::int64_t>>& stored) override;

@@ -2,7 +2,10 @@
 -- JSON array of {"conv", "sender", "id", "body", "type"?, "reply_to"?, "ref"?,
 -- "guest"?}. One result row per element, same order (idx from 0):
 --   stored          new message with its seq and ts; `mentions` lists the
---                   members named in it (@name)
+--                   members named in it (@name); `members_version` is the
+--                   conversation's membership version the message was
+--                   stored under (schema/004: the broker delivers it by a
+--                   directory at least that new)
 --   duplicate       (conv, sender, id) was stored before: its original seq and ts
 --   not_member      the sender is not a member (any more); nothing stored
 --   no_conversation the conversation does not exist; nothing stored
@@ -13,7 +16,8 @@
 -- Replies, mentions, edits, deletes and reactions: docs/protocol.md,
 -- "Message types", and schema/007_message_lifecycle.sql.
 -- The caller must order the batch by conv so concurrent bridges lock
--- conversations in the same order.
+-- conversations in the same order. It is one statement: the caller runs it
+-- alone, and its implicit transaction is the batch's.
 --
 -- Cost: this runs for every message, so it does per message only what that
 -- message needs. A run of messages into one conversation locks and updates
@@ -24,7 +28,7 @@
 -- trigger on messages only fills in a vector that is missing); the mention
 -- scan runs only for bodies with an '@'.
 CREATE OR REPLACE FUNCTION mqchat_store_batch(batch jsonb)
-RETURNS TABLE (idx int, status text, seq bigint, ts bigint, mentions text[])
+RETURNS TABLE (idx int, status text, seq bigint, ts bigint, mentions text[], members_version bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -33,6 +37,7 @@ DECLARE
     v_conv      bigint;
     v_locked    bigint;          -- the conversation whose row this loop holds and counts in v_last
     v_last      bigint;
+    v_version   bigint;          -- v_locked's membership version
     v_sender    bigint;
     v_sender_of text;            -- the name v_sender was looked up for
     v_member    boolean;
@@ -52,6 +57,7 @@ BEGIN
         seq := NULL;
         ts := NULL;
         mentions := NULL;
+        members_version := NULL;
         v_conv := (m ->> 'conv')::bigint;
         v_type := m ->> 'type';
         v_ref := (m ->> 'ref')::bigint;
@@ -61,7 +67,12 @@ BEGIN
                 UPDATE conversations SET last_seq = v_last WHERE id = v_locked AND last_seq <> v_last;
             END IF;
             v_locked := NULL;
-            SELECT c.last_seq INTO v_last FROM conversations c WHERE c.id = v_conv FOR UPDATE;
+            -- NO KEY: the row's key does not change, so inserts that only
+            -- reference it (messages, the outbox) need not wait for this lock.
+            -- Read under the lock, the version is a committed one whose
+            -- membership change has been announced.
+            SELECT c.last_seq, c.members_version INTO v_last, v_version
+              FROM conversations c WHERE c.id = v_conv FOR NO KEY UPDATE;
             IF NOT FOUND THEN
                 status := 'no_conversation';
                 RETURN NEXT;
@@ -80,6 +91,8 @@ BEGIN
                 SELECT u.id INTO v_sender FROM users u WHERE u.name = v_sender_of;
             END IF;
             INSERT INTO members (conv_id, user_id) VALUES (v_conv, v_sender) ON CONFLICT DO NOTHING;
+            -- The membership trigger gave the conversation a new version.
+            SELECT c.members_version INTO v_version FROM conversations c WHERE c.id = v_conv;
         END IF;
         SELECT d.seq, d.ts,
                EXISTS (SELECT 1 FROM members mb WHERE mb.conv_id = v_conv AND mb.user_id = v_sender)
@@ -156,6 +169,7 @@ BEGIN
         status := 'stored';
         seq := v_seq;
         ts := v_ts;
+        members_version := v_version;
         RETURN NEXT;
     END LOOP;
     IF v_locked IS NOT NULL THEN

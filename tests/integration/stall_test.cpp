@@ -61,6 +61,7 @@ class stall_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_message_held_for_a_removal_holds_up_no_other_conversation);
     CPPUNIT_TEST(an_exclusive_broker_asks_undecided_logins_to_come_back);
     CPPUNIT_TEST(a_send_the_plugin_cannot_judge_in_time_is_judged_by_the_bridge);
+    CPPUNIT_TEST(recording_what_was_published_never_holds_up_a_store);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -255,6 +256,39 @@ public:
             std::this_thread::sleep_for(100ms);
         }
         CPPUNIT_FAIL("the plugin never learnt that carol is not a member");
+    }
+
+    void recording_what_was_published_never_holds_up_a_store() {
+        // The outbox is its own table (schema/011_outbox.sql): whoever holds
+        // a conversation's outbox row — the deferred writer, another
+        // bridge's, an operator's query — the next message into that
+        // conversation is stored, delivered and acked all the same, and the
+        // published seq is recorded once the row is free.
+        auto& s = shared();
+        const std::int64_t conv = s.stack.create_conv({"alice", "bob"}, "outbox");
+        auto alice = login("alice");
+        auto bob = login("bob");
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/user/alice/inbox"));
+        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(topic(conv, "msg")));
+        pg::connection holder(s.stack.conninfo());
+        holder.exec("BEGIN");
+        holder.exec("INSERT INTO conversation_outbox VALUES ($1, 0)", {std::to_string(conv)});
+        holder.exec("SELECT * FROM conversation_outbox WHERE conv_id = $1 FOR UPDATE", {std::to_string(conv)});
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(topic(conv, "send"), R"({"id":"outbox-1","body":"not held up"})"));
+        received ack;
+        CPPUNIT_ASSERT(alice->wait_message(ack, 10s, "chat/user/alice/inbox"));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(ack.payload, std::string("outbox-1"), json_of(ack.payload)["ack"].asString());
+        delivery_log at_bob;
+        at_bob.collect(*bob, topic(conv, "msg"), 1, 10s);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), at_bob.first_seen.size());
+        holder.exec("COMMIT");
+        pg::connection db(s.stack.conninfo());
+        for (int i = 0; i < 100; ++i) {
+            const auto r = db.exec("SELECT published_seq FROM conversation_outbox WHERE conv_id = $1", {std::to_string(conv)});
+            if (r.rows() == 1 && r.int64(0, 0) == 1) return;
+            std::this_thread::sleep_for(100ms);
+        }
+        CPPUNIT_FAIL("the published seq was never recorded");
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(stall_test);
