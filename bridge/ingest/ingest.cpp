@@ -141,8 +141,8 @@ void ingest::collect(std::vector<send_request>& batch) {
         send_request r;
         if (parse(in, r)) batch.push_back(std::move(r));
     } while (batch.size() < batch_max_ && link_.next(in, std::chrono::milliseconds(0)));
-    // Lock conversations in one order (see mqchat_store_batch); stable keeps
-    // each conversation's arrival order.
+    // One run per conversation (mqchat_store_batch locks them in id order
+    // itself); stable keeps each conversation's arrival order.
     std::stable_sort(batch.begin(), batch.end(),
                      [](const send_request& a, const send_request& b) { return a.conv < b.conv; });
 }
