@@ -13,7 +13,13 @@
 -- MATERIALIZED to keep that order), and builds payloads only for those.
 -- (mqchat's connections run with jit off: the planner's guess for the
 -- badge counts crossed jit_above_cost, and compiling took 0.7 s a call.)
-CREATE OR REPLACE FUNCTION mqchat_queue_push(stored jsonb) RETURNS bigint LANGUAGE sql AS $$
+-- PL/pgSQL, not SQL: a SQL function's query is planned again at every call
+-- (3.4 ms of a 6 ms call for 300 messages); PL/pgSQL keeps the plan for the
+-- session.
+CREATE OR REPLACE FUNCTION mqchat_queue_push(stored jsonb) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    queued bigint;
+BEGIN
     WITH s AS MATERIALIZED (
         SELECT DISTINCT (e ->> 'conv')::bigint AS conv_id, (e ->> 'seq')::bigint AS seq
           FROM jsonb_array_elements(stored) e
@@ -63,5 +69,6 @@ CREATE OR REPLACE FUNCTION mqchat_queue_push(stored jsonb) RETURNS bigint LANGUA
         ON CONFLICT (device_id, conv_id, seq) DO NOTHING
         RETURNING 1
     )
-    SELECT count(*) FROM ins
-$$;
+    SELECT count(*) INTO queued FROM ins;
+    RETURN queued;
+END $$;
