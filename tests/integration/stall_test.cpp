@@ -52,6 +52,17 @@ std::unique_ptr<mqtt_client> login(const std::string& user, const std::string& p
 
 std::string topic(std::int64_t conv, const std::string& leaf) { return "chat/conv/" + std::to_string(conv) + "/" + leaf; }
 
+/// `writer` logged in and listening on its inbox, `reader` on the conversation's messages.
+struct writer_and_reader {
+    std::unique_ptr<mqtt_client> writer, reader;
+};
+writer_and_reader log_in_pair(std::int64_t conv, const std::string& writer, const std::string& reader) {
+    writer_and_reader p{login(writer), login(reader)};
+    CPPUNIT_ASSERT_EQUAL(1, p.writer->subscribe("chat/user/" + writer + "/inbox"));
+    CPPUNIT_ASSERT_EQUAL(1, p.reader->subscribe(topic(conv, "msg")));
+    return p;
+}
+
 } // namespace
 
 class stall_test : public CppUnit::TestFixture {
@@ -231,10 +242,7 @@ public:
         // database wakes. Nothing is stored; bob receives nothing.
         auto& s = shared();
         const std::int64_t only_alice_bob = s.stack.create_conv({"alice", "bob"}, "two");
-        auto carol = login("carol");
-        auto bob = login("bob");
-        CPPUNIT_ASSERT_EQUAL(1, carol->subscribe("chat/user/carol/inbox"));
-        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(topic(only_alice_bob, "msg")));
+        auto [carol, bob] = log_in_pair(only_alice_bob, "carol", "bob");
         s.stack.db.freeze();
         const int rc = carol->publish(topic(only_alice_bob, "send"), R"({"id":"not-yours-1","body":"let me in"})");
         s.stack.db.thaw();
@@ -266,10 +274,7 @@ public:
         // published seq is recorded once the row is free.
         auto& s = shared();
         const std::int64_t conv = s.stack.create_conv({"alice", "bob"}, "outbox");
-        auto alice = login("alice");
-        auto bob = login("bob");
-        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/user/alice/inbox"));
-        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(topic(conv, "msg")));
+        auto [alice, bob] = log_in_pair(conv, "alice", "bob");
         pg::connection holder(s.stack.conninfo());
         holder.exec("BEGIN");
         holder.exec("INSERT INTO conversation_outbox VALUES ($1, 0)", {std::to_string(conv)});
