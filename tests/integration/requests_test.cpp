@@ -15,6 +15,7 @@
 
 #include "common/pg.hpp"
 #include "support/chat.hpp"
+#include "support/rpc_caller.hpp"
 #include "support/servers.hpp"
 
 using namespace mqchat;
@@ -37,76 +38,11 @@ fixture& shared() {
 }
 
 
-/// A logged-in user that makes requests and reads its inbox.
-struct caller {
-    std::string name;
-    std::unique_ptr<mqtt_client> client;
-    int next = 0;
-    std::vector<Json::Value> notices; ///< inbox messages that were not replies
-
-    explicit caller(const std::string& user, int protocol = 5) : name(user) {
-        client = std::make_unique<mqtt_client>(shared().stack.port(), client_options{"", user, "pw-" + user, protocol});
-        if (client->connect() != 0) throw std::runtime_error("login of " + user + " failed");
-        if (client->subscribe(inbox(), 1) < 0) throw std::runtime_error("inbox subscription failed");
-    }
-    std::string inbox() const { return "chat/user/" + name + "/inbox"; }
-
-    /// Sends a request and returns the reply (MQTT 5: matched by correlation data).
-    Json::Value call(const std::string& method, const Json::Value& params = Json::Value(Json::objectValue)) {
-        const std::string corr = name + "-" + std::to_string(++next);
-        Json::StreamWriterBuilder w;
-        w["indentation"] = "";
-        const int rc = client->publish_request("chat/rpc/" + method, Json::writeString(w, params), inbox(), corr);
-        if (rc != 0) throw std::runtime_error(method + " refused with " + std::to_string(rc));
-        return reply(corr);
-    }
-    Json::Value reply(const std::string& corr) {
-        const auto until = std::chrono::steady_clock::now() + 10s;
-        while (std::chrono::steady_clock::now() < until) {
-            received r;
-            if (!client->wait_message(r, 200ms, inbox())) continue;
-            if (r.correlation_data == corr) return json_of(r.payload);
-            notices.push_back(json_of(r.payload));
-        }
-        throw std::runtime_error("no reply to " + corr);
-    }
-    /// The code of the next error notice (not a reply) on the inbox.
-    std::string notice_error() {
-        const auto until = std::chrono::steady_clock::now() + 10s;
-        while (std::chrono::steady_clock::now() < until) {
-            for (auto it = notices.begin(); it != notices.end(); ++it)
-                if (it->isMember("error") && !it->isMember("method")) {
-                    const std::string code = (*it)["error"]["code"].asString();
-                    notices.erase(it);
-                    return code;
-                }
-            received r;
-            if (client->wait_message(r, 200ms, inbox())) notices.push_back(json_of(r.payload));
-        }
-        return "(none)";
-    }
-    /// Waits for a notice (not a reply) with the given "notice" value.
-    Json::Value notice(const std::string& kind) {
-        const auto until = std::chrono::steady_clock::now() + 10s;
-        while (std::chrono::steady_clock::now() < until) {
-            for (auto it = notices.begin(); it != notices.end(); ++it)
-                if ((*it)["notice"] == kind) {
-                    Json::Value v = *it;
-                    notices.erase(it);
-                    return v;
-                }
-            received r;
-            if (client->wait_message(r, 200ms, inbox())) notices.push_back(json_of(r.payload));
-        }
-        return Json::Value();
-    }
+/// rpc_caller (tests/support) logged in as one of the fixture's users.
+struct caller : rpc_caller {
+    explicit caller(const std::string& user, int protocol = 5)
+        : rpc_caller(shared().stack.port(), user, "pw-" + user, protocol) {}
 };
-
-Json::Value params(std::initializer_list<std::pair<const char*, Json::Value>> items) {
-    Json::Value v(Json::objectValue);
-    for (const auto& [k, val] : items) v[k] = val;
-    return v;
-}
 
 Json::Value names(std::initializer_list<const char*> list) {
     Json::Value v(Json::arrayValue);
