@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "desks.hpp"
 
 namespace {
 
@@ -30,6 +31,12 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
   conv add-member ID NAME                   add a member
   conv remove-member ID NAME                remove a member
   conv list NAME                            list NAME's conversations
+  desk create NAME [--title T]              a support desk (docs/desks.md)
+  desk add-agent DESK USER [--capacity N]   make USER an agent of DESK, holding at most N (5)
+                                            conversations at once; again: change N
+  desk remove-agent DESK USER               USER takes no more conversations of DESK
+  desk supervisor USER [--off]              USER sees and acts on every desk (or no longer)
+  desk list                                 desks with their waiting and assigned counts
   search-language CONFIG                    full-text search in this PostgreSQL text search
                                             configuration (e.g. english, german, simple);
                                             re-indexes the stored messages
@@ -77,7 +84,8 @@ int run(std::vector<std::string> args) {
     if (cmd == "migrate") need(1);
     else if (cmd != "user add" && cmd != "user del" && cmd != "user ban" && cmd != "user unban" &&
              cmd != "conv create" && cmd != "conv add-member" && cmd != "conv remove-member" && cmd != "conv list" &&
-             cmd != "user-token" && cmd != "guest-token" && cmd != "search-language")
+             cmd != "user-token" && cmd != "guest-token" && cmd != "search-language" && cmd != "desk create" &&
+             cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
@@ -152,6 +160,38 @@ int run(std::vector<std::string> args) {
     } else if (cmd == "conv list") {
         need(3);
         conv_list(db, args[2], std::cout);
+    } else if (cmd == "desk create") {
+        std::string title;
+        if (args.size() < 3) throw usage_error("desk create needs a NAME");
+        for (std::size_t i = 3; i < args.size(); ++i) {
+            if (args[i] == "--title" && i + 1 < args.size()) title = args[++i];
+            else throw usage_error("unexpected argument '" + args[i] + "'");
+        }
+        desk_create(db, args[2], title, std::cout);
+    } else if (cmd == "desk add-agent") {
+        if (args.size() < 4) throw usage_error("desk add-agent needs DESK and USER");
+        std::int64_t capacity = 5;
+        for (std::size_t i = 4; i < args.size(); ++i) {
+            if (args[i] == "--capacity" && i + 1 < args.size()) {
+                const std::string& v = args[++i];
+                if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos)
+                    throw usage_error("--capacity must be a number from 1 to 100");
+                capacity = std::stoll(v);
+            } else {
+                throw usage_error("unexpected argument '" + args[i] + "'");
+            }
+        }
+        desk_add_agent(db, args[2], args[3], capacity, std::cout);
+    } else if (cmd == "desk remove-agent") {
+        need(4);
+        desk_remove_agent(db, args[2], args[3], std::cout);
+    } else if (cmd == "desk supervisor") {
+        if (args.size() == 4 && args[3] != "--off") throw usage_error("unexpected argument '" + args[3] + "'");
+        if (args.size() != 3 && args.size() != 4) throw usage_error("desk supervisor needs USER [--off]");
+        desk_supervisor(db, args[2], args.size() == 3, std::cout);
+    } else if (cmd == "desk list") {
+        need(2);
+        desk_list(db, std::cout);
     } else if (cmd == "search-language") {
         need(2);
         search_language(db, args[1], std::cout);

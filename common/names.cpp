@@ -14,6 +14,17 @@ bool valid_user_name(std::string_view name) {
     return true;
 }
 
+bool valid_desk_name(std::string_view name) {
+    if (name.empty() || name.size() > max_desk_name_length) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = name[i];
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) continue;
+        if (i > 0 && (c == '_' || c == '-')) continue;
+        return false;
+    }
+    return true;
+}
+
 bool valid_utf8(std::string_view text) {
     const auto* s = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();

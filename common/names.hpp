@@ -15,6 +15,12 @@ inline constexpr std::size_t max_user_name_length = 64;
 /// 1–64 characters from [A-Za-z0-9._@-], starting with a letter or digit.
 bool valid_user_name(std::string_view name);
 
+inline constexpr std::size_t max_desk_name_length = 63;
+
+/// A support desk's name (schema/012_support_desks.sql): 1–63 characters
+/// from [a-z0-9_-], starting with a letter or digit.
+bool valid_desk_name(std::string_view name);
+
 /// True when `text` is well-formed UTF-8 (no overlong forms, no surrogates,
 /// nothing above U+10FFFF) and contains no NUL.
 bool valid_utf8(std::string_view text);

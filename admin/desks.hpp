@@ -1,0 +1,26 @@
+#pragma once
+/// The admin tool's support-desk commands (docs/desks.md): desks, their
+/// agents and supervisors. Like every command: input checked first, one
+/// transaction, admin::failure with a message for people.
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include "commands.hpp"
+
+namespace mqchat::admin {
+
+/// Prints "created desk NAME".
+void desk_create(pg::connection& db, const std::string& name, const std::string& title, std::ostream& out);
+/// Makes USER an agent of the desk, or changes its capacity (conversations held at once, 1–100).
+void desk_add_agent(pg::connection& db, const std::string& desk, const std::string& user, std::int64_t capacity,
+                    std::ostream& out);
+/// The agent's assigned conversations of that desk stay assigned; nothing new comes.
+void desk_remove_agent(pg::connection& db, const std::string& desk, const std::string& user, std::ostream& out);
+/// A supervisor sees and acts on every desk (`on` false: no longer).
+void desk_supervisor(pg::connection& db, const std::string& user, bool on, std::ostream& out);
+/// One line per desk: name, waiting, assigned, agents (capacity), title.
+void desk_list(pg::connection& db, std::ostream& out);
+
+} // namespace mqchat::admin
