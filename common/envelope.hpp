@@ -32,6 +32,7 @@ inline constexpr std::string_view invalid_request = "invalid_request"; ///< bad 
 inline constexpr std::string_view unknown_method = "unknown_method";
 inline constexpr std::string_view not_found = "not_found"; ///< no such conversation or user
 inline constexpr std::string_view forbidden = "forbidden"; ///< e.g. only a group's admins may do this
+inline constexpr std::string_view conflict = "conflict"; ///< someone else changed it first (a support conversation claimed, closed)
 inline constexpr std::string_view overloaded = "overloaded"; ///< too many requests waiting: retry after retry_after_ms
 } // namespace error_code
 

@@ -26,7 +26,14 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"push.unregister", &pg_requests::push_unregister},
                {"push.settings", &pg_requests::push_settings},
                {"conv.notify", &pg_requests::conv_notify},
-               {"email.set", &pg_requests::email_set}} {}
+               {"email.set", &pg_requests::email_set},
+               {"desk.start", &pg_requests::desk_start},
+               {"desk.queue", &pg_requests::desk_queue},
+               {"desk.claim", &pg_requests::desk_claim},
+               {"desk.mine", &pg_requests::desk_mine},
+               {"desk.close", &pg_requests::desk_close},
+               {"desk.reopen", &pg_requests::desk_reopen},
+               {"desk.rate", &pg_requests::desk_rate}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

@@ -1,6 +1,6 @@
 #pragma once
 /// request_handler on PostgreSQL: conversations, history, sync, search,
-/// threads and the caller's settings (one file per concern: requests_*.cpp)
+/// threads, the caller's settings and support desks (one file per concern: requests_*.cpp)
 /// (docs/protocol.md, "Requests"). Every method checks, in the database, that
 /// the caller may see what it asks for; a caller who is not a member of a
 /// conversation learns nothing about it beyond `not_member`.
@@ -55,6 +55,13 @@ private:
     method_outcome push_settings(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome conv_notify(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome email_set(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_start(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_queue(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_claim(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_mine(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_close(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_reopen(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_rate(pg::connection& db, const rpc::request& r, std::int64_t me);
 
     outgoing_message notice(const std::string& user, const Json::Value& body) const;
 

@@ -1,0 +1,371 @@
+// Requests of support desks (docs/desks.md; docs/protocol.md, "Support
+// desks"): a visitor starts a support conversation at a desk, the desk's
+// agents see the queue, one claims it (the first claim wins), either side
+// closes it, the visitor reopens or rates it. Every step is one
+// transaction that locks the support conversation's row, so two agents
+// racing for one conversation, or a claim racing a close, end one way.
+
+#include <set>
+
+#include "common/json.hpp"
+#include "common/names.hpp"
+#include "pg_requests.hpp"
+#include "request_helpers.hpp"
+
+namespace mqchat::bridge {
+
+using namespace request_helpers;
+
+namespace {
+
+constexpr int max_queue_page = 200;
+constexpr Json::ArrayIndex max_detail_fields = 20;
+constexpr std::size_t max_detail_key = 64, max_detail_value = 1000, max_rating_comment = 2000;
+
+bool desk_name_param(const Json::Value& params, std::string& out) {
+    const Json::Value& v = params["desk"];
+    if (!v.isString() || !valid_desk_name(v.asString())) return false;
+    out = v.asString();
+    return true;
+}
+
+/// The pre-chat answers: an object of at most 20 short strings.
+bool details_param(const Json::Value& params, Json::Value& out, std::string& error) {
+    out = Json::Value(Json::objectValue);
+    if (!params.isMember("details")) return true;
+    const Json::Value& d = params["details"];
+    if (!d.isObject() || d.size() > max_detail_fields) {
+        error = "details must be an object of at most 20 fields";
+        return false;
+    }
+    for (const auto& key : d.getMemberNames()) {
+        if (!short_text(Json::Value(key), max_detail_key) || !d[key].isString() ||
+            !short_text(d[key], max_detail_value)) {
+            error = "details: each field a name of 1 to 64 bytes and a text of 1 to 1000 bytes";
+            return false;
+        }
+        out[key] = d[key];
+    }
+    return true;
+}
+
+bool conv_id_param(const Json::Value& params, std::int64_t& out) {
+    const Json::Value& v = params["conv"];
+    if (!v.isIntegral() || !v.isInt64() || v.asInt64() < 1) return false;
+    out = v.asInt64();
+    return true;
+}
+
+/// Who hears of a change in a desk's queue: its agents and the supervisors,
+/// except `but` (the caller).
+std::vector<std::string> desk_watchers(pg::connection& db, std::int64_t desk, std::int64_t but) {
+    const auto r = db.exec("SELECT u.name FROM users u WHERE u.id <> $2 AND NOT u.banned AND"
+                           " (u.desk_supervisor OR EXISTS (SELECT 1 FROM desk_agents a WHERE a.desk_id = $1 AND a.user_id = u.id))",
+                           {std::to_string(desk), std::to_string(but)});
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.str(i, 0));
+    return out;
+}
+
+/// A support conversation's row, locked for the rest of the transaction.
+struct support_row {
+    bool found = false;
+    std::int64_t desk = 0;
+    std::string desk_name, status, visitor, assignee;
+    std::int64_t visitor_id = 0, assignee_id = 0;
+    bool rated = false;
+};
+support_row lock_support(pg::connection& db, std::int64_t conv) {
+    const auto r = db.exec("SELECT s.desk_id, d.name, s.status, coalesce(v.name, ''), coalesce(s.visitor_id, 0),"
+                           "       coalesce(a.name, ''), coalesce(s.assignee_id, 0), s.rating IS NOT NULL"
+                           "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
+                           "  LEFT JOIN users v ON v.id = s.visitor_id LEFT JOIN users a ON a.id = s.assignee_id"
+                           " WHERE s.conv_id = $1 FOR UPDATE OF s",
+                           {std::to_string(conv)});
+    support_row s;
+    if (r.rows() == 0) return s;
+    s.found = true;
+    s.desk = r.int64(0, 0);
+    s.desk_name = r.str(0, 1);
+    s.status = r.str(0, 2);
+    s.visitor = r.str(0, 3);
+    s.visitor_id = r.int64(0, 4);
+    s.assignee = r.str(0, 5);
+    s.assignee_id = r.int64(0, 6);
+    s.rated = r.boolean(0, 7);
+    return s;
+}
+
+/// The caller's standing at a desk: an agent (with a capacity), a
+/// supervisor (every desk, no capacity), or neither.
+struct agent_standing {
+    bool agent = false, supervisor = false;
+    std::int64_t capacity = 0;
+    bool may_act() const { return agent || supervisor; }
+};
+agent_standing standing(pg::connection& db, std::int64_t desk, std::int64_t me) {
+    const auto r = db.exec("SELECT u.desk_supervisor, a.capacity FROM users u"
+                           "  LEFT JOIN desk_agents a ON a.desk_id = $1 AND a.user_id = u.id WHERE u.id = $2",
+                           {std::to_string(desk), std::to_string(me)});
+    agent_standing s;
+    if (r.rows() == 0) return s;
+    s.supervisor = r.boolean(0, 0);
+    s.agent = !r.is_null(0, 1);
+    s.capacity = s.agent ? r.int64(0, 1) : 0;
+    return s;
+}
+
+/// The place in its desk's queue (1 = next) of a queued conversation.
+std::int64_t queue_position(pg::connection& db, std::int64_t conv) {
+    return db
+        .exec("SELECT count(*) FROM support_conversations q JOIN support_conversations s ON s.conv_id = $1"
+              " WHERE q.desk_id = s.desk_id AND q.status = 'queued' AND (q.queued_at, q.conv_id) <= (s.queued_at, s.conv_id)",
+              {std::to_string(conv)})
+        .int64(0, 0);
+}
+
+Json::Value notice_body(const char* what, std::int64_t conv, const std::string& desk) {
+    Json::Value n(Json::objectValue);
+    n["notice"] = what;
+    n["conv"] = Json::Int64(conv);
+    n["desk"] = desk;
+    return n;
+}
+
+} // namespace
+
+method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    if (r.guest) return fail(error_code::forbidden, "a guest's conversation is the one its token names");
+    std::string desk_name, why;
+    Json::Value details;
+    if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
+    if (!details_param(r.params, details, why)) return bad(why);
+    return pg::transaction(db, [&]() -> method_outcome {
+        const auto desk = db.exec("SELECT id, title FROM desks WHERE name = $1", {desk_name});
+        if (desk.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
+        const std::string desk_id = std::to_string(desk.int64(0, 0));
+        // One open conversation per visitor and desk: asking again (a reload,
+        // a second tab, another device) finds it.
+        db.exec("SELECT pg_advisory_xact_lock(hashtextextended('mqchat desk start ' || $1 || ' ' || $2, 0))",
+                {desk_id, std::to_string(me)});
+        const auto open = db.exec("SELECT conv_id, status FROM support_conversations"
+                                  " WHERE desk_id = $1 AND visitor_id = $2 AND status <> 'closed' ORDER BY conv_id DESC LIMIT 1",
+                                  {desk_id, std::to_string(me)});
+        method_outcome o;
+        o.result["desk"] = desk_name;
+        if (open.rows() == 1) {
+            const std::int64_t conv = open.int64(0, 0);
+            o.result["conv"] = Json::Int64(conv);
+            o.result["status"] = open.str(0, 1);
+            o.result["created"] = false;
+            if (open.str(0, 1) == "queued") o.result["position"] = Json::Int64(queue_position(db, conv));
+            return o;
+        }
+        const std::int64_t conv =
+            db.exec("INSERT INTO conversations (title, kind) VALUES ($1, 'support') RETURNING id", {desk.str(0, 1)})
+                .int64(0, 0);
+        const std::string cid = std::to_string(conv);
+        db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2)", {cid, std::to_string(me)});
+        db.exec("INSERT INTO support_conversations (conv_id, desk_id, visitor_id, details) VALUES ($1, $2, $3, $4::jsonb)",
+                {cid, desk_id, std::to_string(me), json::write(details)});
+        const std::int64_t position = queue_position(db, conv);
+        o.result["conv"] = Json::Int64(conv);
+        o.result["status"] = "queued";
+        o.result["created"] = true;
+        o.result["position"] = Json::Int64(position);
+        Json::Value n = notice_body("desk.queued", conv, desk_name);
+        n["visitor"] = r.caller;
+        n["position"] = Json::Int64(position);
+        for (const auto& who : desk_watchers(db, desk.int64(0, 0), me)) o.notices.push_back(notice(who, n));
+        return o;
+    });
+}
+
+method_outcome pg_requests::desk_queue(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    int limit = 0;
+    std::string error, desk_name;
+    if (!page_size(r.params, 50, max_queue_page, limit, error)) return bad(error);
+    if (r.params.isMember("desk") && !desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
+    // The desks the caller works at (a supervisor: all), oldest waiting first.
+    const auto rows = db.exec(
+        "SELECT s.conv_id, d.name, coalesce(v.name, ''), s.details::text,"
+        "       (extract(epoch FROM now() - s.queued_at) * 1000)::bigint,"
+        "       row_number() OVER (PARTITION BY s.desk_id ORDER BY s.queued_at, s.conv_id)"
+        "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id LEFT JOIN users v ON v.id = s.visitor_id"
+        " WHERE s.status = 'queued' AND ($2 = '' OR d.name = $2)"
+        "   AND ((SELECT desk_supervisor FROM users WHERE id = $1)"
+        "        OR EXISTS (SELECT 1 FROM desk_agents a WHERE a.desk_id = s.desk_id AND a.user_id = $1))"
+        " ORDER BY s.queued_at, s.conv_id LIMIT $3",
+        {std::to_string(me), desk_name, std::to_string(limit + 1)});
+    if (rows.rows() == 0 &&
+        db.exec("SELECT 1 FROM users u WHERE u.id = $1 AND (u.desk_supervisor OR EXISTS"
+                " (SELECT 1 FROM desk_agents a JOIN desks d ON d.id = a.desk_id WHERE a.user_id = u.id AND ($2 = '' OR d.name = $2)))",
+                {std::to_string(me), desk_name})
+                .rows() == 0)
+        return fail(error_code::forbidden, desk_name.empty() ? "you are not an agent of any desk"
+                                                             : "you are not an agent of desk " + desk_name);
+    Json::Value queue(Json::arrayValue);
+    for (int i = 0; i < rows.rows() && i < limit; ++i) {
+        Json::Value q(Json::objectValue);
+        q["conv"] = Json::Int64(rows.int64(i, 0));
+        q["desk"] = rows.str(i, 1);
+        q["visitor"] = rows.str(i, 2);
+        Json::Value details;
+        std::string why;
+        q["details"] = json::parse(rows.text(i, 3), details, why) ? details : Json::Value(Json::objectValue);
+        q["waiting_ms"] = Json::Int64(rows.int64(i, 4));
+        q["position"] = Json::Int64(rows.int64(i, 5));
+        queue.append(std::move(q));
+    }
+    Json::Value res(Json::objectValue);
+    res["queue"] = std::move(queue);
+    res["more"] = rows.rows() > limit;
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::desk_claim(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    return pg::transaction(db, [&]() -> method_outcome {
+        const support_row s = lock_support(db, conv);
+        const agent_standing a = s.found ? standing(db, s.desk, me) : agent_standing{};
+        // Someone who is not an agent there learns nothing about it.
+        if (!s.found || !a.may_act())
+            return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " at your desks");
+        if (s.status == "assigned")
+            return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is taken by " + s.assignee);
+        if (s.status != "queued")
+            return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is " + s.status);
+        if (a.agent && !a.supervisor) {
+            const std::int64_t held =
+                db.exec("SELECT count(*) FROM support_conversations WHERE assignee_id = $1 AND desk_id = $2 AND status = 'assigned'",
+                        {std::to_string(me), std::to_string(s.desk)})
+                    .int64(0, 0);
+            if (held >= a.capacity)
+                return fail(error_code::forbidden, "you hold " + std::to_string(held) + " conversations, your capacity at " +
+                                                       s.desk_name + "; close one first");
+        }
+        const std::string cid = std::to_string(conv);
+        db.exec("UPDATE support_conversations SET status = 'assigned', assignee_id = $2, assigned_at = now() WHERE conv_id = $1",
+                {cid, std::to_string(me)});
+        db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", {cid, std::to_string(me)});
+        method_outcome o;
+        o.result["conv"] = Json::Int64(conv);
+        o.result["desk"] = s.desk_name;
+        o.result["status"] = "assigned";
+        o.result["visitor"] = s.visitor;
+        Json::Value to_visitor = notice_body("desk.assigned", conv, s.desk_name);
+        to_visitor["agent"] = r.caller;
+        if (!s.visitor.empty()) o.notices.push_back(notice(s.visitor, to_visitor));
+        Json::Value taken = notice_body("desk.taken", conv, s.desk_name);
+        taken["by"] = r.caller;
+        for (const auto& who : desk_watchers(db, s.desk, me)) o.notices.push_back(notice(who, taken));
+        return o;
+    });
+}
+
+method_outcome pg_requests::desk_mine(pg::connection& db, const rpc::request&, std::int64_t me) {
+    const auto rows = db.exec("SELECT s.conv_id, d.name, coalesce(v.name, ''), s.details::text,"
+                              "       (extract(epoch FROM s.assigned_at) * 1000)::bigint"
+                              "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
+                              "  LEFT JOIN users v ON v.id = s.visitor_id"
+                              " WHERE s.assignee_id = $1 AND s.status = 'assigned' ORDER BY s.assigned_at, s.conv_id",
+                              {std::to_string(me)});
+    Json::Value mine(Json::arrayValue);
+    for (int i = 0; i < rows.rows(); ++i) {
+        Json::Value c(Json::objectValue);
+        c["conv"] = Json::Int64(rows.int64(i, 0));
+        c["desk"] = rows.str(i, 1);
+        c["visitor"] = rows.str(i, 2);
+        Json::Value details;
+        std::string why;
+        c["details"] = json::parse(rows.text(i, 3), details, why) ? details : Json::Value(Json::objectValue);
+        c["assigned_at"] = Json::Int64(rows.int64(i, 4));
+        mine.append(std::move(c));
+    }
+    Json::Value res(Json::objectValue);
+    res["conversations"] = std::move(mine);
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::desk_close(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    return pg::transaction(db, [&]() -> method_outcome {
+        const support_row s = lock_support(db, conv);
+        const bool visitor = s.found && s.visitor_id == me;
+        const bool assignee = s.found && s.assignee_id == me;
+        const bool supervisor = s.found && !visitor && !assignee && standing(db, s.desk, me).supervisor;
+        if (!visitor && !assignee && !supervisor)
+            return fail(error_code::not_found, "no open support conversation " + std::to_string(conv) + " of yours");
+        if (s.status == "closed") return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is closed");
+        db.exec("UPDATE support_conversations SET status = 'closed', closed_at = now() WHERE conv_id = $1",
+                {std::to_string(conv)});
+        method_outcome o;
+        o.result["conv"] = Json::Int64(conv);
+        o.result["status"] = "closed";
+        Json::Value n = notice_body("desk.closed", conv, s.desk_name);
+        n["by"] = r.caller;
+        std::set<std::string> told;
+        for (const auto& who : {s.visitor, s.status == "assigned" ? s.assignee : std::string()})
+            if (!who.empty() && who != r.caller && told.insert(who).second) o.notices.push_back(notice(who, n));
+        // A queued one leaves the agents' queue.
+        if (s.status == "queued")
+            for (const auto& who : desk_watchers(db, s.desk, me))
+                if (told.insert(who).second) o.notices.push_back(notice(who, n));
+        return o;
+    });
+}
+
+method_outcome pg_requests::desk_reopen(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    return pg::transaction(db, [&]() -> method_outcome {
+        const support_row s = lock_support(db, conv);
+        if (!s.found || s.visitor_id != me)
+            return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " of yours");
+        if (s.status != "closed") return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is open");
+        const std::string cid = std::to_string(conv);
+        // Back to the end of the queue, for whoever is free.
+        db.exec("UPDATE support_conversations SET status = 'queued', assignee_id = NULL, assigned_at = NULL,"
+                " closed_at = NULL, queued_at = now(), rating = NULL, rating_comment = NULL WHERE conv_id = $1",
+                {cid});
+        const std::int64_t position = queue_position(db, conv);
+        method_outcome o;
+        o.result["conv"] = Json::Int64(conv);
+        o.result["status"] = "queued";
+        o.result["position"] = Json::Int64(position);
+        Json::Value n = notice_body("desk.queued", conv, s.desk_name);
+        n["visitor"] = r.caller;
+        n["position"] = Json::Int64(position);
+        for (const auto& who : desk_watchers(db, s.desk, me)) o.notices.push_back(notice(who, n));
+        return o;
+    });
+}
+
+method_outcome pg_requests::desk_rate(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    const Json::Value& rating = r.params["rating"];
+    if (!rating.isIntegral() || rating.asInt64() < 1 || rating.asInt64() > 5) return bad("rating must be 1 to 5");
+    std::string comment;
+    if (r.params.isMember("comment")) {
+        if (!short_text(r.params["comment"], max_rating_comment)) return bad("comment must be a text of 1 to 2000 bytes");
+        comment = r.params["comment"].asString();
+    }
+    return pg::transaction(db, [&]() -> method_outcome {
+        const support_row s = lock_support(db, conv);
+        if (!s.found || s.visitor_id != me)
+            return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " of yours");
+        if (s.status != "closed") return fail(error_code::conflict, "a conversation is rated once it is closed");
+        if (s.rated) return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is rated already");
+        db.exec("UPDATE support_conversations SET rating = $2, rating_comment = nullif($3, '') WHERE conv_id = $1",
+                {std::to_string(conv), std::to_string(rating.asInt64()), comment});
+        Json::Value res(Json::objectValue);
+        res["conv"] = Json::Int64(conv);
+        res["rating"] = Json::Int64(rating.asInt64());
+        return ok(std::move(res));
+    });
+}
+
+} // namespace mqchat::bridge

@@ -1,0 +1,297 @@
+// Support desks against the real stack (docs/desks.md): desks and agents
+// made with mqchat-admin; a visitor starts a support conversation, the
+// desk's agents hear of it and see the queue oldest first, one claims it
+// (two agents racing: exactly one wins), the visitor hears the agent's name
+// and the two chat; capacity, close, reopen and rating follow their rules;
+// and nobody who is not an agent of the desk learns anything about it.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <json/json.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "common/pg.hpp"
+#include "support/chat.hpp"
+#include "support/rpc_caller.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+    chat_stack stack{"desk"};
+    fixture() {
+        for (const char* u : {"vera", "victor", "vlad", "wanda", "ann", "andy", "amir", "sue", "otto"})
+            stack.add_user(u, std::string("pw-") + u);
+        admin_ok(stack.conninfo(), {"desk", "create", "billing", "--title", "Billing questions"});
+        admin_ok(stack.conninfo(), {"desk", "create", "tech"});
+        admin_ok(stack.conninfo(), {"desk", "add-agent", "billing", "ann"});
+        admin_ok(stack.conninfo(), {"desk", "add-agent", "billing", "andy", "--capacity", "1"});
+        admin_ok(stack.conninfo(), {"desk", "add-agent", "tech", "amir"});
+        admin_ok(stack.conninfo(), {"desk", "supervisor", "sue"});
+    }
+};
+fixture& shared() {
+    static auto f = std::make_unique<fixture>();
+    return *f;
+}
+
+struct user : rpc_caller {
+    explicit user(const std::string& who) : rpc_caller(shared().stack.port(), who, "pw-" + who) {}
+};
+
+std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
+
+/// Starts a support conversation at `desk`; its id.
+std::int64_t start(user& visitor, const std::string& desk, Json::Value details = Json::Value(Json::objectValue)) {
+    const Json::Value r = visitor.call("desk.start", params({{"desk", desk}, {"details", details}}));
+    if (!r["result"].isObject()) throw std::runtime_error("desk.start failed: " + r.toStyledString());
+    return r["result"]["conv"].asInt64();
+}
+
+/// Closes every open support conversation, so that each test starts from an empty queue.
+void close_all() {
+    pg::connection db(shared().stack.conninfo());
+    db.exec("UPDATE support_conversations SET status = 'closed', closed_at = now() WHERE status <> 'closed'");
+}
+
+} // namespace
+
+class desk_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(desk_test);
+    CPPUNIT_TEST(a_visitor_is_queued_claimed_and_answered_by_name);
+    CPPUNIT_TEST(the_queue_is_oldest_first_and_only_for_the_desks_agents);
+    CPPUNIT_TEST(two_agents_racing_for_one_conversation_exactly_one_wins);
+    CPPUNIT_TEST(an_agent_at_capacity_claims_nothing_more_until_one_closes);
+    CPPUNIT_TEST(close_reopen_and_rate_follow_their_rules);
+    CPPUNIT_TEST(strangers_learn_nothing_and_bad_parameters_change_nothing);
+    CPPUNIT_TEST(the_admin_tool_refuses_bad_desks_and_agents);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void setUp() override { close_all(); }
+
+    void a_visitor_is_queued_claimed_and_answered_by_name() {
+        user vera("vera"), ann("ann"), andy("andy"), amir("amir");
+        Json::Value details(Json::objectValue);
+        details["email"] = "vera@example.com";
+        details["topic"] = "invoice 42";
+        const Json::Value started = vera.call("desk.start", params({{"desk", "billing"}, {"details", details}}));
+        const std::int64_t conv = started["result"]["conv"].asInt64();
+        CPPUNIT_ASSERT_MESSAGE(started.toStyledString(), conv > 0);
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), started["result"]["status"].asString());
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(1), started["result"]["position"].asInt64());
+        CPPUNIT_ASSERT(started["result"]["created"].asBool());
+        // Asking again (a reload, another tab) finds the same conversation.
+        const Json::Value again = vera.call("desk.start", params({{"desk", "billing"}}));
+        CPPUNIT_ASSERT_EQUAL(conv, again["result"]["conv"].asInt64());
+        CPPUNIT_ASSERT(!again["result"]["created"].asBool());
+
+        // The desk's agents hear of it; another desk's agent does not.
+        const Json::Value queued = ann.notice("desk.queued");
+        CPPUNIT_ASSERT_EQUAL(conv, queued["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("vera"), queued["visitor"].asString());
+        CPPUNIT_ASSERT_EQUAL(conv, andy.notice("desk.queued")["conv"].asInt64());
+
+        const Json::Value claim = ann.call("desk.claim", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_MESSAGE(claim.toStyledString(), claim["result"]["status"] == "assigned");
+        CPPUNIT_ASSERT_EQUAL(std::string("vera"), claim["result"]["visitor"].asString());
+        const Json::Value assigned = vera.notice("desk.assigned");
+        CPPUNIT_ASSERT_EQUAL(conv, assigned["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), assigned["agent"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), andy.notice("desk.taken")["by"].asString());
+        const Json::Value mine = ann.call("desk.mine");
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), mine["result"]["conversations"].size());
+        CPPUNIT_ASSERT_EQUAL(std::string("invoice 42"), mine["result"]["conversations"][0]["details"]["topic"].asString());
+
+        // They chat in the conversation like any members.
+        const std::string msg = "chat/conv/" + std::to_string(conv) + "/msg";
+        CPPUNIT_ASSERT_EQUAL(1, vera.client->subscribe(msg));
+        CPPUNIT_ASSERT_EQUAL(1, ann.client->subscribe(msg));
+        CPPUNIT_ASSERT_EQUAL(0, ann.client->publish("chat/conv/" + std::to_string(conv) + "/send",
+                                                    R"({"id":"a-1","body":"Hello Vera, how can I help?"})"));
+        delivery_log at_vera;
+        at_vera.collect(*vera.client, msg, 1, 10s);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), at_vera.first_seen.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), at_vera.first_seen[0].sender);
+        // Amir works at another desk: not a member, his send is refused.
+        CPPUNIT_ASSERT(amir.client->publish("chat/conv/" + std::to_string(conv) + "/send", R"({"id":"x","body":"hi"})") != 0);
+    }
+
+    void the_queue_is_oldest_first_and_only_for_the_desks_agents() {
+        user vera("vera"), victor("victor"), vlad("vlad"), ann("ann"), amir("amir"), sue("sue"), otto("otto");
+        const std::int64_t first = start(victor, "billing");
+        const std::int64_t second = start(vlad, "billing");
+        const std::int64_t elsewhere = start(vera, "tech");
+        const Json::Value q = ann.call("desk.queue");
+        const Json::Value& list = q["result"]["queue"];
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(q.toStyledString(), Json::ArrayIndex(2), list.size());
+        CPPUNIT_ASSERT_EQUAL(first, list[0]["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(second, list[1]["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(1), list[0]["position"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(2), list[1]["position"].asInt64());
+        CPPUNIT_ASSERT(list[0]["waiting_ms"].asInt64() >= list[1]["waiting_ms"].asInt64());
+        // Amir sees only tech's; the supervisor sees all three; one desk on request.
+        const Json::Value tech = amir.call("desk.queue");
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), tech["result"]["queue"].size());
+        CPPUNIT_ASSERT_EQUAL(elsewhere, tech["result"]["queue"][0]["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(3), sue.call("desk.queue")["result"]["queue"].size());
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), sue.call("desk.queue", params({{"desk", "tech"}}))["result"]["queue"].size());
+        // Otto is nobody's agent; ann is not tech's.
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(otto.call("desk.queue")));
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(ann.call("desk.queue", params({{"desk", "tech"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(victor.call("desk.queue")));
+        // A later visitor is told their place.
+        const Json::Value third = user("wanda").call("desk.start", params({{"desk", "billing"}}));
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(3), third["result"]["position"].asInt64());
+    }
+
+    void two_agents_racing_for_one_conversation_exactly_one_wins() {
+        user victor("victor");
+        for (int round = 0; round < 5; ++round) {
+            close_all();
+            const std::int64_t conv = start(victor, "billing");
+            user ann("ann"), sue("sue");
+            std::atomic<int> won{0}, lost{0};
+            std::string loser_message;
+            auto claim = [&](user& agent) {
+                const Json::Value r = agent.call("desk.claim", params({{"conv", conv}}));
+                if (r["result"]["status"] == "assigned") ++won;
+                else if (code_of(r) == "conflict") {
+                    ++lost;
+                    loser_message = r["error"]["message"].asString();
+                }
+            };
+            std::thread a([&] { claim(ann); });
+            std::thread b([&] { claim(sue); });
+            a.join();
+            b.join();
+            CPPUNIT_ASSERT_EQUAL(1, won.load());
+            CPPUNIT_ASSERT_EQUAL(1, lost.load());
+            CPPUNIT_ASSERT_MESSAGE(loser_message, loser_message.find("taken by") != std::string::npos);
+            pg::connection db(shared().stack.conninfo());
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                                 db.exec("SELECT count(*) FROM members m JOIN users u ON u.id = m.user_id"
+                                         " WHERE m.conv_id = $1 AND u.name IN ('ann', 'sue')",
+                                         {std::to_string(conv)})
+                                     .int64(0, 0));
+        }
+    }
+
+    void an_agent_at_capacity_claims_nothing_more_until_one_closes() {
+        user victor("victor"), vlad("vlad"), andy("andy");
+        const std::int64_t one = start(victor, "billing");
+        const std::int64_t two = start(vlad, "billing");
+        CPPUNIT_ASSERT(andy.call("desk.claim", params({{"conv", one}}))["result"].isObject());
+        const Json::Value full = andy.call("desk.claim", params({{"conv", two}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(full.toStyledString(), std::string("forbidden"), code_of(full));
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), ann_queue_status(two));
+        CPPUNIT_ASSERT_EQUAL(std::string("closed"), andy.call("desk.close", params({{"conv", one}}))["result"]["status"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("desk.closed"), victor.notice("desk.closed")["notice"].asString());
+        CPPUNIT_ASSERT(andy.call("desk.claim", params({{"conv", two}}))["result"].isObject());
+    }
+
+    void close_reopen_and_rate_follow_their_rules() {
+        user victor("victor"), ann("ann"), otto("otto");
+        const std::int64_t conv = start(victor, "billing");
+        // Rated only once closed, only by the visitor, once, 1 to 5.
+        CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(victor.call("desk.rate", params({{"conv", conv}, {"rating", 5}}))));
+        CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", conv}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(otto.call("desk.close", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT(victor.call("desk.close", params({{"conv", conv}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("victor"), ann.notice("desk.closed")["by"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(ann.call("desk.close", params({{"conv", conv}}))));
+        for (int bad : {0, 6, -1})
+            CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                                 code_of(victor.call("desk.rate", params({{"conv", conv}, {"rating", bad}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(ann.call("desk.rate", params({{"conv", conv}, {"rating", 1}}))));
+        const Json::Value rated =
+            victor.call("desk.rate", params({{"conv", conv}, {"rating", 4}, {"comment", "quick, <b>thanks</b>"}}));
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(4), rated["result"]["rating"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(victor.call("desk.rate", params({{"conv", conv}, {"rating", 1}}))));
+        pg::connection db(shared().stack.conninfo());
+        const auto row = db.exec("SELECT rating, rating_comment FROM support_conversations WHERE conv_id = $1", {std::to_string(conv)});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), row.int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::string("quick, <b>thanks</b>"), row.str(0, 1)); // stored as given: text, escaped by whoever shows it
+        // Reopened: back in the queue, for whoever is free; only the visitor reopens.
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(ann.call("desk.reopen", params({{"conv", conv}}))));
+        const Json::Value reopened = victor.call("desk.reopen", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), reopened["result"]["status"].asString());
+        CPPUNIT_ASSERT_EQUAL(conv, ann.notice("desk.queued")["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(victor.call("desk.reopen", params({{"conv", conv}}))));
+    }
+
+    void strangers_learn_nothing_and_bad_parameters_change_nothing() {
+        user victor("victor"), otto("otto"), amir("amir"), ann("ann");
+        const std::int64_t conv = start(victor, "billing");
+        // Not an agent of billing: the same answer as for a conversation that does not exist.
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(otto.call("desk.claim", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(amir.call("desk.claim", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(victor.call("desk.claim", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(ann.call("desk.claim", params({{"conv", 999999}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(otto.call("history", params({{"conv", conv}}))));
+        // A support conversation is not a group: nobody adds members to it.
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"),
+                             code_of(victor.call("conv.add_member", params({{"conv", conv}, {"user", "otto"}}))));
+
+        Json::Value too_many(Json::objectValue);
+        for (char c = 'a'; c < 'a' + 21; ++c) too_many[std::string(1, c)] = "x";
+        Json::Value not_text(Json::objectValue);
+        not_text["age"] = 42;
+        Json::Value long_value(Json::objectValue);
+        long_value["note"] = std::string(1001, 'a');
+        const std::vector<Json::Value> bad_starts = {
+            params({}),
+            params({{"desk", "no such desk"}}),
+            params({{"desk", "billing'; DROP TABLE desks; --"}}),
+            params({{"desk", "billing"}, {"details", "not an object"}}),
+            params({{"desk", "billing"}, {"details", too_many}}),
+            params({{"desk", "billing"}, {"details", not_text}}),
+            params({{"desk", "billing"}, {"details", long_value}}),
+        };
+        for (const auto& p : bad_starts)
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(p.toStyledString(), std::string("invalid_request"), code_of(otto.call("desk.start", p)));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(otto.call("desk.start", params({{"desk", "sales"}}))));
+        for (const Json::Value& c : {Json::Value("12"), Json::Value(-3), Json::Value(1.5), Json::Value()})
+            CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(ann.call("desk.claim", params({{"conv", c}}))));
+        pg::connection db(shared().stack.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), db.exec("SELECT count(*) FROM desks").int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             db.exec("SELECT count(*) FROM support_conversations s JOIN users u ON u.id = s.visitor_id"
+                                     " WHERE u.name = 'otto'")
+                                 .int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), ann_queue_status(conv));
+    }
+
+    void the_admin_tool_refuses_bad_desks_and_agents() {
+        const std::string db = shared().stack.conninfo();
+        std::string out;
+        CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "create", "Billing"}, out)); // upper case
+        CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "create", "x'; DROP TABLE desks; --"}, out));
+        CPPUNIT_ASSERT(out.find("invalid desk name") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "create", "billing"}, out));
+        CPPUNIT_ASSERT(out.find("exists already") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "add-agent", "billing", "nobody"}, out));
+        CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "add-agent", "nodesk", "ann"}, out));
+        CPPUNIT_ASSERT_EQUAL(2, admin(db, {"desk", "add-agent", "billing", "ann", "--capacity", "0x10"}, out));
+        CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "add-agent", "billing", "ann", "--capacity", "0"}, out));
+        CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "remove-agent", "tech", "ann"}, out));
+        const std::string list = admin_ok(db, {"desk", "list"});
+        CPPUNIT_ASSERT_MESSAGE(list, list.find("billing\twaiting 0\tassigned 0\tagents andy(1) ann(5)\tBilling questions") !=
+                                         std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(list, list.find("tech\twaiting 0\tassigned 0\tagents amir(5)\ttech") != std::string::npos);
+    }
+
+private:
+    static std::string ann_queue_status(std::int64_t conv) {
+        pg::connection db(shared().stack.conninfo());
+        return db.exec("SELECT status FROM support_conversations WHERE conv_id = $1", {std::to_string(conv)}).str(0, 0);
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(desk_test);
