@@ -65,17 +65,26 @@ void desk_supervisor(pg::connection& db, const std::string& user, bool on, std::
     out << user << (on ? " is a supervisor of every desk" : " is no longer a supervisor") << "\n";
 }
 
+void desk_routing(pg::connection& db, const std::string& desk, const std::string& mode, std::ostream& out) {
+    if (mode != "manual" && mode != "least_busy" && mode != "round_robin")
+        throw failure("routing must be manual, least_busy or round_robin, not '" + mode + "'");
+    const std::int64_t d = desk_id(db, desk);
+    db.exec("UPDATE desks SET routing = $2 WHERE id = $1", {std::to_string(d), mode});
+    out << "desk " << desk << " routing: " << mode << "\n";
+}
+
 void desk_list(pg::connection& db, std::ostream& out) {
     const auto r = db.exec(
-        "SELECT d.name, d.title,"
+        "SELECT d.name, d.title, d.routing,"
         "  (SELECT count(*) FROM support_conversations s WHERE s.desk_id = d.id AND s.status = 'queued'),"
         "  (SELECT count(*) FROM support_conversations s WHERE s.desk_id = d.id AND s.status = 'assigned'),"
         "  (SELECT coalesce(string_agg(u.name || '(' || a.capacity || ')', ' ' ORDER BY u.name), '')"
         "     FROM desk_agents a JOIN users u ON u.id = a.user_id WHERE a.desk_id = d.id)"
         "  FROM desks d ORDER BY d.name");
     for (int i = 0; i < r.rows(); ++i)
-        out << r.str(i, 0) << "\twaiting " << r.int64(i, 2) << "\tassigned " << r.int64(i, 3) << "\tagents "
-            << (r.text(i, 4).empty() ? std::string("-") : r.str(i, 4)) << "\t" << r.str(i, 1) << "\n";
+        out << r.str(i, 0) << "\twaiting " << r.int64(i, 3) << "\tassigned " << r.int64(i, 4) << "\tagents "
+            << (r.text(i, 5).empty() ? std::string("-") : r.str(i, 5)) << "\trouting " << r.str(i, 2) << "\t"
+            << r.str(i, 1) << "\n";
 }
 
 } // namespace mqchat::admin

@@ -20,6 +20,9 @@ void desk_add_agent(pg::connection& db, const std::string& desk, const std::stri
 void desk_remove_agent(pg::connection& db, const std::string& desk, const std::string& user, std::ostream& out);
 /// A supervisor sees and acts on every desk (`on` false: no longer).
 void desk_supervisor(pg::connection& db, const std::string& user, bool on, std::ostream& out);
+/// How the desk's waiting conversations find an agent: manual (agents
+/// claim), least_busy or round_robin (the bridge assigns; docs/desks.md).
+void desk_routing(pg::connection& db, const std::string& desk, const std::string& mode, std::ostream& out);
 /// One line per desk: name, waiting, assigned, agents (capacity), title.
 void desk_list(pg::connection& db, std::ostream& out);
 

@@ -36,6 +36,8 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
                                             conversations at once; again: change N
   desk remove-agent DESK USER               USER takes no more conversations of DESK
   desk supervisor USER [--off]              USER sees and acts on every desk (or no longer)
+  desk routing DESK MODE                    manual (agents claim), least_busy or round_robin
+                                            (the bridge assigns waiting conversations)
   desk list                                 desks with their waiting and assigned counts
   search-language CONFIG                    full-text search in this PostgreSQL text search
                                             configuration (e.g. english, german, simple);
@@ -85,7 +87,8 @@ int run(std::vector<std::string> args) {
     else if (cmd != "user add" && cmd != "user del" && cmd != "user ban" && cmd != "user unban" &&
              cmd != "conv create" && cmd != "conv add-member" && cmd != "conv remove-member" && cmd != "conv list" &&
              cmd != "user-token" && cmd != "guest-token" && cmd != "search-language" && cmd != "desk create" &&
-             cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list")
+             cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list" &&
+             cmd != "desk routing")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
@@ -189,6 +192,9 @@ int run(std::vector<std::string> args) {
         if (args.size() == 4 && args[3] != "--off") throw usage_error("unexpected argument '" + args[3] + "'");
         if (args.size() != 3 && args.size() != 4) throw usage_error("desk supervisor needs USER [--off]");
         desk_supervisor(db, args[2], args.size() == 3, std::cout);
+    } else if (cmd == "desk routing") {
+        need(4);
+        desk_routing(db, args[2], args[3], std::cout);
     } else if (cmd == "desk list") {
         need(2);
         desk_list(db, std::cout);

@@ -21,6 +21,7 @@
 #include "requests/request_pool.hpp"
 #include "email/email_digest.hpp"
 #include "push/push_sender.hpp"
+#include "desks/desk_router.hpp"
 
 namespace {
 std::atomic<bool> stopping{false};
@@ -103,6 +104,8 @@ int main(int argc, char** argv) {
             digests->start();
             std::cout << "mqchat-bridge: e-mail digests after " << config.email_digest_delay_s << " s away" << std::endl;
         }
+        // Automatic assignment of waiting support conversations; notices go on the request link.
+        mqchat::bridge::desk_router desks(config.db, request_link, topics);
         mqchat::bridge::pg_message_store deferred_store(config.db); // its own connection, for its own thread
         mqchat::bridge::deferred_writer deferred(deferred_store);
         mqchat::bridge::ingest loop(store, link, requests, deferred, topics, config.batch_max);

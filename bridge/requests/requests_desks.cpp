@@ -237,6 +237,10 @@ method_outcome pg_requests::desk_claim(pg::connection& db, const rpc::request& r
         if (s.status != "queued")
             return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is " + s.status);
         if (a.agent && !a.supervisor) {
+            // Locked like the router locks it (mqchat_desk_route): the two
+            // never take one agent past its capacity.
+            db.exec("SELECT 1 FROM desk_agents WHERE desk_id = $1 AND user_id = $2 FOR UPDATE",
+                    {std::to_string(s.desk), std::to_string(me)});
             const std::int64_t held =
                 db.exec("SELECT count(*) FROM support_conversations WHERE assignee_id = $1 AND desk_id = $2 AND status = 'assigned'",
                         {std::to_string(me), std::to_string(s.desk)})

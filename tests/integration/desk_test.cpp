@@ -27,7 +27,8 @@ namespace {
 struct fixture {
     chat_stack stack{"desk"};
     fixture() {
-        for (const char* u : {"vera", "victor", "vlad", "wanda", "ann", "andy", "amir", "sue", "otto"})
+        for (const char* u : {"vera", "victor", "vlad", "wanda", "ann", "andy", "amir", "sue", "otto", "pia", "paul",
+                              "ula", "uma", "uri"})
             stack.add_user(u, std::string("pw-") + u);
         admin_ok(stack.conninfo(), {"desk", "create", "billing", "--title", "Billing questions"});
         admin_ok(stack.conninfo(), {"desk", "create", "tech"});
@@ -35,6 +36,10 @@ struct fixture {
         admin_ok(stack.conninfo(), {"desk", "add-agent", "billing", "andy", "--capacity", "1"});
         admin_ok(stack.conninfo(), {"desk", "add-agent", "tech", "amir"});
         admin_ok(stack.conninfo(), {"desk", "supervisor", "sue"});
+        admin_ok(stack.conninfo(), {"desk", "create", "auto", "--title", "Routed"});
+        admin_ok(stack.conninfo(), {"desk", "routing", "auto", "least_busy"});
+        admin_ok(stack.conninfo(), {"desk", "add-agent", "auto", "pia", "--capacity", "1"});
+        admin_ok(stack.conninfo(), {"desk", "add-agent", "auto", "paul", "--capacity", "1"});
     }
 };
 fixture& shared() {
@@ -72,6 +77,7 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(close_reopen_and_rate_follow_their_rules);
     CPPUNIT_TEST(strangers_learn_nothing_and_bad_parameters_change_nothing);
     CPPUNIT_TEST(the_admin_tool_refuses_bad_desks_and_agents);
+    CPPUNIT_TEST(routing_assigns_the_oldest_to_online_agents_under_capacity);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -261,7 +267,7 @@ public:
         for (const Json::Value& c : {Json::Value("12"), Json::Value(-3), Json::Value(1.5), Json::Value()})
             CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(ann.call("desk.claim", params({{"conv", c}}))));
         pg::connection db(shared().stack.conninfo());
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), db.exec("SELECT count(*) FROM desks").int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), db.exec("SELECT count(*) FROM desks").int64(0, 0)); // billing, tech, auto
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
                              db.exec("SELECT count(*) FROM support_conversations s JOIN users u ON u.id = s.visitor_id"
                                      " WHERE u.name = 'otto'")
@@ -283,12 +289,67 @@ public:
         CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "add-agent", "billing", "ann", "--capacity", "0"}, out));
         CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "remove-agent", "tech", "ann"}, out));
         const std::string list = admin_ok(db, {"desk", "list"});
-        CPPUNIT_ASSERT_MESSAGE(list, list.find("billing\twaiting 0\tassigned 0\tagents andy(1) ann(5)\tBilling questions") !=
+        CPPUNIT_ASSERT_MESSAGE(list, list.find("billing\twaiting 0\tassigned 0\tagents andy(1) ann(5)\trouting manual\t"
+                                               "Billing questions") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(list, list.find("tech\twaiting 0\tassigned 0\tagents amir(5)\trouting manual\ttech") !=
                                          std::string::npos);
-        CPPUNIT_ASSERT_MESSAGE(list, list.find("tech\twaiting 0\tassigned 0\tagents amir(5)\ttech") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(1, admin(db, {"desk", "routing", "tech", "random"}, out));
+        CPPUNIT_ASSERT(out.find("routing must be") != std::string::npos);
+    }
+
+    void routing_assigns_the_oldest_to_online_agents_under_capacity() {
+        // Desk "auto" routes least_busy to pia and paul, capacity 1 each.
+        // Only pia is online: the first visitor goes to her, the next two
+        // wait (paul is offline, pia is full). Paul comes online: the older
+        // of the two goes to him. Pia closes hers: the last one goes to her.
+        user pia("pia"), ula("ula"), uma("uma"), uri("uri");
+        wait_until_online("pia");
+        const std::int64_t first = start(ula, "auto");
+        const Json::Value to_ula = ula.notice("desk.assigned");
+        CPPUNIT_ASSERT_MESSAGE(to_ula.toStyledString(), to_ula["conv"].asInt64() == first);
+        CPPUNIT_ASSERT_EQUAL(std::string("pia"), to_ula["agent"].asString());
+        const Json::Value to_pia = pia.notice("desk.assigned");
+        CPPUNIT_ASSERT_EQUAL(first, to_pia["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("ula"), to_pia["visitor"].asString());
+
+        const std::int64_t older = start(uma, "auto");
+        std::this_thread::sleep_for(300ms);
+        const std::int64_t newer = start(uri, "auto");
+        std::this_thread::sleep_for(1s); // four routing rounds: nobody is free
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), ann_queue_status(older));
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), ann_queue_status(newer));
+
+        user paul("paul");
+        const Json::Value to_paul = paul.notice("desk.assigned");
+        CPPUNIT_ASSERT_MESSAGE(to_paul.toStyledString(), to_paul["conv"].asInt64() == older);
+        CPPUNIT_ASSERT_EQUAL(std::string("paul"), uma.notice("desk.assigned")["agent"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), ann_queue_status(newer));
+
+        CPPUNIT_ASSERT(pia.call("desk.close", params({{"conv", first}}))["result"].isObject());
+        const Json::Value next = pia.notice("desk.assigned");
+        CPPUNIT_ASSERT_MESSAGE(next.toStyledString(), next["conv"].asInt64() == newer);
+        CPPUNIT_ASSERT_EQUAL(std::string("pia"), uri.notice("desk.assigned")["agent"].asString());
+        // Each holds one: their capacity. The assigned agents are members.
+        pg::connection db(shared().stack.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2),
+                             db.exec("SELECT count(*) FROM support_conversations s JOIN members m"
+                                     " ON m.conv_id = s.conv_id AND m.user_id = s.assignee_id WHERE s.status = 'assigned'")
+                                 .int64(0, 0));
     }
 
 private:
+    /// Waits until the bridge has stored that `name` has a device connected.
+    static void wait_until_online(const std::string& name) {
+        pg::connection db(shared().stack.conninfo());
+        for (int i = 0; i < 100; ++i) {
+            if (db.exec("SELECT 1 FROM presence p JOIN users u ON u.id = p.user_id WHERE u.name = $1 AND p.devices > 0",
+                        {name})
+                    .rows() == 1)
+                return;
+            std::this_thread::sleep_for(100ms);
+        }
+        throw std::runtime_error(name + " never showed as online");
+    }
     static std::string ann_queue_status(std::int64_t conv) {
         pg::connection db(shared().stack.conninfo());
         return db.exec("SELECT status FROM support_conversations WHERE conv_id = $1", {std::to_string(conv)}).str(0, 0);

@@ -1,0 +1,77 @@
+#include "desk_router.hpp"
+
+#include <iostream>
+#include <memory>
+
+#include "common/json.hpp"
+#include "common/pg.hpp"
+
+namespace mqchat::bridge {
+
+desk_router::desk_router(std::string conninfo, mqtt_link& link, const topic_names& topics,
+                         std::chrono::milliseconds interval)
+    : conninfo_(std::move(conninfo)), link_(link), topics_(topics), interval_(interval), thread_([this] { run(); }) {}
+
+desk_router::~desk_router() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+}
+
+void desk_router::run() {
+    std::unique_ptr<pg::connection> db;
+    bool warned = false;
+    while (true) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait_for(lock, interval_, [this] { return stop_; });
+            if (stop_) return;
+        }
+        try {
+            if (!db) {
+                db = std::make_unique<pg::connection>(conninfo_);
+                db->exec("SET application_name = 'mqchat-bridge-desks'");
+            }
+            const auto made = db->exec("SELECT conv_id, desk, coalesce(visitor, ''), agent FROM mqchat_desk_route()");
+            for (int i = 0; i < made.rows(); ++i) {
+                const std::int64_t conv = made.int64(i, 0);
+                const std::string desk = made.str(i, 1), visitor = made.str(i, 2), agent = made.str(i, 3);
+                Json::Value n(Json::objectValue);
+                n["notice"] = "desk.assigned";
+                n["conv"] = Json::Int64(conv);
+                n["desk"] = desk;
+                n["agent"] = agent;
+                n["visitor"] = visitor;
+                n["by"] = "routing";
+                const std::string body = json::write(n);
+                if (!visitor.empty()) link_.publish(topics_.inbox(visitor), body);
+                link_.publish(topics_.inbox(agent), body);
+                // The desk's other agents and the supervisors take it off their queue.
+                Json::Value taken(Json::objectValue);
+                taken["notice"] = "desk.taken";
+                taken["conv"] = Json::Int64(conv);
+                taken["desk"] = desk;
+                taken["by"] = agent;
+                const std::string taken_body = json::write(taken);
+                const auto others = db->exec(
+                    "SELECT u.name FROM users u WHERE u.name <> $2 AND NOT u.banned AND (u.desk_supervisor OR EXISTS"
+                    " (SELECT 1 FROM desk_agents a JOIN desks d ON d.id = a.desk_id WHERE d.name = $1 AND a.user_id = u.id))",
+                    {desk, agent});
+                for (int k = 0; k < others.rows(); ++k) link_.publish(topics_.inbox(others.str(k, 0)), taken_body);
+                std::cout << "mqchat-bridge: desk " << desk << ": conversation " << conv << " assigned to " << agent
+                          << std::endl;
+            }
+            if (warned) std::cout << "mqchat-bridge: desk routing runs again" << std::endl;
+            warned = false;
+        } catch (const pg::error& e) {
+            if (!warned) std::cerr << "mqchat-bridge: desk routing paused: " << e.what() << std::endl;
+            warned = true;
+            db.reset();
+        }
+    }
+}
+
+} // namespace mqchat::bridge

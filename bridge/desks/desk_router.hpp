@@ -1,0 +1,43 @@
+#pragma once
+/// Automatic assignment for support desks (docs/desks.md, "Routing"): a
+/// thread of its own, with its own database connection, that a few times a
+/// second assigns the waiting conversations of desks with routing on
+/// (mqchat_desk_route, oldest first, to online agents under capacity) and
+/// tells the visitor, the agent and the desk's other agents on their inboxes.
+/// Nothing on the store-and-deliver loop waits for it; a database that is
+/// away only delays assignments.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/topics.hpp"
+#include "link/mqtt_link.hpp"
+
+namespace mqchat::bridge {
+
+class desk_router {
+public:
+    desk_router(std::string conninfo, mqtt_link& link, const topic_names& topics,
+                std::chrono::milliseconds interval = std::chrono::milliseconds(250));
+    ~desk_router();
+    desk_router(const desk_router&) = delete;
+    desk_router& operator=(const desk_router&) = delete;
+
+private:
+    void run();
+
+    std::string conninfo_;
+    mqtt_link& link_;
+    const topic_names& topics_;
+    std::chrono::milliseconds interval_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+} // namespace mqchat::bridge
