@@ -33,7 +33,10 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"desk.mine", &pg_requests::desk_mine},
                {"desk.close", &pg_requests::desk_close},
                {"desk.reopen", &pg_requests::desk_reopen},
-               {"desk.rate", &pg_requests::desk_rate}} {}
+               {"desk.rate", &pg_requests::desk_rate},
+               {"desk.transfer", &pg_requests::desk_transfer},
+               {"desk.note", &pg_requests::desk_note},
+               {"desk.notes", &pg_requests::desk_notes}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

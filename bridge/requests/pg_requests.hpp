@@ -62,6 +62,9 @@ private:
     method_outcome desk_close(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_reopen(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_rate(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_transfer(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_note(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_notes(pg::connection& db, const rpc::request& r, std::int64_t me);
 
     outgoing_message notice(const std::string& user, const Json::Value& body) const;
 

@@ -1,9 +1,10 @@
 // Requests of support desks (docs/desks.md; docs/protocol.md, "Support
 // desks"): a visitor starts a support conversation at a desk, the desk's
 // agents see the queue, one claims it (the first claim wins), either side
-// closes it, the visitor reopens or rates it. Every step is one
-// transaction that locks the support conversation's row, so two agents
-// racing for one conversation, or a claim racing a close, end one way.
+// closes it, the visitor reopens or rates it; agents transfer it and keep
+// internal notes on it. Every step is one transaction that locks the support
+// conversation's row, so two agents racing for one conversation, or a claim
+// racing a close, end one way.
 
 #include <set>
 
@@ -20,7 +21,7 @@ namespace {
 
 constexpr int max_queue_page = 200;
 constexpr Json::ArrayIndex max_detail_fields = 20;
-constexpr std::size_t max_detail_key = 64, max_detail_value = 1000, max_rating_comment = 2000;
+constexpr std::size_t max_detail_key = 64, max_detail_value = 1000, max_rating_comment = 2000, max_note_length = 4000;
 
 bool desk_name_param(const Json::Value& params, std::string& out) {
     const Json::Value& v = params["desk"];
@@ -370,6 +371,142 @@ method_outcome pg_requests::desk_rate(pg::connection& db, const rpc::request& r,
         res["rating"] = Json::Int64(rating.asInt64());
         return ok(std::move(res));
     });
+}
+
+method_outcome pg_requests::desk_transfer(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    std::string to_agent, to_desk, why;
+    if (r.params.isMember("to") && !user_name_param(r.params, "to", to_agent, why)) return bad("to must be an agent's name");
+    if (r.params.isMember("desk") && !desk_name_param(r.params, to_desk)) return bad("desk must be a desk name");
+    if (to_agent.empty() == to_desk.empty()) return bad("give either to (an agent of this desk) or desk (another desk's queue)");
+    return pg::transaction(db, [&]() -> method_outcome {
+        const support_row s = lock_support(db, conv);
+        const bool assignee = s.found && s.status == "assigned" && s.assignee_id == me;
+        const bool supervisor = s.found && !assignee && standing(db, s.desk, me).supervisor;
+        if (!assignee && !supervisor)
+            return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " assigned to you");
+        if (s.status == "closed") return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is closed");
+        const std::string cid = std::to_string(conv);
+        method_outcome o;
+        o.result["conv"] = Json::Int64(conv);
+        std::set<std::string> told;
+        auto tell = [&](const std::string& who, const Json::Value& n) {
+            if (!who.empty() && who != r.caller && told.insert(who).second) o.notices.push_back(notice(who, n));
+        };
+        // The agent who had it leaves the conversation: it no longer receives its messages.
+        auto release_previous = [&] {
+            if (s.assignee_id != 0)
+                db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = $2", {cid, std::to_string(s.assignee_id)});
+        };
+        if (!to_agent.empty()) {
+            const auto target = db.exec("SELECT u.id, a.capacity FROM users u JOIN desk_agents a ON a.user_id = u.id"
+                                        " WHERE u.name = $1 AND a.desk_id = $2 AND NOT u.banned FOR UPDATE OF a",
+                                        {to_agent, std::to_string(s.desk)});
+            if (target.rows() == 0) return fail(error_code::not_found, to_agent + " is not an agent of " + s.desk_name);
+            const std::int64_t target_id = target.int64(0, 0);
+            if (target_id == s.assignee_id) return bad(to_agent + " has it already");
+            const std::int64_t held =
+                db.exec("SELECT count(*) FROM support_conversations WHERE assignee_id = $1 AND desk_id = $2 AND status = 'assigned'",
+                        {std::to_string(target_id), std::to_string(s.desk)})
+                    .int64(0, 0);
+            if (held >= target.int64(0, 1))
+                return fail(error_code::forbidden, to_agent + " is at capacity at " + s.desk_name);
+            release_previous();
+            db.exec("UPDATE support_conversations SET status = 'assigned', assignee_id = $2, assigned_at = now() WHERE conv_id = $1",
+                    {cid, std::to_string(target_id)});
+            db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", {cid, std::to_string(target_id)});
+            o.result["status"] = "assigned";
+            o.result["agent"] = to_agent;
+            Json::Value n = notice_body("desk.assigned", conv, s.desk_name);
+            n["agent"] = to_agent;
+            n["visitor"] = s.visitor;
+            n["by"] = r.caller;
+            tell(to_agent, n);
+            tell(s.visitor, n);
+            Json::Value gone = notice_body("desk.transferred", conv, s.desk_name);
+            gone["to"] = to_agent;
+            gone["by"] = r.caller;
+            tell(s.assignee, gone);
+            return o;
+        }
+        const auto desk = db.exec("SELECT id FROM desks WHERE name = $1", {to_desk});
+        if (desk.rows() == 0) return fail(error_code::not_found, "no desk named " + to_desk);
+        if (desk.int64(0, 0) == s.desk) return bad("it is at " + to_desk + " already");
+        release_previous();
+        // It keeps its place by age: it has waited already.
+        db.exec("UPDATE support_conversations SET desk_id = $2, status = 'queued', assignee_id = NULL, assigned_at = NULL"
+                " WHERE conv_id = $1",
+                {cid, std::to_string(desk.int64(0, 0))});
+        const std::int64_t position = queue_position(db, conv);
+        o.result["status"] = "queued";
+        o.result["desk"] = to_desk;
+        o.result["position"] = Json::Int64(position);
+        Json::Value to_visitor = notice_body("desk.queued", conv, to_desk);
+        to_visitor["position"] = Json::Int64(position);
+        tell(s.visitor, to_visitor);
+        Json::Value gone = notice_body("desk.transferred", conv, s.desk_name);
+        gone["desk"] = to_desk;
+        gone["by"] = r.caller;
+        tell(s.assignee, gone);
+        Json::Value queued = notice_body("desk.queued", conv, to_desk);
+        queued["visitor"] = s.visitor;
+        queued["position"] = Json::Int64(position);
+        for (const auto& who : desk_watchers(db, desk.int64(0, 0), me)) tell(who, queued);
+        return o;
+    });
+}
+
+method_outcome pg_requests::desk_note(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    if (!short_text(r.params["body"], max_note_length)) return bad("body must be a text of 1 to 4000 bytes");
+    return pg::transaction(db, [&]() -> method_outcome {
+        const support_row s = lock_support(db, conv);
+        if (!s.found || !standing(db, s.desk, me).may_act())
+            return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " at your desks");
+        const auto row = db.exec("INSERT INTO support_notes (conv_id, author_id, body) VALUES ($1, $2, $3)"
+                                 " RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint",
+                                 {std::to_string(conv), std::to_string(me), r.params["body"].asString()});
+        method_outcome o;
+        o.result["conv"] = Json::Int64(conv);
+        o.result["note"] = Json::Int64(row.int64(0, 0));
+        o.result["ts"] = Json::Int64(row.int64(0, 1));
+        // The assignee hears of it (the visitor never does).
+        if (s.status == "assigned" && s.assignee_id != me) {
+            Json::Value n = notice_body("desk.note", conv, s.desk_name);
+            n["note"] = Json::Int64(row.int64(0, 0));
+            n["by"] = r.caller;
+            n["body"] = r.params["body"].asString();
+            o.notices.push_back(notice(s.assignee, n));
+        }
+        return o;
+    });
+}
+
+method_outcome pg_requests::desk_notes(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    const auto desk = db.exec("SELECT desk_id FROM support_conversations WHERE conv_id = $1", {std::to_string(conv)});
+    if (desk.rows() == 0 || !standing(db, desk.int64(0, 0), me).may_act())
+        return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " at your desks");
+    const auto rows = db.exec("SELECT n.id, coalesce(u.name, ''), n.body, (extract(epoch FROM n.created_at) * 1000)::bigint"
+                              "  FROM support_notes n LEFT JOIN users u ON u.id = n.author_id"
+                              " WHERE n.conv_id = $1 ORDER BY n.id LIMIT 500",
+                              {std::to_string(conv)});
+    Json::Value notes(Json::arrayValue);
+    for (int i = 0; i < rows.rows(); ++i) {
+        Json::Value n(Json::objectValue);
+        n["note"] = Json::Int64(rows.int64(i, 0));
+        n["by"] = rows.str(i, 1);
+        n["body"] = rows.str(i, 2);
+        n["ts"] = Json::Int64(rows.int64(i, 3));
+        notes.append(std::move(n));
+    }
+    Json::Value res(Json::objectValue);
+    res["conv"] = Json::Int64(conv);
+    res["notes"] = std::move(notes);
+    return ok(std::move(res));
 }
 
 } // namespace mqchat::bridge

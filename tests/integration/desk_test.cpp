@@ -78,6 +78,7 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(strangers_learn_nothing_and_bad_parameters_change_nothing);
     CPPUNIT_TEST(the_admin_tool_refuses_bad_desks_and_agents);
     CPPUNIT_TEST(routing_assigns_the_oldest_to_online_agents_under_capacity);
+    CPPUNIT_TEST(a_transfer_moves_it_and_notes_stay_among_agents);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -337,7 +338,66 @@ public:
                                  .int64(0, 0));
     }
 
+    void a_transfer_moves_it_and_notes_stay_among_agents() {
+        user victor("victor"), ann("ann"), andy("andy"), amir("amir"), otto("otto");
+        const std::int64_t conv = start(victor, "billing");
+        CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", conv}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), victor.notice("desk.assigned")["agent"].asString());
+        // Bad transfers change nothing.
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(ann.call("desk.transfer", params({{"conv", conv}, {"to", "andy"}, {"desk", "tech"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(ann.call("desk.transfer", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(ann.call("desk.transfer", params({{"conv", conv}, {"to", "amir"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(ann.call("desk.transfer", params({{"conv", conv}, {"to", "ann"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(andy.call("desk.transfer", params({{"conv", conv}, {"to", "andy"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), assignee_of(conv));
+
+        // To andy: he and the visitor hear of it; ann leaves the conversation.
+        const Json::Value moved = ann.call("desk.transfer", params({{"conv", conv}, {"to", "andy"}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(moved.toStyledString(), std::string("andy"), moved["result"]["agent"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), andy.notice("desk.assigned")["by"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("andy"), victor.notice("desk.assigned")["agent"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("andy"), assignee_of(conv));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(ann.call("history", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT(andy.call("history", params({{"conv", conv}}))["result"].isObject());
+
+        // Notes: any agent of the desk writes and reads them; the assignee hears of them; nobody else sees them.
+        CPPUNIT_ASSERT(ann.call("desk.note", params({{"conv", conv}, {"body", "asked about <b>invoice</b> 42 yesterday"}}))["result"].isObject());
+        const Json::Value heard = andy.notice("desk.note");
+        CPPUNIT_ASSERT_EQUAL(std::string("asked about <b>invoice</b> 42 yesterday"), heard["body"].asString());
+        CPPUNIT_ASSERT(andy.call("desk.note", params({{"conv", conv}, {"body", "refund sent"}}))["result"].isObject());
+        const Json::Value notes = ann.call("desk.notes", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(notes.toStyledString(), Json::ArrayIndex(2), notes["result"]["notes"].size());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), notes["result"]["notes"][0]["by"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("refund sent"), notes["result"]["notes"][1]["body"].asString());
+        for (user* u : {&victor, &otto, &amir}) {
+            CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(u->call("desk.notes", params({{"conv", conv}}))));
+            CPPUNIT_ASSERT_EQUAL(std::string("not_found"),
+                                 code_of(u->call("desk.note", params({{"conv", conv}, {"body", "sneaky"}}))));
+        }
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(andy.call("desk.note", params({{"conv", conv}, {"body", std::string(4001, 'x')}}))));
+        const Json::Value history = victor.call("history", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(0), history["result"]["messages"].size());
+        for (const auto& n : victor.notices) CPPUNIT_ASSERT(n["notice"] != "desk.note");
+
+        // To another desk's queue: it waits there, amir hears of it, andy leaves it.
+        const Json::Value away = andy.call("desk.transfer", params({{"conv", conv}, {"desk", "tech"}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(away.toStyledString(), std::string("queued"), away["result"]["status"].asString());
+        CPPUNIT_ASSERT_EQUAL(conv, amir.notice("desk.queued")["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("tech"), victor.notice("desk.queued")["desk"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(andy.call("history", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(conv, amir.call("desk.queue")["result"]["queue"][0]["conv"].asInt64());
+        // Its notes go with it, to tech's agents.
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(2), amir.call("desk.notes", params({{"conv", conv}}))["result"]["notes"].size());
+    }
+
 private:
+    static std::string assignee_of(std::int64_t conv) {
+        pg::connection db(shared().stack.conninfo());
+        return db.exec("SELECT coalesce(u.name, '') FROM support_conversations s LEFT JOIN users u ON u.id = s.assignee_id"
+                       " WHERE s.conv_id = $1", {std::to_string(conv)}).str(0, 0);
+    }
     /// Waits until the bridge has stored that `name` has a device connected.
     static void wait_until_online(const std::string& name) {
         pg::connection db(shared().stack.conninfo());
