@@ -23,6 +23,60 @@ std::int64_t registered_user(pg::connection& db, const std::string& name) {
     return r.int64(0, 0);
 }
 
+/// ISO day number of "mon" … "sun", 0 for anything else.
+int day_number(const std::string& name) {
+    static const char* const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+    for (int i = 0; i < 7; ++i)
+        if (name == days[i]) return i + 1;
+    return 0;
+}
+
+/// "HH:MM" (00:00–24:00) as minutes, or -1.
+int minutes(const std::string& t) {
+    if (t.size() != 5 || t[2] != ':' || t.find_first_not_of("0123456789:") != std::string::npos) return -1;
+    const int h = std::stoi(t.substr(0, 2)), m = std::stoi(t.substr(3, 2));
+    if (m > 59 || h > 24 || (h == 24 && m != 0)) return -1;
+    return h * 60 + m;
+}
+
+struct span {
+    int day, opens, closes; // minutes
+};
+
+/// "mon-fri=09:00-17:00", "sat,sun=10:00-14:00": one span per day.
+std::vector<span> parse_hours(const std::string& spec) {
+    const auto bad = [&] {
+        return failure("bad hours '" + spec + "': write DAYS=HH:MM-HH:MM, e.g. mon-fri=09:00-17:00 or sat,sun=10:00-14:00");
+    };
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos) throw bad();
+    const std::string days = spec.substr(0, eq), times = spec.substr(eq + 1);
+    const auto dash = times.find('-');
+    if (dash == std::string::npos) throw bad();
+    const int opens = minutes(times.substr(0, dash)), closes = minutes(times.substr(dash + 1));
+    if (opens < 0 || closes < 0 || closes <= opens) throw bad();
+    std::vector<span> out;
+    std::size_t at = 0;
+    while (at <= days.size()) {
+        const auto comma = days.find(',', at);
+        const std::string part = days.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        const auto range = part.find('-');
+        const int from = day_number(part.substr(0, range));
+        const int to = range == std::string::npos ? from : day_number(part.substr(range + 1));
+        if (from == 0 || to == 0 || to < from) throw bad();
+        for (int d = from; d <= to; ++d) out.push_back({d, opens, closes});
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+    }
+    return out;
+}
+
+std::string clock_time(int m) {
+    if (m == 24 * 60) return "23:59:59.999999"; // the end of the day
+    const auto two = [](int n) { return std::string(n < 10 ? "0" : "") + std::to_string(n); };
+    return two(m / 60) + ":" + two(m % 60);
+}
+
 } // namespace
 
 void desk_create(pg::connection& db, const std::string& name, const std::string& title, std::ostream& out) {
@@ -71,6 +125,47 @@ void desk_routing(pg::connection& db, const std::string& desk, const std::string
     const std::int64_t d = desk_id(db, desk);
     db.exec("UPDATE desks SET routing = $2 WHERE id = $1", {std::to_string(d), mode});
     out << "desk " << desk << " routing: " << mode << "\n";
+}
+
+void desk_canned(pg::connection& db, const std::string& desk, const std::string& shortcut, const std::string& body,
+                 std::ostream& out) {
+    const bool shortcut_ok = !shortcut.empty() && shortcut.size() <= 32 &&
+                             shortcut.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos &&
+                             shortcut[0] != '_' && shortcut[0] != '-';
+    if (!shortcut_ok) throw failure("invalid shortcut '" + shortcut + "': 1-32 characters from a-z 0-9 _ -");
+    if (body.size() > 4000 || !valid_utf8(body)) throw failure("the text must be UTF-8 of at most 4000 bytes");
+    const std::int64_t d = desk_id(db, desk);
+    if (body.empty()) {
+        if (db.exec("DELETE FROM desk_canned_responses WHERE desk_id = $1 AND shortcut = $2 RETURNING 1",
+                    {std::to_string(d), shortcut})
+                .rows() == 0)
+            throw failure("desk " + desk + " has no canned response '" + shortcut + "'");
+        out << "removed canned response " << shortcut << " of " << desk << "\n";
+        return;
+    }
+    db.exec("INSERT INTO desk_canned_responses (desk_id, shortcut, body) VALUES ($1, $2, $3)"
+            " ON CONFLICT (desk_id, shortcut) DO UPDATE SET body = EXCLUDED.body",
+            {std::to_string(d), shortcut, body});
+    out << "canned response " << shortcut << " of " << desk << " saved\n";
+}
+
+void desk_hours(pg::connection& db, const std::string& desk, const std::vector<std::string>& specs,
+                const std::string& time_zone, std::ostream& out) {
+    std::vector<span> spans;
+    for (const auto& spec : specs)
+        for (const auto& s : parse_hours(spec)) spans.push_back(s);
+    pg::transaction(db, [&] {
+        const std::int64_t d = desk_id(db, desk);
+        if (db.exec("SELECT 1 FROM pg_timezone_names WHERE name = $1", {time_zone}).rows() == 0)
+            throw failure("unknown time zone '" + time_zone + "' (an IANA name such as Europe/Berlin)");
+        db.exec("UPDATE desks SET time_zone = $2 WHERE id = $1", {std::to_string(d), time_zone});
+        db.exec("DELETE FROM desk_hours WHERE desk_id = $1", {std::to_string(d)});
+        for (const auto& s : spans)
+            db.exec("INSERT INTO desk_hours (desk_id, day, opens, closes) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (desk_id, day, opens) DO UPDATE SET closes = EXCLUDED.closes",
+                    {std::to_string(d), std::to_string(s.day), clock_time(s.opens), clock_time(s.closes)});
+    });
+    out << "desk " << desk << (spans.empty() ? " is always open" : " keeps business hours") << " (" << time_zone << ")\n";
 }
 
 void desk_list(pg::connection& db, std::ostream& out) {

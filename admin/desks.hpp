@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 
@@ -23,6 +24,13 @@ void desk_supervisor(pg::connection& db, const std::string& user, bool on, std::
 /// How the desk's waiting conversations find an agent: manual (agents
 /// claim), least_busy or round_robin (the bridge assigns; docs/desks.md).
 void desk_routing(pg::connection& db, const std::string& desk, const std::string& mode, std::ostream& out);
+/// Adds (or, with an empty body, removes) a canned response of the desk.
+void desk_canned(pg::connection& db, const std::string& desk, const std::string& shortcut, const std::string& body,
+                 std::ostream& out);
+/// Sets the desk's business hours from specs like "mon-fri=09:00-17:00" or
+/// "sat,sun=10:00-14:00" in `time_zone` (an IANA name); no specs: always open.
+void desk_hours(pg::connection& db, const std::string& desk, const std::vector<std::string>& specs,
+                const std::string& time_zone, std::ostream& out);
 /// One line per desk: name, waiting, assigned, agents (capacity), title.
 void desk_list(pg::connection& db, std::ostream& out);
 

@@ -38,6 +38,11 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
   desk supervisor USER [--off]              USER sees and acts on every desk (or no longer)
   desk routing DESK MODE                    manual (agents claim), least_busy or round_robin
                                             (the bridge assigns waiting conversations)
+  desk canned DESK SHORTCUT TEXT            a canned response agents insert by SHORTCUT
+                                            (TEXT "": remove it)
+  desk hours DESK [DAYS=HH:MM-HH:MM ...] [--tz ZONE]
+                                            business hours, e.g. mon-fri=09:00-17:00 sat=10:00-14:00
+                                            --tz Europe/Berlin; none: always open
   desk list                                 desks with their waiting and assigned counts
   search-language CONFIG                    full-text search in this PostgreSQL text search
                                             configuration (e.g. english, german, simple);
@@ -88,7 +93,7 @@ int run(std::vector<std::string> args) {
              cmd != "conv create" && cmd != "conv add-member" && cmd != "conv remove-member" && cmd != "conv list" &&
              cmd != "user-token" && cmd != "guest-token" && cmd != "search-language" && cmd != "desk create" &&
              cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list" &&
-             cmd != "desk routing")
+             cmd != "desk routing" && cmd != "desk canned" && cmd != "desk hours")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
@@ -195,6 +200,19 @@ int run(std::vector<std::string> args) {
     } else if (cmd == "desk routing") {
         need(4);
         desk_routing(db, args[2], args[3], std::cout);
+    } else if (cmd == "desk canned") {
+        need(5);
+        desk_canned(db, args[2], args[3], args[4], std::cout);
+    } else if (cmd == "desk hours") {
+        if (args.size() < 3) throw usage_error("desk hours needs a DESK");
+        std::vector<std::string> specs;
+        std::string zone = "UTC";
+        for (std::size_t i = 3; i < args.size(); ++i) {
+            if (args[i] == "--tz" && i + 1 < args.size()) zone = args[++i];
+            else if (args[i].rfind("--", 0) == 0) throw usage_error("unexpected argument '" + args[i] + "'");
+            else specs.push_back(args[i]);
+        }
+        desk_hours(db, args[2], specs, zone, std::cout);
     } else if (cmd == "desk list") {
         need(2);
         desk_list(db, std::cout);

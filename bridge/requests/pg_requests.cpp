@@ -36,7 +36,9 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"desk.rate", &pg_requests::desk_rate},
                {"desk.transfer", &pg_requests::desk_transfer},
                {"desk.note", &pg_requests::desk_note},
-               {"desk.notes", &pg_requests::desk_notes}} {}
+               {"desk.notes", &pg_requests::desk_notes},
+               {"desk.info", &pg_requests::desk_info},
+               {"desk.canned", &pg_requests::desk_canned}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

@@ -509,4 +509,55 @@ method_outcome pg_requests::desk_notes(pg::connection& db, const rpc::request& r
     return ok(std::move(res));
 }
 
+method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r, std::int64_t) {
+    std::string desk_name;
+    if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
+    // What a visitor's widget shows before and while waiting: open by the
+    // business hours, agents online (a device and status online), how many
+    // wait, and the average wait of the last hour's assignments.
+    const auto row = db.exec(
+        "SELECT d.title, d.routing,"
+        "  NOT EXISTS (SELECT 1 FROM desk_hours h WHERE h.desk_id = d.id) OR EXISTS (SELECT 1 FROM desk_hours h"
+        "    WHERE h.desk_id = d.id AND h.day = extract(isodow FROM now() AT TIME ZONE d.time_zone)"
+        "      AND (now() AT TIME ZONE d.time_zone)::time >= h.opens AND (now() AT TIME ZONE d.time_zone)::time < h.closes),"
+        "  (SELECT count(*) FROM desk_agents a JOIN presence p ON p.user_id = a.user_id"
+        "    WHERE a.desk_id = d.id AND p.devices > 0 AND p.state = 'online'),"
+        "  (SELECT count(*) FROM support_conversations s WHERE s.desk_id = d.id AND s.status = 'queued'),"
+        "  (SELECT (avg(extract(epoch FROM s.assigned_at - s.queued_at)) * 1000)::bigint FROM support_conversations s"
+        "    WHERE s.desk_id = d.id AND s.assigned_at > now() - interval '1 hour')"
+        "  FROM desks d WHERE d.name = $1",
+        {desk_name});
+    if (row.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
+    Json::Value res(Json::objectValue);
+    res["desk"] = desk_name;
+    res["title"] = row.str(0, 0);
+    res["routing"] = row.str(0, 1);
+    res["open"] = row.boolean(0, 2);
+    res["agents_online"] = Json::Int64(row.int64(0, 3));
+    res["waiting"] = Json::Int64(row.int64(0, 4));
+    res["average_wait_ms"] = row.is_null(0, 5) ? Json::Value() : Json::Value(Json::Int64(row.int64(0, 5)));
+    return ok(std::move(res));
+}
+
+method_outcome pg_requests::desk_canned(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::string desk_name;
+    if (r.params.isMember("desk") && !desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
+    const auto rows = db.exec("SELECT d.name, c.shortcut, c.body FROM desk_canned_responses c JOIN desks d ON d.id = c.desk_id"
+                              " WHERE ($2 = '' OR d.name = $2) AND ((SELECT desk_supervisor FROM users WHERE id = $1)"
+                              "   OR EXISTS (SELECT 1 FROM desk_agents a WHERE a.desk_id = c.desk_id AND a.user_id = $1))"
+                              " ORDER BY d.name, c.shortcut LIMIT 1000",
+                              {std::to_string(me), desk_name});
+    Json::Value list(Json::arrayValue);
+    for (int i = 0; i < rows.rows(); ++i) {
+        Json::Value c(Json::objectValue);
+        c["desk"] = rows.str(i, 0);
+        c["shortcut"] = rows.str(i, 1);
+        c["body"] = rows.str(i, 2);
+        list.append(std::move(c));
+    }
+    Json::Value res(Json::objectValue);
+    res["canned"] = std::move(list);
+    return ok(std::move(res));
+}
+
 } // namespace mqchat::bridge

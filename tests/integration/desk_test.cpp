@@ -79,6 +79,7 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(the_admin_tool_refuses_bad_desks_and_agents);
     CPPUNIT_TEST(routing_assigns_the_oldest_to_online_agents_under_capacity);
     CPPUNIT_TEST(a_transfer_moves_it_and_notes_stay_among_agents);
+    CPPUNIT_TEST(desk_info_follows_business_hours_and_agents_see_canned_responses);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -390,6 +391,55 @@ public:
         CPPUNIT_ASSERT_EQUAL(conv, amir.call("desk.queue")["result"]["queue"][0]["conv"].asInt64());
         // Its notes go with it, to tech's agents.
         CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(2), amir.call("desk.notes", params({{"conv", conv}}))["result"]["notes"].size());
+    }
+
+    void desk_info_follows_business_hours_and_agents_see_canned_responses() {
+        const std::string conninfo = shared().stack.conninfo();
+        user ann("ann"), otto("otto");
+        wait_until_online("ann");
+        const Json::Value info = otto.call("desk.info", params({{"desk", "billing"}}));
+        CPPUNIT_ASSERT_MESSAGE(info.toStyledString(), info["result"]["open"].asBool()); // no hours: always open
+        CPPUNIT_ASSERT_EQUAL(std::string("Billing questions"), info["result"]["title"].asString());
+        CPPUNIT_ASSERT(info["result"]["agents_online"].asInt64() >= 1);
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(0), info["result"]["waiting"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(otto.call("desk.info", params({{"desk", "sales"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(otto.call("desk.info", params({{"desk", "../x"}}))));
+
+        // Hours on another day than today (in the desk's zone): closed now; today all day: open.
+        pg::connection db(conninfo);
+        const int today = static_cast<int>(db.exec("SELECT extract(isodow FROM now() AT TIME ZONE 'Asia/Tokyo')::int").int64(0, 0));
+        const char* const names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+        const std::string other = names[today % 7], same = names[today - 1];
+        admin_ok(conninfo, {"desk", "hours", "tech", other + "=09:00-17:00", "--tz", "Asia/Tokyo"});
+        CPPUNIT_ASSERT(!otto.call("desk.info", params({{"desk", "tech"}}))["result"]["open"].asBool());
+        admin_ok(conninfo, {"desk", "hours", "tech", same + "=00:00-24:00", other + "=09:00-17:00", "--tz", "Asia/Tokyo"});
+        CPPUNIT_ASSERT(otto.call("desk.info", params({{"desk", "tech"}}))["result"]["open"].asBool());
+        std::string out;
+        for (const std::vector<std::string>& bad :
+             {std::vector<std::string>{"desk", "hours", "tech", "mon=17:00-09:00"},
+              {"desk", "hours", "tech", "someday=09:00-17:00"}, {"desk", "hours", "tech", "mon 09:00-17:00"},
+              {"desk", "hours", "tech", "mon=09:00-25:00"}, {"desk", "hours", "tech", "fri-mon=09:00-17:00"},
+              {"desk", "hours", "tech", "mon=09:00-17:00", "--tz", "Mars/Olympus"}}) {
+            CPPUNIT_ASSERT_EQUAL(1, admin(conninfo, bad, out));
+            CPPUNIT_ASSERT(otto.call("desk.info", params({{"desk", "tech"}}))["result"]["open"].asBool()); // unchanged
+        }
+        admin_ok(conninfo, {"desk", "hours", "tech"});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM desk_hours").int64(0, 0));
+
+        // Canned responses: the desk's agents see them, others see none.
+        admin_ok(conninfo, {"desk", "canned", "billing", "refund", "We refund within 5 days."});
+        admin_ok(conninfo, {"desk", "canned", "billing", "greet", "Hello! <img src=x onerror=alert(1)>"});
+        admin_ok(conninfo, {"desk", "canned", "tech", "reboot", "Have you tried turning it off and on again?"});
+        const Json::Value canned = ann.call("desk.canned");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(canned.toStyledString(), Json::ArrayIndex(2), canned["result"]["canned"].size());
+        CPPUNIT_ASSERT_EQUAL(std::string("greet"), canned["result"]["canned"][0]["shortcut"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("Hello! <img src=x onerror=alert(1)>"), canned["result"]["canned"][0]["body"].asString());
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(0), otto.call("desk.canned")["result"]["canned"].size());
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(3), user("sue").call("desk.canned")["result"]["canned"].size());
+        admin_ok(conninfo, {"desk", "canned", "billing", "greet", ""});
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), ann.call("desk.canned")["result"]["canned"].size());
+        CPPUNIT_ASSERT_EQUAL(1, admin(conninfo, {"desk", "canned", "billing", "Bad Shortcut", "x"}, out));
+        CPPUNIT_ASSERT_EQUAL(1, admin(conninfo, {"desk", "canned", "billing", "nope", ""}, out));
     }
 
 private:
