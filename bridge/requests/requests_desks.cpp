@@ -125,6 +125,13 @@ std::int64_t queue_position(pg::connection& db, std::int64_t conv) {
         .int64(0, 0);
 }
 
+/// support_conversations.details as read back (always an object).
+Json::Value stored_details(std::string_view text) {
+    Json::Value details;
+    std::string why;
+    return json::parse(text, details, why) && details.isObject() ? details : Json::Value(Json::objectValue);
+}
+
 Json::Value notice_body(const char* what, std::int64_t conv, const std::string& desk) {
     Json::Value n(Json::objectValue);
     n["notice"] = what;
@@ -211,9 +218,7 @@ method_outcome pg_requests::desk_queue(pg::connection& db, const rpc::request& r
         q["conv"] = Json::Int64(rows.int64(i, 0));
         q["desk"] = rows.str(i, 1);
         q["visitor"] = rows.str(i, 2);
-        Json::Value details;
-        std::string why;
-        q["details"] = json::parse(rows.text(i, 3), details, why) ? details : Json::Value(Json::objectValue);
+        q["details"] = stored_details(rows.text(i, 3));
         q["waiting_ms"] = Json::Int64(rows.int64(i, 4));
         q["position"] = Json::Int64(rows.int64(i, 5));
         queue.append(std::move(q));
@@ -282,9 +287,7 @@ method_outcome pg_requests::desk_mine(pg::connection& db, const rpc::request&, s
         c["conv"] = Json::Int64(rows.int64(i, 0));
         c["desk"] = rows.str(i, 1);
         c["visitor"] = rows.str(i, 2);
-        Json::Value details;
-        std::string why;
-        c["details"] = json::parse(rows.text(i, 3), details, why) ? details : Json::Value(Json::objectValue);
+        c["details"] = stored_details(rows.text(i, 3));
         c["assigned_at"] = Json::Int64(rows.int64(i, 4));
         mine.append(std::move(c));
     }
