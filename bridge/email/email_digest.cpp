@@ -1,6 +1,5 @@
 #include "email_digest.hpp"
 
-#include <curl/curl.h>
 #include <json/json.h>
 
 #include <chrono>
@@ -13,19 +12,6 @@
 namespace mqchat::bridge {
 
 namespace {
-
-struct upload {
-    const std::string& text;
-    std::size_t at = 0;
-};
-
-std::size_t read_text(char* buffer, std::size_t size, std::size_t n, void* userp) {
-    auto* u = static_cast<upload*>(userp);
-    const std::size_t len = std::min(size * n, u->text.size() - u->at);
-    std::memcpy(buffer, u->text.data() + u->at, len);
-    u->at += len;
-    return len;
-}
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -71,32 +57,6 @@ std::string email_digest::message(const smtp_settings& smtp, const std::string& 
            "\r\nOpen the app to read them.\r\n";
 }
 
-bool email_digest::send(const std::string& to, const std::string& text, std::string& why) {
-    CURL* curl = curl_easy_init();
-    if (!curl) return false;
-    upload u{text};
-    curl_slist* rcpt = curl_slist_append(nullptr, ("<" + to + ">").c_str());
-    curl_easy_setopt(curl, CURLOPT_URL, smtp_.url.c_str());
-    curl_easy_setopt(curl, CURLOPT_MAIL_FROM, ("<" + smtp_.from + ">").c_str());
-    curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
-    curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_text);
-    curl_easy_setopt(curl, CURLOPT_READDATA, &u);
-    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    if (!smtp_.username.empty()) {
-        curl_easy_setopt(curl, CURLOPT_USERNAME, smtp_.username.c_str());
-        curl_easy_setopt(curl, CURLOPT_PASSWORD, smtp_.password.c_str());
-        curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL)); // never send a password in clear
-    }
-    if (!smtp_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, smtp_.ca_file.c_str());
-    const CURLcode rc = curl_easy_perform(curl);
-    if (rc != CURLE_OK) why = curl_easy_strerror(rc);
-    curl_slist_free_all(rcpt);
-    curl_easy_cleanup(curl);
-    return rc == CURLE_OK;
-}
-
 void email_digest::run() {
     std::unique_ptr<pg::connection> db;
     while (!stop_) {
@@ -136,7 +96,7 @@ void email_digest::round(pg::connection& db) {
     for (int i = 0; i < due.rows() && !stop_; ++i) {
         const std::string to = due.str(i, 2), convs = due.str(i, 3);
         std::string why;
-        if (!send(to, message(smtp_, to, due.str(i, 1), convs, now / 1000), why)) {
+        if (!smtp_send(smtp_, to, message(smtp_, to, due.str(i, 1), convs, now / 1000), why)) {
             std::cerr << "mqchat-bridge: e-mail digest to " << due.str(i, 1) << " failed: " << why << "; will retry"
                       << std::endl;
             continue;

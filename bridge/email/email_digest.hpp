@@ -13,16 +13,10 @@
 #include <thread>
 
 #include "common/pg.hpp"
+#include "smtp.hpp"
 
 namespace mqchat::bridge {
 
-struct smtp_settings {
-    std::string url;  ///< smtp://host:port or smtps://host:port
-    std::string from; ///< the sender address
-    std::string username, password; ///< optional SMTP AUTH
-    std::string ca_file;            ///< optional, for smtps with a private CA
-    int delay_s = 3600;             ///< offline this long before a digest
-};
 
 class email_digest {
 public:
@@ -38,7 +32,6 @@ public:
 private:
     void run();
     void round(pg::connection& db);
-    bool send(const std::string& to, const std::string& text, std::string& why);
 
     std::string conninfo_;
     smtp_settings smtp_;
