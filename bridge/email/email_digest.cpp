@@ -43,18 +43,10 @@ std::string email_digest::message(const smtp_settings& smtp, const std::string& 
         total += c["unread"].asInt64();
         const std::string name = c["title"].asString().empty() ? "conversation " + std::to_string(c["conv"].asInt64())
                                                                : c["title"].asString();
-        lines += "  " + name + ": " + std::to_string(c["unread"].asInt64()) + " new\r\n";
+        lines += "  " + name + ": " + std::to_string(c["unread"].asInt64()) + " new\n";
     }
-    char date[64];
-    const std::time_t t = static_cast<std::time_t>(now_s);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    return "Date: " + std::string(date) + "\r\nFrom: " + smtp.from + "\r\nTo: " + to +
-           "\r\nSubject: " + std::to_string(total) + " new messages\r\nMIME-Version: 1.0\r\n"
-           "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
-           "Auto-Submitted: auto-generated\r\n\r\nHello " + user + ",\r\n\r\nwhile you were away:\r\n\r\n" + lines +
-           "\r\nOpen the app to read them.\r\n";
+    return mail_text(smtp, to, std::to_string(total) + " new messages",
+                     "Hello " + user + ",\n\nwhile you were away:\n\n" + lines + "\nOpen the app to read them.\n", now_s);
 }
 
 void email_digest::run() {
