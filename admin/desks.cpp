@@ -168,6 +168,14 @@ void desk_hours(pg::connection& db, const std::string& desk, const std::vector<s
     out << "desk " << desk << (spans.empty() ? " is always open" : " keeps business hours") << " (" << time_zone << ")\n";
 }
 
+void desk_email(pg::connection& db, const std::string& desk, const std::string& address, std::ostream& out) {
+    if (!address.empty() && !valid_email_address(address)) throw failure("invalid e-mail address '" + address + "'");
+    const std::int64_t d = desk_id(db, desk);
+    db.exec("UPDATE desks SET email = nullif($2, '') WHERE id = $1", {std::to_string(d), address});
+    out << "desk " << desk << (address.empty() ? " takes no offline messages" : " sends offline messages to " + address)
+        << "\n";
+}
+
 void desk_list(pg::connection& db, std::ostream& out) {
     const auto r = db.exec(
         "SELECT d.name, d.title, d.routing,"

@@ -31,6 +31,8 @@ void desk_canned(pg::connection& db, const std::string& desk, const std::string&
 /// "sat,sun=10:00-14:00" in `time_zone` (an IANA name); no specs: always open.
 void desk_hours(pg::connection& db, const std::string& desk, const std::vector<std::string>& specs,
                 const std::string& time_zone, std::ostream& out);
+/// Where the desk's offline messages go (empty: it takes none).
+void desk_email(pg::connection& db, const std::string& desk, const std::string& address, std::ostream& out);
 /// One line per desk: name, waiting, assigned, agents (capacity), title.
 void desk_list(pg::connection& db, std::ostream& out);
 

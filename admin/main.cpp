@@ -43,6 +43,8 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
   desk hours DESK [DAYS=HH:MM-HH:MM ...] [--tz ZONE]
                                             business hours, e.g. mon-fri=09:00-17:00 sat=10:00-14:00
                                             --tz Europe/Berlin; none: always open
+  desk email DESK ADDRESS | desk email DESK --off
+                                            where visitors' offline messages go (none: no offline form)
   desk list                                 desks with their waiting and assigned counts
   search-language CONFIG                    full-text search in this PostgreSQL text search
                                             configuration (e.g. english, german, simple);
@@ -93,7 +95,8 @@ int run(std::vector<std::string> args) {
              cmd != "conv create" && cmd != "conv add-member" && cmd != "conv remove-member" && cmd != "conv list" &&
              cmd != "user-token" && cmd != "guest-token" && cmd != "search-language" && cmd != "desk create" &&
              cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list" &&
-             cmd != "desk routing" && cmd != "desk canned" && cmd != "desk hours")
+             cmd != "desk routing" && cmd != "desk canned" && cmd != "desk hours" &&
+             cmd != "desk email")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
@@ -213,6 +216,9 @@ int run(std::vector<std::string> args) {
             else specs.push_back(args[i]);
         }
         desk_hours(db, args[2], specs, zone, std::cout);
+    } else if (cmd == "desk email") {
+        need(4);
+        desk_email(db, args[2], args[3] == "--off" ? "" : args[3], std::cout);
     } else if (cmd == "desk list") {
         need(2);
         desk_list(db, std::cout);

@@ -21,6 +21,7 @@
 #include "requests/request_pool.hpp"
 #include "email/email_digest.hpp"
 #include "push/push_sender.hpp"
+#include "desks/desk_mailer.hpp"
 #include "desks/desk_router.hpp"
 
 namespace {
@@ -104,6 +105,12 @@ int main(int argc, char** argv) {
             digests->start();
             std::cout << "mqchat-bridge: e-mail digests after " << config.email_digest_delay_s << " s away" << std::endl;
         }
+        // The support desks' offline messages and transcripts (they wait in the database until there is SMTP).
+        std::unique_ptr<mqchat::bridge::desk_mailer> desk_mail;
+        if (!config.smtp_url.empty())
+            desk_mail = std::make_unique<mqchat::bridge::desk_mailer>(
+                config.db, mqchat::bridge::smtp_settings{config.smtp_url, config.smtp_from, config.smtp_username,
+                                                         config.smtp_password, config.push_ca_file, 0});
         // Automatic assignment of waiting support conversations; notices go on the request link.
         mqchat::bridge::desk_router desks(config.db, request_link, topics);
         mqchat::bridge::pg_message_store deferred_store(config.db); // its own connection, for its own thread

@@ -25,6 +25,16 @@ bool valid_desk_name(std::string_view name) {
     return true;
 }
 
+bool valid_email_address(std::string_view s) {
+    const auto at = s.find('@');
+    if (s.size() > 254 || at == std::string_view::npos || at == 0 || at + 1 == s.size() ||
+        s.find('@', at + 1) != std::string_view::npos)
+        return false;
+    for (const char c : s)
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '<' || c == '>') return false;
+    return true;
+}
+
 bool valid_utf8(std::string_view text) {
     const auto* s = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();

@@ -21,6 +21,11 @@ inline constexpr std::size_t max_desk_name_length = 63;
 /// from [a-z0-9_-], starting with a letter or digit.
 bool valid_desk_name(std::string_view name);
 
+/// An e-mail address, checked loosely (the SMTP server has the last word):
+/// at most 254 bytes, one '@' with something on both sides, no space,
+/// control character, '<' or '>'.
+bool valid_email_address(std::string_view address);
+
 /// True when `text` is well-formed UTF-8 (no overlong forms, no surrogates,
 /// nothing above U+10FFFF) and contains no NUL.
 bool valid_utf8(std::string_view text);

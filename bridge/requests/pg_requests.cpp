@@ -38,7 +38,9 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"desk.note", &pg_requests::desk_note},
                {"desk.notes", &pg_requests::desk_notes},
                {"desk.info", &pg_requests::desk_info},
-               {"desk.canned", &pg_requests::desk_canned}} {}
+               {"desk.canned", &pg_requests::desk_canned},
+               {"desk.offline", &pg_requests::desk_offline},
+               {"desk.transcript", &pg_requests::desk_transcript}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

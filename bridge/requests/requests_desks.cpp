@@ -22,6 +22,16 @@ namespace {
 constexpr int max_queue_page = 200;
 constexpr Json::ArrayIndex max_detail_fields = 20;
 constexpr std::size_t max_detail_key = 64, max_detail_value = 1000, max_rating_comment = 2000, max_note_length = 4000;
+constexpr std::size_t max_visitor_name = 100, max_offline_body = 4000;
+constexpr std::int64_t max_offline_per_hour = 3, max_transcripts_per_conv = 3;
+
+/// A short text without control characters (it goes into a mail header).
+bool one_line_text(const Json::Value& v, std::size_t most) {
+    if (!short_text(v, most)) return false;
+    for (const char c : v.asString())
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+    return true;
+}
 
 bool desk_name_param(const Json::Value& params, std::string& out) {
     const Json::Value& v = params["desk"];
@@ -561,6 +571,88 @@ method_outcome pg_requests::desk_canned(pg::connection& db, const rpc::request& 
     Json::Value res(Json::objectValue);
     res["canned"] = std::move(list);
     return ok(std::move(res));
+}
+
+method_outcome pg_requests::desk_offline(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::string desk_name;
+    if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
+    const Json::Value& email = r.params["email"];
+    if (!email.isString() || !valid_email_address(email.asString())) return bad("email must be an e-mail address");
+    std::string name = r.caller;
+    if (r.params.isMember("name")) {
+        if (!one_line_text(r.params["name"], max_visitor_name)) return bad("name must be one line of 1 to 100 bytes");
+        name = r.params["name"].asString();
+    }
+    if (!short_text(r.params["body"], max_offline_body)) return bad("body must be a text of 1 to 4000 bytes");
+    return pg::transaction(db, [&]() -> method_outcome {
+        const auto desk = db.exec("SELECT id, title, email FROM desks WHERE name = $1", {desk_name});
+        if (desk.rows() == 0 || desk.is_null(0, 2))
+            return fail(error_code::not_found, "desk " + desk_name + " takes no offline messages");
+        if (db.exec("SELECT count(*) FROM desk_mail_sent_log WHERE requester_id = $1 AND kind = 'offline'"
+                    " AND at > now() - interval '1 hour'",
+                    {std::to_string(me)})
+                .int64(0, 0) >= max_offline_per_hour)
+            return fail(error_code::rate_limited, "at most " + std::to_string(max_offline_per_hour) +
+                                                      " offline messages an hour; try again later");
+        db.exec("INSERT INTO desk_mail (desk_id, kind, requester_id, recipient, reply_to, subject, body)"
+                " VALUES ($1, 'offline', $2, $3, $4, $5, $6)",
+                {desk.str(0, 0), std::to_string(me), desk.str(0, 2), email.asString(),
+                 "Offline message from " + name + " (" + desk.str(0, 1) + ")",
+                 "From: " + name + " <" + email.asString() + ">, user " + r.caller + "\nDesk: " + desk.str(0, 1) +
+                     "\n\n" + r.params["body"].asString() + "\n"});
+        db.exec("INSERT INTO desk_mail_sent_log (requester_id, kind) VALUES ($1, 'offline')", {std::to_string(me)});
+        Json::Value res(Json::objectValue);
+        res["desk"] = desk_name;
+        res["queued"] = true;
+        return ok(std::move(res));
+    });
+}
+
+method_outcome pg_requests::desk_transcript(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    if (r.params.isMember("email") && (!r.params["email"].isString() || !valid_email_address(r.params["email"].asString())))
+        return bad("email must be an e-mail address");
+    return pg::transaction(db, [&]() -> method_outcome {
+        const support_row s = lock_support(db, conv);
+        if (!s.found || s.visitor_id != me)
+            return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " of yours");
+        if (s.status != "closed") return fail(error_code::conflict, "a transcript is sent once the conversation is closed");
+        std::string to = r.params.isMember("email") ? r.params["email"].asString() : "";
+        if (to.empty()) {
+            const auto mine = db.exec("SELECT coalesce(email, '') FROM users WHERE id = $1", {std::to_string(me)});
+            to = mine.rows() ? mine.str(0, 0) : "";
+        }
+        if (to.empty()) return bad("give email: you have no address set (email.set)");
+        if (db.exec("SELECT count(*) FROM desk_mail_sent_log WHERE conv_id = $1 AND kind = 'transcript'",
+                    {std::to_string(conv)})
+                .int64(0, 0) >= max_transcripts_per_conv)
+            return fail(error_code::rate_limited, "at most " + std::to_string(max_transcripts_per_conv) +
+                                                      " transcripts of one conversation");
+        // The conversation as history shows it: current texts, no events, no deleted ones.
+        const auto text = db.exec(
+            "SELECT d.title, coalesce(string_agg('[' || to_char(to_timestamp(m.ts / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+            "         || ' UTC] ' || coalesce(u.name, '(deleted user)') || ': ' || m.body, E'\n' ORDER BY m.seq), '')"
+            "  FROM desks d LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.conv_id = $1 AND NOT x.deleted"
+            "         AND (x.type IS NULL OR x.type NOT IN ('edit', 'delete', 'reaction', 'unreaction'))"
+            "       ORDER BY x.seq LIMIT 5000) m ON true"
+            "  LEFT JOIN users u ON u.id = m.sender_id"
+            " WHERE d.id = $2 GROUP BY d.title",
+            {std::to_string(conv), std::to_string(s.desk)});
+        const std::string title = text.str(0, 0);
+        db.exec("INSERT INTO desk_mail (desk_id, kind, requester_id, conv_id, recipient, subject, body)"
+                " VALUES ($1, 'transcript', $2, $3, $4, $5, $6)",
+                {std::to_string(s.desk), std::to_string(me), std::to_string(conv), to,
+                 "Your conversation with " + title,
+                 "Your conversation with " + title + " (conversation " + std::to_string(conv) + "):\n\n" +
+                     text.str(0, 1) + "\n"});
+        db.exec("INSERT INTO desk_mail_sent_log (requester_id, kind, conv_id) VALUES ($1, 'transcript', $2)",
+                {std::to_string(me), std::to_string(conv)});
+        Json::Value res(Json::objectValue);
+        res["conv"] = Json::Int64(conv);
+        res["queued"] = true;
+        return ok(std::move(res));
+    });
 }
 
 } // namespace mqchat::bridge

@@ -125,10 +125,7 @@ method_outcome pg_requests::email_set(pg::connection& db, const rpc::request& r,
     const Json::Value& a = r.params["address"];
     // null stops the digests; an address is checked loosely (the SMTP server has the last word).
     if (!a.isNull()) {
-        const std::string s = a.isString() ? a.asString() : "";
-        const auto at = s.find('@');
-        if (s.size() > 254 || at == std::string::npos || at == 0 || at + 1 == s.size() || s.find('@', at + 1) != std::string::npos ||
-            s.find_first_of(" \t\r\n<>") != std::string::npos)
+        if (!a.isString() || !valid_email_address(a.asString()))
             return bad("address must be an e-mail address, or null to stop the digests");
     }
     db.exec("UPDATE users SET email = $2 WHERE id = $1",

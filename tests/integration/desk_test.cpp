@@ -11,10 +11,12 @@
 
 #include <atomic>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "common/pg.hpp"
 #include "support/chat.hpp"
+#include "support/process.hpp"
 #include "support/rpc_caller.hpp"
 #include "support/servers.hpp"
 
@@ -80,6 +82,7 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(routing_assigns_the_oldest_to_online_agents_under_capacity);
     CPPUNIT_TEST(a_transfer_moves_it_and_notes_stay_among_agents);
     CPPUNIT_TEST(desk_info_follows_business_hours_and_agents_see_canned_responses);
+    CPPUNIT_TEST(offline_messages_and_transcripts_are_mailed);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -440,6 +443,99 @@ public:
         CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), ann.call("desk.canned")["result"]["canned"].size());
         CPPUNIT_ASSERT_EQUAL(1, admin(conninfo, {"desk", "canned", "billing", "Bad Shortcut", "x"}, out));
         CPPUNIT_ASSERT_EQUAL(1, admin(conninfo, {"desk", "canned", "billing", "nope", ""}, out));
+    }
+
+    void offline_messages_and_transcripts_are_mailed() {
+        auto& f = shared();
+        temp_dir smtp("desk-smtp");
+        child_process sink({"node", source_dir() + "/tests/support/fake_smtp.js", smtp.file("port"), smtp.file("mail.log")},
+                           smtp.file("node.log"));
+        for (int i = 0; i < 100 && read_file(smtp.file("port")).empty(); ++i) std::this_thread::sleep_for(50ms);
+        const std::string port = read_file(smtp.file("port"));
+        CPPUNIT_ASSERT_MESSAGE(read_file(smtp.file("node.log")), !port.empty());
+        f.stack.store->stop();
+        f.stack.store = std::make_unique<bridge>(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password,
+                                                 "bridge", std::vector<std::string>{"smtp_url smtp://127.0.0.1:" + port,
+                                                                                    "smtp_from desk@example.org"});
+        f.stack.store->start();
+        auto mails = [&] {
+            std::vector<Json::Value> out;
+            std::istringstream lines(read_file(smtp.file("mail.log")));
+            for (std::string line; std::getline(lines, line);) out.push_back(json_of(line));
+            return out;
+        };
+        auto wait_mails = [&](std::size_t n) {
+            for (int i = 0; i < 100 && mails().size() < n; ++i) std::this_thread::sleep_for(100ms);
+            return mails();
+        };
+        admin_ok(f.stack.conninfo(), {"desk", "email", "billing", "billing-team@example.com"});
+        user otto("otto"), victor("victor"), ann("ann");
+
+        // An offline message reaches the desk's address, the visitor as Reply-To.
+        const Json::Value sent = otto.call("desk.offline", params({{"desk", "billing"}, {"email", "otto@example.org"},
+                                                                    {"name", "Otto Ö"}, {"body", "Call me back <script>x</script>"}}));
+        CPPUNIT_ASSERT_MESSAGE(sent.toStyledString(), sent["result"]["queued"].asBool());
+        auto got = wait_mails(1);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), got.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("billing-team@example.com"), got[0]["to"][0].asString());
+        const std::string text = got[0]["data"].asString();
+        CPPUNIT_ASSERT_MESSAGE(text, text.find("Reply-To: otto@example.org\r\n") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(text, text.find("Subject: =?UTF-8?B?") != std::string::npos); // "Otto Ö", encoded
+        CPPUNIT_ASSERT_MESSAGE(text, text.find("Call me back <script>x</script>") != std::string::npos);
+
+        // Nothing else gets into the headers; a desk without an address takes none.
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(otto.call("desk.offline", params({{"desk", "billing"}, {"email", "o@example.org"},
+                                                                       {"name", "Otto\r\nBcc: evil@example.net"}, {"body", "x"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(otto.call("desk.offline", params({{"desk", "billing"}, {"email", "o@example.org\r\nBcc: e@x"},
+                                                                       {"body", "x"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(otto.call("desk.offline", params({{"desk", "billing"}, {"email", "o@example.org"},
+                                                                       {"body", std::string(4001, 'x')}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"),
+                             code_of(otto.call("desk.offline", params({{"desk", "tech"}, {"email", "o@example.org"}, {"body", "x"}}))));
+        // Three an hour per visitor.
+        for (int i = 0; i < 2; ++i)
+            CPPUNIT_ASSERT(otto.call("desk.offline", params({{"desk", "billing"}, {"email", "o@example.org"}, {"body", "again"}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("rate_limited"),
+                             code_of(otto.call("desk.offline", params({{"desk", "billing"}, {"email", "o@example.org"}, {"body", "4th"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), wait_mails(3).size());
+
+        // A transcript, once the conversation is closed, to the visitor.
+        const std::int64_t conv = start(victor, "billing");
+        CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", conv}}))["result"].isObject());
+        const std::string msg = "chat/conv/" + std::to_string(conv) + "/msg", send = "chat/conv/" + std::to_string(conv) + "/send";
+        CPPUNIT_ASSERT_EQUAL(1, victor.client->subscribe(msg));
+        CPPUNIT_ASSERT_EQUAL(0, ann.client->publish(send, R"({"id":"t-1","body":"Hello, how can I help?"})"));
+        CPPUNIT_ASSERT_EQUAL(0, victor.client->publish(send, R"({"id":"t-2","body":"Thanks <b>a lot</b>"})"));
+        delivery_log at_victor;
+        at_victor.collect(*victor.client, msg, 2, 10s);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), at_victor.first_seen.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(victor.call("desk.transcript", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT(victor.call("desk.close", params({{"conv", conv}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(victor.call("desk.transcript", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"),
+                             code_of(otto.call("desk.transcript", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT(victor.call("desk.transcript", params({{"conv", conv}, {"email", "victor@example.org"}}))["result"]["queued"].asBool());
+        got = wait_mails(4);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(4), got.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("victor@example.org"), got[3]["to"][0].asString());
+        const std::string transcript = got[3]["data"].asString();
+        CPPUNIT_ASSERT_MESSAGE(transcript, transcript.find("Subject: Your conversation with Billing questions") != std::string::npos);
+        const auto hello = transcript.find(" UTC] ann: Hello, how can I help?\r\n");
+        const auto thanks = transcript.find(" UTC] victor: Thanks <b>a lot</b>"); // the last line
+        CPPUNIT_ASSERT_MESSAGE(transcript, hello != std::string::npos && thanks != std::string::npos && hello < thanks);
+        for (int i = 0; i < 2; ++i)
+            CPPUNIT_ASSERT(victor.call("desk.transcript", params({{"conv", conv}, {"email", "victor@example.org"}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("rate_limited"),
+                             code_of(victor.call("desk.transcript", params({{"conv", conv}, {"email", "victor@example.org"}}))));
+
+        admin_ok(f.stack.conninfo(), {"desk", "email", "billing", "--off"});
+        wait_mails(6);
+        f.stack.store->stop();
+        f.stack.store = std::make_unique<bridge>(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password);
+        f.stack.store->start();
     }
 
 private:
