@@ -40,7 +40,8 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
                {"desk.info", &pg_requests::desk_info},
                {"desk.canned", &pg_requests::desk_canned},
                {"desk.offline", &pg_requests::desk_offline},
-               {"desk.transcript", &pg_requests::desk_transcript}} {}
+               {"desk.transcript", &pg_requests::desk_transcript},
+               {"desk.visitor", &pg_requests::desk_visitor}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

@@ -69,6 +69,7 @@ private:
     method_outcome desk_canned(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_offline(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_transcript(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_visitor(pg::connection& db, const rpc::request& r, std::int64_t me);
 
     outgoing_message notice(const std::string& user, const Json::Value& body) const;
 

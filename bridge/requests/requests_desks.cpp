@@ -655,4 +655,44 @@ method_outcome pg_requests::desk_transcript(pg::connection& db, const rpc::reque
     });
 }
 
+method_outcome pg_requests::desk_visitor(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    const auto row = db.exec("SELECT s.desk_id, coalesce(v.name, ''), coalesce(s.visitor_id, 0), s.details::text, s.status,"
+                             "       (extract(epoch FROM s.queued_at) * 1000)::bigint"
+                             "  FROM support_conversations s LEFT JOIN users v ON v.id = s.visitor_id WHERE s.conv_id = $1",
+                             {std::to_string(conv)});
+    if (row.rows() == 0 || !standing(db, row.int64(0, 0), me).may_act())
+        return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " at your desks");
+    Json::Value res(Json::objectValue);
+    res["conv"] = Json::Int64(conv);
+    res["visitor"] = row.str(0, 1);
+    res["details"] = stored_details(row.text(0, 3));
+    res["status"] = row.str(0, 4);
+    res["queued_at"] = Json::Int64(row.int64(0, 5));
+    // The same visitor's other support conversations, newest first, at any
+    // desk the caller works at (a supervisor: all).
+    const auto earlier = db.exec(
+        "SELECT s.conv_id, d.name, s.status, (extract(epoch FROM s.queued_at) * 1000)::bigint, s.rating, coalesce(a.name, '')"
+        "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id LEFT JOIN users a ON a.id = s.assignee_id"
+        " WHERE s.visitor_id = $1 AND s.conv_id <> $2"
+        "   AND ((SELECT desk_supervisor FROM users WHERE id = $3)"
+        "        OR EXISTS (SELECT 1 FROM desk_agents x WHERE x.desk_id = s.desk_id AND x.user_id = $3))"
+        " ORDER BY s.queued_at DESC LIMIT 50",
+        {std::to_string(row.int64(0, 2)), std::to_string(conv), std::to_string(me)});
+    Json::Value list(Json::arrayValue);
+    for (int i = 0; i < earlier.rows(); ++i) {
+        Json::Value c(Json::objectValue);
+        c["conv"] = Json::Int64(earlier.int64(i, 0));
+        c["desk"] = earlier.str(i, 1);
+        c["status"] = earlier.str(i, 2);
+        c["queued_at"] = Json::Int64(earlier.int64(i, 3));
+        if (!earlier.is_null(i, 4)) c["rating"] = Json::Int64(earlier.int64(i, 4));
+        if (!earlier.text(i, 5).empty()) c["agent"] = earlier.str(i, 5);
+        list.append(std::move(c));
+    }
+    res["earlier"] = std::move(list);
+    return ok(std::move(res));
+}
+
 } // namespace mqchat::bridge

@@ -236,6 +236,22 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("queued"), reopened["result"]["status"].asString());
         CPPUNIT_ASSERT_EQUAL(conv, ann.notice("desk.queued")["conv"].asInt64());
         CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(victor.call("desk.reopen", params({{"conv", conv}}))));
+
+        // The visitor's details and earlier conversations, for the desk's agents only.
+        CPPUNIT_ASSERT(victor.call("desk.close", params({{"conv", conv}}))["result"].isObject());
+        Json::Value details(Json::objectValue);
+        details["page"] = "https://shop.example/checkout";
+        const std::int64_t later = start(victor, "billing", details);
+        const Json::Value seen = ann.call("desk.visitor", params({{"conv", later}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(seen.toStyledString(), std::string("victor"), seen["result"]["visitor"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("https://shop.example/checkout"), seen["result"]["details"]["page"].asString());
+        const Json::Value& earlier = seen["result"]["earlier"];
+        CPPUNIT_ASSERT(earlier.size() >= 1);
+        bool found = false;
+        for (const auto& e : earlier) found = found || e["conv"].asInt64() == conv;
+        CPPUNIT_ASSERT_MESSAGE(seen.toStyledString(), found);
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(victor.call("desk.visitor", params({{"conv", later}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(otto.call("desk.visitor", params({{"conv", later}}))));
     }
 
     void strangers_learn_nothing_and_bad_parameters_change_nothing() {
