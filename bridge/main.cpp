@@ -76,8 +76,11 @@ int main(int argc, char** argv) {
         std::cout << "mqchat-bridge: running (broker " << config.mqtt_uri << ", batches of up to "
                   << config.batch_max << ")" << std::endl;
 
+        // Automatic assignment of waiting support conversations; notices go on the request link.
+        mqchat::bridge::desk_router desks(config.db, request_link, topics);
         mqchat::bridge::request_pool requests(
-            [&] { return std::make_unique<mqchat::bridge::pg_requests>(config.db, topics); }, request_link, topics,
+            [&] { return std::make_unique<mqchat::bridge::pg_requests>(config.db, topics, [&desks] { desks.poke(); }); },
+            request_link, topics,
             config.request_threads, config.request_queue_max);
         std::unique_ptr<mqchat::bridge::push_sender> pushes;
         if (!config.fcm_project_id.empty() || !config.apns_key_file.empty()) {
@@ -111,8 +114,6 @@ int main(int argc, char** argv) {
             desk_mail = std::make_unique<mqchat::bridge::desk_mailer>(
                 config.db, mqchat::bridge::smtp_settings{config.smtp_url, config.smtp_from, config.smtp_username,
                                                          config.smtp_password, config.push_ca_file, 0});
-        // Automatic assignment of waiting support conversations; notices go on the request link.
-        mqchat::bridge::desk_router desks(config.db, request_link, topics);
         mqchat::bridge::pg_message_store deferred_store(config.db); // its own connection, for its own thread
         mqchat::bridge::deferred_writer deferred(deferred_store);
         mqchat::bridge::ingest loop(store, link, requests, deferred, topics, config.batch_max);

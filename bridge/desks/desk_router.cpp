@@ -21,14 +21,23 @@ desk_router::~desk_router() {
     thread_.join();
 }
 
+void desk_router::poke() {
+    {
+        std::lock_guard lock(mutex_);
+        poked_ = true;
+    }
+    wake_.notify_all();
+}
+
 void desk_router::run() {
     std::unique_ptr<pg::connection> db;
     bool warned = false;
     while (true) {
         {
             std::unique_lock lock(mutex_);
-            wake_.wait_for(lock, interval_, [this] { return stop_; });
+            wake_.wait_for(lock, interval_, [this] { return stop_ || poked_; });
             if (stop_) return;
+            poked_ = false;
         }
         try {
             if (!db) {

@@ -1,7 +1,7 @@
 #pragma once
 /// Automatic assignment for support desks (docs/desks.md, "Routing"): a
 /// thread of its own, with its own database connection, that a few times a
-/// second assigns the waiting conversations of desks with routing on
+/// second (and at once when poked) assigns the waiting conversations of desks with routing on
 /// (mqchat_desk_route, oldest first, to online agents under capacity) and
 /// tells the visitor, the agent and the desk's other agents on their inboxes.
 /// Nothing on the store-and-deliver loop waits for it; a database that is
@@ -27,6 +27,10 @@ public:
     desk_router(const desk_router&) = delete;
     desk_router& operator=(const desk_router&) = delete;
 
+    /// Routes now instead of at the next round (a conversation was queued,
+    /// or an agent's capacity freed). Never waits.
+    void poke();
+
 private:
     void run();
 
@@ -37,6 +41,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stop_ = false;
+    bool poked_ = false;
     std::thread thread_;
 };
 

@@ -9,8 +9,8 @@ namespace mqchat::bridge {
 
 using namespace request_helpers;
 
-pg_requests::pg_requests(std::string conninfo, const topic_names& topics)
-    : conninfo_(std::move(conninfo)), topics_(topics),
+pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed)
+    : conninfo_(std::move(conninfo)), topics_(topics), queue_changed_(std::move(queue_changed)),
       methods_{{"conv.list", &pg_requests::conv_list},
                {"conv.create", &pg_requests::conv_create},
                {"conv.add_member", &pg_requests::conv_add_member},
@@ -83,6 +83,9 @@ std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
             o = fail(error_code::internal, "the server could not answer this request");
         }
     }
+    if (o.error_code.empty() && queue_changed_ &&
+        (r.method == "desk.start" || r.method == "desk.reopen" || r.method == "desk.close" || r.method == "desk.transfer"))
+        queue_changed_();
     std::vector<outgoing_message> out;
     out.push_back({topics_.inbox(r.caller),
                    o.error_code.empty() ? rpc::result_json(r, o.result)

@@ -26,7 +26,10 @@ struct method_outcome {
 
 class pg_requests : public request_handler {
 public:
-    pg_requests(std::string conninfo, const topic_names& topics);
+    /// `queue_changed` (may be empty) is called after a request put a support
+    /// conversation in a desk's queue or freed an agent's capacity (the desk
+    /// router then runs at once rather than at its next round).
+    pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed = {});
     std::vector<outgoing_message> handle(const rpc::request& r) override;
 
     /// The statements behind `history` (a page before $2 in conversation $1,
@@ -76,6 +79,7 @@ private:
     std::string conninfo_;
     const topic_names& topics_;
     std::unique_ptr<pg::connection> db_;
+    std::function<void()> queue_changed_;
     const std::map<std::string, method, std::less<>> methods_;
 };
 
