@@ -1,6 +1,7 @@
 // mqchat-bridge: stores chat messages in PostgreSQL, numbers them, and
 // delivers them through the broker. Wiring only: the parts live in link/
-// (the broker), ingest/ (store and deliver), requests/, push/ and email/.
+// (the broker), ingest/ (store and deliver), requests/, push/, email/ and
+// desks/ (support desks: routing and mail).
 //
 // usage: mqchat-bridge [--check] CONFIG_FILE [MORE_CONFIG_FILES...]
 //   Later files override earlier ones key by key (scripts/run passes its
