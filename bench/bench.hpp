@@ -117,5 +117,6 @@ void run_presence(const settings& s);
 void run_instructions(const settings& s);
 void run_db_stall(const settings& s);
 void run_requests(const settings& s);
+void run_desks(const settings& s);
 
 } // namespace mqchat::bench

@@ -25,12 +25,12 @@ int main(int argc, char** argv) {
         if (a == "--quick") s.quick = true;
         else if (a == "--out" && i + 1 < argc) s.out_dir = argv[++i];
         else if (a == "-h" || a == "--help") {
-            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests ...]\n";
+            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks ...]\n";
             return 0;
         } else cases.insert(a);
     }
     const std::set<std::string> known = {"overhead", "stored_chat", "fanout",  "connections", "login_storm",
-                                         "presence", "history",     "db_stall", "requests", "instructions"};
+                                         "presence", "history",     "db_stall", "requests", "desks", "instructions"};
     for (const auto& c : cases)
         if (!known.count(c)) {
             std::cerr << "mqchat-bench: unknown case '" << c << "'\n";
@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     run("history", run_history);
     run("db_stall", run_db_stall);
     run("requests", run_requests);
+    run("desks", run_desks);
     if (cases.count("instructions")) run("instructions", run_instructions); // slow: only when asked
     print_table();
     return failures ? 1 : 0;
