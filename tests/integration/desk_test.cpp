@@ -42,6 +42,10 @@ struct fixture {
         admin_ok(stack.conninfo(), {"desk", "routing", "auto", "least_busy"});
         admin_ok(stack.conninfo(), {"desk", "add-agent", "auto", "pia", "--capacity", "1"});
         admin_ok(stack.conninfo(), {"desk", "add-agent", "auto", "paul", "--capacity", "1"});
+        admin_ok(stack.conninfo(), {"desk", "create", "rr"});
+        admin_ok(stack.conninfo(), {"desk", "routing", "rr", "round_robin"});
+        admin_ok(stack.conninfo(), {"desk", "add-agent", "rr", "pia"});
+        admin_ok(stack.conninfo(), {"desk", "add-agent", "rr", "paul"});
     }
 };
 fixture& shared() {
@@ -80,6 +84,7 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(strangers_learn_nothing_and_bad_parameters_change_nothing);
     CPPUNIT_TEST(the_admin_tool_refuses_bad_desks_and_agents);
     CPPUNIT_TEST(routing_assigns_the_oldest_to_online_agents_under_capacity);
+    CPPUNIT_TEST(round_robin_takes_turns);
     CPPUNIT_TEST(a_transfer_moves_it_and_notes_stay_among_agents);
     CPPUNIT_TEST(desk_info_follows_business_hours_and_agents_see_canned_responses);
     CPPUNIT_TEST(offline_messages_and_transcripts_are_mailed);
@@ -288,7 +293,7 @@ public:
         for (const Json::Value& c : {Json::Value("12"), Json::Value(-3), Json::Value(1.5), Json::Value()})
             CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(ann.call("desk.claim", params({{"conv", c}}))));
         pg::connection db(shared().stack.conninfo());
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), db.exec("SELECT count(*) FROM desks").int64(0, 0)); // billing, tech, auto
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), db.exec("SELECT count(*) FROM desks").int64(0, 0)); // billing, tech, auto, rr
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
                              db.exec("SELECT count(*) FROM support_conversations s JOIN users u ON u.id = s.visitor_id"
                                      " WHERE u.name = 'otto'")
@@ -356,6 +361,24 @@ public:
                              db.exec("SELECT count(*) FROM support_conversations s JOIN members m"
                                      " ON m.conv_id = s.conv_id AND m.user_id = s.assignee_id WHERE s.status = 'assigned'")
                                  .int64(0, 0));
+    }
+
+    void round_robin_takes_turns() {
+        // Desk "rr" (capacity 5 each): four visitors one after another go to
+        // pia and paul in turn, whoever was assigned longest ago first.
+        user pia("pia"), paul("paul");
+        wait_until_online("pia");
+        wait_until_online("paul");
+        std::vector<std::string> order;
+        for (const char* v : {"ula", "uma", "uri", "wanda"}) {
+            user visitor(v);
+            start(visitor, "rr");
+            order.push_back(visitor.notice("desk.assigned")["agent"].asString());
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(4), order.size());
+        CPPUNIT_ASSERT_MESSAGE(order[0] + order[1], order[0] != order[1] && !order[0].empty() && !order[1].empty());
+        CPPUNIT_ASSERT_EQUAL(order[0], order[2]);
+        CPPUNIT_ASSERT_EQUAL(order[1], order[3]);
     }
 
     void a_transfer_moves_it_and_notes_stay_among_agents() {
