@@ -344,7 +344,10 @@ method_outcome pg_requests::desk_reopen(pg::connection& db, const rpc::request& 
             return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " of yours");
         if (s.status != "closed") return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is open");
         const std::string cid = std::to_string(conv);
-        // Back to the end of the queue, for whoever is free.
+        // Back to the end of the queue, for whoever is free; the agent who
+        // had it leaves it (whoever claims it next joins).
+        if (s.assignee_id != 0)
+            db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = $2", {cid, std::to_string(s.assignee_id)});
         db.exec("UPDATE support_conversations SET status = 'queued', assignee_id = NULL, assigned_at = NULL,"
                 " closed_at = NULL, queued_at = now(), rating = NULL, rating_comment = NULL WHERE conv_id = $1",
                 {cid});

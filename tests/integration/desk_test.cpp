@@ -254,8 +254,10 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("quick, <b>thanks</b>"), row.str(0, 1)); // stored as given: text, escaped by whoever shows it
         // Reopened: back in the queue, for whoever is free; only the visitor reopens.
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(ann.call("desk.reopen", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT(ann.call("history", params({{"conv", conv}}))["result"].isObject()); // closed: still hers to read
         const Json::Value reopened = victor.call("desk.reopen", params({{"conv", conv}}));
         CPPUNIT_ASSERT_EQUAL(std::string("queued"), reopened["result"]["status"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(ann.call("history", params({{"conv", conv}})))); // she left it
         CPPUNIT_ASSERT_EQUAL(conv, ann.notice("desk.queued")["conv"].asInt64());
         CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(victor.call("desk.reopen", params({{"conv", conv}}))));
 
