@@ -8,6 +8,8 @@ class names_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(names_test);
     CPPUNIT_TEST(user_names);
     CPPUNIT_TEST(utf8);
+    CPPUNIT_TEST(desk_names);
+    CPPUNIT_TEST(email_addresses);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -31,6 +33,21 @@ public:
         CPPUNIT_ASSERT(!valid_utf8("\x80"));               // stray continuation
         CPPUNIT_ASSERT(!valid_utf8("\xE2\x82"));           // truncated
         CPPUNIT_ASSERT(!valid_utf8(std::string("a\0b", 3)));
+    }
+    void desk_names() {
+        for (const char* ok : {"billing", "tech-2", "a_b", "0"}) CPPUNIT_ASSERT_MESSAGE(ok, valid_desk_name(ok));
+        const char* bad[] = {"", "Billing", "-x", "_x", "a b", "a/b", "a.b", "x'; DROP TABLE desks; --", "dësk"};
+        for (const char* b : bad) CPPUNIT_ASSERT_MESSAGE(b, !valid_desk_name(b));
+        CPPUNIT_ASSERT(valid_desk_name(std::string(63, 'a')));
+        CPPUNIT_ASSERT(!valid_desk_name(std::string(64, 'a')));
+    }
+    void email_addresses() {
+        for (const char* ok : {"a@b", "vera@example.org", "first.last+tag@sub.example.co.uk"})
+            CPPUNIT_ASSERT_MESSAGE(ok, valid_email_address(ok));
+        const char* bad[] = {"", "@b", "a@", "ab", "a@b@c", "a b@c", "a@b\r\nBcc: x@y", "<a@b>", "a@b\n", "a\t@b"};
+        for (const char* b : bad) CPPUNIT_ASSERT_MESSAGE(b, !valid_email_address(b));
+        CPPUNIT_ASSERT(!valid_email_address(std::string(250, 'a') + "@b.cd"));
+        CPPUNIT_ASSERT(!valid_email_address(std::string("a\0@b", 4)));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(names_test);
