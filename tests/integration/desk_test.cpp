@@ -11,12 +11,11 @@
 
 #include <atomic>
 #include <memory>
-#include <sstream>
 #include <thread>
 
 #include "common/pg.hpp"
 #include "support/chat.hpp"
-#include "support/process.hpp"
+#include "support/fake_smtp.hpp"
 #include "support/rpc_caller.hpp"
 #include "support/servers.hpp"
 
@@ -505,27 +504,9 @@ public:
 
     void offline_messages_and_transcripts_are_mailed() {
         auto& f = shared();
-        temp_dir smtp("desk-smtp");
-        child_process sink({"node", source_dir() + "/tests/support/fake_smtp.js", smtp.file("port"), smtp.file("mail.log")},
-                           smtp.file("node.log"));
-        for (int i = 0; i < 100 && read_file(smtp.file("port")).empty(); ++i) std::this_thread::sleep_for(50ms);
-        const std::string port = read_file(smtp.file("port"));
-        CPPUNIT_ASSERT_MESSAGE(read_file(smtp.file("node.log")), !port.empty());
-        f.stack.store->stop();
-        f.stack.store = std::make_unique<bridge>(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password,
-                                                 "bridge", std::vector<std::string>{"smtp_url smtp://127.0.0.1:" + port,
-                                                                                    "smtp_from desk@example.org"});
-        f.stack.store->start();
-        auto mails = [&] {
-            std::vector<Json::Value> out;
-            std::istringstream lines(read_file(smtp.file("mail.log")));
-            for (std::string line; std::getline(lines, line);) out.push_back(json_of(line));
-            return out;
-        };
-        auto wait_mails = [&](std::size_t n) {
-            for (int i = 0; i < 100 && mails().size() < n; ++i) std::this_thread::sleep_for(100ms);
-            return mails();
-        };
+        fake_smtp smtp;
+        f.stack.restart_bridge(smtp.bridge_settings("desk@example.org"));
+        auto wait_mails = [&](std::size_t n) { return smtp.wait_for(n); };
         admin_ok(f.stack.conninfo(), {"desk", "email", "billing", "billing-team@example.com"});
         user otto("otto"), victor("victor"), ann("ann");
 
@@ -591,9 +572,7 @@ public:
 
         admin_ok(f.stack.conninfo(), {"desk", "email", "billing", "--off"});
         wait_mails(6);
-        f.stack.store->stop();
-        f.stack.store = std::make_unique<bridge>(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password);
-        f.stack.store->start();
+        f.stack.restart_bridge();
     }
 
 private:

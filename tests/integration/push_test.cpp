@@ -16,6 +16,7 @@
 
 #include "common/pg.hpp"
 #include "support/chat.hpp"
+#include "support/fake_smtp.hpp"
 #include "support/process.hpp"
 #include "support/servers.hpp"
 
@@ -355,13 +356,7 @@ public:
     }
     void members_away_get_one_email_digest_per_unread_batch() {
         auto& f = shared();
-        temp_dir smtp("smtp");
-        child_process sink({"node", source_dir() + "/tests/support/fake_smtp.js", smtp.file("port"), smtp.file("mail.log")},
-                           smtp.file("node.log"));
-        for (int i = 0; i < 100 && read_file(smtp.file("port")).empty(); ++i) std::this_thread::sleep_for(50ms);
-        const std::string port = read_file(smtp.file("port"));
-        CPPUNIT_ASSERT_MESSAGE(read_file(smtp.file("node.log")), !port.empty());
-
+        fake_smtp smtp;
         auto carol = login("carol", "carol-mail");
         CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
                              call(*carol, "carol", "email.set", R"({"address":"not an address"})")["error"]["code"].asString());
@@ -370,26 +365,17 @@ public:
         pg::connection db(f.stack.conninfo());
         db.exec("UPDATE members SET read_seq = c.last_seq, notify = 'default', muted_until = NULL FROM conversations c"
                 " WHERE members.conv_id = c.id AND members.user_id = (SELECT id FROM users WHERE name = 'carol')");
-        f.stack.store->stop();
-        f.stack.store = std::make_unique<bridge>(
-            f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password, "bridge",
-            std::vector<std::string>{"smtp_url smtp://127.0.0.1:" + port, "smtp_from chat@example.org",
-                                     "email_digest_delay_s 3"});
-        f.stack.store->start();
+        auto settings = smtp.bridge_settings("chat@example.org");
+        settings.push_back("email_digest_delay_s 3");
+        f.stack.restart_bridge(settings);
         auto alice = login("alice", "alice-mail");
         // carol leaves now: both messages come before she has been away 3 s.
         carol->disconnect();
         wait_devices("carol", 0);
         say(*alice, "alice", f.group, "e1", "first");
         say(*alice, "alice", f.group, "e2", "second");
-        auto mails = [&] {
-            std::vector<Json::Value> out;
-            std::istringstream lines(read_file(smtp.file("mail.log")));
-            for (std::string line; std::getline(lines, line);) out.push_back(json_of(line));
-            return out;
-        };
-        for (int i = 0; i < 100 && mails().empty(); ++i) std::this_thread::sleep_for(100ms);
-        auto got = mails();
+        auto mails = [&] { return smtp.mails(); };
+        auto got = smtp.wait_for(1);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), got.size());
         CPPUNIT_ASSERT_EQUAL(std::string("chat@example.org"), got[0]["from"].asString());
         CPPUNIT_ASSERT_EQUAL(std::string("carol@example.org"), got[0]["to"][0].asString());
@@ -401,18 +387,13 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), mails().size());
         // … but for new ones.
         say(*alice, "alice", f.group, "e3", "third");
-        for (int i = 0; i < 100 && mails().size() < 2; ++i) std::this_thread::sleep_for(100ms);
-        got = mails();
+        got = smtp.wait_for(2);
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), got.size());
         CPPUNIT_ASSERT_MESSAGE(got[1]["data"].asString(), got[1]["data"].asString().find("team: 1 new") != std::string::npos);
         with_plain_bridge(f);
     }
 
     /// Back to the stack's bridge as it was (no providers, no mail).
-    static void with_plain_bridge(fixture& f) {
-        f.stack.store->stop();
-        f.stack.store = std::make_unique<bridge>(f.stack.dir, f.stack.conninfo(), f.stack.port(), chat_stack::bridge_password);
-        f.stack.store->start();
-    }
+    static void with_plain_bridge(fixture& f) { f.stack.restart_bridge(); }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(push_test);

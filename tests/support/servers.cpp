@@ -203,6 +203,12 @@ chat_stack::chat_stack(const std::string& tag, broker_options options) : dir(tag
     store->start();
 }
 
+void chat_stack::restart_bridge(const std::vector<std::string>& extra_config) {
+    store->stop();
+    store = std::make_unique<bridge>(dir, conninfo(), port(), bridge_password, "bridge", extra_config);
+    store->start();
+}
+
 void chat_stack::add_user(const std::string& name, const std::string& password) {
     admin_ok(conninfo(), {"user", "add", name, "--password", password});
 }

@@ -112,6 +112,9 @@ public:
     void add_user(const std::string& name, const std::string& password);
     /// Creates a conversation and returns its id.
     std::int64_t create_conv(const std::vector<std::string>& members, const std::string& title = "");
+    /// Stops the bridge and starts it again with these more settings (none:
+    /// as the stack started it).
+    void restart_bridge(const std::vector<std::string>& extra_config = {});
 
     static constexpr const char* bridge_password = "bridge-secret";
 };
