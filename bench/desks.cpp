@@ -47,6 +47,16 @@ std::int64_t int_after(std::string_view text, std::string_view key) {
     return any ? v : -1;
 }
 
+/// Adds `n` clients prefix0 … (password "pw") to `pool`, each subscribing
+/// to its own inbox once connected. `subscribed` counts the granted ones.
+void add_inbox_listeners(client_pool& pool, const std::string& prefix, int n, int protocol, int& subscribed) {
+    for (int i = 0; i < n; ++i) pool.add({"", numbered(prefix, static_cast<std::uint64_t>(i)), "pw", protocol, ""});
+    pool.on().on_connect = [&pool, prefix](int c, int rc) {
+        if (rc == 0) pool.subscribe(c, "chat/user/" + numbered(prefix, static_cast<std::uint64_t>(c)) + "/inbox", 1);
+    };
+    pool.on().on_subscribe = [&subscribed](int, int, int granted) { subscribed += granted == 1; };
+}
+
 } // namespace
 
 void run_desks(const settings& s) {
@@ -76,16 +86,12 @@ void run_desks(const settings& s) {
 
     // The agents: online, listening on their inboxes; on desk.assigned they
     // subscribe to the conversation and time the visitor's first message.
-    std::atomic<bool> agents_ready{false}, stop{false};
+    std::atomic<bool> agents_ready{false}, agents_failed{false}, stop{false};
     std::vector<double> message_ms;
     std::thread agent_side([&] {
         client_pool pool("127.0.0.1", b.port());
-        for (int a = 0; a < agents; ++a) pool.add({"", numbered("agent", static_cast<std::uint64_t>(a)), "pw", 5, ""});
         int subscribed = 0;
-        pool.on().on_connect = [&](int c, int rc) {
-            if (rc == 0) pool.subscribe(c, "chat/user/" + numbered("agent", static_cast<std::uint64_t>(c)) + "/inbox", 1);
-        };
-        pool.on().on_subscribe = [&](int, int, int granted) { subscribed += granted == 1; };
+        add_inbox_listeners(pool, "agent", agents, 5, subscribed);
         pool.on().on_message = [&](int c, const mosquitto_message& m) {
             const std::string_view t = text_of(m);
             if (t.find("\"notice\":\"desk.assigned\"") != std::string_view::npos) {
@@ -101,7 +107,10 @@ void run_desks(const settings& s) {
             }
         };
         pool.connect_all();
-        if (!pool.run([&] { return subscribed == agents; }, std::chrono::seconds(60))) return;
+        if (!pool.run([&] { return subscribed == agents; }, std::chrono::seconds(60))) {
+            agents_failed = true;
+            return;
+        }
         // Online as far as routing knows: the bridge stored their presence.
         pg::connection c(db.conninfo());
         for (int i = 0; i < 200 && c.exec("SELECT count(*) FROM presence WHERE devices > 0").int64(0, 0) < agents; ++i)
@@ -112,16 +121,15 @@ void run_desks(const settings& s) {
     });
     while (!agents_ready) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (!agent_side.joinable()) throw std::runtime_error("agents could not log in");
+        if (agents_failed) {
+            agent_side.join();
+            throw std::runtime_error("agents could not log in");
+        }
     }
 
     client_pool pool("127.0.0.1", b.port());
-    for (int v = 0; v < visitors; ++v) pool.add({"", numbered("visitor", static_cast<std::uint64_t>(v)), "pw", 4, ""});
     int subscribed = 0;
-    pool.on().on_connect = [&](int c, int rc) {
-        if (rc == 0) pool.subscribe(c, "chat/user/" + numbered("visitor", static_cast<std::uint64_t>(c)) + "/inbox", 1);
-    };
-    pool.on().on_subscribe = [&](int, int, int granted) { subscribed += granted == 1; };
+    add_inbox_listeners(pool, "visitor", visitors, 4, subscribed);
     std::vector<std::int64_t> started_ns(static_cast<std::size_t>(visitors), 0), conv_of(static_cast<std::size_t>(visitors), 0);
     std::vector<clock::time_point> say_at(static_cast<std::size_t>(visitors), clock::time_point::max());
     std::vector<double> assign_ms, reply_ms;
