@@ -1,7 +1,9 @@
 #include "desk_router.hpp"
 
 #include <iostream>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "common/json.hpp"
 #include "common/pg.hpp"
@@ -45,6 +47,19 @@ void desk_router::run() {
                 db->exec("SET application_name = 'mqchat-bridge-desks'");
             }
             const auto made = db->exec("SELECT conv_id, desk, coalesce(visitor, ''), agent FROM mqchat_desk_route()");
+            // Per desk once a round: its agents and the supervisors, who take an assigned one off their queue.
+            std::map<std::string, std::vector<std::string>> watchers;
+            auto watchers_of = [&](const std::string& desk) -> const std::vector<std::string>& {
+                auto [it, fresh] = watchers.try_emplace(desk);
+                if (fresh) {
+                    const auto r = db->exec("SELECT u.name FROM users u WHERE NOT u.banned AND (u.desk_supervisor OR EXISTS"
+                                            " (SELECT 1 FROM desk_agents a JOIN desks d ON d.id = a.desk_id"
+                                            "   WHERE d.name = $1 AND a.user_id = u.id))",
+                                            {desk});
+                    for (int k = 0; k < r.rows(); ++k) it->second.push_back(r.str(k, 0));
+                }
+                return it->second;
+            };
             for (int i = 0; i < made.rows(); ++i) {
                 const std::int64_t conv = made.int64(i, 0);
                 const std::string desk = made.str(i, 1), visitor = made.str(i, 2), agent = made.str(i, 3);
@@ -58,18 +73,14 @@ void desk_router::run() {
                 const std::string body = json::write(n);
                 if (!visitor.empty()) link_.publish(topics_.inbox(visitor), body);
                 link_.publish(topics_.inbox(agent), body);
-                // The desk's other agents and the supervisors take it off their queue.
                 Json::Value taken(Json::objectValue);
                 taken["notice"] = "desk.taken";
                 taken["conv"] = Json::Int64(conv);
                 taken["desk"] = desk;
                 taken["by"] = agent;
                 const std::string taken_body = json::write(taken);
-                const auto others = db->exec(
-                    "SELECT u.name FROM users u WHERE u.name <> $2 AND NOT u.banned AND (u.desk_supervisor OR EXISTS"
-                    " (SELECT 1 FROM desk_agents a JOIN desks d ON d.id = a.desk_id WHERE d.name = $1 AND a.user_id = u.id))",
-                    {desk, agent});
-                for (int k = 0; k < others.rows(); ++k) link_.publish(topics_.inbox(others.str(k, 0)), taken_body);
+                for (const auto& who : watchers_of(desk))
+                    if (who != agent) link_.publish(topics_.inbox(who), taken_body);
                 std::cout << "mqchat-bridge: desk " << desk << ": conversation " << conv << " assigned to " << agent
                           << std::endl;
             }
