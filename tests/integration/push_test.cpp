@@ -269,8 +269,7 @@ public:
         child_process fake({"node", source_dir() + "/tests/support/fake_push.js", keys.file("port"), keys.file("server.crt"),
                             keys.file("server.key"), keys.file("sa.pub"), keys.file("apns.pub"), keys.file("requests.log")},
                            keys.file("node.log"));
-        for (int i = 0; i < 100 && read_file(keys.file("port")).empty(); ++i) std::this_thread::sleep_for(50ms);
-        const std::string port = read_file(keys.file("port"));
+        const std::string port = fake.wait_for_file(keys.file("port"));
         CPPUNIT_ASSERT_MESSAGE(read_file(keys.file("node.log")), !port.empty());
         Json::Value account(Json::objectValue);
         account["type"] = "service_account";

@@ -11,9 +11,7 @@ namespace mqchat::test {
 fake_smtp::fake_smtp()
     : server_({"node", source_dir() + "/tests/support/fake_smtp.js", dir_.file("port"), dir_.file("mail.log")},
               dir_.file("node.log")) {
-    for (int i = 0; i < 100 && read_file(dir_.file("port")).empty(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    port_ = read_file(dir_.file("port"));
+    port_ = server_.wait_for_file(dir_.file("port"));
     if (port_.empty()) throw std::runtime_error("the fake SMTP server did not start:\n" + read_file(dir_.file("node.log")));
 }
 

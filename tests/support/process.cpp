@@ -85,6 +85,18 @@ bool child_process::running() {
     return true;
 }
 
+std::string child_process::wait_for_file(const std::string& path, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::ifstream in(path);
+        std::stringstream content;
+        content << in.rdbuf();
+        if (!content.str().empty()) return content.str();
+        if (!running() || std::chrono::steady_clock::now() > until) return "";
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
 int child_process::wait_exit(std::chrono::milliseconds timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (pid_ > 0) {

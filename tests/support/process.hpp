@@ -29,6 +29,12 @@ public:
     int stop(int sig = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
     /// Waits for the process to exit on its own; returns its exit code, or -1 on timeout.
     int wait_exit(std::chrono::milliseconds timeout);
+    /// Waits until the child has written something to `path` (a helper
+    /// server announcing its port) and returns it; "" when the child exits
+    /// first or `timeout` passes. The timeout is generous on purpose: node
+    /// starting on a loaded two-core machine (the sanitized suite) has taken
+    /// more than five seconds.
+    std::string wait_for_file(const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 private:
     pid_t pid_ = -1;
