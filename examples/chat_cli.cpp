@@ -84,7 +84,10 @@ public:
                 client_.connect(options)->wait();
                 break;
             } catch (const mqtt::exception& e) {
-                if (e.get_reason_code() >= 0x80 || std::chrono::steady_clock::now() + pause >= until) throw;
+                // A refusal (0x80 and up) is final. Paho reports a refused
+                // CONNACK's code as the return code, not the reason code.
+                const bool refused = e.get_reason_code() >= 0x80 || e.get_return_code() >= 0x80;
+                if (refused || std::chrono::steady_clock::now() + pause >= until) throw;
             }
             std::this_thread::sleep_for(pause);
         }

@@ -40,7 +40,9 @@ void paho_connect(mqtt::async_client& client, const mqtt::connect_options& optio
             client.connect(options)->wait();
             return;
         } catch (const mqtt::exception& e) {
-            if (e.get_reason_code() >= 0x80 || std::chrono::steady_clock::now() + pause >= until) throw;
+            // A refusal is final (Paho puts a refused CONNACK's code in the return code).
+            const bool refused = e.get_reason_code() >= 0x80 || e.get_return_code() >= 0x80;
+            if (refused || std::chrono::steady_clock::now() + pause >= until) throw;
         }
         std::this_thread::sleep_for(pause);
     }
