@@ -9,6 +9,7 @@
 // "ratio"}) as it is measured, then a table. Every case starts its own
 // servers (PostgreSQL, mosquitto, bridge) on free loopback ports.
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -44,12 +45,15 @@ int main(int argc, char** argv) {
     auto run = [&](const std::string& name, void (*fn)(const settings&)) {
         if (!wanted(name)) return;
         std::cout << "# " << name << (s.quick ? " (quick)" : "") << std::endl;
+        const auto started = std::chrono::steady_clock::now();
         try {
             fn(s);
         } catch (const std::exception& e) {
             std::cerr << "mqchat-bench: case " << name << " failed: " << e.what() << std::endl;
             ++failures;
         }
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+        std::cout << "# " << name << " took " << static_cast<int>(took.count() + 0.5) << " s" << std::endl;
     };
     run("overhead", run_overhead);
     run("stored_chat", run_stored_chat);
