@@ -108,25 +108,21 @@ namespace {
 
 std::string read_secret(const std::string& path) {
     if (path.empty()) throw failure("--secret-file is required (the plugin's plugin_opt_jwt_hs256_secret_file)");
-    std::ifstream in(path);
-    std::string secret;
-    if (!in || !std::getline(in, secret)) throw failure("cannot read secret file " + path);
-    while (!secret.empty() && secret.back() == '\r') secret.pop_back();
-    if (secret.size() < 32) throw failure("the secret in " + path + " is shorter than 32 bytes");
-    return secret;
+    try {
+        return token::read_hs256_secret(path);
+    } catch (const std::runtime_error& e) {
+        throw failure(e.what());
+    }
+}
+
+std::int64_t now_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string mint(const std::string& subject, std::int64_t guest_conv, const token_options& t, std::int64_t& exp) {
     if (t.ttl_s <= 0 || t.ttl_s > 30LL * 24 * 3600) throw failure("--ttl must be 1 s to 30 days");
-    const std::int64_t now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    exp = now + t.ttl_s;
-    Json::Value c(Json::objectValue);
-    c["sub"] = subject;
-    c["iat"] = Json::Int64(now);
-    c["exp"] = Json::Int64(exp);
-    if (!t.issuer.empty()) c["iss"] = t.issuer;
-    if (!t.audience.empty()) c["aud"] = t.audience;
+    Json::Value c = token::base_claims(subject, now_s(), t.ttl_s, t.issuer, t.audience);
+    exp = c["exp"].asInt64();
     if (guest_conv) c["mqchat_guest_conv"] = Json::Int64(guest_conv);
     return token::signer::hs256(read_secret(t.secret_file)).sign(c);
 }

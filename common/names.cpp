@@ -25,6 +25,14 @@ bool valid_desk_name(std::string_view name) {
     return true;
 }
 
+bool valid_knock_name(std::string_view name) {
+    if (name.size() < 18 || name.size() > max_user_name_length || name.substr(0, 2) != "k-") return false;
+    for (const char c : name.substr(2))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    return true;
+}
+
 bool valid_email_address(std::string_view s) {
     const auto at = s.find('@');
     if (s.size() > 254 || at == std::string_view::npos || at == 0 || at + 1 == s.size() ||

@@ -21,6 +21,12 @@ inline constexpr std::size_t max_desk_name_length = 63;
 /// from [a-z0-9_-], starting with a letter or digit.
 bool valid_desk_name(std::string_view name);
 
+/// The name a web visitor knocks with, logging in with a site key before
+/// it has an identity (docs/desks.md, "Visitors from a website"): `k-` and
+/// 16–62 random characters from [A-Za-z0-9_-]. Only site keys log in with
+/// such names, and site keys log in with nothing else.
+bool valid_knock_name(std::string_view name);
+
 /// An e-mail address, checked loosely (the SMTP server has the last word):
 /// at most 254 bytes, one '@' with something on both sides, no space,
 /// control character, '<' or '>'.

@@ -3,9 +3,11 @@
 #include <cjose/cjose.h>
 #include <sodium.h>
 
+#include <fstream>
 #include <stdexcept>
 
 #include "common/json.hpp"
+#include "common/names.hpp"
 
 namespace mqchat::token {
 
@@ -195,11 +197,37 @@ verdict verify(std::string_view token, const key_set& keys, const rules& rules, 
         if (!g.isIntegral() || !g.isInt64() || g.asInt64() <= 0) return refuse("mqchat_guest_conv is not a conversation id");
         c.guest_conv = g.asInt64();
     }
+    if (body.isMember("mqchat_site_desk")) {
+        const Json::Value& d = body["mqchat_site_desk"];
+        if (!d.isString() || !valid_desk_name(d.asString())) return refuse("mqchat_site_desk is not a desk name");
+        if (c.guest_conv) return refuse("a token is a site key or a guest token, not both");
+        c.site_desk = d.asString();
+    }
     v.ok = true;
     return v;
 }
 
 // ---------------------------------------------------------------- signing
+
+std::string read_hs256_secret(const std::string& path) {
+    std::ifstream in(path);
+    std::string secret;
+    if (!in || !std::getline(in, secret)) throw std::runtime_error("cannot read the secret file " + path);
+    while (!secret.empty() && secret.back() == '\r') secret.pop_back();
+    if (secret.size() < 32) throw std::runtime_error("the secret in " + path + " is shorter than 32 bytes");
+    return secret;
+}
+
+Json::Value base_claims(const std::string& subject, std::int64_t now_s, std::int64_t ttl_s, const std::string& issuer,
+                        const std::string& audience) {
+    Json::Value c(Json::objectValue);
+    c["sub"] = subject;
+    c["iat"] = Json::Int64(now_s);
+    c["exp"] = Json::Int64(now_s + ttl_s);
+    if (!issuer.empty()) c["iss"] = issuer;
+    if (!audience.empty()) c["aud"] = audience;
+    return c;
+}
 
 struct signer::impl {
     cjose_jwk_t* jwk = nullptr;

@@ -39,6 +39,10 @@ struct token_claims {
     /// A guest token: the bearer may use this one conversation only
     /// (claim `mqchat_guest_conv`); 0 for ordinary users.
     std::int64_t guest_conv = 0;
+    /// A site key (claim `mqchat_site_desk`, the desk's name): a public key
+    /// a website embeds; its bearer may only ask for a visitor identity
+    /// (desk.visit). `subject` is then the key's id. Empty otherwise.
+    std::string site_desk;
 };
 
 struct verdict {
@@ -101,6 +105,16 @@ private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
+
+/// The HS256 secret kept in `path`: its first line, at least 32 bytes.
+/// Throws std::runtime_error naming the file.
+std::string read_hs256_secret(const std::string& path);
+
+/// The claims every token minted here carries: `sub`, `iat` (now_s), `exp`
+/// (now_s + ttl_s), and `iss` / `aud` when not empty. Callers add their own
+/// (mqchat_guest_conv, mqchat_site_desk) and sign.
+Json::Value base_claims(const std::string& subject, std::int64_t now_s, std::int64_t ttl_s, const std::string& issuer,
+                        const std::string& audience);
 
 /// header.payload. with no signature, e.g. {"alg":"none"}: for tests of
 /// what the verifier must refuse.

@@ -9,6 +9,7 @@ class names_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(user_names);
     CPPUNIT_TEST(utf8);
     CPPUNIT_TEST(desk_names);
+    CPPUNIT_TEST(knock_names);
     CPPUNIT_TEST(email_addresses);
     CPPUNIT_TEST_SUITE_END();
 
@@ -40,6 +41,15 @@ public:
         for (const char* b : bad) CPPUNIT_ASSERT_MESSAGE(b, !valid_desk_name(b));
         CPPUNIT_ASSERT(valid_desk_name(std::string(63, 'a')));
         CPPUNIT_ASSERT(!valid_desk_name(std::string(64, 'a')));
+    }
+    void knock_names() {
+        CPPUNIT_ASSERT(valid_knock_name("k-" + std::string(16, 'a')));
+        CPPUNIT_ASSERT(valid_knock_name("k-AZaz09_-AZaz09_-xy"));
+        CPPUNIT_ASSERT(valid_knock_name("k-" + std::string(62, 'b')));
+        for (const std::string& b : {std::string("k-short"), "k-" + std::string(15, 'a'), "k-" + std::string(63, 'a'),
+                                     "v-" + std::string(20, 'a'), "K-" + std::string(20, 'a'),
+                                     "k-" + std::string(18, 'a') + "/+", "k-" + std::string(18, 'a') + ".b", std::string("alice")})
+            CPPUNIT_ASSERT_MESSAGE(b, !valid_knock_name(b));
     }
     void email_addresses() {
         for (const char* ok : {"a@b", "vera@example.org", "first.last+tag@sub.example.co.uk"})

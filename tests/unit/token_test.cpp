@@ -47,6 +47,7 @@ class token_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(issuer_and_audience);
     CPPUNIT_TEST(required_claims);
     CPPUNIT_TEST(guest_claim);
+    CPPUNIT_TEST(site_key_claim);
     CPPUNIT_TEST(malformed_tokens);
     CPPUNIT_TEST(bad_key_material_is_refused);
     CPPUNIT_TEST(looks_like_a_token);
@@ -191,6 +192,25 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(42), v.claims.guest_conv);
         c["mqchat_guest_conv"] = "42";
         CPPUNIT_ASSERT(!verify(signer::hs256(secret).sign(c), keys, r, now).ok);
+    }
+    void site_key_claim() {
+        key_set keys;
+        keys.add_hs256_secret(secret);
+        Json::Value c = claims_for("site-0123456789abcdef");
+        c["mqchat_site_desk"] = "billing";
+        verdict v = verify(signer::hs256(secret).sign(c), keys, r, now);
+        CPPUNIT_ASSERT(v.ok);
+        CPPUNIT_ASSERT_EQUAL(std::string("billing"), v.claims.site_desk);
+        CPPUNIT_ASSERT_EQUAL(std::string("site-0123456789abcdef"), v.claims.subject);
+        for (const Json::Value bad : {Json::Value("Billing"), Json::Value("a/b"), Json::Value(""), Json::Value(7)}) {
+            c["mqchat_site_desk"] = bad;
+            CPPUNIT_ASSERT(!verify(signer::hs256(secret).sign(c), keys, r, now).ok);
+        }
+        // A site key is never a guest token as well.
+        c["mqchat_site_desk"] = "billing";
+        c["mqchat_guest_conv"] = 42;
+        CPPUNIT_ASSERT_EQUAL(std::string("a token is a site key or a guest token, not both"),
+                             verify(signer::hs256(secret).sign(c), keys, r, now).reason);
     }
     void malformed_tokens() {
         key_set keys;
