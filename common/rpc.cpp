@@ -73,6 +73,7 @@ std::string stamp(const request& r) {
     Json::Value v(Json::objectValue);
     v["caller"] = r.caller;
     if (r.guest) v["guest"] = true;
+    if (!r.site_key.empty()) v["site_key"] = r.site_key;
     v["params"] = r.params;
     if (!r.corr.empty()) v["corr"] = r.corr;
     if (!r.corr_data.empty()) v["corr_data"] = to_base64(r.corr_data);
@@ -89,6 +90,7 @@ bool parse_stamped(std::string_view payload, std::string_view method, request& o
     out.method = std::string(method);
     out.caller = v["caller"].asString();
     out.guest = v["guest"].isBool() && v["guest"].asBool();
+    out.site_key = v["site_key"].isString() ? v["site_key"].asString() : "";
     out.params = v["params"];
     out.corr = v["corr"].isString() ? v["corr"].asString() : "";
     if (v["corr_data"].isString() && !from_base64(v["corr_data"].asString(), out.corr_data)) {

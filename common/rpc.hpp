@@ -27,6 +27,7 @@ struct request {
     std::string corr_data;                 ///< MQTT 5 correlation data (bytes), or empty
     std::string caller;                    ///< stamped: the authenticated user
     bool guest = false;                    ///< stamped: the caller logged in with a guest token
+    std::string site_key;                  ///< stamped: the site key's id when the caller knocked with one
 };
 
 /// Checks a client's request body: a JSON object of at most `max_payload`
@@ -37,7 +38,7 @@ struct request {
 bool parse_client_request(std::string_view payload, std::size_t max_payload, request& out, std::string& reply_to,
                           envelope_error& error);
 
-/// What the plugin forwards: {"caller", "guest"?, "params", "corr"?, "corr_data"? (base64)}.
+/// What the plugin forwards: {"caller", "guest"?, "site_key"?, "params", "corr"?, "corr_data"? (base64)}.
 std::string stamp(const request& r);
 /// The bridge's side of stamp(); `method` comes from the topic.
 bool parse_stamped(std::string_view payload, std::string_view method, request& out, std::string& error);

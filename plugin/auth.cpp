@@ -12,6 +12,7 @@
 // whose answer is not in yet is told to come back (context.hpp,
 // come_back_later).
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -36,6 +37,26 @@ int refuse(const char* user, const char* address, const std::string& why) {
     return MOSQ_ERR_AUTH;
 }
 
+/// A web visitor with the site's public key (docs/desks.md, "Visitors from
+/// a website"): under a random knock name, for a few minutes, allowed its
+/// inbox and desk.visit only — which answers with a guest token.
+constexpr std::int64_t knock_lifetime_s = 600;
+
+int admit_knock(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const token::token_claims& key,
+                const char* address) {
+    if (!valid_knock_name(ed.username))
+        return refuse(ed.username, address, "a site key logs in with a knock name: k- and 16 or more random characters");
+    const std::string over = ctx.limiter.allow_knock(address ? address : "?", key.subject, steady_ns());
+    if (!over.empty()) return refuse(ed.username, address, over);
+    const std::int64_t until = std::min(key.exp, now_s() + knock_lifetime_s);
+    if (!ctx.users.add_knock(ed.username, key.subject, until + ctx.rules_for_tokens.leeway_s))
+        return refuse(ed.username, address, "this knock name is in use");
+    if (const char* id = mosquitto_client_id(ed.client)) ctx.token_expiry[id] = until + ctx.rules_for_tokens.leeway_s;
+    mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: visitor %s from %s knocks with site key %s (desk %s)", ed.username,
+                         address ? address : "?", key.subject.c_str(), key.site_desk.c_str());
+    return MOSQ_ERR_SUCCESS;
+}
+
 int check_token(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const char* address) {
     const token::verdict v = token::verify(ed.password, *ctx.token_keys, ctx.rules_for_tokens, now_s());
     const std::string name = ed.username;
@@ -50,6 +71,8 @@ int check_token(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const c
         }
         return refuse(ed.username, address, "token " + v.reason);
     }
+    if (!v.claims.site_desk.empty()) return admit_knock(ctx, ed, v.claims, address);
+    if (valid_knock_name(name)) return refuse(ed.username, address, "k-… names log in with a site key only");
     if (v.claims.subject != name) return refuse(ed.username, address, "token is for '" + v.claims.subject + "'");
     if (v.claims.guest_conv) {
         if (!valid_user_name(name)) return refuse(ed.username, address, "not a valid guest name");

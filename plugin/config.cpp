@@ -32,6 +32,10 @@ plugin_config parse_config(const option_list& options) {
     c.password_threads = static_cast<int>(r.integer("password_threads", c.password_threads, 0, 64));
     c.member_change_wait_ms =
         static_cast<int>(r.integer("member_change_wait_ms", c.member_change_wait_ms, 0, 600000));
+    c.knocks_per_minute_per_address = static_cast<int>(
+        r.integer("knocks_per_minute_per_address", c.knocks_per_minute_per_address, 0, 1000000));
+    c.knocks_per_minute_per_site_key = static_cast<int>(
+        r.integer("knocks_per_minute_per_site_key", c.knocks_per_minute_per_site_key, 0, 10000000));
     std::string errors = r.errors();
     try {
         topic_names check(c.topic_prefix);

@@ -61,6 +61,12 @@ struct plugin_config {
     /// plugin_opt_member_change_wait_ms: how long a stored message waits for a
     /// membership change it depends on before it is delivered anyway.
     int member_change_wait_ms = 1000;
+    /// Web visitors knocking with a site key (docs/desks.md): logins a
+    /// minute from one address (plugin_opt_knocks_per_minute_per_address)
+    /// and with one site key (plugin_opt_knocks_per_minute_per_site_key);
+    /// 0: no cap.
+    int knocks_per_minute_per_address = 20;
+    int knocks_per_minute_per_site_key = 1200;
     bool persist_logins() const { return !login_key_file.empty(); }
     bool tokens_enabled() const { return !jwt_hs256_secret_file.empty() || !jwt_jwks_file.empty(); }
 };

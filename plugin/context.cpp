@@ -230,7 +230,9 @@ password::remember_key load_login_key(const plugin_config& config) {
 }
 
 void plugin_context::devices_changed(const std::string& user) {
-    if (!presence.enabled() || user.empty()) return;
+    // A knock (a web visitor with a site key, for a moment) has no presence:
+    // retained presence per random name would pile up in the broker.
+    if (!presence.enabled() || user.empty() || valid_knock_name(user)) return;
     const user_entry* u = users.find(user);
     if (u && u->bridge) return;
     presence.publish(user, limiter.devices(user), u ? u->presence : presence_choice{});

@@ -58,9 +58,21 @@ void directory::set_credentials(const std::string& name, const std::string& pass
 bool directory::add_guest(const std::string& name, std::int64_t conv, std::int64_t until) {
     if (users_.count(name)) return false;
     user_entry& g = guests_[name];
+    if (!g.site_key.empty()) return false; // a knock's name never gains a conversation
     g.guest = true;
     g.convs.insert(conv);
     g.guest_until = std::max(g.guest_until, until);
+    return true;
+}
+
+bool directory::add_knock(const std::string& name, const std::string& key_id, std::int64_t until) {
+    if (users_.count(name)) return false;
+    const auto [it, fresh] = guests_.try_emplace(name);
+    user_entry& k = it->second;
+    if (!fresh && (k.site_key != key_id || !k.convs.empty())) return false;
+    k.guest = true;
+    k.site_key = key_id;
+    k.guest_until = std::max(k.guest_until, until);
     return true;
 }
 

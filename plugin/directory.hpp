@@ -47,6 +47,9 @@ struct user_entry {
     /// when its last token expires (guest_until, seconds since the epoch).
     bool guest = false;
     std::int64_t guest_until = 0;
+    /// A web visitor knocking with a site key (the key's id): it may read
+    /// its inbox and ask desk.visit, nothing else. Empty for everyone else.
+    std::string site_key;
     /// Token bucket of limits::allow_message.
     double rate_tokens = 0;
     std::int64_t rate_last_ns = 0;
@@ -82,6 +85,10 @@ public:
     /// Adds or extends a guest in one conversation until `until`. False if a
     /// registered user has that name.
     bool add_guest(const std::string& name, std::int64_t conv, std::int64_t until);
+    /// Adds a visitor knocking with site key `key_id` until `until`, with no
+    /// conversation. False if the name is taken (by a user, a guest, or a
+    /// knock with another key): a knock never inherits anyone's access.
+    bool add_knock(const std::string& name, const std::string& key_id, std::int64_t until);
     /// Drops guests whose tokens have all expired; returns their names.
     std::vector<std::string> expire_guests(std::int64_t now_s);
     bool has_guests() const { return !guests_.empty(); }

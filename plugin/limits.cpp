@@ -1,6 +1,7 @@
 #include "limits.hpp"
 
 #include <algorithm>
+#include <string>
 
 #include "directory.hpp"
 
@@ -48,6 +49,24 @@ bool limits::may_notify(const std::string& user, std::int64_t now_ns) {
     if (notices_.size() > 100000) notices_.clear();
     window& w = notices_[user];
     return bump(now_ns, second_ns, w.start_ns, w.count) <= notices_per_second;
+}
+
+std::string limits::allow_knock(std::string_view address, std::string_view key_id, std::int64_t now_ns) {
+    constexpr std::int64_t minute_ns = 60 * second_ns;
+    // Windows of a minute: forgetting them all now and then costs at most
+    // one minute's counts, and keeps a spray of addresses from growing memory.
+    if (knocks_by_address_.size() > 100000) knocks_by_address_.clear();
+    if (knocks_by_key_.size() > 10000) knocks_by_key_.clear();
+    window& a = knocks_by_address_[std::string(address)];
+    window& k = knocks_by_key_[std::string(key_id)];
+    const int per_address = config_.knocks_per_minute_per_address, per_key = config_.knocks_per_minute_per_site_key;
+    // Count against the address first: one noisy address must not use up a
+    // whole site's allowance.
+    if (per_address > 0 && bump(now_ns, minute_ns, a.start_ns, a.count) > per_address)
+        return "more than " + std::to_string(per_address) + " visitor logins a minute from this address";
+    if (per_key > 0 && bump(now_ns, minute_ns, k.start_ns, k.count) > per_key)
+        return "more than " + std::to_string(per_key) + " visitor logins a minute with this site key";
+    return "";
 }
 
 bool limits::acceptable_client_id(std::string_view id) const {

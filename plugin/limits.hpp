@@ -40,6 +40,10 @@ public:
     /// 100 a second: a bound for when flood_disconnect is 0).
     bool may_notify(const std::string& user, std::int64_t now_ns);
 
+    /// Counts a web visitor's knock (a site key login) from `address` with
+    /// site key `key_id`; "" when allowed, else which limit it is over.
+    std::string allow_knock(std::string_view address, std::string_view key_id, std::int64_t now_ns);
+
     /// A client id the plugin accepts: 1..max printable ASCII characters,
     /// none of them / + # (it may appear in operators' topic patterns).
     bool acceptable_client_id(std::string_view id) const;
@@ -68,6 +72,8 @@ private:
     const plugin_config& config_;
     std::unordered_map<std::string, window> refusals_; ///< by client id
     std::unordered_map<std::string, window> notices_;  ///< by user
+    std::unordered_map<std::string, window> knocks_by_address_;
+    std::unordered_map<std::string, window> knocks_by_key_;
     struct admission {
         std::string user, client_id;
     };

@@ -3,7 +3,8 @@
 // The reply must go to the caller's own inbox: an MQTT 5 response topic or a
 // 3.1.1 `reply_to` naming anything else is refused, so nobody can make the
 // server write into someone else's inbox. A request that passes is stamped
-// with the caller (and whether it is a guest) and moved to .../stamped,
+// with the caller (whether it is a guest, and the site key a web visitor
+// knocked with) and moved to .../stamped,
 // where only the bridge reads; the caller's correlation data travels inside.
 
 #include <mqtt_protocol.h>
@@ -49,12 +50,17 @@ int check_request(plugin_context& ctx, mosquitto_evt_message& ed, user_entry& us
     if ((!response.empty() && response != inbox) || (!reply_to.empty() && reply_to != inbox))
         return ctx.refuse_request(ed.client, username, r, error_code::not_authorized,
                                   "replies go to your own inbox, " + inbox, ed.topic);
+    // A knock (a site key's visitor) may ask for an identity and nothing else.
+    if (!user.site_key.empty() && r.method != "desk.visit")
+        return ctx.refuse_request(ed.client, username, r, error_code::forbidden,
+                                  "with a site key, only desk.visit; then log in with its guest token", ed.topic);
     if (!ctx.limiter.allow_message(user, steady_ns()))
         return ctx.refuse_request(ed.client, username, r, error_code::rate_limited,
                                   "sending too fast; slow down and retry", ed.topic);
 
     r.caller = username;
     r.guest = user.guest;
+    r.site_key = user.site_key;
     // The bridge needs none of the properties (the correlation data is in the
     // payload now), and the broker keeps whatever list we leave.
     mosquitto_property_free_all(&ed.properties);

@@ -11,6 +11,7 @@ class directory_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(new_hash_forgets_remembered_password);
     CPPUNIT_TEST(shared_conversations);
     CPPUNIT_TEST(guests_live_apart_and_expire);
+    CPPUNIT_TEST(knocks_never_inherit_access);
     CPPUNIT_TEST(bans_are_kept);
     CPPUNIT_TEST_SUITE_END();
 
@@ -76,6 +77,20 @@ public:
         const auto gone = d.expire_guests(2001);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), gone.size());
         CPPUNIT_ASSERT(!d.find("guest-1"));
+    }
+    void knocks_never_inherit_access() {
+        directory d;
+        d.replace_all({{"agent", "h", false, false, {7}}});
+        CPPUNIT_ASSERT(d.add_knock("k-aaaaaaaaaaaaaaaa", "site-1", 600));
+        const user_entry* k = d.find("k-aaaaaaaaaaaaaaaa");
+        CPPUNIT_ASSERT(k && k->guest && k->convs.empty() && k->site_key == "site-1");
+        CPPUNIT_ASSERT(d.add_knock("k-aaaaaaaaaaaaaaaa", "site-1", 900));  // the same browser again
+        CPPUNIT_ASSERT(!d.add_knock("k-aaaaaaaaaaaaaaaa", "site-2", 900)); // another key: not its name
+        CPPUNIT_ASSERT(!d.add_guest("k-aaaaaaaaaaaaaaaa", 7, 900));        // a knock's name never gains a conversation
+        CPPUNIT_ASSERT(d.add_guest("v-visitor", 7, 900));
+        CPPUNIT_ASSERT(!d.add_knock("v-visitor", "site-1", 900)); // nor does a knock take a guest's access
+        CPPUNIT_ASSERT(!d.add_knock("agent", "site-1", 900));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), d.expire_guests(1000).size());
     }
     void bans_are_kept() {
         directory d;

@@ -31,9 +31,29 @@ class limits_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(reconnect_with_same_client_id_replaces);
     CPPUNIT_TEST(devices_are_distinct_client_ids);
     CPPUNIT_TEST(typing_is_capped_per_second);
+    CPPUNIT_TEST(knocks_are_capped_per_address_and_per_key);
     CPPUNIT_TEST_SUITE_END();
 
 public:
+    void knocks_are_capped_per_address_and_per_key() {
+        plugin_config c;
+        c.knocks_per_minute_per_address = 3;
+        c.knocks_per_minute_per_site_key = 5;
+        limits l(c);
+        for (int i = 0; i < 3; ++i) CPPUNIT_ASSERT_EQUAL(std::string(), l.allow_knock("10.0.0.1", "site-a", 1 * s));
+        CPPUNIT_ASSERT(l.allow_knock("10.0.0.1", "site-a", 2 * s).find("from this address") != std::string::npos);
+        // Refused by address: the key's allowance is untouched (two left).
+        CPPUNIT_ASSERT_EQUAL(std::string(), l.allow_knock("10.0.0.2", "site-a", 2 * s));
+        CPPUNIT_ASSERT_EQUAL(std::string(), l.allow_knock("10.0.0.3", "site-a", 2 * s));
+        CPPUNIT_ASSERT(l.allow_knock("10.0.0.4", "site-a", 2 * s).find("with this site key") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::string(), l.allow_knock("10.0.0.4", "site-b", 2 * s)); // another site
+        // A minute later, room again.
+        CPPUNIT_ASSERT_EQUAL(std::string(), l.allow_knock("10.0.0.1", "site-a", 62 * s));
+        c.knocks_per_minute_per_address = 0; // 0: no cap
+        c.knocks_per_minute_per_site_key = 0;
+        limits none(c);
+        for (int i = 0; i < 1000; ++i) CPPUNIT_ASSERT_EQUAL(std::string(), none.allow_knock("10.0.0.1", "k", 1 * s));
+    }
     void bucket_allows_burst_then_rate() {
         plugin_config c;
         c.rate_per_s = 10;
