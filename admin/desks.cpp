@@ -1,8 +1,13 @@
 #include "desks.hpp"
 
+#include <json/json.h>
+#include <sodium.h>
+
+#include <chrono>
 #include <ostream>
 
 #include "common/names.hpp"
+#include "common/token.hpp"
 
 namespace mqchat::admin {
 
@@ -14,6 +19,15 @@ std::int64_t desk_id(pg::connection& db, const std::string& name) {
     const auto r = db.exec("SELECT id FROM desks WHERE name = $1", {name});
     if (r.rows() == 0) throw failure("no desk named '" + name + "'");
     return r.int64(0, 0);
+}
+
+/// `bytes` random bytes as lowercase hex.
+std::string random_hex(std::size_t bytes) {
+    std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
+    randombytes_buf(raw.data(), raw.size());
+    sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+    hex.pop_back();
+    return hex;
 }
 
 std::int64_t registered_user(pg::connection& db, const std::string& name) {
@@ -174,6 +188,56 @@ void desk_email(pg::connection& db, const std::string& desk, const std::string& 
     db.exec("UPDATE desks SET email = nullif($2, '') WHERE id = $1", {std::to_string(d), address});
     out << "desk " << desk << (address.empty() ? " takes no offline messages" : " sends offline messages to " + address)
         << "\n";
+}
+
+void site_key_create(pg::connection& db, const std::string& desk, const std::string& label, std::int64_t days,
+                     const token_options& t, std::ostream& out) {
+    if (label.empty() || label.size() > 200) throw failure("--label must be 1 to 200 bytes");
+    if (days < 1 || days > 3650) throw failure("--days must be 1 to 3650");
+    if (t.secret_file.empty()) throw failure("--secret-file is required (the plugin's plugin_opt_jwt_hs256_secret_file)");
+    std::string secret;
+    try {
+        secret = token::read_hs256_secret(t.secret_file);
+    } catch (const std::runtime_error& e) {
+        throw failure(e.what());
+    }
+    const std::int64_t d = desk_id(db, desk);
+    const std::string id = "site-" + random_hex(8);
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    Json::Value claims = token::base_claims(id, now, days * 24 * 3600, t.issuer, t.audience);
+    claims["mqchat_site_desk"] = desk;
+    const std::string key = token::signer::hs256(secret).sign(claims);
+    db.exec("INSERT INTO site_keys (id, desk_id, label, expires_at) VALUES ($1, $2, $3, to_timestamp($4))",
+            {id, std::to_string(d), label, std::to_string(claims["exp"].asInt64())});
+    out << "site key " << id << " for desk " << desk << " (" << label << "), valid " << days << " days\n" << key << "\n";
+}
+
+void site_key_revoke(pg::connection& db, const std::string& id, std::ostream& out) {
+    const auto r = db.exec("UPDATE site_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id", {id});
+    if (r.rows() == 0) throw failure("no site key '" + id + "'");
+    out << "revoked site key " << id << "\n";
+}
+
+void site_key_list(pg::connection& db, const std::string& desk, std::ostream& out) {
+    if (!desk.empty()) desk_id(db, desk);
+    const auto r = db.exec("SELECT k.id, d.name, CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"
+                           "  WHEN k.expires_at < now() THEN 'expired' ELSE 'valid until ' ||"
+                           "  to_char(k.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END, k.label"
+                           "  FROM site_keys k JOIN desks d ON d.id = k.desk_id WHERE $1 = '' OR d.name = $1"
+                           " ORDER BY d.name, k.created_at",
+                           {desk});
+    for (int i = 0; i < r.rows(); ++i)
+        out << r.str(i, 0) << "\t" << r.str(i, 1) << "\t" << r.str(i, 2) << "\t" << r.str(i, 3) << "\n";
+}
+
+void desk_identity_secret(pg::connection& db, const std::string& desk, bool off, std::ostream& out) {
+    const std::int64_t d = desk_id(db, desk);
+    const std::string secret = off ? "" : random_hex(32);
+    db.exec("UPDATE desks SET identity_secret = nullif($2, '') WHERE id = $1", {std::to_string(d), secret});
+    if (off) out << "desk " << desk << " verifies no visitor identities\n";
+    else out << "identity secret of desk " << desk << " (sign your users' ids with HMAC-SHA256; keep it on your server)\n"
+             << secret << "\n";
 }
 
 void desk_list(pg::connection& db, std::ostream& out) {

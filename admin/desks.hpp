@@ -33,6 +33,19 @@ void desk_hours(pg::connection& db, const std::string& desk, const std::vector<s
                 const std::string& time_zone, std::ostream& out);
 /// Where the desk's offline messages go (empty: it takes none).
 void desk_email(pg::connection& db, const std::string& desk, const std::string& address, std::ostream& out);
+/// Mints a site key for the desk's website (docs/desks.md, "Visitors from a
+/// website"): a JWT signed with the plugin's HS256 secret (t.secret_file;
+/// t.issuer / t.audience as the plugin requires), valid `days` days. Prints
+/// its id and, last, the key.
+void site_key_create(pg::connection& db, const std::string& desk, const std::string& label, std::int64_t days,
+                     const token_options& t, std::ostream& out);
+/// Revokes a site key by id: desk.visit refuses it from now on.
+void site_key_revoke(pg::connection& db, const std::string& id, std::ostream& out);
+/// One line per site key (of one desk, or all): id, desk, state, label.
+void site_key_list(pg::connection& db, const std::string& desk, std::ostream& out);
+/// Makes a new identity secret for the desk (the site's backend signs its
+/// users' ids with it) and prints it last; `off`: the desk verifies no one.
+void desk_identity_secret(pg::connection& db, const std::string& desk, bool off, std::ostream& out);
 /// One line per desk: name, waiting, assigned, agents (capacity), title.
 void desk_list(pg::connection& db, std::ostream& out);
 

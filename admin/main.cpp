@@ -46,6 +46,13 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
   desk email DESK ADDRESS | desk email DESK --off
                                             where visitors' offline messages go (none: no offline form)
   desk list                                 desks with their waiting and assigned counts
+  desk identity-secret DESK [--off]         a new secret the site's backend signs its users' ids
+                                            with (visitors verified on any device)
+  site-key create DESK --label L --secret-file F [--days N] [--issuer I] [--audience A]
+                                            a public key a website embeds in the chat widget
+                                            (valid N days, 365); prints it last
+  site-key revoke ID                        visitors with that key get no further
+  site-key list [DESK]                      site keys, valid, expired or revoked
   search-language CONFIG                    full-text search in this PostgreSQL text search
                                             configuration (e.g. english, german, simple);
                                             re-indexes the stored messages
@@ -96,18 +103,28 @@ int run(std::vector<std::string> args) {
              cmd != "user-token" && cmd != "guest-token" && cmd != "search-language" && cmd != "desk create" &&
              cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list" &&
              cmd != "desk routing" && cmd != "desk canned" && cmd != "desk hours" &&
-             cmd != "desk email")
+             cmd != "desk email" && cmd != "desk identity-secret" && cmd != "site-key create" &&
+             cmd != "site-key revoke" && cmd != "site-key list")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
     token_options topts;
-    std::string conv_opt, name_opt;
+    std::string conv_opt, name_opt, label_opt;
+    std::int64_t days_opt = 365;
     std::vector<std::string> rest;
-    if (cmd == "user-token" || cmd == "guest-token") {
-        for (std::size_t i = 1; i < args.size(); ++i) {
+    if (cmd == "user-token" || cmd == "guest-token" || cmd == "site-key create") {
+        const std::size_t first = cmd == "site-key create" ? 2 : 1;
+        for (std::size_t i = first; i < args.size(); ++i) {
             const bool has_value = i + 1 < args.size();
             if (args[i] == "--secret-file" && has_value) topts.secret_file = args[++i];
-            else if (args[i] == "--ttl" && has_value) topts.ttl_s = std::atoll(args[++i].c_str());
+            else if (args[i] == "--label" && has_value && cmd == "site-key create") label_opt = args[++i];
+            else if (args[i] == "--days" && has_value && cmd == "site-key create") {
+                const std::string& v = args[++i];
+                if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos)
+                    throw usage_error("--days must be a number from 1 to 3650");
+                days_opt = std::stoll(v);
+            }
+            else if (args[i] == "--ttl" && has_value && cmd != "site-key create") topts.ttl_s = std::atoll(args[++i].c_str());
             else if (args[i] == "--issuer" && has_value) topts.issuer = args[++i];
             else if (args[i] == "--audience" && has_value) topts.audience = args[++i];
             else if (args[i] == "--conv" && has_value && cmd == "guest-token") conv_opt = args[++i];
@@ -222,6 +239,20 @@ int run(std::vector<std::string> args) {
     } else if (cmd == "desk list") {
         need(2);
         desk_list(db, std::cout);
+    } else if (cmd == "desk identity-secret") {
+        if (args.size() == 4 && args[3] != "--off") throw usage_error("unexpected argument '" + args[3] + "'");
+        if (args.size() != 3 && args.size() != 4) throw usage_error("desk identity-secret needs DESK [--off]");
+        desk_identity_secret(db, args[2], args.size() == 4, std::cout);
+    } else if (cmd == "site-key create") {
+        if (rest.size() != 1) throw usage_error("site-key create needs one DESK");
+        if (label_opt.empty()) throw usage_error("site-key create needs --label (which website it is for)");
+        site_key_create(db, rest[0], label_opt, days_opt, topts, std::cout);
+    } else if (cmd == "site-key revoke") {
+        need(3);
+        site_key_revoke(db, args[2], std::cout);
+    } else if (cmd == "site-key list") {
+        if (args.size() > 3) throw usage_error("site-key list takes at most a DESK");
+        site_key_list(db, args.size() == 3 ? args[2] : "", std::cout);
     } else if (cmd == "search-language") {
         need(2);
         search_language(db, args[1], std::cout);
