@@ -5,6 +5,7 @@
 
 #include "common/names.hpp"
 #include "common/options.hpp"
+#include "common/token.hpp"
 #include "common/topics.hpp"
 
 namespace mqchat::bridge {
@@ -13,7 +14,7 @@ namespace {
 
 /// Reads the keys one file sets over `c`: what the file leaves out keeps the
 /// value of an earlier file, or the default.
-void read_keys(option_reader& r, bridge_config& c, std::string& password_file) {
+void read_keys(option_reader& r, bridge_config& c, std::string& password_file, std::string& visitor_secret_file) {
     c.mqtt_uri = r.string("mqtt_uri", c.mqtt_uri);
     c.mqtt_username = r.string("mqtt_username", c.mqtt_username);
     password_file = r.string("mqtt_password_file", password_file);
@@ -41,6 +42,11 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file) {
     c.smtp_password = r.string("smtp_password", c.smtp_password);
     c.email_digest_delay_s =
         static_cast<int>(r.integer("email_digest_delay_s", c.email_digest_delay_s, 1, 30 * 24 * 3600));
+    visitor_secret_file = r.string("visitor_token_secret_file", visitor_secret_file);
+    c.visitor_token_ttl_s =
+        static_cast<int>(r.integer("visitor_token_ttl_s", c.visitor_token_ttl_s, 60, 30 * 24 * 3600));
+    c.visitor_token_issuer = r.string("visitor_token_issuer", c.visitor_token_issuer);
+    c.visitor_token_audience = r.string("visitor_token_audience", c.visitor_token_audience);
 }
 
 /// Problems found: one line per file, and one per problem of no file in particular ("").
@@ -70,7 +76,7 @@ bridge_config load_config(const std::vector<std::string>& paths) {
     if (paths.empty()) throw std::invalid_argument("no config file given");
     bridge_config c;
     c.files = paths;
-    std::string password_file;
+    std::string password_file, visitor_secret_file;
     problems errors;
     for (const auto& path : paths) {
         option_list options;
@@ -81,7 +87,7 @@ bridge_config load_config(const std::vector<std::string>& paths) {
             continue;
         }
         option_reader r(options);
-        read_keys(r, c, password_file);
+        read_keys(r, c, password_file, visitor_secret_file);
         if (const std::string e = r.errors(); !e.empty()) errors.add(path, e);
         for (const auto& [key, value] : options) c.settings[key] = {value, path};
     }
@@ -113,6 +119,13 @@ bridge_config load_config(const std::vector<std::string>& paths) {
         if (!in || !std::getline(in, c.mqtt_password) || c.mqtt_password.empty())
             errors.add(from("mqtt_password_file"),
                        "mqtt_password_file '" + password_file + "' cannot be read or is empty");
+    }
+    if (!visitor_secret_file.empty()) {
+        try {
+            c.visitor_token_secret = token::read_hs256_secret(visitor_secret_file);
+        } catch (const std::runtime_error& e) {
+            errors.add(from("visitor_token_secret_file"), std::string("visitor_token_secret_file: ") + e.what());
+        }
     }
     if (!c.smtp_url.empty() && c.smtp_from.empty()) errors.add(from("smtp_url"), "smtp_url needs smtp_from");
     if (!c.apns_key_file.empty() && (c.apns_key_id.empty() || c.apns_team_id.empty()))

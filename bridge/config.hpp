@@ -41,6 +41,13 @@ struct bridge_config {
     /// E-mail digests (off unless smtp_url is set).
     std::string smtp_url, smtp_from, smtp_username, smtp_password;
     int email_digest_delay_s = 3600;
+    /// Guest tokens for web visitors (desk.visit; docs/desks.md): signed with
+    /// the plugin's HS256 secret (visitor_token_secret_file, the same file as
+    /// plugin_opt_jwt_hs256_secret_file), valid visitor_token_ttl_s, with the
+    /// issuer and audience the plugin requires. Empty secret: no web visitors.
+    std::string visitor_token_secret;
+    int visitor_token_ttl_s = 24 * 3600;
+    std::string visitor_token_issuer, visitor_token_audience;
 
     /// Where the values came from: the files in the order read, and for each
     /// key a file set, its value and the last file that set it.

@@ -79,8 +79,14 @@ int main(int argc, char** argv) {
 
         // Automatic assignment of waiting support conversations; notices go on the request link.
         mqchat::bridge::desk_router desks(config.db, request_link, topics);
+        const mqchat::bridge::visitor_token_settings visitor_tokens{config.visitor_token_secret, config.visitor_token_ttl_s,
+                                                                    config.visitor_token_issuer,
+                                                                    config.visitor_token_audience};
         mqchat::bridge::request_pool requests(
-            [&] { return std::make_unique<mqchat::bridge::pg_requests>(config.db, topics, [&desks] { desks.poke(); }); },
+            [&] {
+                return std::make_unique<mqchat::bridge::pg_requests>(config.db, topics, [&desks] { desks.poke(); },
+                                                                     visitor_tokens);
+            },
             request_link, topics,
             config.request_threads, config.request_queue_max);
         std::unique_ptr<mqchat::bridge::push_sender> pushes;

@@ -9,8 +9,10 @@ namespace mqchat::bridge {
 
 using namespace request_helpers;
 
-pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed)
-    : conninfo_(std::move(conninfo)), topics_(topics), queue_changed_(std::move(queue_changed)),
+pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed,
+                         visitor_token_settings visitor_tokens)
+    : conninfo_(std::move(conninfo)), topics_(topics), visitor_tokens_(std::move(visitor_tokens)),
+      queue_changed_(std::move(queue_changed)),
       methods_{{"conv.list", &pg_requests::conv_list},
                {"conv.create", &pg_requests::conv_create},
                {"conv.add_member", &pg_requests::conv_add_member},
@@ -58,15 +60,19 @@ outgoing_message pg_requests::notice(const std::string& user, const Json::Value&
 std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
     method_outcome o;
     const auto m = methods_.find(r.method);
-    if (m == methods_.end()) {
+    if (m == methods_.end() && r.method != "desk.visit") {
         o = fail(error_code::unknown_method, "no method '" + r.method + "'");
     } else {
         try {
             pg::connection& c = db();
-            const auto me = c.exec("SELECT id FROM users WHERE name = $1", {r.caller});
-            // A guest has no row until its first message; it is a member of nothing yet.
-            o = me.rows() == 0 ? fail(error_code::not_member, "you are not a member of any conversation yet")
-                               : (this->*(m->second))(c, r, me.int64(0, 0));
+            if (r.method == "desk.visit") {
+                o = desk_visit(c, r); // a web visitor knocking has no row yet
+            } else {
+                const auto me = c.exec("SELECT id FROM users WHERE name = $1", {r.caller});
+                // A guest has no row until its first message; it is a member of nothing yet.
+                o = me.rows() == 0 ? fail(error_code::not_member, "you are not a member of any conversation yet")
+                                   : (this->*(m->second))(c, r, me.int64(0, 0));
+            }
         } catch (const pg::broken_connection& e) {
             db_.reset();
             std::cerr << "mqchat-bridge: request " << r.method << " of " << r.caller << ": database unavailable ("
@@ -84,7 +90,7 @@ std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
         }
     }
     if (o.error_code.empty() && queue_changed_ &&
-        (r.method == "desk.start" || r.method == "desk.reopen" || r.method == "desk.close" || r.method == "desk.transfer"))
+        (r.method == "desk.start" || r.method == "desk.visit" || r.method == "desk.reopen" || r.method == "desk.close" || r.method == "desk.transfer"))
         queue_changed_();
     std::vector<outgoing_message> out;
     out.push_back({topics_.inbox(r.caller),

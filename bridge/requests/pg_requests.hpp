@@ -24,12 +24,21 @@ struct method_outcome {
     std::vector<outgoing_message> notices; ///< to other users, after the reply
 };
 
+/// How desk.visit signs the guest tokens it hands web visitors (empty
+/// secret: it refuses; bridge_config has the options).
+struct visitor_token_settings {
+    std::string secret;
+    std::int64_t ttl_s = 24 * 3600;
+    std::string issuer, audience;
+};
+
 class pg_requests : public request_handler {
 public:
     /// `queue_changed` (may be empty) is called after a request put a support
     /// conversation in a desk's queue or freed an agent's capacity (the desk
     /// router then runs at once rather than at its next round).
-    pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed = {});
+    pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed = {},
+                visitor_token_settings visitor_tokens = {});
     std::vector<outgoing_message> handle(const rpc::request& r) override;
 
     /// The statements behind `history` (a page before $2 in conversation $1,
@@ -73,11 +82,15 @@ private:
     method_outcome desk_offline(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_transcript(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_visitor(pg::connection& db, const rpc::request& r, std::int64_t me);
+    /// A web visitor's identity and conversation (requests_visitors.cpp):
+    /// called before the caller has a row of its own, so without `me`.
+    method_outcome desk_visit(pg::connection& db, const rpc::request& r);
 
     outgoing_message notice(const std::string& user, const Json::Value& body) const;
 
     std::string conninfo_;
     const topic_names& topics_;
+    visitor_token_settings visitor_tokens_;
     std::unique_ptr<pg::connection> db_;
     std::function<void()> queue_changed_;
     const std::map<std::string, method, std::less<>> methods_;
