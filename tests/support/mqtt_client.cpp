@@ -54,7 +54,9 @@ int mqtt_client::connect(std::chrono::milliseconds timeout) {
         if (options_.protocol == 5 && options_.session_expiry_s > 0)
             mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                          static_cast<std::uint32_t>(options_.session_expiry_s));
-        const int rc = mosquitto_connect_bind_v5(mosq_, "127.0.0.1", port_, 30, nullptr, props);
+        const int rc = mosquitto_connect_bind_v5(mosq_, "127.0.0.1", port_, 30,
+                                                 options_.bind_address.empty() ? nullptr : options_.bind_address.c_str(),
+                                                 props);
         mosquitto_property_free_all(&props);
         if (rc != MOSQ_ERR_SUCCESS) return -1;
         mosquitto_loop_start(mosq_);

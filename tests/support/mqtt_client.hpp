@@ -34,6 +34,7 @@ struct client_options {
     bool clean = true;         ///< clean start / clean session
     int session_expiry_s = 0;  ///< MQTT 5: keep the session this long after a disconnect
     std::string cafile = {};   ///< non-empty: TLS, trusting this CA certificate
+    std::string bind_address = {}; ///< non-empty: connect from this local address (e.g. 127.0.0.7)
 };
 
 class mqtt_client {

@@ -9,8 +9,10 @@ namespace mqchat::test {
 
 using namespace std::chrono_literals;
 
-rpc_caller::rpc_caller(int port, const std::string& user, const std::string& password, int protocol) : name(user) {
-    client = std::make_unique<mqtt_client>(port, client_options{"", user, password, protocol});
+rpc_caller::rpc_caller(int port, const std::string& user, const std::string& password, int protocol,
+                       const std::string& bind_address)
+    : name(user) {
+    client = std::make_unique<mqtt_client>(port, client_options{"", user, password, protocol, true, 0, "", bind_address});
     if (client->connect() != 0) throw std::runtime_error("login of " + user + " failed");
     if (client->subscribe(inbox(), 1) < 0) throw std::runtime_error("inbox subscription failed");
 }

@@ -22,7 +22,8 @@ struct rpc_caller {
     std::vector<Json::Value> notices; ///< inbox messages that were not replies
 
     /// Logs in and subscribes to the inbox; throws when either fails.
-    rpc_caller(int port, const std::string& user, const std::string& password, int protocol = 5);
+    rpc_caller(int port, const std::string& user, const std::string& password, int protocol = 5,
+               const std::string& bind_address = "");
     std::string inbox() const { return "chat/user/" + name + "/inbox"; }
 
     /// Sends a request and returns the reply; throws when none comes in 10 s.
