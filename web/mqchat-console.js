@@ -1,0 +1,257 @@
+/*
+ * mqchat agents' console (console.html; docs/widget.md): an agent logs in
+ * over MQTT-over-WebSocket with a password or token, sees the waiting
+ * conversations of its desks oldest first (a supervisor: every desk),
+ * claims one (the first claim wins: a conflict shows at once), chats,
+ * reads the visitor's details and earlier conversations, keeps internal
+ * notes, inserts canned responses and closes. Everything people wrote is
+ * shown with textContent, never as HTML.
+ */
+(function () {
+  'use strict';
+  const $ = (id) => document.getElementById(id);
+  const server = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/mqtt';
+  const st = { me: '', client: null, inbox: '', open: 0, lastSeq: 0, queue: [], mine: [], typingAt: 0, typingOff: 0 };
+
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v);
+    }
+    for (const k of kids) if (k) e.appendChild(k);
+    return e;
+  }
+  function random(n) {
+    const a = new Uint8Array(n);
+    crypto.getRandomValues(a);
+    return Array.from(a, (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+  }
+  let corrNext = 0;
+  const waiting = new Map();
+  function call(method, params) {
+    const corr = 'c' + (++corrNext) + '-' + random(6);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { waiting.delete(corr); reject(new Error('no answer')); }, 15000);
+      waiting.set(corr, (m) => {
+        clearTimeout(timer);
+        if (m.error) reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+        else resolve(m.result);
+      });
+      st.client.publish('chat/rpc/' + method, JSON.stringify(Object.assign({ corr }, params || {})), { qos: 1 });
+    });
+  }
+  function flash(text) { $('conn').textContent = text; }
+
+  // A new conversation in the queue: a short tone, and a desktop notification when allowed.
+  function alertNew(text) {
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const o = ctx.createOscillator();
+      o.frequency.value = 880;
+      o.connect(ctx.destination);
+      o.start();
+      o.stop(ctx.currentTime + 0.15);
+    } catch (e) { /* no sound here */ }
+    if (window.Notification && Notification.permission === 'granted') new Notification('mqchat', { body: text });
+  }
+
+  $('login').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const user = e.target.elements.user.value.trim();
+    const password = e.target.elements.password.value;
+    $('login-error').textContent = '';
+    const client = mqtt.connect(server, { username: user, password, clientId: user + '-console-' + random(6),
+      protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 10000 });
+    let first = true;
+    client.on('connect', async () => {
+      st.client = client;
+      st.me = user;
+      st.inbox = 'chat/user/' + user + '/inbox';
+      client.subscribe(st.inbox, { qos: 1 }, async () => {
+        if (first) {
+          first = false;
+          $('login').hidden = true;
+          $('app').hidden = false;
+          $('me').textContent = user;
+          if (window.Notification && Notification.permission === 'default') Notification.requestPermission();
+        }
+        flash('connected');
+        await refresh();
+        if (st.open) openConversation(st.open, true);
+      });
+    });
+    client.on('error', (err) => {
+      if (first) {
+        $('login-error').textContent = 'Login refused: ' + err.message;
+        client.end(true);
+      }
+    });
+    client.on('offline', () => flash('reconnecting…'));
+    client.on('message', onMessage);
+  });
+
+  function onMessage(topic, payload) {
+    let m;
+    try { m = JSON.parse(payload.toString()); } catch (e) { return; }
+    if (topic === st.inbox) {
+      if (m.corr && waiting.has(m.corr)) { const f = waiting.get(m.corr); waiting.delete(m.corr); f(m); return; }
+      if (m.ack) return;
+      if (m.notice === 'desk.queued') { alertNew('A visitor is waiting at ' + m.desk); refresh(); }
+      else if (m.notice === 'desk.assigned') { if (m.visitor) alertNew('You have a new conversation'); refresh(); }
+      else if (m.notice === 'desk.taken' || m.notice === 'desk.closed' || m.notice === 'desk.transferred') refresh();
+      else if (m.notice === 'desk.note' && m.conv === st.open) loadNotes();
+      return;
+    }
+    const base = 'chat/conv/' + st.open + '/';
+    if (topic === base + 'msg') addMessage(m);
+    else if (topic === base + 'typing' && m.user !== st.me) {
+      clearTimeout(st.typingOff);
+      $('typing').textContent = m.typing ? m.user + ' is typing…' : '';
+      if (m.typing) st.typingOff = setTimeout(() => { $('typing').textContent = ''; }, 6000);
+    }
+  }
+
+  async function refresh() {
+    try {
+      const q = await call('desk.queue', {});
+      st.queue = q.queue;
+    } catch (e) { st.queue = []; }
+    try {
+      const mine = await call('desk.mine', {});
+      st.mine = mine.conversations;
+    } catch (e) { st.mine = []; }
+    drawLists();
+  }
+  function ago(ms) {
+    const s = Math.round(ms / 1000);
+    return s < 60 ? s + ' s' : Math.round(s / 60) + ' min';
+  }
+  function drawLists() {
+    $('queue').textContent = '';
+    $('queue-count').textContent = String(st.queue.length);
+    for (const q of st.queue) {
+      const claim = el('button', { 'data-testid': 'claim', 'data-conv': String(q.conv), text: 'Claim',
+        onclick: (e) => { e.stopPropagation(); claim_(q.conv); } });
+      $('queue').appendChild(el('li', { class: 'item', 'data-testid': 'queue-item', 'data-conv': String(q.conv) },
+        el('div', { 'data-testid': 'queue-visitor', text: q.visitor }),
+        el('div', { class: 'muted', text: q.desk + ' · waiting ' + ago(q.waiting_ms) + ' · #' + q.position }),
+        el('div', { class: 'muted', 'data-testid': 'queue-preview', text: Object.entries(q.details || {})
+          .map(([k, v]) => k + ': ' + v).join(' · ').slice(0, 200) }), claim));
+    }
+    $('mine').textContent = '';
+    for (const c of st.mine) {
+      const li = el('li', { class: 'item', 'data-testid': 'mine-item', 'data-conv': String(c.conv),
+        'aria-current': String(c.conv === st.open), tabindex: '0', onclick: () => openConversation(c.conv),
+        onkeydown: (e) => { if (e.key === 'Enter') openConversation(c.conv); } },
+      el('div', { text: c.visitor }), el('div', { class: 'muted', text: c.desk }));
+      $('mine').appendChild(li);
+    }
+  }
+  async function claim_(conv) {
+    try {
+      await call('desk.claim', { conv });
+      await refresh();
+      openConversation(conv);
+    } catch (e) {
+      flash(e.code === 'conflict' ? 'Someone else took it: ' + e.message : 'Not claimed: ' + e.message);
+      refresh();
+    }
+  }
+
+  async function openConversation(conv, again) {
+    if (st.open && st.open !== conv) st.client.unsubscribe(['msg', 'typing'].map((t) => 'chat/conv/' + st.open + '/' + t));
+    st.open = conv;
+    drawLists();
+    const base = 'chat/conv/' + conv + '/';
+    st.client.subscribe([base + 'msg', base + 'typing'], { qos: 1 });
+    if (!again) { $('messages').textContent = ''; st.lastSeq = 0; }
+    $('compose').hidden = false;
+    $('actions').hidden = false;
+    $('note-compose').hidden = false;
+    try {
+      const h = await call('history', st.lastSeq ? { conv, after: st.lastSeq, limit: 100 } : { conv, limit: 50 });
+      h.messages.sort((a, b) => a.seq - b.seq).forEach(addMessage);
+    } catch (e) { flash('history: ' + e.message); }
+    try {
+      const v = await call('desk.visitor', { conv });
+      $('conv-h').textContent = 'Conversation with ' + v.visitor;
+      const dl = $('details');
+      dl.textContent = '';
+      for (const [k, val] of Object.entries(v.details || {})) {
+        dl.appendChild(el('dt', { text: k }));
+        dl.appendChild(el('dd', { 'data-testid': 'visitor-detail-' + k, text: val }));
+      }
+      $('earlier').textContent = '';
+      for (const e of v.earlier || [])
+        $('earlier').appendChild(el('li', { class: 'muted', text: '#' + e.conv + ' ' + e.desk + ' · ' + e.status +
+          (e.agent ? ' · ' + e.agent : '') + (e.rating ? ' · ★' + e.rating : '') }));
+    } catch (e) { /* not ours any more */ }
+    loadNotes();
+    loadCanned();
+  }
+  function addMessage(m) {
+    if (!m.seq || m.seq <= st.lastSeq || (m.type && m.type !== 'text')) return;
+    st.lastSeq = m.seq;
+    const mine = m.sender === st.me;
+    $('messages').appendChild(el('li', { class: 'msg' + (mine ? ' mine' : ''), 'data-testid': 'message',
+      'data-sender': m.sender, 'data-seq': String(m.seq) },
+    el('div', { class: 'muted', text: m.sender }), el('div', { 'data-testid': 'message-body', text: m.body })));
+    $('messages').scrollTop = $('messages').scrollHeight;
+    // Read: the visitor's widget shows it.
+    st.client.publish('chat/conv/' + st.open + '/receipt', JSON.stringify({ read: m.seq }), { qos: 0 });
+  }
+  async function loadNotes() {
+    try {
+      const n = await call('desk.notes', { conv: st.open });
+      $('notes').textContent = '';
+      for (const note of n.notes)
+        $('notes').appendChild(el('div', { class: 'note', 'data-testid': 'note' },
+          el('div', { class: 'muted', text: note.by }), el('div', { text: note.body })));
+    } catch (e) { /* none */ }
+  }
+  async function loadCanned() {
+    try {
+      const c = await call('desk.canned', {});
+      const sel = $('canned');
+      sel.length = 1;
+      for (const r of c.canned) sel.appendChild(el('option', { value: r.body, text: '/' + r.shortcut }));
+    } catch (e) { /* none */ }
+  }
+  $('canned').addEventListener('change', (e) => {
+    if (!e.target.value) return;
+    $('reply').value += ($('reply').value ? ' ' : '') + e.target.value;
+    e.target.value = '';
+    $('reply').focus();
+  });
+
+  function sendReply() {
+    const body = $('reply').value.trim();
+    if (!body || !st.open) return;
+    $('reply').value = '';
+    st.client.publish('chat/conv/' + st.open + '/send', JSON.stringify({ id: 'a-' + random(16), body }), { qos: 1 });
+    st.client.publish('chat/conv/' + st.open + '/typing', '{"typing":false}', { qos: 0 });
+    st.typingAt = 0;
+  }
+  $('send').addEventListener('click', sendReply);
+  $('reply').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); sendReply(); } });
+  $('reply').addEventListener('input', () => {
+    if (!st.open || Date.now() - st.typingAt < 3000) return;
+    st.typingAt = Date.now();
+    st.client.publish('chat/conv/' + st.open + '/typing', '{"typing":true}', { qos: 0 });
+  });
+  $('close').addEventListener('click', async () => {
+    try { await call('desk.close', { conv: st.open }); } catch (e) { flash('close: ' + e.message); }
+    $('compose').hidden = true;
+    $('actions').hidden = true;
+    refresh();
+  });
+  $('add-note').addEventListener('click', async () => {
+    const body = $('note').value.trim();
+    if (!body) return;
+    try { await call('desk.note', { conv: st.open, body }); $('note').value = ''; loadNotes(); } catch (e) { flash('note: ' + e.message); }
+  });
+  $('status').addEventListener('change', (e) => call('presence.set', { status: e.target.value }).catch(() => {}));
+  setInterval(() => { if (st.client && st.client.connected) refresh(); }, 15000);
+})();
