@@ -54,3 +54,15 @@ pg_bindir() { pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin 
 
 # True when something listens on 127.0.0.1:$1.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# install_web_packages DIR: `npm ci` in DIR (a package.json with its lock)
+# unless its node_modules already match the lock.
+install_web_packages() {
+  local dir="$1"
+  command -v npm >/dev/null || install_packages npm
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.mqchat-lock"; then
+    say "installing npm packages in ${dir#"$MQCHAT_ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $dir"
+    cp "$dir/package-lock.json" "$dir/node_modules/.mqchat-lock"
+  fi
+}
