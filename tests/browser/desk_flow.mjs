@@ -1,0 +1,126 @@
+// A visitor in the demo page's widget and an agent in the console, both in
+// Debian's chromium (playwright-core), against the real stack that
+// tests/integration/browser_test.cpp started. Exits non-zero on the first
+// failed expectation, saying which.
+//
+// env: MQCHAT_WEB (http://127.0.0.1:PORT), MQCHAT_AGENT / MQCHAT_AGENT_PASSWORD,
+//      MQCHAT_SHOTS (optional: a directory for screenshots)
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+
+const web = process.env.MQCHAT_WEB;
+const agentName = process.env.MQCHAT_AGENT;
+const agentPassword = process.env.MQCHAT_AGENT_PASSWORD;
+const shots = process.env.MQCHAT_SHOTS || '';
+const hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>';
+const long = 'L'.repeat(3000);
+
+function step(name) { console.log('step: ' + name); }
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
+try {
+  const visitorContext = await browser.newContext({ viewport: { width: 390, height: 780 } }); // a phone
+  const agentContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const visitor = await visitorContext.newPage();
+  const agent = await agentContext.newPage();
+  for (const [who, page] of [['visitor', visitor], ['agent', agent]]) {
+    page.on('pageerror', (e) => console.log(who + ' page error: ' + e.message));
+    page.on('console', (m) => { if (m.type() === 'error' && !/favicon|404/.test(m.text())) console.log(who + ' console: ' + m.text()); });
+  }
+
+  step('the visitor opens the demo page and the widget, fills the pre-chat form and writes');
+  await visitor.goto(web + '/index.html');
+  await visitor.getByTestId('mqchat-launcher').click();
+  await visitor.getByTestId('mqchat-prechat-name').fill(hostile);
+  await visitor.getByTestId('mqchat-prechat-submit').click();
+  await visitor.getByTestId('mqchat-input').fill('Hello, where is my order? ' + hostile);
+  await visitor.getByTestId('mqchat-send').click();
+  const first = visitor.getByTestId('mqchat-message').first();
+  await first.and(visitor.locator('[data-state=sent]')).waitFor({ timeout: 15000 });
+  await visitor.getByTestId('mqchat-input').fill(long);
+  await visitor.getByTestId('mqchat-send').click();
+  await visitor.getByTestId('mqchat-status').filter({ hasText: 'in the queue' }).waitFor({ timeout: 15000 });
+
+  step('the agent logs in, sees it in the queue with the hostile name as text, claims it');
+  await agent.goto(web + '/console.html');
+  await agent.getByTestId('login-user').fill(agentName);
+  await agent.getByTestId('login-password').fill(agentPassword);
+  await agent.getByTestId('login-submit').click();
+  const visitorName = await visitor.evaluate(() => window.mqchatWidget.state.visitor);
+  const item = agent.getByTestId('queue-item').filter({ hasText: visitorName });
+  await item.waitFor({ timeout: 15000 });
+  assert.ok((await item.getByTestId('queue-preview').textContent()).startsWith('name: ' + hostile));
+  await item.getByTestId('claim').click();
+  const firstReceived = agent.getByTestId('message-body').first();
+  await firstReceived.waitFor({ timeout: 15000 });
+  assert.equal(await firstReceived.textContent(), 'Hello, where is my order? ' + hostile);
+  await agent.getByTestId('message-body').nth(1).waitFor({ timeout: 15000 });
+  assert.equal(await agent.getByTestId('message-body').nth(1).textContent(), long);
+  assert.equal(await agent.getByTestId('visitor-detail-name').textContent(), hostile);
+  assert.equal(await agent.locator('#messages img, #details img, #queue img').count(), 0, 'markup from a visitor became elements');
+
+  step('the visitor sees who has it, and its messages as read');
+  await visitor.getByTestId('mqchat-agent').filter({ hasText: agentName }).waitFor({ timeout: 15000 });
+  await visitor.locator('[data-testid=mqchat-message][data-state=read]').first().waitFor({ timeout: 15000 });
+
+  step('typing both ways');
+  await agent.getByTestId('reply-input').pressSequentially('Let me', { delay: 30 });
+  await visitor.getByTestId('mqchat-typing').filter({ hasText: agentName + ' is typing' }).waitFor({ timeout: 10000 });
+  await visitor.getByTestId('mqchat-input').pressSequentially('thanks', { delay: 30 });
+  await agent.getByTestId('typing').filter({ hasText: 'is typing' }).waitFor({ timeout: 10000 });
+  await visitor.getByTestId('mqchat-input').fill('');
+
+  step('the agent replies; the visitor sees it with the agent\'s name');
+  await agent.getByTestId('reply-input').fill('Let me check that for you.');
+  await agent.getByTestId('reply-send').click();
+  const reply = visitor.locator('[data-testid=mqchat-message][data-sender="' + agentName + '"]');
+  await reply.first().waitFor({ timeout: 15000 });
+  assert.equal(await reply.first().getByTestId('mqchat-message-body').textContent(), 'Let me check that for you.');
+  if (shots) {
+    await visitor.screenshot({ path: shots + '/widget.png' });
+    await agent.screenshot({ path: shots + '/console.png' });
+  }
+
+  step('a reload resumes the same conversation, nothing doubled');
+  await visitor.reload();
+  await visitor.getByTestId('mqchat-launcher').click();
+  await visitor.locator('[data-testid=mqchat-message][data-sender="' + agentName + '"]').first().waitFor({ timeout: 15000 });
+  assert.equal(await visitor.getByTestId('mqchat-message').count(), 3);
+
+  step('the network drops while the visitor writes: the message waits, then goes once');
+  await visitorContext.setOffline(true);
+  await visitor.evaluate(() => window.mqchatWidget.state.client.stream.socket?.close?.());
+  await visitor.getByTestId('mqchat-input').fill('sent while offline');
+  await visitor.getByTestId('mqchat-send').click();
+  await visitor.locator('[data-testid=mqchat-message][data-state=sending]').waitFor({ timeout: 5000 });
+  await visitor.waitForTimeout(1500);
+  await visitorContext.setOffline(false);
+  await visitor.locator('[data-testid=mqchat-message]:last-child[data-state=sent], [data-testid=mqchat-message]:last-child[data-state=read], [data-testid=mqchat-message]:last-child[data-state=delivered]')
+    .waitFor({ timeout: 30000 });
+  await agent.getByTestId('message-body').filter({ hasText: 'sent while offline' }).waitFor({ timeout: 15000 });
+  await agent.waitForTimeout(1000);
+  assert.equal(await agent.getByTestId('message-body').filter({ hasText: 'sent while offline' }).count(), 1);
+  assert.equal(await visitor.getByTestId('mqchat-message').filter({ hasText: 'sent while offline' }).count(), 1);
+
+  step('the agent closes; the visitor rates');
+  await agent.getByTestId('close').click();
+  await visitor.getByTestId('mqchat-rating').waitFor({ timeout: 15000 });
+  await visitor.getByTestId('mqchat-rate-4').click();
+  await visitor.getByTestId('mqchat-rating-comment').fill('Quick and kind ' + hostile);
+  await visitor.getByTestId('mqchat-rate-submit').click();
+  await visitor.getByTestId('mqchat-rating-thanks').waitFor({ timeout: 15000 });
+
+  assert.equal(await visitor.evaluate(() => window.__pwned), undefined, 'a visitor\'s markup ran in the widget');
+  assert.equal(await agent.evaluate(() => window.__pwned), undefined, 'a visitor\'s markup ran in the console');
+  console.log('desk_flow: every step passed');
+} catch (e) {
+  // What each page showed when it failed, for the person reading the log.
+  for (const ctx of browser.contexts())
+    for (const page of ctx.pages()) {
+      console.log('--- ' + page.url() + ' at the failure:\n' + (await page.locator('body').innerText().catch(() => '?')));
+      if (shots) await page.screenshot({ path: shots + '/failure-' + ctx.pages().indexOf(page) + '-' + browser.contexts().indexOf(ctx) + '.png' }).catch(() => {});
+    }
+  throw e;
+} finally {
+  await browser.close();
+}

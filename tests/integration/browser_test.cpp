@@ -1,0 +1,89 @@
+// The support widget and the agents' console in a real browser (Debian's
+// chromium driven by playwright-core: tests/browser/desk_flow.mjs) against
+// the real stack: PostgreSQL, Mosquitto with the plugin serving the web
+// files on its WebSocket listener (http_dir), and the bridge. The script
+// plays a visitor on a phone-sized page and an agent in the console; this
+// side then checks in the database that nothing was lost or doubled and
+// that hostile text was stored as given.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <memory>
+
+#include "common/pg.hpp"
+#include "support/chat.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+
+namespace {
+
+const std::string token_secret = "browser-test-secret-of-more-than-32-bytes";
+
+struct web_stack {
+    temp_dir files{"browser-web"};
+    std::string secret_file = files.file("token.secret");
+    std::string www = files.file("www");
+    int ws_port = free_port();
+    std::unique_ptr<chat_stack> stack;
+
+    web_stack() {
+        write_file(secret_file, token_secret + "\n");
+        std::string out;
+        if (run_command({"mkdir", "-p", www}, out) != 0) throw std::runtime_error(out);
+        broker_options o;
+        o.plugin_options = {"jwt_hs256_secret_file " + secret_file};
+        o.extra_lines = {"listener " + std::to_string(ws_port) + " 127.0.0.1", "protocol websockets", "socket_domain ipv4",
+                         "http_dir " + www};
+        stack = std::make_unique<chat_stack>("browser", o);
+        stack->restart_bridge({"visitor_token_secret_file " + secret_file});
+        stack->add_user("ann", "pw-ann");
+        admin_ok(stack->conninfo(), {"desk", "create", "demo", "--title", "Demo shop help"});
+        admin_ok(stack->conninfo(), {"desk", "add-agent", "demo", "ann"});
+        std::string key = admin_ok(stack->conninfo(), {"site-key", "create", "demo", "--label", "browser test",
+                                                       "--secret-file", secret_file});
+        while (!key.empty() && key.back() == '\n') key.pop_back();
+        key = key.substr(key.rfind('\n') + 1);
+        const int rc = run_command({"bash", source_dir() + "/scripts/web-assemble", www, key, "demo"}, out);
+        if (rc != 0) throw std::runtime_error("scripts/web-assemble failed:\n" + out);
+    }
+};
+
+} // namespace
+
+class browser_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(browser_test);
+    CPPUNIT_TEST(a_visitor_and_an_agent_chat_in_the_browser);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void a_visitor_and_an_agent_chat_in_the_browser() {
+        web_stack w;
+        std::string out;
+        const int rc = run_command({"node", source_dir() + "/tests/browser/desk_flow.mjs"}, out,
+                                   {"MQCHAT_WEB=http://127.0.0.1:" + std::to_string(w.ws_port), "MQCHAT_AGENT=ann",
+                                    "MQCHAT_AGENT_PASSWORD=pw-ann", "MQCHAT_SHOTS=" + w.files.path()});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("desk_flow: every step passed") != std::string::npos);
+
+        // What the browsers did, as the database has it: four messages once
+        // each (the one sent offline too), hostile text kept verbatim, the rating.
+        pg::connection db(w.stack->conninfo());
+        const auto s = db.exec("SELECT conv_id, status, rating, rating_comment, details ->> 'name' FROM support_conversations");
+        CPPUNIT_ASSERT_EQUAL(1, s.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("closed"), s.str(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), s.int64(0, 2));
+        const std::string hostile = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=1</script>";
+        CPPUNIT_ASSERT_EQUAL(std::string("Quick and kind ") + hostile, s.str(0, 3));
+        CPPUNIT_ASSERT_EQUAL(hostile, s.str(0, 4));
+        const auto m = db.exec("SELECT count(*), count(DISTINCT body), max(seq) FROM messages WHERE conv_id = $1",
+                               {s.str(0, 0)});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), m.int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), m.int64(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), m.int64(0, 2));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                             db.exec("SELECT count(*) FROM messages WHERE body = 'sent while offline'").int64(0, 0));
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(browser_test);
