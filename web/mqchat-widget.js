@@ -111,11 +111,26 @@
     return e;
   }
 
+  /** A speech bubble drawn in SVG (no emoji font needed). */
+  function bubbleIcon() {
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('width', '26');
+    svg.setAttribute('height', '26');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.style.verticalAlign = 'middle';
+    const path = document.createElementNS(ns, 'path');
+    path.setAttribute('d', 'M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z');
+    path.setAttribute('fill', 'currentColor');
+    svg.appendChild(path);
+    return svg;
+  }
   const badge = el('span', { class: 'mqw-badge', 'data-testid': 'mqchat-unread', 'aria-hidden': 'true' });
   badge.hidden = true;
   const launcher = el('button', { class: 'mqw-launcher', type: 'button', 'data-testid': 'mqchat-launcher',
     'aria-label': 'Open chat: ' + cfg.title, 'aria-expanded': 'false', 'aria-controls': 'mqchat-panel',
-    onclick: () => toggle() }, document.createTextNode('💬'), badge);
+    onclick: () => toggle() }, bubbleIcon(), badge);
   const title = el('h2', { id: 'mqchat-title', text: cfg.title });
   const agentLine = el('span', { 'data-testid': 'mqchat-agent', 'aria-live': 'polite' });
   const status = el('div', { class: 'mqw-status', 'data-testid': 'mqchat-status', role: 'status', 'aria-live': 'polite' });
