@@ -36,40 +36,6 @@ fixture& shared() {
     return *f;
 }
 
-/// The `comm` and parent of a process, from /proc/<pid>/stat.
-bool process_info(pid_t pid, std::string& comm, pid_t& parent) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(in, line)) return false;
-    const auto open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) return false;
-    comm = line.substr(open + 1, close - open - 1);
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
-    rest >> state >> parent;
-    return state != "Z"; // a zombie is gone for our purposes
-}
-
-/// The broker's worker process, or -1.
-pid_t worker_of(pid_t broker) {
-    pid_t found = -1;
-    DIR* d = opendir("/proc");
-    while (const dirent* e = readdir(d)) {
-        const pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
-        std::string comm;
-        pid_t parent = 0;
-        if (p > 0 && process_info(p, comm, parent) && parent == broker && comm == "mqchat-workers") found = p;
-    }
-    closedir(d);
-    return found;
-}
-
-bool alive(pid_t pid) {
-    std::string comm;
-    pid_t parent = 0;
-    return process_info(pid, comm, parent);
-}
-
 int threads_of(pid_t pid) {
     int n = 0;
     DIR* d = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());

@@ -44,6 +44,13 @@ private:
 int run_command(const std::vector<std::string>& argv, std::string& output, const std::vector<std::string>& env = {},
                 const std::string& as_user = "");
 
+/// The `comm` and parent of a live (not zombie) process, from /proc/<pid>/stat.
+bool process_info(pid_t pid, std::string& comm, pid_t& parent);
+/// Whether the process exists and is not a zombie.
+bool alive(pid_t pid);
+/// The plugin's worker process (`mqchat-workers`) of a broker, or -1.
+pid_t worker_of(pid_t broker);
+
 /// The uid/gid to run PostgreSQL as: the `postgres` user when we are root,
 /// ourselves otherwise.
 bool server_user(std::string& name);
