@@ -190,6 +190,43 @@ void desk_email(pg::connection& db, const std::string& desk, const std::string& 
         << "\n";
 }
 
+void desk_prechat(pg::connection& db, const std::string& desk, const std::vector<std::string>& specs, std::ostream& out) {
+    if (specs.size() > 10) throw failure("at most 10 pre-chat fields");
+    Json::Value fields(Json::arrayValue);
+    std::string names;
+    for (const auto& spec : specs) {
+        std::vector<std::string> parts;
+        for (std::size_t start = 0;;) {
+            const auto colon = spec.find(':', start);
+            parts.push_back(spec.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+            if (colon == std::string::npos) break;
+            start = colon + 1;
+        }
+        const std::string& name = parts[0];
+        bool good_name = !name.empty() && name.size() <= 32;
+        for (const char c : name) good_name &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        if (!good_name) throw failure("invalid field name in '" + spec + "': 1-32 characters from a-z 0-9 _");
+        Json::Value f(Json::objectValue);
+        f["name"] = name;
+        f["type"] = "text";
+        f["required"] = false;
+        for (std::size_t i = 1; i < parts.size(); ++i) {
+            if (parts[i] == "text" || parts[i] == "email") f["type"] = parts[i];
+            else if (parts[i] == "required") f["required"] = true;
+            else throw failure("unknown '" + parts[i] + "' in '" + spec + "': use NAME[:text|email][:required]");
+        }
+        for (const auto& other : fields)
+            if (other["name"].asString() == name) throw failure("the field " + name + " is given twice");
+        fields.append(f);
+        names += (names.empty() ? "" : ", ") + name + (f["required"].asBool() ? " (required)" : "");
+    }
+    const std::int64_t d = desk_id(db, desk);
+    Json::StreamWriterBuilder w;
+    w["indentation"] = "";
+    db.exec("UPDATE desks SET prechat_fields = $2::jsonb WHERE id = $1", {std::to_string(d), Json::writeString(w, fields)});
+    out << "desk " << desk << (names.empty() ? " asks nothing before the chat" : " asks before the chat: " + names) << "\n";
+}
+
 void site_key_create(pg::connection& db, const std::string& desk, const std::string& label, std::int64_t days,
                      const token_options& t, std::ostream& out) {
     if (label.empty() || label.size() > 200) throw failure("--label must be 1 to 200 bytes");

@@ -33,6 +33,9 @@ void desk_hours(pg::connection& db, const std::string& desk, const std::vector<s
                 const std::string& time_zone, std::ostream& out);
 /// Where the desk's offline messages go (empty: it takes none).
 void desk_email(pg::connection& db, const std::string& desk, const std::string& address, std::ostream& out);
+/// Sets the desk's pre-chat form from specs "NAME[:text|email][:required]"
+/// (names of 1–32 characters from a-z 0-9 _; at most 10); none: no form.
+void desk_prechat(pg::connection& db, const std::string& desk, const std::vector<std::string>& specs, std::ostream& out);
 /// Mints a site key for the desk's website (docs/desks.md, "Visitors from a
 /// website"): a JWT signed with the plugin's HS256 secret (t.secret_file;
 /// t.issuer / t.audience as the plugin requires), valid `days` days. Prints

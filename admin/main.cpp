@@ -46,6 +46,8 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
   desk email DESK ADDRESS | desk email DESK --off
                                             where visitors' offline messages go (none: no offline form)
   desk list                                 desks with their waiting and assigned counts
+  desk prechat DESK [NAME[:text|email][:required] ...]
+                                            the widget's pre-chat form (none: no form)
   desk identity-secret DESK [--off]         a new secret the site's backend signs its users' ids
                                             with (visitors verified on any device)
   site-key create DESK --label L --secret-file F [--days N] [--issuer I] [--audience A]
@@ -103,7 +105,7 @@ int run(std::vector<std::string> args) {
              cmd != "user-token" && cmd != "guest-token" && cmd != "search-language" && cmd != "desk create" &&
              cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list" &&
              cmd != "desk routing" && cmd != "desk canned" && cmd != "desk hours" &&
-             cmd != "desk email" && cmd != "desk identity-secret" && cmd != "site-key create" &&
+             cmd != "desk email" && cmd != "desk identity-secret" && cmd != "desk prechat" && cmd != "site-key create" &&
              cmd != "site-key revoke" && cmd != "site-key list")
         throw usage_error("unknown command '" + cmd + "'");
 
@@ -239,6 +241,9 @@ int run(std::vector<std::string> args) {
     } else if (cmd == "desk list") {
         need(2);
         desk_list(db, std::cout);
+    } else if (cmd == "desk prechat") {
+        if (args.size() < 3) throw usage_error("desk prechat needs a DESK");
+        desk_prechat(db, args[2], std::vector<std::string>(args.begin() + 3, args.end()), std::cout);
     } else if (cmd == "desk identity-secret") {
         if (args.size() == 4 && args[3] != "--off") throw usage_error("unexpected argument '" + args[3] + "'");
         if (args.size() != 3 && args.size() != 4) throw usage_error("desk identity-secret needs DESK [--off]");

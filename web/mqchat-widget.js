@@ -22,7 +22,9 @@
     desk: script.dataset.desk || '',
     title: script.dataset.title || 'Chat with us',
     server: script.dataset.server || '',
-    prechat: (script.dataset.prechat || '').split(',').map((s) => s.trim()).filter(Boolean),
+    // The pre-chat form: the page's data-prechat ("name,email"), else the desk's (desk.info's prechat).
+    prechat: script.dataset.prechat === undefined ? null : script.dataset.prechat.split(',').map((s) => s.trim())
+      .filter(Boolean).map((name) => ({ name, type: name === 'email' ? 'email' : 'text', required: false })),
     identity: script.dataset.identityId
       ? { id: script.dataset.identityId, signature: script.dataset.identitySignature || '',
           name: script.dataset.identityName, email: script.dataset.identityEmail }
@@ -284,6 +286,7 @@
       const d = r.desk;
       if ((!d.open || d.agents_online === 0) && r.offline_form) return offlineForm(d);
       setStatus(d.open ? (d.agents_online ? 'Ask us anything.' : 'Write to us; an agent will answer.') : 'We are closed now.');
+      if (cfg.prechat === null) cfg.prechat = d.prechat || [];
       if (cfg.prechat.length) prechatForm();
     } catch (e) {
       setStatus('The chat is unavailable: ' + e.message);
@@ -533,14 +536,18 @@
   }
   function prechatForm() {
     compose.hidden = true;
-    const fields = cfg.prechat.map((f) => field(f, f.charAt(0).toUpperCase() + f.slice(1),
-      f === 'email' ? 'email' : 'text', 'mqchat-prechat-' + f));
+    const fields = cfg.prechat.map((f) => {
+      const label = field(f.name, f.name.charAt(0).toUpperCase() + f.name.slice(1).replace(/_/g, ' ') +
+        (f.required ? ' (required)' : ''), f.type === 'email' ? 'email' : 'text', 'mqchat-prechat-' + f.name);
+      label.lastChild.required = !!f.required;
+      return label;
+    });
     const form = el('form', { 'data-testid': 'mqchat-prechat', class: 'mqw-form' }, ...fields,
       el('button', { class: 'mqw-primary', type: 'submit', 'data-testid': 'mqchat-prechat-submit', text: 'Start the chat' }));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const details = {};
-      for (const f of cfg.prechat) { const v = form.elements[f].value.trim(); if (v) details[f] = v; }
+      for (const f of cfg.prechat) { const v = form.elements[f.name].value.trim(); if (v) details[f.name] = v; }
       hideForm();
       compose.hidden = false;
       try { await startConversation(details); } catch (err) { setStatus('Could not start the chat: ' + err.message); }

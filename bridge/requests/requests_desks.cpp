@@ -159,7 +159,7 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
     if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
     if (!details_param(r.params, details, why)) return bad(why);
     return pg::transaction(db, [&]() -> method_outcome {
-        const auto desk = db.exec("SELECT id, title FROM desks WHERE name = $1", {desk_name});
+        const auto desk = db.exec("SELECT id, title, prechat_fields::text FROM desks WHERE name = $1", {desk_name});
         if (desk.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
         const std::string desk_id = std::to_string(desk.int64(0, 0));
         // One open conversation per visitor and desk: asking again (a reload,
@@ -179,6 +179,13 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
             if (open.str(0, 1) == "queued") o.result["position"] = Json::Int64(queue_position(db, conv));
             return o;
         }
+        // A new one: the desk's pre-chat form must be answered (a resume need not).
+        Json::Value form;
+        std::string form_error;
+        if (json::parse(desk.text(0, 2), form, form_error) && form.isArray())
+            for (const auto& field : form)
+                if (field["required"].asBool() && !details.isMember(field["name"].asString()))
+                    return bad("details: the desk's pre-chat form requires " + field["name"].asString());
         const std::int64_t conv =
             db.exec("INSERT INTO conversations (title, kind) VALUES ($1, 'support') RETURNING id", {desk.str(0, 1)})
                 .int64(0, 0);
@@ -540,7 +547,8 @@ method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r,
         "    WHERE a.desk_id = d.id AND p.devices > 0 AND p.state = 'online'),"
         "  (SELECT count(*) FROM support_conversations s WHERE s.desk_id = d.id AND s.status = 'queued'),"
         "  (SELECT (avg(extract(epoch FROM s.assigned_at - s.queued_at)) * 1000)::bigint FROM support_conversations s"
-        "    WHERE s.desk_id = d.id AND s.assigned_at > now() - interval '1 hour')"
+        "    WHERE s.desk_id = d.id AND s.assigned_at > now() - interval '1 hour'),"
+        "  d.prechat_fields::text"
         "  FROM desks d WHERE d.name = $1",
         {desk_name});
     if (row.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
@@ -552,6 +560,9 @@ method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r,
     res["agents_online"] = Json::Int64(row.int64(0, 3));
     res["waiting"] = Json::Int64(row.int64(0, 4));
     res["average_wait_ms"] = row.is_null(0, 5) ? Json::Value() : Json::Value(Json::Int64(row.int64(0, 5)));
+    Json::Value prechat;
+    std::string why;
+    res["prechat"] = json::parse(row.text(0, 6), prechat, why) && prechat.isArray() ? prechat : Json::Value(Json::arrayValue);
     return ok(std::move(res));
 }
 

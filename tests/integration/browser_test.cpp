@@ -41,6 +41,7 @@ struct web_stack {
         stack->add_user("ann", "pw-ann");
         admin_ok(stack->conninfo(), {"desk", "create", "demo", "--title", "Demo shop help"});
         admin_ok(stack->conninfo(), {"desk", "add-agent", "demo", "ann"});
+        admin_ok(stack->conninfo(), {"desk", "prechat", "demo", "name:required"});
         std::string key = admin_ok(stack->conninfo(), {"site-key", "create", "demo", "--label", "browser test",
                                                        "--secret-file", secret_file});
         while (!key.empty() && key.back() == '\n') key.pop_back();

@@ -127,6 +127,7 @@ class visitor_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(knocks_are_limited_per_address_and_per_site_key);
     CPPUNIT_TEST(the_offline_form_reaches_the_desk_without_a_conversation);
     CPPUNIT_TEST(a_visitor_sees_nothing_of_the_desk_but_its_own_conversation);
+    CPPUNIT_TEST(the_desk_sets_the_pre_chat_form_and_its_required_fields);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -413,6 +414,41 @@ public:
         const Json::Value again = v.call("desk.visit", params({{"visitor", "v-" + random_text(22)}, {"secret", random_text(32)}}));
         CPPUNIT_ASSERT_EQUAL(visitor, again["result"]["visitor"].asString());
         CPPUNIT_ASSERT_EQUAL(mine, again["result"]["conversation"]["conv"].asInt64());
+    }
+
+    void the_desk_sets_the_pre_chat_form_and_its_required_fields() {
+        auto& f = shared();
+        admin_ok(f.stack.conninfo(), {"desk", "create", "formal"});
+        admin_ok(f.stack.conninfo(), {"desk", "prechat", "formal", "email:email:required", "order_no"});
+        std::string out;
+        CPPUNIT_ASSERT(admin(f.stack.conninfo(), {"desk", "prechat", "formal", "Bad-Name"}, out) != 0);
+        CPPUNIT_ASSERT(admin(f.stack.conninfo(), {"desk", "prechat", "formal", "x:colour"}, out) != 0);
+        const std::string key = fixture::last_word(admin_ok(
+            f.stack.conninfo(), {"site-key", "create", "formal", "--label", "forms", "--secret-file", f.secret_file}));
+        knock k(key, f.fresh_address());
+        const std::string visitor = "v-" + random_text(22), secret = random_text(32);
+        const Json::Value look = k.call("desk.visit", params({{"visitor", visitor}, {"secret", secret}, {"start", false}}));
+        const Json::Value& form = look["result"]["desk"]["prechat"];
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(look.toStyledString(), 2u, form.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("email"), form[0]["name"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("email"), form[0]["type"].asString());
+        CPPUNIT_ASSERT(form[0]["required"].asBool());
+        CPPUNIT_ASSERT_EQUAL(std::string("order_no"), form[1]["name"].asString());
+        CPPUNIT_ASSERT(!form[1]["required"].asBool());
+        // Without the required answer: refused, and no conversation.
+        Json::Value details(Json::objectValue);
+        details["order_no"] = "4711";
+        const Json::Value refused = k.call("desk.visit", params({{"visitor", visitor}, {"secret", secret}, {"details", details}}));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(refused));
+        CPPUNIT_ASSERT(refused["error"]["message"].asString().find("email") != std::string::npos);
+        details["email"] = "olga@example.com";
+        const Json::Value started = k.call("desk.visit", params({{"visitor", visitor}, {"secret", secret}, {"details", details}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(started.toStyledString(), std::string("queued"),
+                                     started["result"]["conversation"]["status"].asString());
+        // Resuming needs no answers again.
+        const Json::Value resumed = k.call("desk.visit", params({{"visitor", visitor}, {"secret", secret}}));
+        CPPUNIT_ASSERT_EQUAL(started["result"]["conversation"]["conv"].asInt64(),
+                             resumed["result"]["conversation"]["conv"].asInt64());
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(visitor_test);
