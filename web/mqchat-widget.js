@@ -356,8 +356,15 @@
       if (!st.closed) {
         const v = await request(st.client, inbox, 'desk.visit', {});
         if (v.conversation) {
+          // The state now, whatever notices were missed while away.
           if (v.conversation.status === 'closed') onClosed();
-          else if (v.conversation.status === 'queued') { st.position = v.conversation.position; st.waitMs = v.desk.average_wait_ms; }
+          else if (v.conversation.status === 'queued') {
+            st.agent = ''; st.position = v.conversation.position; st.waitMs = v.desk.average_wait_ms;
+          } else if (v.conversation.agent) {
+            st.agent = v.conversation.agent; st.position = 0;
+          }
+          save();
+          showAgent();
         }
       }
     } catch (e) { /* the next reconnect tries again */ }

@@ -166,8 +166,10 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
         // a second tab, another device) finds it.
         db.exec("SELECT pg_advisory_xact_lock(hashtextextended('mqchat desk start ' || $1 || ' ' || $2, 0))",
                 {desk_id, std::to_string(me)});
-        const auto open = db.exec("SELECT conv_id, status FROM support_conversations"
-                                  " WHERE desk_id = $1 AND visitor_id = $2 AND status <> 'closed' ORDER BY conv_id DESC LIMIT 1",
+        const auto open = db.exec("SELECT s.conv_id, s.status, coalesce(a.name, '') FROM support_conversations s"
+                                  "  LEFT JOIN users a ON a.id = s.assignee_id"
+                                  " WHERE s.desk_id = $1 AND s.visitor_id = $2 AND s.status <> 'closed'"
+                                  " ORDER BY s.conv_id DESC LIMIT 1",
                                   {desk_id, std::to_string(me)});
         method_outcome o;
         o.result["desk"] = desk_name;
@@ -177,6 +179,7 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
             o.result["status"] = open.str(0, 1);
             o.result["created"] = false;
             if (open.str(0, 1) == "queued") o.result["position"] = Json::Int64(queue_position(db, conv));
+            if (!open.text(0, 2).empty()) o.result["agent"] = open.str(0, 2);
             return o;
         }
         // A new one: the desk's pre-chat form must be answered (a resume need not).
