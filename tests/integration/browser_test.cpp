@@ -49,6 +49,23 @@ struct web_stack {
         const int rc = run_command({"bash", source_dir() + "/scripts/web-assemble", www, key, "demo"}, out);
         if (rc != 0) throw std::runtime_error("scripts/web-assemble failed:\n" + out);
     }
+
+    /// Another desk's demo page: NAME.html, the demo page with that desk's own site key.
+    void page_for(const std::string& desk) {
+        std::string key = admin_ok(stack->conninfo(), {"site-key", "create", desk, "--label", "browser test " + desk,
+                                                       "--secret-file", secret_file});
+        while (!key.empty() && key.back() == '\n') key.pop_back();
+        key = key.substr(key.rfind('\n') + 1);
+        std::string page = read_file(www + "/index.html");
+        for (const auto& [from, to] : {std::pair<std::string, std::string>{"data-desk=\"demo\"", "data-desk=\"" + desk + "\""}}) {
+            const auto at = page.find(from);
+            if (at == std::string::npos) throw std::runtime_error("no " + from + " in the demo page");
+            page.replace(at, from.size(), to);
+        }
+        const auto k = page.find("data-site-key=\"");
+        page.replace(k + 15, page.find('"', k + 15) - (k + 15), key);
+        write_file(www + "/" + desk + ".html", page);
+    }
 };
 
 } // namespace
@@ -56,6 +73,7 @@ struct web_stack {
 class browser_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(browser_test);
     CPPUNIT_TEST(a_visitor_and_an_agent_chat_in_the_browser);
+    CPPUNIT_TEST(agents_race_routing_assigns_and_the_offline_form_mails);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -85,6 +103,52 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(4), m.int64(0, 2));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
                              db.exec("SELECT count(*) FROM messages WHERE body = 'sent while offline'").int64(0, 0));
+    }
+
+    void agents_race_routing_assigns_and_the_offline_form_mails() {
+        web_stack w;
+        auto& st = *w.stack;
+        for (const char* u : {"andy", "pia"}) st.add_user(u, std::string("pw-") + u);
+        admin_ok(st.conninfo(), {"desk", "add-agent", "demo", "andy"});
+        admin_ok(st.conninfo(), {"desk", "create", "auto"});
+        admin_ok(st.conninfo(), {"desk", "routing", "auto", "least_busy"});
+        admin_ok(st.conninfo(), {"desk", "add-agent", "auto", "pia", "--capacity", "1"});
+        admin_ok(st.conninfo(), {"desk", "prechat", "auto", "name"});
+        admin_ok(st.conninfo(), {"desk", "create", "night"});
+        admin_ok(st.conninfo(), {"desk", "email", "night", "night-team@example.com"});
+        w.page_for("auto");
+        w.page_for("night");
+        std::string out;
+        const int rc = run_command({"node", source_dir() + "/tests/browser/desk_routing.mjs"}, out,
+                                   {"MQCHAT_WEB=http://127.0.0.1:" + std::to_string(w.ws_port),
+                                    R"(MQCHAT_PASSWORD_OF={"ann":"pw-ann","andy":"pw-andy","pia":"pw-pia"})"});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("desk_routing: every step passed") != std::string::npos);
+
+        pg::connection db(st.conninfo());
+        // The raced conversation has one agent, who is a member; the loser is not.
+        const auto raced = db.exec("SELECT a.name, (SELECT count(*) FROM members m JOIN users u ON u.id = m.user_id"
+                                   "   WHERE m.conv_id = s.conv_id AND u.name IN ('ann', 'andy'))"
+                                   "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
+                                   "  JOIN users a ON a.id = s.assignee_id WHERE d.name = 'demo'");
+        CPPUNIT_ASSERT_EQUAL(1, raced.rows());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), raced.int64(0, 1));
+        // Routing: the first closed, the second (older) assigned, the third still waiting.
+        const auto routed = db.exec("SELECT s.status, coalesce(a.name, '') FROM support_conversations s"
+                                    "  JOIN desks d ON d.id = s.desk_id LEFT JOIN users a ON a.id = s.assignee_id"
+                                    " WHERE d.name = 'auto' ORDER BY s.conv_id");
+        CPPUNIT_ASSERT_EQUAL(3, routed.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("closed"), routed.str(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::string("assigned"), routed.str(1, 0));
+        CPPUNIT_ASSERT_EQUAL(std::string("pia"), routed.str(1, 1));
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), routed.str(2, 0));
+        // The offline form's message waits for the mailer (no SMTP server here), addressed to the desk.
+        const auto mail = db.exec("SELECT recipient, reply_to, body FROM desk_mail WHERE kind = 'offline'");
+        CPPUNIT_ASSERT_EQUAL(1, mail.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("night-team@example.com"), mail.str(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::string("olga@example.com"), mail.str(0, 1));
+        CPPUNIT_ASSERT(mail.str(0, 2).find("Please call me back tomorrow.") != std::string::npos);
+        CPPUNIT_ASSERT(mail.str(0, 2).find("Olga <b>O</b>") != std::string::npos);
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(browser_test);

@@ -1,0 +1,107 @@
+// Several visitors and agents at once, in Debian's chromium (playwright-core),
+// against the stack tests/integration/browser_test.cpp started:
+//   - two agents race for one conversation in two consoles: one wins, the
+//     other is told at once and the conversation leaves both queues;
+//   - automatic assignment (desk "auto", least busy, the agent's capacity 1)
+//     gives the oldest waiting conversation to the agent when capacity frees;
+//   - a reply that arrives while the panel is closed lights the unread badge;
+//   - with no agent online the widget offers the offline form.
+// Exits non-zero on the first failed expectation, saying which.
+//
+// env: MQCHAT_WEB, MQCHAT_PASSWORD_OF (a JSON object user -> password)
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+
+const web = process.env.MQCHAT_WEB;
+const passwords = JSON.parse(process.env.MQCHAT_PASSWORD_OF);
+function step(name) { console.log('step: ' + name); }
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
+
+async function console_(user) {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  await page.goto(web + '/console.html');
+  await page.getByTestId('login-user').fill(user);
+  await page.getByTestId('login-password').fill(passwords[user]);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('agent-name').filter({ hasText: user }).waitFor({ timeout: 15000 });
+  return page;
+}
+
+/** A visitor on `page` (a demo page of some desk) writes `text`; returns its visitor name. */
+async function visit(pageName, text, name) {
+  const page = await (await browser.newContext({ viewport: { width: 390, height: 780 } })).newPage();
+  await page.goto(web + '/' + pageName);
+  await page.getByTestId('mqchat-launcher').click();
+  await page.getByTestId('mqchat-prechat-name').fill(name);
+  await page.getByTestId('mqchat-prechat-submit').click();
+  await page.getByTestId('mqchat-input').fill(text);
+  await page.getByTestId('mqchat-send').click();
+  await page.locator('[data-testid=mqchat-message][data-state]:not([data-state=sending])').first().waitFor({ timeout: 15000 });
+  return { page, visitor: await page.evaluate(() => window.mqchatWidget.state.visitor) };
+}
+
+try {
+  step('two agents race for one conversation: exactly one wins, the other sees it gone');
+  const ann = await console_('ann');
+  const andy = await console_('andy');
+  const v1 = await visit('index.html', 'Race me', 'Rita');
+  const itemAnn = ann.getByTestId('queue-item').filter({ hasText: v1.visitor });
+  const itemAndy = andy.getByTestId('queue-item').filter({ hasText: v1.visitor });
+  await itemAnn.waitFor({ timeout: 15000 });
+  await itemAndy.waitFor({ timeout: 15000 });
+  await Promise.all([itemAnn.getByTestId('claim').click(), itemAndy.getByTestId('claim').click()]);
+  const wonBy = async (page) => page.getByTestId('mine-item').filter({ hasText: v1.visitor }).count();
+  await ann.waitForTimeout(1500);
+  const winners = (await wonBy(ann)) + (await wonBy(andy));
+  assert.equal(winners, 1, 'exactly one agent has the conversation');
+  const loser = (await wonBy(ann)) ? andy : ann;
+  await loser.getByTestId('connection').filter({ hasText: 'Someone else took it' }).waitFor({ timeout: 5000 });
+  for (const page of [ann, andy]) await page.getByTestId('queue-item').filter({ hasText: v1.visitor }).waitFor({ state: 'detached', timeout: 5000 });
+  const winner = loser === ann ? andy : ann;
+  const winnerName = loser === ann ? 'andy' : 'ann';
+  await v1.page.getByTestId('mqchat-agent').filter({ hasText: winnerName }).waitFor({ timeout: 15000 });
+
+  step('a reply while the panel is closed lights the unread badge');
+  await v1.page.getByTestId('mqchat-minimize').click();
+  await winner.getByTestId('reply-input').fill('You won me!');
+  await winner.getByTestId('reply-send').click();
+  await v1.page.getByTestId('mqchat-unread').filter({ hasText: '1' }).waitFor({ timeout: 15000 });
+  await v1.page.getByTestId('mqchat-launcher').click();
+  await v1.page.getByTestId('mqchat-unread').waitFor({ state: 'hidden', timeout: 5000 });
+
+  step('automatic assignment: capacity 1, and the oldest waiting goes first when it frees');
+  const pia = await console_('pia');
+  const a1 = await visit('auto.html', 'first in line', 'Anna');
+  await a1.page.getByTestId('mqchat-agent').filter({ hasText: 'pia' }).waitFor({ timeout: 15000 });
+  const a2 = await visit('auto.html', 'second in line', 'Bert');
+  const a3 = await visit('auto.html', 'third in line', 'Cleo');
+  await a2.page.getByTestId('mqchat-status').filter({ hasText: 'number 1 in the queue' }).waitFor({ timeout: 15000 });
+  await a3.page.getByTestId('mqchat-status').filter({ hasText: 'number 2 in the queue' }).waitFor({ timeout: 15000 });
+  await pia.getByTestId('mine-item').filter({ hasText: a1.visitor }).click();
+  await pia.getByTestId('message-body').filter({ hasText: 'first in line' }).waitFor({ timeout: 15000 });
+  await pia.getByTestId('close').click();
+  await a2.page.getByTestId('mqchat-agent').filter({ hasText: 'pia' }).waitFor({ timeout: 15000 });
+  assert.equal(await a3.page.getByTestId('mqchat-agent').textContent(), '', 'the younger conversation waits');
+  await a3.page.getByTestId('mqchat-status').filter({ hasText: 'number 1 in the queue' }).waitFor({ timeout: 20000 });
+
+  step('no agent online: the offline form, and its message goes to the desk');
+  const night = await (await browser.newContext()).newPage();
+  await night.goto(web + '/night.html');
+  await night.getByTestId('mqchat-launcher').click();
+  await night.getByTestId('mqchat-offline-form').waitFor({ timeout: 15000 });
+  await night.getByTestId('mqchat-offline-name').fill('Olga <b>O</b>');
+  await night.getByTestId('mqchat-offline-email').fill('olga@example.com');
+  await night.getByTestId('mqchat-offline-body').fill('Please call me back tomorrow.');
+  await night.getByTestId('mqchat-offline-submit').click();
+  await night.getByTestId('mqchat-offline-sent').waitFor({ timeout: 15000 });
+
+  console.log('desk_routing: every step passed');
+} catch (e) {
+  for (const ctx of browser.contexts())
+    for (const page of ctx.pages())
+      console.log('--- ' + page.url() + ' at the failure:\n' + (await page.locator('body').innerText().catch(() => '?')).slice(0, 2000));
+  throw e;
+} finally {
+  await browser.close();
+}
