@@ -118,5 +118,6 @@ void run_instructions(const settings& s);
 void run_db_stall(const settings& s);
 void run_requests(const settings& s);
 void run_desks(const settings& s);
+void run_desks_ws(const settings& s);
 
 } // namespace mqchat::bench

@@ -8,14 +8,23 @@
 //  - desk_message_p50_ms / p99: a visitor's first message, from its send to
 //    the assigned agent (who subscribed on its own desk.assigned notice).
 //
-// MQTT over TCP for now: the widget's WebSocket transport comes with the
-// widget (issue #13). No baseline: bare Mosquitto has no desks.
+// Case "desks_ws": the same rush as the web sees it, over MQTT over
+// WebSocket with MQTT.js (bench/desk_visitors.mjs): each visitor knocks with
+// the site key, asks desk.visit, logs in again with its guest token and
+// writes; the agents are consoles on WebSocket too.
+//
+//  - desk_ws_assign_p50_ms / p99: from the visitor's desk.visit to the
+//    routing's desk.assigned notice at the agent.
+//  - desk_ws_message_p50_ms / p99: the visitor's first message, widget to console.
+//
+// No baseline: bare Mosquitto has no desks.
 
 #include <mosquitto.h>
 
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "bench.hpp"
@@ -194,6 +203,102 @@ void run_desks(const settings& s) {
     report("desk_message_p50_ms", percentile(message_ms, 50), "ms", std::nullopt,
            std::to_string(message_ms.size()) + " first messages, visitor to its agent");
     report("desk_message_p99_ms", percentile(message_ms, 99), "ms");
+}
+
+void run_desks_ws(const settings& s) {
+    const int visitors = s.quick ? 200 : 2000;
+    // MQCHAT_BENCH_DESKS_RATE: another arrival rate; MQCHAT_BENCH_DESKS_TRANSPORT=tcp: the
+    // visitors over plain MQTT (the same knock, visit and login), to tell the
+    // WebSocket listener's share from the rest.
+    const char* rate_env = std::getenv("MQCHAT_BENCH_DESKS_RATE");
+    const int arrivals_per_s = rate_env && std::atoi(rate_env) > 0 ? std::atoi(rate_env) : 200;
+    const char* transport_env = std::getenv("MQCHAT_BENCH_DESKS_TRANSPORT");
+    const bool tcp = transport_env && std::string(transport_env) == "tcp";
+
+    test::temp_dir dir("bench-desks-ws");
+    test::pg_cluster db(dir);
+    test::admin_ok(db.conninfo(), {"migrate"});
+    {
+        pg::connection c(db.conninfo());
+        add_bridge_user(c);
+        add_users(c, "agent", agents, cheap_hash("pw"));
+    }
+    const std::string secret_file = dir.file("token.secret");
+    test::write_file(secret_file, "desks-ws-bench-secret-of-more-than-32-bytes\n");
+    test::admin_ok(db.conninfo(), {"desk", "create", "bench"});
+    test::admin_ok(db.conninfo(), {"desk", "routing", "bench", "least_busy"});
+    for (int a = 0; a < agents; ++a)
+        test::admin_ok(db.conninfo(), {"desk", "add-agent", "bench", numbered("agent", static_cast<std::uint64_t>(a)),
+                                       "--capacity", "100"});
+    std::string key = test::admin_ok(db.conninfo(), {"site-key", "create", "bench", "--label", "bench", "--secret-file",
+                                                     secret_file});
+    while (!key.empty() && key.back() == '\n') key.pop_back();
+    key = key.substr(key.rfind('\n') + 1);
+
+    const int ws_port = test::free_port();
+    test::broker_options o;
+    o.plugin_options = shipped_plugin_options(dir);
+    // Every visitor knocks from 127.0.0.1: the per-address cap would measure itself.
+    for (const char* opt : {"jwt_hs256_secret_file ", "knocks_per_minute_per_address 0", "knocks_per_minute_per_site_key 0"})
+        o.plugin_options.push_back(std::string(opt) + (opt[0] == 'j' ? secret_file : ""));
+    o.extra_lines = {"listener " + std::to_string(ws_port) + " 127.0.0.1", "protocol websockets", "socket_domain ipv4"};
+    test::broker b(dir, db.conninfo(), o, "desks-ws");
+    b.start();
+    test::bridge store(dir, db.conninfo(), b.port(), bridge_password, "desks-ws-bridge",
+                       {"visitor_token_secret_file " + secret_file});
+    store.start();
+
+    // bench/desk_visitors.mjs with these settings; its figures by name.
+    auto drive = [&](int port, std::vector<std::string> env) {
+        env.insert(env.end(), {"MQCHAT_WS=ws://127.0.0.1:" + std::to_string(port) + "/mqtt",
+                               "MQCHAT_VISITORS=" + std::to_string(visitors), "MQCHAT_RATE=" + std::to_string(arrivals_per_s)});
+        std::string out;
+        const int rc = test::run_command({"node", test::source_dir() + "/bench/desk_visitors.mjs"}, out, env);
+        std::map<std::string, double> figure;
+        std::istringstream lines(out);
+        for (std::string line; std::getline(lines, line);) {
+            if (line.rfind("error ", 0) == 0) throw std::runtime_error(line.substr(6));
+            if (line.rfind("figure ", 0) != 0) continue;
+            const auto space = line.find(' ', 7);
+            figure[line.substr(7, space - 7)] = std::atof(line.c_str() + space + 1);
+        }
+        if (rc != 0 || figure.size() < 11) throw std::runtime_error("bench/desk_visitors.mjs failed:\n" + out);
+        return figure;
+    };
+    auto figure = drive(ws_port, {"MQCHAT_SITE_KEY=" + key, "MQCHAT_AGENTS=" + std::to_string(agents),
+                                  tcp ? "MQCHAT_VISITOR_URL=mqtt://127.0.0.1:" + std::to_string(b.port()) : "MQCHAT_VISITOR_URL="});
+    store.stop();
+    b.stop();
+
+    // The baseline: bare Mosquitto with the same listeners, the same
+    // connections at the same pace, a round trip in place of desk.visit.
+    test::broker_options bare_options;
+    bare_options.with_plugin = false;
+    bare_options.allow_anonymous = true;
+    bare_options.extra_lines = o.extra_lines;
+    test::broker bare(dir, db.conninfo(), bare_options, "desks-ws-bare");
+    bare.start();
+    auto baseline = drive(ws_port, {"MQCHAT_BARE=1", "MQCHAT_AGENTS=0",
+                                    tcp ? "MQCHAT_VISITOR_URL=mqtt://127.0.0.1:" + std::to_string(bare.port()) : "MQCHAT_VISITOR_URL="});
+    bare.stop();
+
+    if (figure["assigned"] != visitors || figure["messages"] != visitors)
+        throw std::runtime_error(std::to_string(int(figure["assigned"])) + " of " + std::to_string(visitors) +
+                                 " assigned, " + std::to_string(int(figure["messages"])) + " first messages arrived");
+    const std::string what = std::to_string(visitors) + " web visitors at " + std::to_string(arrivals_per_s) + "/s, " +
+                             std::to_string(agents) +
+                             " agents (least_busy, capacity 100), MQTT.js over " + (tcp ? "TCP" : "WebSocket") +
+                             ": knock, desk.visit, guest login";
+    report("desk_ws_assign_p50_ms", figure["assign_p50_ms"], "ms", std::nullopt, what);
+    report("desk_ws_assign_p99_ms", figure["assign_p99_ms"], "ms", std::nullopt, "desk.visit to the agent's desk.assigned");
+    report("desk_ws_visit_p50_ms", figure["visit_p50_ms"], "ms", baseline["visit_p50_ms"],
+           "desk.visit to its answer with the token; bare: a round trip through bare Mosquitto, same connections and pace");
+    report("desk_ws_visit_p99_ms", figure["visit_p99_ms"], "ms", baseline["visit_p99_ms"]);
+    report("desk_ws_message_p50_ms", figure["message_p50_ms"], "ms", std::nullopt, "first message, widget to console");
+    report("desk_ws_message_p99_ms", figure["message_p99_ms"], "ms");
+    report("desk_ws_loadgen_delay_p99_ms", figure["loadgen_delay_p99_ms"], "ms", std::nullopt,
+           "how late the load generator's own event loop ran (its CPU: " +
+               std::to_string(static_cast<int>(figure["loadgen_cpu_s"] + 0.5)) + " s)");
 }
 
 } // namespace mqchat::bench

@@ -26,12 +26,12 @@ int main(int argc, char** argv) {
         if (a == "--quick") s.quick = true;
         else if (a == "--out" && i + 1 < argc) s.out_dir = argv[++i];
         else if (a == "-h" || a == "--help") {
-            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks ...]\n";
+            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks|desks_ws ...]\n";
             return 0;
         } else cases.insert(a);
     }
     const std::set<std::string> known = {"overhead", "stored_chat", "fanout",  "connections", "login_storm",
-                                         "presence", "history",     "db_stall", "requests", "desks", "instructions"};
+                                         "presence", "history",     "db_stall", "requests", "desks", "desks_ws", "instructions"};
     for (const auto& c : cases)
         if (!known.count(c)) {
             std::cerr << "mqchat-bench: unknown case '" << c << "'\n";
@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
     run("db_stall", run_db_stall);
     run("requests", run_requests);
     run("desks", run_desks);
+    run("desks_ws", run_desks_ws);
     if (cases.count("instructions")) run("instructions", run_instructions); // slow: only when asked
     print_table();
     return failures ? 1 : 0;
