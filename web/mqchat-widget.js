@@ -256,7 +256,9 @@
         st.waitMs = result.desk && result.desk.average_wait_ms;
       } else {
         st.position = 0;
+        if (result.conversation.agent) st.agent = result.conversation.agent;
       }
+      showAgent();
     }
     save();
   }

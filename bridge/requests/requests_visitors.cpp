@@ -136,7 +136,9 @@ method_outcome pg_requests::desk_visit(pg::connection& db, const rpc::request& r
             if (desk.identity_secret.empty())
                 return fail(error_code::forbidden, "desk " + desk.name + " verifies no identities");
             const std::string external = id["id"].asString();
-            if (!same_secret(hmac_sha256_hex(desk.identity_secret, external), id["signature"].asString()))
+            std::string signature = id["signature"].asString(); // hex, in either case
+            for (char& c : signature) c = static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+            if (!same_secret(hmac_sha256_hex(desk.identity_secret, external), signature))
                 return fail(error_code::forbidden, "the identity's signature does not verify");
             const std::string digest = sha256(desk_id + ":" + external);
             visitor = "c-" + hex(reinterpret_cast<const unsigned char*>(digest.data()), 16);

@@ -12,6 +12,7 @@
 #include <json/json.h>
 #include <sodium.h>
 
+#include <cctype>
 #include <memory>
 #include <random>
 #include <thread>
@@ -293,6 +294,13 @@ public:
         CPPUNIT_ASSERT_MESSAGE(old.toStyledString(), old["result"]["messages"].isArray());
         CPPUNIT_ASSERT_EQUAL(std::string("my order is late"), old["result"]["messages"][0]["body"].asString());
 
+        // The signature in capitals is the same signature.
+        Json::Value shouting = identity;
+        std::string upper = identity["signature"].asString();
+        for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        shouting["signature"] = upper;
+        CPPUNIT_ASSERT_EQUAL(visitor, phone.call("desk.visit", params({{"identity", shouting}, {"start", false}}))
+                                          ["result"]["visitor"].asString());
         // A wrong signature, or another id with this one's signature: refused.
         Json::Value forged = identity;
         forged["id"] = "customer-4712";
