@@ -3,6 +3,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "common/json.hpp"
@@ -60,6 +61,16 @@ void desk_router::run() {
                 }
                 return it->second;
             };
+            // Which of them the desk's agents had heard of (only those are "taken" from their queues).
+            std::string ids = "{";
+            for (int i = 0; i < made.rows(); ++i) ids.append(i ? "," : "").append(made.text(i, 0));
+            ids += "}";
+            std::set<std::int64_t> announced;
+            if (made.rows() > 0) {
+                const auto a = db->exec("SELECT conv_id FROM support_conversations WHERE conv_id = ANY($1::bigint[]) AND announced",
+                                        {ids});
+                for (int k = 0; k < a.rows(); ++k) announced.insert(a.int64(k, 0));
+            }
             for (int i = 0; i < made.rows(); ++i) {
                 const std::int64_t conv = made.int64(i, 0);
                 const std::string desk = made.str(i, 1), visitor = made.str(i, 2), agent = made.str(i, 3);
@@ -79,10 +90,28 @@ void desk_router::run() {
                 taken["desk"] = desk;
                 taken["by"] = agent;
                 const std::string taken_body = json::write(taken);
-                for (const auto& who : watchers_of(desk))
-                    if (who != agent) link_.publish(topics_.inbox(who), taken_body);
+                if (announced.count(conv))
+                    for (const auto& who : watchers_of(desk))
+                        if (who != agent) link_.publish(topics_.inbox(who), taken_body);
                 std::cout << "mqchat-bridge: desk " << desk << ": conversation " << conv << " assigned to " << agent
                           << std::endl;
+            }
+            // New conversations this round could not place: now the agents hear of them.
+            const auto waiting = db->exec(
+                "UPDATE support_conversations s SET announced = true FROM desks d"
+                " WHERE d.id = s.desk_id AND NOT s.announced AND s.status = 'queued'"
+                " RETURNING s.conv_id, d.name, d.id, coalesce((SELECT name FROM users WHERE id = s.visitor_id), ''),"
+                "   (SELECT count(*) FROM support_conversations q WHERE q.desk_id = s.desk_id AND q.status = 'queued'"
+                "      AND (q.queued_at, q.conv_id) <= (s.queued_at, s.conv_id))");
+            for (int i = 0; i < waiting.rows(); ++i) {
+                Json::Value n(Json::objectValue);
+                n["notice"] = "desk.queued";
+                n["conv"] = Json::Int64(waiting.int64(i, 0));
+                n["desk"] = waiting.str(i, 1);
+                n["visitor"] = waiting.str(i, 3);
+                n["position"] = Json::Int64(waiting.int64(i, 4));
+                const std::string body = json::write(n);
+                for (const auto& who : watchers_of(waiting.str(i, 1))) link_.publish(topics_.inbox(who), body);
             }
             if (warned) std::cout << "mqchat-bridge: desk routing runs again" << std::endl;
             warned = false;

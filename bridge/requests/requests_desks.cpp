@@ -159,7 +159,8 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
     if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
     if (!details_param(r.params, details, why)) return bad(why);
     return pg::transaction(db, [&]() -> method_outcome {
-        const auto desk = db.exec("SELECT id, title, prechat_fields::text FROM desks WHERE name = $1", {desk_name});
+        const auto desk = db.exec("SELECT id, title, prechat_fields::text, routing <> 'manual' FROM desks WHERE name = $1",
+                                  {desk_name});
         if (desk.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
         const std::string desk_id = std::to_string(desk.int64(0, 0));
         // One open conversation per visitor and desk: asking again (a reload,
@@ -194,13 +195,18 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
                 .int64(0, 0);
         const std::string cid = std::to_string(conv);
         db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2)", {cid, std::to_string(me)});
-        db.exec("INSERT INTO support_conversations (conv_id, desk_id, visitor_id, details) VALUES ($1, $2, $3, $4::jsonb)",
-                {cid, desk_id, std::to_string(me), json::write(details)});
+        // With automatic routing the router announces it, if it cannot
+        // assign it at once (schema/019_desk_announce.sql).
+        const bool routed = desk.boolean(0, 3);
+        db.exec("INSERT INTO support_conversations (conv_id, desk_id, visitor_id, details, announced)"
+                " VALUES ($1, $2, $3, $4::jsonb, $5)",
+                {cid, desk_id, std::to_string(me), json::write(details), std::string(routed ? "false" : "true")});
         const std::int64_t position = queue_position(db, conv);
         o.result["conv"] = Json::Int64(conv);
         o.result["status"] = "queued";
         o.result["created"] = true;
         o.result["position"] = Json::Int64(position);
+        if (routed) return o;
         Json::Value n = notice_body("desk.queued", conv, desk_name);
         n["visitor"] = r.caller;
         n["position"] = Json::Int64(position);
@@ -359,7 +365,8 @@ method_outcome pg_requests::desk_reopen(pg::connection& db, const rpc::request& 
         if (s.assignee_id != 0)
             db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = $2", {cid, std::to_string(s.assignee_id)});
         db.exec("UPDATE support_conversations SET status = 'queued', assignee_id = NULL, assigned_at = NULL,"
-                " closed_at = NULL, queued_at = now(), rating = NULL, rating_comment = NULL WHERE conv_id = $1",
+                " closed_at = NULL, queued_at = now(), rating = NULL, rating_comment = NULL, announced = true"
+                " WHERE conv_id = $1",
                 {cid});
         const std::int64_t position = queue_position(db, conv);
         method_outcome o;
@@ -461,8 +468,8 @@ method_outcome pg_requests::desk_transfer(pg::connection& db, const rpc::request
         if (desk.int64(0, 0) == s.desk) return bad("it is at " + to_desk + " already");
         release_previous();
         // It keeps its place by age: it has waited already.
-        db.exec("UPDATE support_conversations SET desk_id = $2, status = 'queued', assignee_id = NULL, assigned_at = NULL"
-                " WHERE conv_id = $1",
+        db.exec("UPDATE support_conversations SET desk_id = $2, status = 'queued', assignee_id = NULL, assigned_at = NULL,"
+                " announced = true WHERE conv_id = $1",
                 {cid, std::to_string(desk.int64(0, 0))});
         const std::int64_t position = queue_position(db, conv);
         o.result["status"] = "queued";

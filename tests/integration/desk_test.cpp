@@ -346,7 +346,10 @@ public:
         // Only pia is online: the first visitor goes to her, the next two
         // wait (paul is offline, pia is full). Paul comes online: the older
         // of the two goes to him. Pia closes hers: the last one goes to her.
-        user pia("pia"), ula("ula"), uma("uma"), uri("uri");
+        // The supervisor watches: a conversation routing places at once is
+        // never announced to the desk (no desk.queued, no desk.taken); one
+        // that waits is announced by the router, and taken when placed.
+        user pia("pia"), ula("ula"), uma("uma"), uri("uri"), sue("sue");
         wait_until_online("pia");
         const std::int64_t first = start(ula, "auto");
         const Json::Value to_ula = ula.notice("desk.assigned");
@@ -363,9 +366,16 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("queued"), ann_queue_status(older));
         CPPUNIT_ASSERT_EQUAL(std::string("queued"), ann_queue_status(newer));
 
+        const Json::Value announced = sue.notice("desk.queued");
+        CPPUNIT_ASSERT_MESSAGE(announced.toStyledString(), announced["conv"].asInt64() == older);
+        CPPUNIT_ASSERT_EQUAL(std::string("uma"), announced["visitor"].asString());
+        CPPUNIT_ASSERT_EQUAL(newer, sue.notice("desk.queued")["conv"].asInt64());
+
         user paul("paul");
         const Json::Value to_paul = paul.notice("desk.assigned");
         CPPUNIT_ASSERT_MESSAGE(to_paul.toStyledString(), to_paul["conv"].asInt64() == older);
+        const Json::Value taken = sue.notice("desk.taken");
+        CPPUNIT_ASSERT_MESSAGE(taken.toStyledString(), taken["conv"].asInt64() == older);
         CPPUNIT_ASSERT_EQUAL(std::string("paul"), uma.notice("desk.assigned")["agent"].asString());
         CPPUNIT_ASSERT_EQUAL(std::string("queued"), ann_queue_status(newer));
 
