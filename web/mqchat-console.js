@@ -190,7 +190,38 @@
     } catch (e) { /* not ours any more */ }
     loadNotes();
     loadCanned();
+    loadAgents();
   }
+  /** The open conversation's desk's other agents, for a transfer. */
+  async function loadAgents() {
+    const sel = $('transfer');
+    sel.length = 1;
+    const mine = st.mine.find((c) => c.conv === st.open);
+    if (!mine) return;
+    try {
+      const a = await call('desk.agents', { desk: mine.desk });
+      for (const agent of a.agents) {
+        if (agent.agent === st.me) continue;
+        sel.appendChild(el('option', { value: agent.agent, text: agent.agent + (agent.online ? '' : ' (offline)') +
+          ' · ' + agent.assigned + '/' + agent.capacity }));
+      }
+    } catch (e) { /* not an agent of it */ }
+  }
+  $('transfer').addEventListener('change', async (e) => {
+    const to = e.target.value;
+    if (!to || !st.open) return;
+    e.target.value = '';
+    try {
+      await call('desk.transfer', { conv: st.open, to });
+      flash('Transferred to ' + to);
+      $('compose').hidden = true;
+      $('actions').hidden = true;
+      st.open = 0;
+      refresh();
+    } catch (err) {
+      flash('Not transferred: ' + err.message);
+    }
+  });
   function addMessage(m) {
     if (!m.seq || m.seq <= st.lastSeq || (m.type && m.type !== 'text')) return;
     st.lastSeq = m.seq;

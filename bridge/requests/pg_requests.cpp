@@ -43,7 +43,8 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::f
                {"desk.canned", &pg_requests::desk_canned},
                {"desk.offline", &pg_requests::desk_offline},
                {"desk.transcript", &pg_requests::desk_transcript},
-               {"desk.visitor", &pg_requests::desk_visitor}} {}
+               {"desk.visitor", &pg_requests::desk_visitor},
+               {"desk.agents", &pg_requests::desk_agents}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

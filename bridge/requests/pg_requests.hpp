@@ -82,6 +82,7 @@ private:
     method_outcome desk_offline(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_transcript(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_visitor(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_agents(pg::connection& db, const rpc::request& r, std::int64_t me);
     /// A web visitor's identity and conversation (requests_visitors.cpp):
     /// called before the caller has a row of its own, so without `me`.
     method_outcome desk_visit(pg::connection& db, const rpc::request& r);

@@ -576,6 +576,37 @@ method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r,
     return ok(std::move(res));
 }
 
+method_outcome pg_requests::desk_agents(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::string desk_name;
+    if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
+    // Who a conversation can go to: the desk's agents, online or not, with
+    // their load (for a console's transfer list). Agents of the desk and supervisors only.
+    const auto desk = db.exec("SELECT id FROM desks WHERE name = $1", {desk_name});
+    if (desk.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
+    if (!standing(db, desk.int64(0, 0), me).may_act())
+        return fail(error_code::forbidden, "you are not an agent of desk " + desk_name);
+    const auto rows = db.exec(
+        "SELECT u.name, a.capacity, coalesce(p.devices > 0 AND p.state = 'online', false),"
+        "  (SELECT count(*) FROM support_conversations s WHERE s.desk_id = a.desk_id AND s.assignee_id = u.id"
+        "     AND s.status = 'assigned')"
+        "  FROM desk_agents a JOIN users u ON u.id = a.user_id LEFT JOIN presence p ON p.user_id = u.id"
+        " WHERE a.desk_id = $1 AND NOT u.banned ORDER BY u.name",
+        {std::to_string(desk.int64(0, 0))});
+    Json::Value agents(Json::arrayValue);
+    for (int i = 0; i < rows.rows(); ++i) {
+        Json::Value a(Json::objectValue);
+        a["agent"] = rows.str(i, 0);
+        a["capacity"] = Json::Int64(rows.int64(i, 1));
+        a["online"] = rows.boolean(i, 2);
+        a["assigned"] = Json::Int64(rows.int64(i, 3));
+        agents.append(std::move(a));
+    }
+    Json::Value res(Json::objectValue);
+    res["desk"] = desk_name;
+    res["agents"] = std::move(agents);
+    return ok(std::move(res));
+}
+
 method_outcome pg_requests::desk_canned(pg::connection& db, const rpc::request& r, std::int64_t me) {
     std::string desk_name;
     if (r.params.isMember("desk") && !desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");

@@ -70,6 +70,14 @@ try {
   await v1.page.getByTestId('mqchat-launcher').click();
   await v1.page.getByTestId('mqchat-unread').waitFor({ state: 'hidden', timeout: 5000 });
 
+  step('the winner transfers it to the other agent; the visitor sees the new name');
+  const otherName = winnerName === 'ann' ? 'andy' : 'ann';
+  await winner.getByTestId('transfer').locator('option', { hasText: otherName }).waitFor({ state: 'attached', timeout: 10000 });
+  await winner.getByTestId('transfer').selectOption(otherName);
+  await loser.getByTestId('mine-item').filter({ hasText: v1.visitor }).waitFor({ timeout: 15000 });
+  await v1.page.getByTestId('mqchat-agent').filter({ hasText: otherName }).waitFor({ timeout: 15000 });
+  await winner.getByTestId('mine-item').filter({ hasText: v1.visitor }).waitFor({ state: 'detached', timeout: 15000 });
+
   step('automatic assignment: capacity 1, and the oldest waiting goes first when it frees');
   const pia = await console_('pia');
   const a1 = await visit('auto.html', 'first in line', 'Anna');

@@ -99,6 +99,7 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_transfer_moves_it_and_notes_stay_among_agents);
     CPPUNIT_TEST(desk_info_follows_business_hours_and_agents_see_canned_responses);
     CPPUNIT_TEST(offline_messages_and_transcripts_are_mailed);
+    CPPUNIT_TEST(agents_of_a_desk_are_listed_with_their_load_for_agents_only);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -592,6 +593,29 @@ private:
                        " WHERE s.conv_id = $1", {std::to_string(conv)}).str(0, 0);
     }
     /// Waits until the bridge has stored that `name` has a device connected.
+    void agents_of_a_desk_are_listed_with_their_load_for_agents_only() {
+        user ann("ann"), andy("andy"), vera("vera"), amir("amir"), sue("sue");
+        wait_until_online("ann");
+        const std::int64_t conv = start(vera, "billing");
+        CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", conv}}))["result"].isObject());
+        const Json::Value r = andy.call("desk.agents", params({{"desk", "billing"}}));
+        CPPUNIT_ASSERT_MESSAGE(r.toStyledString(), r["result"]["agents"].isArray());
+        const Json::Value& list = r["result"]["agents"];
+        CPPUNIT_ASSERT_EQUAL(2u, list.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("andy"), list[0]["agent"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), list[0]["capacity"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), list[1]["agent"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), list[1]["assigned"].asInt64());
+        CPPUNIT_ASSERT(list[1]["online"].asBool());
+        CPPUNIT_ASSERT(sue.call("desk.agents", params({{"desk", "billing"}}))["result"].isObject()); // a supervisor
+        // The visitor, an agent of another desk, a desk that does not exist, a hostile name.
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(vera.call("desk.agents", params({{"desk", "billing"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(amir.call("desk.agents", params({{"desk", "billing"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(ann.call("desk.agents", params({{"desk", "nowhere"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(ann.call("desk.agents", params({{"desk", "x'; DROP TABLE desks; --"}}))));
+    }
+
     static void wait_until_online(const std::string& name) {
         pg::connection db(shared().stack.conninfo());
         for (int i = 0; i < 100; ++i) {
