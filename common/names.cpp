@@ -25,13 +25,21 @@ bool valid_desk_name(std::string_view name) {
     return true;
 }
 
-bool valid_knock_name(std::string_view name) {
-    if (name.size() < 18 || name.size() > max_user_name_length || name.substr(0, 2) != "k-") return false;
-    for (const char c : name.substr(2))
+namespace {
+/// `prefix` and 16–62 characters from [A-Za-z0-9_-]: a name a browser made at random.
+bool random_name_with(std::string_view name, std::string_view prefix) {
+    if (name.size() < prefix.size() + 16 || name.size() > max_user_name_length || name.substr(0, prefix.size()) != prefix)
+        return false;
+    for (const char c : name.substr(prefix.size()))
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
             return false;
     return true;
 }
+} // namespace
+
+bool valid_knock_name(std::string_view name) { return random_name_with(name, "k-"); }
+
+bool valid_anonymous_visitor_name(std::string_view name) { return random_name_with(name, "v-"); }
 
 bool valid_email_address(std::string_view s) {
     const auto at = s.find('@');

@@ -27,6 +27,10 @@ bool valid_desk_name(std::string_view name);
 /// such names, and site keys log in with nothing else.
 bool valid_knock_name(std::string_view name);
 
+/// An anonymous web visitor's name, made by the widget: `v-` and 16–62
+/// random characters from [A-Za-z0-9_-] (docs/desks.md).
+bool valid_anonymous_visitor_name(std::string_view name);
+
 /// An e-mail address, checked loosely (the SMTP server has the last word):
 /// at most 254 bytes, one '@' with something on both sides, no space,
 /// control character, '<' or '>'.

@@ -102,4 +102,11 @@ bool short_text(const Json::Value& v, std::size_t most) {
     return v.isString() && !v.asString().empty() && v.asString().size() <= most && valid_utf8(v.asString());
 }
 
+bool one_line_text(const Json::Value& v, std::size_t most) {
+    if (!short_text(v, most)) return false;
+    for (const char c : v.asString())
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+    return true;
+}
+
 } // namespace mqchat::bridge::request_helpers

@@ -30,6 +30,8 @@ bool page_size(const Json::Value& params, int otherwise, int most, int& out, std
 bool user_name_param(const Json::Value& params, const char* name, std::string& out, std::string& error);
 /// A non-empty UTF-8 string of at most `most` bytes.
 bool short_text(const Json::Value& v, std::size_t most);
+/// short_text without control characters (it may go into a mail header or a log line).
+bool one_line_text(const Json::Value& v, std::size_t most);
 
 /// The conversation named by params["conv"], and the caller's role in it
 /// ("admin", "member", or "" when not a member).

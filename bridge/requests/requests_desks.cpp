@@ -25,14 +25,6 @@ constexpr std::size_t max_detail_key = 64, max_detail_value = 1000, max_rating_c
 constexpr std::size_t max_visitor_name = 100, max_offline_body = 4000;
 constexpr std::int64_t max_offline_per_hour = 3, max_transcripts_per_conv = 3;
 
-/// A short text without control characters (it goes into a mail header).
-bool one_line_text(const Json::Value& v, std::size_t most) {
-    if (!short_text(v, most)) return false;
-    for (const char c : v.asString())
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-    return true;
-}
-
 bool desk_name_param(const Json::Value& params, std::string& out) {
     const Json::Value& v = params["desk"];
     if (!v.isString() || !valid_desk_name(v.asString())) return false;

@@ -63,22 +63,6 @@ bool same_secret(std::string_view a, std::string_view b) {
     return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-/// v- and 16 to 62 characters from [A-Za-z0-9_-]: what the widget makes.
-bool valid_anonymous_name(std::string_view name) {
-    if (name.size() < 18 || name.size() > max_user_name_length || name.substr(0, 2) != "v-") return false;
-    for (const char c : name.substr(2))
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    return true;
-}
-
-bool one_line(const Json::Value& v, std::size_t most) {
-    if (!short_text(v, most)) return false;
-    for (const char c : v.asString())
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-    return true;
-}
-
 /// The desk a visit is for, from the site key or the returning visitor.
 struct visit_desk {
     std::int64_t id = 0;
@@ -127,9 +111,9 @@ method_outcome pg_requests::desk_visit(pg::connection& db, const rpc::request& r
         const std::string desk_id = std::to_string(desk.id);
         if (p.isMember("identity")) {
             const Json::Value& id = p["identity"];
-            if (!id.isObject() || !one_line(id["id"], max_external_id) || !id["signature"].isString())
+            if (!id.isObject() || !one_line_text(id["id"], max_external_id) || !id["signature"].isString())
                 return bad("identity must be an object with id (1 to 200 bytes, one line) and signature");
-            if (id.isMember("name") && !one_line(id["name"], max_display_name))
+            if (id.isMember("name") && !one_line_text(id["name"], max_display_name))
                 return bad("identity.name must be one line of 1 to 100 bytes");
             if (id.isMember("email") && (!id["email"].isString() || !valid_email_address(id["email"].asString())))
                 return bad("identity.email must be an e-mail address");
@@ -161,7 +145,7 @@ method_outcome pg_requests::desk_visit(pg::connection& db, const rpc::request& r
             if (row == 0) return fail(error_code::forbidden, "this visitor cannot be verified here");
             me = row;
         } else {
-            if (!p["visitor"].isString() || !valid_anonymous_name(p["visitor"].asString()))
+            if (!p["visitor"].isString() || !valid_anonymous_visitor_name(p["visitor"].asString()))
                 return bad("visitor must be v- and 16 to 62 random characters from A-Z a-z 0-9 _ -");
             if (!p["secret"].isString() || p["secret"].asString().size() < min_secret ||
                 p["secret"].asString().size() > max_secret)

@@ -50,6 +50,10 @@ public:
                                      "v-" + std::string(20, 'a'), "K-" + std::string(20, 'a'),
                                      "k-" + std::string(18, 'a') + "/+", "k-" + std::string(18, 'a') + ".b", std::string("alice")})
             CPPUNIT_ASSERT_MESSAGE(b, !valid_knock_name(b));
+        CPPUNIT_ASSERT(valid_anonymous_visitor_name("v-" + std::string(16, 'a')));
+        CPPUNIT_ASSERT(!valid_anonymous_visitor_name("k-" + std::string(16, 'a')));
+        CPPUNIT_ASSERT(!valid_anonymous_visitor_name("v-x/+#aaaaaaaaaaaaaaaa"));
+        CPPUNIT_ASSERT(!valid_anonymous_visitor_name("c-" + std::string(32, 'a')));
     }
     void email_addresses() {
         for (const char* ok : {"a@b", "vera@example.org", "first.last+tag@sub.example.co.uk"})
