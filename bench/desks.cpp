@@ -66,6 +66,22 @@ void add_inbox_listeners(client_pool& pool, const std::string& prefix, int n, in
     pool.on().on_subscribe = [&subscribed](int, int, int granted) { subscribed += granted == 1; };
 }
 
+/// The schema, the bridge identity, and desk "bench": least_busy routing,
+/// agents agent0 … agent19 (password "pw") of capacity 100.
+void make_bench_desk(const std::string& conninfo) {
+    test::admin_ok(conninfo, {"migrate"});
+    {
+        pg::connection c(conninfo);
+        add_bridge_user(c);
+        add_users(c, "agent", agents, cheap_hash("pw"));
+    }
+    test::admin_ok(conninfo, {"desk", "create", "bench"});
+    test::admin_ok(conninfo, {"desk", "routing", "bench", "least_busy"});
+    for (int a = 0; a < agents; ++a)
+        test::admin_ok(conninfo, {"desk", "add-agent", "bench", numbered("agent", static_cast<std::uint64_t>(a)),
+                                  "--capacity", "100"});
+}
+
 } // namespace
 
 void run_desks(const settings& s) {
@@ -74,18 +90,11 @@ void run_desks(const settings& s) {
 
     test::temp_dir dir("bench-desks");
     test::pg_cluster db(dir);
-    test::admin_ok(db.conninfo(), {"migrate"});
+    make_bench_desk(db.conninfo());
     {
         pg::connection c(db.conninfo());
-        add_bridge_user(c);
-        add_users(c, "agent", agents, cheap_hash("pw"));
         add_users(c, "visitor", visitors, cheap_hash("pw"));
     }
-    test::admin_ok(db.conninfo(), {"desk", "create", "bench"});
-    test::admin_ok(db.conninfo(), {"desk", "routing", "bench", "least_busy"});
-    for (int a = 0; a < agents; ++a)
-        test::admin_ok(db.conninfo(), {"desk", "add-agent", "bench", numbered("agent", static_cast<std::uint64_t>(a)),
-                                       "--capacity", "100"});
     test::broker_options o;
     o.plugin_options = shipped_plugin_options(dir);
     test::broker b(dir, db.conninfo(), o, "desks");
@@ -217,19 +226,9 @@ void run_desks_ws(const settings& s) {
 
     test::temp_dir dir("bench-desks-ws");
     test::pg_cluster db(dir);
-    test::admin_ok(db.conninfo(), {"migrate"});
-    {
-        pg::connection c(db.conninfo());
-        add_bridge_user(c);
-        add_users(c, "agent", agents, cheap_hash("pw"));
-    }
+    make_bench_desk(db.conninfo());
     const std::string secret_file = dir.file("token.secret");
     test::write_file(secret_file, "desks-ws-bench-secret-of-more-than-32-bytes\n");
-    test::admin_ok(db.conninfo(), {"desk", "create", "bench"});
-    test::admin_ok(db.conninfo(), {"desk", "routing", "bench", "least_busy"});
-    for (int a = 0; a < agents; ++a)
-        test::admin_ok(db.conninfo(), {"desk", "add-agent", "bench", numbered("agent", static_cast<std::uint64_t>(a)),
-                                       "--capacity", "100"});
     std::string key = test::admin_ok(db.conninfo(), {"site-key", "create", "bench", "--label", "bench", "--secret-file",
                                                      secret_file});
     while (!key.empty() && key.back() == '\n') key.pop_back();
