@@ -229,10 +229,8 @@ void run_desks_ws(const settings& s) {
     make_bench_desk(db.conninfo());
     const std::string secret_file = dir.file("token.secret");
     test::write_file(secret_file, "desks-ws-bench-secret-of-more-than-32-bytes\n");
-    std::string key = test::admin_ok(db.conninfo(), {"site-key", "create", "bench", "--label", "bench", "--secret-file",
-                                                     secret_file});
-    while (!key.empty() && key.back() == '\n') key.pop_back();
-    key = key.substr(key.rfind('\n') + 1);
+    const std::string key = test::last_word(
+        test::admin_ok(db.conninfo(), {"site-key", "create", "bench", "--label", "bench", "--secret-file", secret_file}));
 
     const int ws_port = test::free_port();
     test::broker_options o;

@@ -42,20 +42,16 @@ struct web_stack {
         admin_ok(stack->conninfo(), {"desk", "create", "demo", "--title", "Demo shop help"});
         admin_ok(stack->conninfo(), {"desk", "add-agent", "demo", "ann"});
         admin_ok(stack->conninfo(), {"desk", "prechat", "demo", "name:required"});
-        std::string key = admin_ok(stack->conninfo(), {"site-key", "create", "demo", "--label", "browser test",
-                                                       "--secret-file", secret_file});
-        while (!key.empty() && key.back() == '\n') key.pop_back();
-        key = key.substr(key.rfind('\n') + 1);
+        const std::string key = last_word(admin_ok(stack->conninfo(), {"site-key", "create", "demo", "--label",
+                                                                       "browser test", "--secret-file", secret_file}));
         const int rc = run_command({"bash", source_dir() + "/scripts/web-assemble", www, key, "demo"}, out);
         if (rc != 0) throw std::runtime_error("scripts/web-assemble failed:\n" + out);
     }
 
     /// Another desk's demo page: NAME.html, the demo page with that desk's own site key.
     void page_for(const std::string& desk) {
-        std::string key = admin_ok(stack->conninfo(), {"site-key", "create", desk, "--label", "browser test " + desk,
-                                                       "--secret-file", secret_file});
-        while (!key.empty() && key.back() == '\n') key.pop_back();
-        key = key.substr(key.rfind('\n') + 1);
+        const std::string key = last_word(admin_ok(stack->conninfo(), {"site-key", "create", desk, "--label",
+                                                                       "browser test " + desk, "--secret-file", secret_file}));
         std::string page = read_file(www + "/index.html");
         for (const auto& [from, to] : {std::pair<std::string, std::string>{"data-desk=\"demo\"", "data-desk=\"" + desk + "\""}}) {
             const auto at = page.find(from);

@@ -63,11 +63,6 @@ struct fixture {
                                                          "--secret-file", secret_file}));
         identity_secret = last_word(admin_ok(stack.conninfo(), {"desk", "identity-secret", "shop"}));
     }
-    static std::string last_word(const std::string& out) {
-        std::string s = out;
-        while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-        return s.substr(s.find_last_of(" \n") + 1);
-    }
     std::string fresh_address() { return "127.0.0." + std::to_string(next_address++); }
 };
 fixture& shared() {
@@ -204,7 +199,7 @@ public:
         const std::string k_name = "k-" + random_text(22);
         CPPUNIT_ASSERT_EQUAL(0, admin(f.stack.conninfo(), {"guest-token", "--conv", "1", "--name", k_name,
                                                            "--secret-file", f.secret_file}, out));
-        CPPUNIT_ASSERT(login(k_name, fixture::last_word(out), f.fresh_address()) != 0);
+        CPPUNIT_ASSERT(login(k_name, last_word(out), f.fresh_address()) != 0);
     }
 
     void the_same_browser_resumes_and_no_one_else_can_take_its_id() {
@@ -328,7 +323,7 @@ public:
         // Revoked: the same.
         const std::string out = admin_ok(f.stack.conninfo(), {"site-key", "create", "shop", "--label", "old site",
                                                               "--secret-file", f.secret_file});
-        const std::string key = fixture::last_word(out), id = out.substr(9, 21);
+        const std::string key = last_word(out), id = out.substr(9, 21);
         admin_ok(f.stack.conninfo(), {"site-key", "revoke", id});
         CPPUNIT_ASSERT(admin_ok(f.stack.conninfo(), {"site-key", "list", "shop"}).find(id + "\tshop\trevoked") !=
                        std::string::npos);
@@ -343,7 +338,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(0, admin(f.stack.conninfo(), {"guest-token", "--conv", "1", "--name", "v-expiring-visitor-1",
                                                            "--ttl", "1", "--secret-file", f.secret_file}, minted));
         std::this_thread::sleep_for(2100ms);
-        CPPUNIT_ASSERT(login("v-expiring-visitor-1", fixture::last_word(minted)) != 0);
+        CPPUNIT_ASSERT(login("v-expiring-visitor-1", last_word(minted)) != 0);
         CPPUNIT_ASSERT(f.stack.mqtt->log().find("token of v-expiring-visitor-1 from 127.0.0.1 not accepted (expired") !=
                        std::string::npos);
     }
@@ -357,7 +352,7 @@ public:
         CPPUNIT_ASSERT(f.stack.mqtt->log().find("visitor logins a minute from this address") != std::string::npos);
         // Twelve a minute with one key, whatever the addresses: a fresh key
         // so the other tests' knocks do not count.
-        const std::string key = fixture::last_word(admin_ok(
+        const std::string key = last_word(admin_ok(
             f.stack.conninfo(), {"site-key", "create", "shop", "--label", "flood", "--secret-file", f.secret_file}));
         int accepted = 0;
         for (int i = 0; i < 15; ++i) accepted += login("k-" + random_text(22), key, f.fresh_address()) == 0;
@@ -367,7 +362,7 @@ public:
 
     void the_offline_form_reaches_the_desk_without_a_conversation() {
         auto& f = shared();
-        const std::string key = fixture::last_word(admin_ok(
+        const std::string key = last_word(admin_ok(
             f.stack.conninfo(), {"site-key", "create", "after-hours", "--label", "night", "--secret-file", f.secret_file}));
         knock k(key, f.fresh_address());
         const std::string visitor = "v-" + random_text(22), secret = random_text(32);
@@ -431,7 +426,7 @@ public:
         std::string out;
         CPPUNIT_ASSERT(admin(f.stack.conninfo(), {"desk", "prechat", "formal", "Bad-Name"}, out) != 0);
         CPPUNIT_ASSERT(admin(f.stack.conninfo(), {"desk", "prechat", "formal", "x:colour"}, out) != 0);
-        const std::string key = fixture::last_word(admin_ok(
+        const std::string key = last_word(admin_ok(
             f.stack.conninfo(), {"site-key", "create", "formal", "--label", "forms", "--secret-file", f.secret_file}));
         knock k(key, f.fresh_address());
         const std::string visitor = "v-" + random_text(22), secret = random_text(32);

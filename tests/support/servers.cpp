@@ -181,6 +181,12 @@ int admin(const std::string& conninfo, const std::vector<std::string>& args, std
     return run_command(argv, output, {"MQCHAT_DB=" + conninfo});
 }
 
+std::string last_word(const std::string& output) {
+    std::string s = output;
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s.substr(s.find_last_of(" \n") + 1);
+}
+
 std::string admin_ok(const std::string& conninfo, const std::vector<std::string>& args) {
     std::string out;
     const int rc = admin(conninfo, args, out);

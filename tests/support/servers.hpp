@@ -94,6 +94,8 @@ private:
 int admin(const std::string& conninfo, const std::vector<std::string>& args, std::string& output);
 /// Runs mqchat-admin and throws with its output unless it succeeds.
 std::string admin_ok(const std::string& conninfo, const std::vector<std::string>& args);
+/// The last word of mqchat-admin's output: the token, key or secret it printed last.
+std::string last_word(const std::string& output);
 
 /// The whole stack: database (migrated, with a bridge identity), broker with
 /// the plugin, and the bridge, all started.
