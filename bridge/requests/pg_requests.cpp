@@ -40,6 +40,7 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::f
                {"desk.note", &pg_requests::desk_note},
                {"desk.notes", &pg_requests::desk_notes},
                {"desk.info", &pg_requests::desk_info},
+               {"desk.list", &pg_requests::desk_list},
                {"desk.canned", &pg_requests::desk_canned},
                {"desk.offline", &pg_requests::desk_offline},
                {"desk.transcript", &pg_requests::desk_transcript},

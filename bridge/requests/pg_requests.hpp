@@ -78,6 +78,7 @@ private:
     method_outcome desk_note(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_notes(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_info(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_list(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_canned(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_offline(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_transcript(pg::connection& db, const rpc::request& r, std::int64_t me);

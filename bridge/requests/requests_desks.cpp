@@ -6,6 +6,7 @@
 // conversation's row, so two agents racing for one conversation, or a claim
 // racing a close, end one way.
 
+#include <optional>
 #include <set>
 
 #include "common/json.hpp"
@@ -116,6 +117,23 @@ agent_standing standing(pg::connection& db, std::int64_t desk, std::int64_t me) 
     s.agent = !r.is_null(0, 1);
     s.capacity = s.agent ? r.int64(0, 1) : 0;
     return s;
+}
+
+/// An agent (not a supervisor) taking one more conversation at the desk:
+/// refused at its capacity. The agent's row is locked like the router locks
+/// it (mqchat_desk_route), so the two never take one agent past its capacity.
+std::optional<method_outcome> over_capacity(pg::connection& db, const support_row& s, const agent_standing& a,
+                                            std::int64_t me) {
+    if (!a.agent || a.supervisor) return std::nullopt;
+    db.exec("SELECT 1 FROM desk_agents WHERE desk_id = $1 AND user_id = $2 FOR UPDATE",
+            {std::to_string(s.desk), std::to_string(me)});
+    const std::int64_t held =
+        db.exec("SELECT count(*) FROM support_conversations WHERE assignee_id = $1 AND desk_id = $2 AND status = 'assigned'",
+                {std::to_string(me), std::to_string(s.desk)})
+            .int64(0, 0);
+    if (held < a.capacity) return std::nullopt;
+    return fail(error_code::forbidden, "you hold " + std::to_string(held) + " conversations, your capacity at " +
+                                           s.desk_name + "; close one first");
 }
 
 /// The place in its desk's queue (1 = next) of a queued conversation.
@@ -260,19 +278,7 @@ method_outcome pg_requests::desk_claim(pg::connection& db, const rpc::request& r
             return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is taken by " + s.assignee);
         if (s.status != "queued")
             return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is " + s.status);
-        if (a.agent && !a.supervisor) {
-            // Locked like the router locks it (mqchat_desk_route): the two
-            // never take one agent past its capacity.
-            db.exec("SELECT 1 FROM desk_agents WHERE desk_id = $1 AND user_id = $2 FOR UPDATE",
-                    {std::to_string(s.desk), std::to_string(me)});
-            const std::int64_t held =
-                db.exec("SELECT count(*) FROM support_conversations WHERE assignee_id = $1 AND desk_id = $2 AND status = 'assigned'",
-                        {std::to_string(me), std::to_string(s.desk)})
-                    .int64(0, 0);
-            if (held >= a.capacity)
-                return fail(error_code::forbidden, "you hold " + std::to_string(held) + " conversations, your capacity at " +
-                                                       s.desk_name + "; close one first");
-        }
+        if (auto full = over_capacity(db, s, a, me)) return *full;
         const std::string cid = std::to_string(conv);
         db.exec("UPDATE support_conversations SET status = 'assigned', assignee_id = $2, assigned_at = now() WHERE conv_id = $1",
                 {cid, std::to_string(me)});
@@ -348,10 +354,41 @@ method_outcome pg_requests::desk_reopen(pg::connection& db, const rpc::request& 
     if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
     return pg::transaction(db, [&]() -> method_outcome {
         const support_row s = lock_support(db, conv);
-        if (!s.found || s.visitor_id != me)
+        const bool visitor = s.found && s.visitor_id == me;
+        const agent_standing a = s.found && !visitor ? standing(db, s.desk, me) : agent_standing{};
+        if (!visitor && !a.may_act())
             return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " of yours");
         if (s.status != "closed") return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is open");
         const std::string cid = std::to_string(conv);
+        // One open conversation per visitor and desk, under desk.start's lock.
+        db.exec("SELECT pg_advisory_xact_lock(hashtextextended('mqchat desk start ' || $1 || ' ' || $2, 0))",
+                {std::to_string(s.desk), std::to_string(s.visitor_id)});
+        const auto other = db.exec("SELECT conv_id FROM support_conversations WHERE desk_id = $1 AND visitor_id = $2"
+                                   " AND status <> 'closed' AND conv_id <> $3 LIMIT 1",
+                                   {std::to_string(s.desk), std::to_string(s.visitor_id), cid});
+        if (other.rows() == 1)
+            return fail(error_code::conflict, "the visitor has conversation " + other.str(0, 0) + " open at " + s.desk_name);
+        method_outcome o;
+        o.result["conv"] = Json::Int64(conv);
+        if (!visitor) {
+            // An agent of the desk (or a supervisor) reopens it and takes it
+            // at once, within its capacity; the visitor is told who has it,
+            // as after a claim. Whoever had it before leaves it.
+            if (auto full = over_capacity(db, s, a, me)) return *full;
+            if (s.assignee_id != 0 && s.assignee_id != me)
+                db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = $2", {cid, std::to_string(s.assignee_id)});
+            db.exec("UPDATE support_conversations SET status = 'assigned', assignee_id = $2, assigned_at = now(),"
+                    " closed_at = NULL, rating = NULL, rating_comment = NULL WHERE conv_id = $1",
+                    {cid, std::to_string(me)});
+            db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", {cid, std::to_string(me)});
+            o.result["status"] = "assigned";
+            o.result["agent"] = r.caller;
+            Json::Value n = notice_body("desk.assigned", conv, s.desk_name);
+            n["agent"] = r.caller;
+            n["reopened"] = true;
+            if (!s.visitor.empty()) o.notices.push_back(notice(s.visitor, n));
+            return o;
+        }
         // Back to the end of the queue, for whoever is free; the agent who
         // had it leaves it (whoever claims it next joins).
         if (s.assignee_id != 0)
@@ -361,8 +398,6 @@ method_outcome pg_requests::desk_reopen(pg::connection& db, const rpc::request& 
                 " WHERE conv_id = $1",
                 {cid});
         const std::int64_t position = queue_position(db, conv);
-        method_outcome o;
-        o.result["conv"] = Json::Int64(conv);
         o.result["status"] = "queued";
         o.result["position"] = Json::Int64(position);
         Json::Value n = notice_body("desk.queued", conv, s.desk_name);
@@ -534,14 +569,15 @@ method_outcome pg_requests::desk_notes(pg::connection& db, const rpc::request& r
     return ok(std::move(res));
 }
 
-method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r, std::int64_t) {
-    std::string desk_name;
-    if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
-    // What a visitor's widget shows before and while waiting: open by the
-    // business hours, agents online (a device and status online), how many
-    // wait, and the average wait of the last hour's assignments.
-    const auto row = db.exec(
-        "SELECT d.title, d.routing,"
+namespace {
+
+/// What a visitor's widget shows before and while waiting, per desk: open by
+/// the business hours, agents online (a device and status online), how many
+/// wait, and the average wait of the last hour's assignments. `name` '' is
+/// every desk.
+pg::result desk_overview(pg::connection& db, const std::string& name) {
+    return db.exec(
+        "SELECT d.name, d.title, d.routing,"
         "  NOT EXISTS (SELECT 1 FROM desk_hours h WHERE h.desk_id = d.id) OR EXISTS (SELECT 1 FROM desk_hours h"
         "    WHERE h.desk_id = d.id AND h.day = extract(isodow FROM now() AT TIME ZONE d.time_zone)"
         "      AND (now() AT TIME ZONE d.time_zone)::time >= h.opens AND (now() AT TIME ZONE d.time_zone)::time < h.closes),"
@@ -551,20 +587,48 @@ method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r,
         "  (SELECT (avg(extract(epoch FROM s.assigned_at - s.queued_at)) * 1000)::bigint FROM support_conversations s"
         "    WHERE s.desk_id = d.id AND s.assigned_at > now() - interval '1 hour'),"
         "  d.prechat_fields::text"
-        "  FROM desks d WHERE d.name = $1",
-        {desk_name});
-    if (row.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
+        "  FROM desks d WHERE $1 = '' OR d.name = $1 ORDER BY d.name",
+        {name});
+}
+
+Json::Value desk_overview_row(const pg::result& row, int i) {
     Json::Value res(Json::objectValue);
-    res["desk"] = desk_name;
-    res["title"] = row.str(0, 0);
-    res["routing"] = row.str(0, 1);
-    res["open"] = row.boolean(0, 2);
-    res["agents_online"] = Json::Int64(row.int64(0, 3));
-    res["waiting"] = Json::Int64(row.int64(0, 4));
-    res["average_wait_ms"] = row.is_null(0, 5) ? Json::Value() : Json::Value(Json::Int64(row.int64(0, 5)));
+    res["desk"] = row.str(i, 0);
+    res["title"] = row.str(i, 1);
+    res["routing"] = row.str(i, 2);
+    res["open"] = row.boolean(i, 3);
+    res["agents_online"] = Json::Int64(row.int64(i, 4));
+    res["waiting"] = Json::Int64(row.int64(i, 5));
+    res["average_wait_ms"] = row.is_null(i, 6) ? Json::Value() : Json::Value(Json::Int64(row.int64(i, 6)));
     Json::Value prechat;
     std::string why;
-    res["prechat"] = json::parse(row.text(0, 6), prechat, why) && prechat.isArray() ? prechat : Json::Value(Json::arrayValue);
+    res["prechat"] = json::parse(row.text(i, 7), prechat, why) && prechat.isArray() ? prechat : Json::Value(Json::arrayValue);
+    return res;
+}
+
+} // namespace
+
+method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r, std::int64_t) {
+    std::string desk_name;
+    if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
+    const auto row = desk_overview(db, desk_name);
+    if (row.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
+    return ok(desk_overview_row(row, 0));
+}
+
+method_outcome pg_requests::desk_list(pg::connection& db, const rpc::request&, std::int64_t me) {
+    // Every desk, for a console's transfer to another desk: agents of any
+    // desk and supervisors only (a visitor has no use for the list).
+    if (db.exec("SELECT 1 FROM users u WHERE u.id = $1 AND (u.desk_supervisor OR"
+                " EXISTS (SELECT 1 FROM desk_agents a WHERE a.user_id = u.id))",
+                {std::to_string(me)})
+            .rows() == 0)
+        return fail(error_code::forbidden, "you are not an agent of any desk");
+    const auto rows = desk_overview(db, "");
+    Json::Value desks(Json::arrayValue);
+    for (int i = 0; i < rows.rows(); ++i) desks.append(desk_overview_row(rows, i));
+    Json::Value res(Json::objectValue);
+    res["desks"] = std::move(desks);
     return ok(std::move(res));
 }
 

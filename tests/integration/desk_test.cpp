@@ -10,6 +10,7 @@
 #include <json/json.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -100,6 +101,8 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(desk_info_follows_business_hours_and_agents_see_canned_responses);
     CPPUNIT_TEST(offline_messages_and_transcripts_are_mailed);
     CPPUNIT_TEST(agents_of_a_desk_are_listed_with_their_load_for_agents_only);
+    CPPUNIT_TEST(an_agent_reopens_a_closed_one_and_takes_it_within_capacity);
+    CPPUNIT_TEST(agents_list_every_desk_to_transfer_to);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -252,8 +255,10 @@ public:
         const auto row = db.exec("SELECT rating, rating_comment FROM support_conversations WHERE conv_id = $1", {std::to_string(conv)});
         CPPUNIT_ASSERT_EQUAL(std::int64_t(4), row.int64(0, 0));
         CPPUNIT_ASSERT_EQUAL(std::string("quick, <b>thanks</b>"), row.str(0, 1)); // stored as given: text, escaped by whoever shows it
-        // Reopened: back in the queue, for whoever is free; only the visitor reopens.
-        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(ann.call("desk.reopen", params({{"conv", conv}}))));
+        // Reopened by the visitor: back in the queue, for whoever is free.
+        // Nobody but the visitor and the desk's agents reopens it.
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(otto.call("desk.reopen", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(user("amir").call("desk.reopen", params({{"conv", conv}}))));
         CPPUNIT_ASSERT(ann.call("history", params({{"conv", conv}}))["result"].isObject()); // closed: still hers to read
         const Json::Value reopened = victor.call("desk.reopen", params({{"conv", conv}}));
         CPPUNIT_ASSERT_EQUAL(std::string("queued"), reopened["result"]["status"].asString());
@@ -614,6 +619,60 @@ private:
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(ann.call("desk.agents", params({{"desk", "nowhere"}}))));
         CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
                              code_of(ann.call("desk.agents", params({{"desk", "x'; DROP TABLE desks; --"}}))));
+    }
+
+    void an_agent_reopens_a_closed_one_and_takes_it_within_capacity() {
+        user vlad("vlad"), wanda("wanda"), ann("ann"), andy("andy");
+        const std::int64_t conv = start(vlad, "billing");
+        CPPUNIT_ASSERT(andy.call("desk.claim", params({{"conv", conv}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("andy"), vlad.notice("desk.assigned")["agent"].asString());
+        CPPUNIT_ASSERT(andy.call("desk.close", params({{"conv", conv}}))["result"].isObject());
+        // Andy (capacity 1) holds another one now: he cannot take it back.
+        const std::int64_t other = start(wanda, "billing");
+        CPPUNIT_ASSERT(andy.call("desk.claim", params({{"conv", other}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(andy.call("desk.reopen", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("closed"), ann_queue_status(conv));
+        // Ann reopens it and has it at once; the visitor hears her name, Andy leaves it.
+        const Json::Value reopened = ann.call("desk.reopen", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(reopened.toStyledString(), std::string("assigned"), reopened["result"]["status"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), reopened["result"]["agent"].asString());
+        const Json::Value told = vlad.notice("desk.assigned");
+        CPPUNIT_ASSERT_EQUAL(conv, told["conv"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), told["agent"].asString());
+        CPPUNIT_ASSERT(told["reopened"].asBool());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(andy.call("history", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT(ann.call("history", params({{"conv", conv}}))["result"].isObject());
+        const Json::Value mine = ann.call("desk.mine", params({}));
+        bool listed = false;
+        for (const auto& c : mine["result"]["conversations"]) listed = listed || c["conv"].asInt64() == conv;
+        CPPUNIT_ASSERT_MESSAGE(mine.toStyledString(), listed);
+        CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(ann.call("desk.reopen", params({{"conv", conv}}))));
+        // The visitor has another open conversation at the desk: the old one stays closed.
+        CPPUNIT_ASSERT(ann.call("desk.close", params({{"conv", conv}}))["result"].isObject());
+        const std::int64_t newer = start(vlad, "billing");
+        CPPUNIT_ASSERT(newer != conv);
+        const Json::Value twice = ann.call("desk.reopen", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(twice.toStyledString(), std::string("conflict"), code_of(twice));
+        CPPUNIT_ASSERT_EQUAL(std::string("closed"), ann_queue_status(conv));
+        CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(vlad.call("desk.reopen", params({{"conv", conv}}))));
+    }
+
+    void agents_list_every_desk_to_transfer_to() {
+        user ann("ann"), sue("sue"), vera("vera"), otto("otto");
+        start(vera, "tech");
+        const Json::Value r = ann.call("desk.list", params({}));
+        CPPUNIT_ASSERT_MESSAGE(r.toStyledString(), r["result"]["desks"].isArray());
+        std::map<std::string, Json::Value> by_name;
+        for (const auto& d : r["result"]["desks"]) by_name[d["desk"].asString()] = d;
+        for (const char* d : {"auto", "billing", "rr", "tech"}) CPPUNIT_ASSERT_MESSAGE(d, by_name.count(d) == 1);
+        CPPUNIT_ASSERT_EQUAL(std::string("Billing questions"), by_name["billing"]["title"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("least_busy"), by_name["auto"]["routing"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), by_name["tech"]["waiting"].asInt64());
+        CPPUNIT_ASSERT(by_name["tech"]["open"].asBool());
+        CPPUNIT_ASSERT(sue.call("desk.list", params({}))["result"].isObject()); // a supervisor
+        // A visitor and a user who is no agent learn nothing.
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(vera.call("desk.list", params({}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(otto.call("desk.list", params({}))));
     }
 
     static void wait_until_online(const std::string& name) {
