@@ -4,8 +4,9 @@
  * conversations of its desks oldest first (a supervisor: every desk),
  * claims one (the first claim wins: a conflict shows at once), chats,
  * reads the visitor's details and earlier conversations, keeps internal
- * notes, inserts canned responses and closes. Everything people wrote is
- * shown with textContent, never as HTML.
+ * notes, inserts canned responses, transfers to another agent or desk,
+ * closes and reopens. Everything people wrote is shown with textContent,
+ * never as HTML.
  */
 (function () {
   'use strict';
@@ -100,6 +101,8 @@
       if (m.ack) return;
       if (m.notice === 'desk.queued') { alertNew('A visitor is waiting at ' + m.desk); refresh(); }
       else if (m.notice === 'desk.assigned') { if (m.visitor) alertNew('You have a new conversation'); refresh(); }
+      else if (m.notice === 'desk.closed' && m.conv === st.open) { flash('Closed by ' + m.by); showActions('closed'); refresh(); }
+      else if (m.notice === 'desk.transferred' && m.conv === st.open) { flash('Moved by ' + m.by); showActions('none'); refresh(); }
       else if (m.notice === 'desk.taken' || m.notice === 'desk.closed' || m.notice === 'desk.transferred') refresh();
       else if (m.notice === 'desk.note' && m.conv === st.open) loadNotes();
       return;
@@ -167,8 +170,7 @@
     const base = 'chat/conv/' + conv + '/';
     st.client.subscribe([base + 'msg', base + 'typing'], { qos: 1 });
     if (!again) { $('messages').textContent = ''; st.lastSeq = 0; }
-    $('compose').hidden = false;
-    $('actions').hidden = false;
+    showActions('open');
     $('note-compose').hidden = false;
     try {
       const h = await call('history', st.lastSeq ? { conv, after: st.lastSeq, limit: 100 } : { conv, limit: 50 });
@@ -190,38 +192,57 @@
     } catch (e) { /* not ours any more */ }
     loadNotes();
     loadCanned();
-    loadAgents();
+    loadTransferTargets();
   }
-  /** The open conversation's desk's other agents, for a transfer. */
-  async function loadAgents() {
+  /** Where the open conversation can go: the desk's other agents, or another desk's queue. */
+  async function loadTransferTargets() {
     const sel = $('transfer');
     sel.length = 1;
+    for (const g of Array.from(sel.querySelectorAll('optgroup'))) g.remove();
     const mine = st.mine.find((c) => c.conv === st.open);
     if (!mine) return;
+    const agents = el('optgroup', { label: 'Agents of ' + mine.desk });
+    const desks = el('optgroup', { label: 'Other desks' });
     try {
       const a = await call('desk.agents', { desk: mine.desk });
       for (const agent of a.agents) {
         if (agent.agent === st.me) continue;
-        sel.appendChild(el('option', { value: agent.agent, text: agent.agent + (agent.online ? '' : ' (offline)') +
-          ' · ' + agent.assigned + '/' + agent.capacity }));
+        agents.appendChild(el('option', { value: 'agent:' + agent.agent, text: agent.agent +
+          (agent.online ? '' : ' (offline)') + ' · ' + agent.assigned + '/' + agent.capacity }));
       }
     } catch (e) { /* not an agent of it */ }
+    try {
+      const d = await call('desk.list', {});
+      for (const desk of d.desks) {
+        if (desk.desk === mine.desk) continue;
+        desks.appendChild(el('option', { value: 'desk:' + desk.desk, text: desk.title + ' (' + desk.desk + ') · ' +
+          desk.agents_online + ' online, ' + desk.waiting + ' waiting' + (desk.open ? '' : ' · closed') }));
+      }
+    } catch (e) { /* none */ }
+    if (agents.children.length) sel.appendChild(agents);
+    if (desks.children.length) sel.appendChild(desks);
   }
   $('transfer').addEventListener('change', async (e) => {
-    const to = e.target.value;
-    if (!to || !st.open) return;
+    const target = e.target.value;
+    if (!target || !st.open) return;
     e.target.value = '';
+    const [kind, name] = [target.slice(0, target.indexOf(':')), target.slice(target.indexOf(':') + 1)];
     try {
-      await call('desk.transfer', { conv: st.open, to });
-      flash('Transferred to ' + to);
-      $('compose').hidden = true;
-      $('actions').hidden = true;
+      await call('desk.transfer', kind === 'desk' ? { conv: st.open, desk: name } : { conv: st.open, to: name });
+      flash('Transferred to ' + (kind === 'desk' ? 'desk ' : '') + name);
+      showActions('none');
       st.open = 0;
       refresh();
     } catch (err) {
       flash('Not transferred: ' + err.message);
     }
   });
+  /** What the open conversation offers: replying and its actions, reopening (closed), or nothing (gone). */
+  function showActions(what) {
+    $('compose').hidden = what !== 'open';
+    $('actions').hidden = what !== 'open';
+    $('reopen').hidden = what !== 'closed';
+  }
   function addMessage(m) {
     if (!m.seq || m.seq <= st.lastSeq || (m.type && m.type !== 'text')) return;
     st.lastSeq = m.seq;
@@ -274,9 +295,17 @@
   });
   $('close').addEventListener('click', async () => {
     try { await call('desk.close', { conv: st.open }); } catch (e) { flash('close: ' + e.message); }
-    $('compose').hidden = true;
-    $('actions').hidden = true;
+    showActions('closed');
     refresh();
+  });
+  // A closed conversation stays on screen until another is opened; reopening takes it back.
+  $('reopen').addEventListener('click', async () => {
+    try {
+      await call('desk.reopen', { conv: st.open });
+      flash('Reopened');
+      await refresh();
+      openConversation(st.open, true);
+    } catch (e) { flash('Not reopened: ' + e.message); }
   });
   $('add-note').addEventListener('click', async () => {
     const body = $('note').value.trim();

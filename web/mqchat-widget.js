@@ -76,7 +76,7 @@
 .mqw-panel{position:fixed;right:20px;bottom:88px;width:360px;max-width:calc(100vw - 24px);height:520px;
  max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;color:#1b1b1f;border-radius:12px;
  box-shadow:0 8px 30px #0005;font:14px/1.4 system-ui,sans-serif;z-index:2147483000;overflow:hidden}
-.mqw-panel[hidden]{display:none}
+.mqw-panel[hidden],.mqw-panel [hidden],.mqw-badge[hidden]{display:none}
 @media (max-width:480px){.mqw-panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100%;max-height:100%;border-radius:0}
  .mqw-launcher[aria-expanded=true]{display:none}}
 .mqw-head{background:#2456d6;color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}
@@ -392,6 +392,7 @@
   function onInbox(m) {
     if (m.ack) return onAck(m);
     if (m.notice === 'desk.assigned' && m.conv === st.conv) {
+      if (st.closed) onReopened();
       st.agent = m.agent; st.position = 0; save(); showAgent(); showQueue();
     } else if (m.notice === 'desk.queued' && m.conv === st.conv) {
       st.agent = ''; st.position = m.position; save(); showAgent(); showQueue(); pollQueue();
@@ -602,6 +603,14 @@
     compose.hidden = true;
     setStatus('This conversation has ended.');
     ratingForm();
+  }
+  /** An agent took the closed conversation up again: back to the chat. */
+  function onReopened() {
+    st.closed = false;
+    save();
+    hideForm();
+    compose.hidden = false;
+    setStatus('');
   }
   function ratingForm() {
     let rating = 0;

@@ -5,6 +5,8 @@
 //   - automatic assignment (desk "auto", least busy, the agent's capacity 1)
 //     gives the oldest waiting conversation to the agent when capacity frees;
 //   - a reply that arrives while the panel is closed lights the unread badge;
+//   - the conversation goes to the other agent, who closes and reopens it,
+//     then to another desk's queue;
 //   - with no agent online the widget offers the offline form.
 // Exits non-zero on the first failed expectation, saying which.
 //
@@ -73,10 +75,32 @@ try {
   step('the winner transfers it to the other agent; the visitor sees the new name');
   const otherName = winnerName === 'ann' ? 'andy' : 'ann';
   await winner.getByTestId('transfer').locator('option', { hasText: otherName }).waitFor({ state: 'attached', timeout: 10000 });
-  await winner.getByTestId('transfer').selectOption(otherName);
+  await winner.getByTestId('transfer').selectOption('agent:' + otherName);
   await loser.getByTestId('mine-item').filter({ hasText: v1.visitor }).waitFor({ timeout: 15000 });
   await v1.page.getByTestId('mqchat-agent').filter({ hasText: otherName }).waitFor({ timeout: 15000 });
   await winner.getByTestId('mine-item').filter({ hasText: v1.visitor }).waitFor({ state: 'detached', timeout: 15000 });
+
+  step('the new agent closes it, then reopens it: the visitor is back in the chat');
+  await loser.getByTestId('mine-item').filter({ hasText: v1.visitor }).click();
+  await loser.getByTestId('message-body').filter({ hasText: 'Race me' }).waitFor({ timeout: 15000 });
+  await loser.getByTestId('close').click();
+  await v1.page.getByTestId('mqchat-rating').waitFor({ timeout: 15000 });
+  assert.equal(await v1.page.getByTestId('mqchat-input').isVisible(), false, 'no composer once closed');
+  await loser.getByTestId('reopen').click();
+  await v1.page.getByTestId('mqchat-rating').waitFor({ state: 'detached', timeout: 15000 });
+  await v1.page.getByTestId('mqchat-input').waitFor({ state: 'visible', timeout: 5000 });
+  await loser.getByTestId('reply-input').waitFor({ state: 'visible', timeout: 15000 });
+  await loser.getByTestId('reply-input').fill('Back again');
+  await loser.getByTestId('reply-send').click();
+  await v1.page.getByTestId('mqchat-message-body').filter({ hasText: 'Back again' }).waitFor({ timeout: 15000 });
+  await v1.page.getByTestId('mqchat-agent').filter({ hasText: otherName }).waitFor({ timeout: 5000 });
+
+  step('a transfer to another desk: the visitor waits in that desk\'s queue');
+  await loser.getByTestId('transfer').locator('option[value="desk:night"]').waitFor({ state: 'attached', timeout: 10000 });
+  await loser.getByTestId('transfer').selectOption('desk:night');
+  await loser.getByTestId('mine-item').filter({ hasText: v1.visitor }).waitFor({ state: 'detached', timeout: 15000 });
+  await v1.page.getByTestId('mqchat-status').filter({ hasText: 'number 1 in the queue' }).waitFor({ timeout: 15000 });
+  assert.equal(await v1.page.getByTestId('mqchat-agent').textContent(), '', 'nobody has it at the new desk yet');
 
   step('automatic assignment: capacity 1, and the oldest waiting goes first when it frees');
   const pia = await console_('pia');

@@ -122,13 +122,20 @@ public:
         CPPUNIT_ASSERT_MESSAGE(out, out.find("desk_routing: every step passed") != std::string::npos);
 
         pg::connection db(st.conninfo());
-        // The raced conversation has one agent, who is a member; the loser is not.
-        const auto raced = db.exec("SELECT a.name, (SELECT count(*) FROM members m JOIN users u ON u.id = m.user_id"
-                                   "   WHERE m.conv_id = s.conv_id AND u.name IN ('ann', 'andy'))"
-                                   "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
-                                   "  JOIN users a ON a.id = s.assignee_id WHERE d.name = 'demo'");
+        // The raced conversation went from agent to agent, was closed and
+        // reopened, and waits at desk night now: neither agent is in it any
+        // more, and every message is there once.
+        const auto raced = db.exec("SELECT s.status, s.assignee_id IS NULL, (SELECT count(*) FROM members m"
+                                   "   JOIN users u ON u.id = m.user_id WHERE m.conv_id = s.conv_id AND u.name IN ('ann', 'andy')),"
+                                   "  (SELECT string_agg(body, '|' ORDER BY seq) FROM messages WHERE conv_id = s.conv_id)"
+                                   "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id WHERE d.name = 'night'");
         CPPUNIT_ASSERT_EQUAL(1, raced.rows());
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), raced.int64(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), raced.str(0, 0));
+        CPPUNIT_ASSERT(raced.boolean(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), raced.int64(0, 2));
+        CPPUNIT_ASSERT_EQUAL(std::string("Race me|You won me!|Back again"), raced.str(0, 3));
+        CPPUNIT_ASSERT_EQUAL(0, db.exec("SELECT 1 FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
+                                        " WHERE d.name = 'demo'").rows());
         // Routing: the first closed, the second (older) assigned, the third still waiting.
         const auto routed = db.exec("SELECT s.status, coalesce(a.name, '') FROM support_conversations s"
                                     "  JOIN desks d ON d.id = s.desk_id LEFT JOIN users a ON a.id = s.assignee_id"
