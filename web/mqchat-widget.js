@@ -62,6 +62,7 @@
     client: null, open: false, unread: 0, lastSeq: 0, agentRead: 0, agentDelivered: 0,
     messages: new Map(), // id or "seq:N" → element
     typingTimer: 0, typingSentAt: 0, typingOff: 0, pollTimer: 0, position: 0, waitMs: null,
+    earlier: [], // the visitor's closed conversations at the desk, newest first (desk.visit)
   };
   const tabId = sessionStorage.getItem(storeKey + ':tab') || random(6);
   sessionStorage.setItem(storeKey + ':tab', tabId);
@@ -84,6 +85,8 @@
 .mqw-head button{background:none;border:0;color:#fff;font-size:18px;cursor:pointer}
 .mqw-status{padding:6px 14px;background:#eef2fd;font-size:13px;min-height:18px}
 .mqw-list{flex:1;overflow-y:auto;padding:10px 12px;margin:0;list-style:none}
+.mqw-earlier-bar{padding:4px 14px;border:0;border-bottom:1px solid #e4e6ee;background:#fafbff;color:#2456d6;font:inherit;font-size:13px;text-align:left;cursor:pointer}
+.mqw-earlier-head{margin:12px 0 4px;font-size:12px;color:#555;text-align:center}
 .mqw-msg{margin:6px 0;max-width:85%;padding:8px 10px;border-radius:10px;background:#f0f0f3;white-space:pre-wrap;overflow-wrap:anywhere}
 .mqw-msg.mine{margin-left:auto;background:#dbe5ff}
 .mqw-who{display:block;font-size:11px;color:#555}
@@ -138,6 +141,13 @@
   const status = el('div', { class: 'mqw-status', 'data-testid': 'mqchat-status', role: 'status', 'aria-live': 'polite' });
   const list = el('ol', { class: 'mqw-list', 'data-testid': 'mqchat-messages', 'aria-label': 'Messages',
     'aria-live': 'polite', tabindex: '0' });
+  // Earlier conversations (a returning visitor's, on any device when verified):
+  // shown read-only in place of the current one.
+  const earlierBar = el('button', { type: 'button', class: 'mqw-earlier-bar', 'data-testid': 'mqchat-earlier-toggle',
+    'aria-expanded': 'false', onclick: () => toggleEarlier() });
+  earlierBar.hidden = true;
+  const earlierList = el('ol', { class: 'mqw-list', 'data-testid': 'mqchat-earlier', 'aria-label': 'Earlier conversations' });
+  earlierList.hidden = true;
   const typingLine = el('div', { class: 'mqw-typing', 'data-testid': 'mqchat-typing', 'aria-live': 'polite' });
   const input = el('textarea', { 'data-testid': 'mqchat-input', 'aria-label': 'Your message', placeholder: 'Write a message…',
     maxlength: '4000' });
@@ -152,7 +162,7 @@
   el('div', { class: 'mqw-head' }, el('div', { style: 'flex:1' }, title, agentLine), endButton,
     el('button', { type: 'button', 'aria-label': 'Close the chat window', 'data-testid': 'mqchat-minimize',
       text: '✕', onclick: () => toggle(false) })),
-  status, list, typingLine, formArea, compose);
+  status, earlierBar, earlierList, list, typingLine, formArea, compose);
   panel.hidden = true;
   document.body.appendChild(panel);
   document.body.appendChild(launcher);
@@ -246,6 +256,9 @@
 
   function adopt(result) {
     st.visitor = result.visitor;
+    const current = result.conversation ? result.conversation.conv : 0;
+    st.earlier = (result.conversations || []).filter((c) => c.status === 'closed' && c.conv !== current);
+    showEarlierBar();
     if (result.token) { st.token = result.token; st.tokenExp = result.token_expires; }
     if (result.conversation) {
       if (st.conv !== result.conversation.conv) resetConversation();
@@ -604,6 +617,57 @@
     setStatus('This conversation has ended.');
     ratingForm();
   }
+  // ---------------------------------------------------------------- earlier conversations
+  function showEarlierBar() {
+    earlierBar.hidden = st.earlier.length === 0;
+    earlierBar.textContent = earlierList.hidden ? 'Earlier conversations (' + st.earlier.length + ')' : 'Back to the chat';
+  }
+  /** A request as the visitor (with its guest token), on the chat's connection or a short one of its own. */
+  async function asVisitor(method, params) {
+    const inbox = 'chat/user/' + st.visitor + '/inbox';
+    if (st.client && st.client.connected) return request(st.client, inbox, method, params);
+    const mqtt = await loadMqtt();
+    const client = mqtt.connect(cfg.server, { username: st.visitor, password: st.token,
+      clientId: st.visitor + '-' + tabId + '-r', protocolVersion: 5, clean: true, reconnectPeriod: 0, connectTimeout: 10000 });
+    try {
+      await new Promise((resolve, reject) => {
+        client.once('connect', resolve);
+        client.once('error', reject);
+      });
+      await new Promise((resolve, reject) => client.subscribe(inbox, { qos: 1 }, (e) => (e ? reject(e) : resolve())));
+      return await request(client, inbox, method, params);
+    } finally {
+      client.end(true);
+    }
+  }
+  async function toggleEarlier() {
+    const show = earlierList.hidden;
+    earlierList.hidden = !show;
+    list.hidden = show;
+    earlierBar.setAttribute('aria-expanded', String(show));
+    showEarlierBar();
+    if (!show) return;
+    earlierList.textContent = '';
+    // Oldest first, like a chat reads; the five newest conversations.
+    for (const c of st.earlier.slice(0, 5).reverse()) {
+      const when = new Date(c.queued_at).toLocaleString();
+      earlierList.appendChild(el('li', { class: 'mqw-earlier-head', 'data-testid': 'mqchat-earlier-conversation',
+        text: when + (c.agent ? ' · ' + c.agent : '') }));
+      try {
+        const h = await asVisitor('history', { conv: c.conv, limit: 50 });
+        for (const m of h.messages.slice().sort((a, b) => a.seq - b.seq)) {
+          if (m.type && m.type !== 'text') continue;
+          const mine = m.sender === st.visitor;
+          earlierList.appendChild(el('li', { class: 'mqw-msg' + (mine ? ' mine' : ''), 'data-testid': 'mqchat-earlier-message',
+            'data-sender': mine ? 'me' : m.sender },
+          el('span', { class: 'mqw-who', text: mine ? 'You' : m.sender }), el('span', { text: m.body })));
+        }
+      } catch (e) {
+        earlierList.appendChild(el('li', { class: 'mqw-earlier-head', text: 'Could not load it: ' + e.message }));
+      }
+    }
+  }
+
   /** An agent took the closed conversation up again: back to the chat. */
   function onReopened() {
     st.closed = false;
@@ -658,8 +722,8 @@
     resetConversation();
     save();
     compose.hidden = false;
-    setStatus('Write to us.');
     input.focus();
+    begin();
   }
 
   // ---------------------------------------------------------------- start

@@ -192,6 +192,7 @@ method_outcome pg_requests::desk_visit(pg::connection& db, const rpc::request& r
     o.result["offline_form"] =
         db.exec("SELECT email IS NOT NULL FROM desks WHERE id = $1", {std::to_string(desk.id)}).boolean(0, 0);
 
+    std::int64_t token_for = 0; // the conversation the guest token names
     if (p.isMember("offline")) {
         // "No agent online": the offline form's message goes to the desk by e-mail.
         const Json::Value& f = p["offline"];
@@ -214,15 +215,7 @@ method_outcome pg_requests::desk_visit(pg::connection& db, const rpc::request& r
             if (!started.error_code.empty()) return started;
             o.notices = std::move(started.notices);
             o.result["conversation"] = started.result;
-            const std::int64_t conv = started.result["conv"].asInt64();
-            const std::int64_t now =
-                std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-            Json::Value claims = token::base_claims(visitor, now, visitor_tokens_.ttl_s, visitor_tokens_.issuer,
-                                                    visitor_tokens_.audience);
-            claims["mqchat_guest_conv"] = Json::Int64(conv);
-            o.result["token"] = token::signer::hs256(visitor_tokens_.secret).sign(claims);
-            o.result["token_expires"] = claims["exp"];
+            token_for = started.result["conv"].asInt64();
         }
     }
 
@@ -244,6 +237,19 @@ method_outcome pg_requests::desk_visit(pg::connection& db, const rpc::request& r
         list.append(std::move(c));
     }
     o.result["conversations"] = std::move(list);
+    // A guest token for the open conversation; with none open, for the
+    // newest one, so a returning visitor can read the earlier ones (history
+    // answers a member; the plugin lets the token reach that one's topics).
+    if (token_for == 0 && past.rows() > 0 && !p.isMember("offline")) token_for = past.int64(0, 0);
+    if (token_for != 0) {
+        const std::int64_t now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        Json::Value claims =
+            token::base_claims(visitor, now, visitor_tokens_.ttl_s, visitor_tokens_.issuer, visitor_tokens_.audience);
+        claims["mqchat_guest_conv"] = Json::Int64(token_for);
+        o.result["token"] = token::signer::hs256(visitor_tokens_.secret).sign(claims);
+        o.result["token_expires"] = claims["exp"];
+    }
     return o;
 }
 

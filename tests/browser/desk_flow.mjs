@@ -4,13 +4,19 @@
 // failed expectation, saying which.
 //
 // env: MQCHAT_WEB (http://127.0.0.1:PORT), MQCHAT_AGENT / MQCHAT_AGENT_PASSWORD,
+//      MQCHAT_IDENTITY_SECRET (the demo desk's, for a site that vouches for its users),
+//      MQCHAT_WWW (the directory the stack serves, for that site's page),
 //      MQCHAT_SHOTS (optional: a directory for screenshots)
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const web = process.env.MQCHAT_WEB;
 const agentName = process.env.MQCHAT_AGENT;
 const agentPassword = process.env.MQCHAT_AGENT_PASSWORD;
+const identitySecret = process.env.MQCHAT_IDENTITY_SECRET;
+const www = process.env.MQCHAT_WWW;
 const shots = process.env.MQCHAT_SHOTS || '';
 const hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>';
 const long = 'L'.repeat(3000);
@@ -109,6 +115,52 @@ try {
   await visitor.getByTestId('mqchat-rating-comment').fill('Quick and kind ' + hostile);
   await visitor.getByTestId('mqchat-rate-submit').click();
   await visitor.getByTestId('mqchat-rating-thanks').waitFor({ timeout: 15000 });
+
+  step('a new conversation: the pre-chat form again, and the earlier one to read');
+  await visitor.getByTestId('mqchat-new-conversation').click();
+  await visitor.getByTestId('mqchat-prechat').waitFor({ timeout: 15000 });
+  const earlierToggle = visitor.getByTestId('mqchat-earlier-toggle');
+  await earlierToggle.filter({ hasText: 'Earlier conversations (1)' }).waitFor({ timeout: 15000 });
+  await earlierToggle.click();
+  await visitor.getByTestId('mqchat-earlier-message').filter({ hasText: 'sent while offline' }).waitFor({ timeout: 15000 });
+  assert.equal(await visitor.getByTestId('mqchat-earlier-message').count(), 4, 'the earlier conversation\'s four messages');
+  assert.equal(await visitor.getByTestId('mqchat-earlier-message').filter({ hasText: hostile }).count(), 1, 'markup shown as text');
+  await earlierToggle.filter({ hasText: 'Back to the chat' }).click();
+  await visitor.getByTestId('mqchat-earlier').waitFor({ state: 'hidden', timeout: 5000 });
+
+  step('a customer the site vouches for finds the same conversation on another device');
+  // The site's backend signs its user's id (HMAC-SHA256 under the desk's identity secret) into its page.
+  const signature = createHmac('sha256', identitySecret).update('customer-77').digest('hex');
+  // (Written where the stack serves its files: Chromium lets only a page from
+  // a local address reach the loopback broker, so no route.fulfill here.)
+  const template = readFileSync(www + '/index.html', 'utf8');
+  const siteWithLogin = template.replace('<script src="mqchat-widget.js"',
+    '<script src="mqchat-widget.js" data-identity-id="customer-77" data-identity-signature="' + signature +
+    '" data-identity-name="Carla" data-identity-email="carla@example.com"');
+  assert.notEqual(siteWithLogin, template, 'the demo page has the widget\'s script tag');
+  writeFileSync(www + '/account.html', siteWithLogin);
+  const device = async () => {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 780 } });
+    const page = await ctx.newPage();
+    await page.goto(web + '/account.html');
+    await page.getByTestId('mqchat-launcher').click();
+    return page;
+  };
+  const laptop = await device();
+  await laptop.getByTestId('mqchat-prechat-name').fill('Carla');
+  await laptop.getByTestId('mqchat-prechat-submit').click();
+  await laptop.getByTestId('mqchat-input').fill('written on my laptop');
+  await laptop.getByTestId('mqchat-send').click();
+  await laptop.locator('[data-testid=mqchat-message][data-state=sent]').waitFor({ timeout: 15000 });
+  const phone = await device();
+  await phone.getByTestId('mqchat-message-body').filter({ hasText: 'written on my laptop' }).waitFor({ timeout: 15000 });
+  assert.equal(await phone.evaluate(() => window.mqchatWidget.state.visitor),
+    await laptop.evaluate(() => window.mqchatWidget.state.visitor), 'one visitor on both devices');
+  await laptop.getByTestId('mqchat-end').click();
+  await laptop.getByTestId('mqchat-rating').waitFor({ timeout: 15000 });
+  const tablet = await device();
+  await tablet.getByTestId('mqchat-earlier-toggle').filter({ hasText: 'Earlier conversations (1)' }).click({ timeout: 15000 });
+  await tablet.getByTestId('mqchat-earlier-message').filter({ hasText: 'written on my laptop' }).waitFor({ timeout: 15000 });
 
   assert.equal(await visitor.evaluate(() => window.__pwned), undefined, 'a visitor\'s markup ran in the widget');
   assert.equal(await agent.evaluate(() => window.__pwned), undefined, 'a visitor\'s markup ran in the console');

@@ -75,17 +75,20 @@ class browser_test : public CppUnit::TestFixture {
 public:
     void a_visitor_and_an_agent_chat_in_the_browser() {
         web_stack w;
+        const std::string identity_secret = last_word(admin_ok(w.stack->conninfo(), {"desk", "identity-secret", "demo"}));
         std::string out;
         const int rc = run_command({"node", source_dir() + "/tests/browser/desk_flow.mjs"}, out,
                                    {"MQCHAT_WEB=http://127.0.0.1:" + std::to_string(w.ws_port), "MQCHAT_AGENT=ann",
-                                    "MQCHAT_AGENT_PASSWORD=pw-ann", "MQCHAT_SHOTS=" + w.files.path()});
+                                    "MQCHAT_AGENT_PASSWORD=pw-ann", "MQCHAT_SHOTS=" + w.files.path(),
+                                    "MQCHAT_IDENTITY_SECRET=" + identity_secret, "MQCHAT_WWW=" + w.www});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
         CPPUNIT_ASSERT_MESSAGE(out, out.find("desk_flow: every step passed") != std::string::npos);
 
         // What the browsers did, as the database has it: four messages once
         // each (the one sent offline too), hostile text kept verbatim, the rating.
         pg::connection db(w.stack->conninfo());
-        const auto s = db.exec("SELECT conv_id, status, rating, rating_comment, details ->> 'name' FROM support_conversations");
+        const auto s = db.exec("SELECT conv_id, status, rating, rating_comment, details ->> 'name' FROM support_conversations"
+                               " WHERE NOT details ? 'verified'");
         CPPUNIT_ASSERT_EQUAL(1, s.rows());
         CPPUNIT_ASSERT_EQUAL(std::string("closed"), s.str(0, 1));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(4), s.int64(0, 2));
@@ -99,6 +102,14 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(4), m.int64(0, 2));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
                              db.exec("SELECT count(*) FROM messages WHERE body = 'sent while offline'").int64(0, 0));
+        // The verified customer: one visitor, one conversation for both
+        // devices, its message once, ended from the laptop.
+        const auto v = db.exec("SELECT u.name, s.status, (SELECT count(*) FROM messages m WHERE m.conv_id = s.conv_id)"
+                               "  FROM support_conversations s JOIN users u ON u.id = s.visitor_id WHERE details ? 'verified'");
+        CPPUNIT_ASSERT_EQUAL(1, v.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("c-"), v.str(0, 0).substr(0, 2));
+        CPPUNIT_ASSERT_EQUAL(std::string("closed"), v.str(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), v.int64(0, 2));
     }
 
     void agents_race_routing_assigns_and_the_offline_form_mails() {
