@@ -7,6 +7,7 @@
 #include <iostream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "common/envelope.hpp"
 
@@ -101,7 +102,7 @@ void mosquitto_link::connect(const std::atomic<bool>& stop) {
             break;
         }
         if (!reported)
-            std::cerr << "mqchat-bridge: cannot connect to the broker yet (" << mosquitto_strerror(rc) << "); retrying"
+            std::cerr << settings_.program << ": cannot connect to the broker yet (" << mosquitto_strerror(rc) << "); retrying"
                       << std::endl;
         reported = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -152,7 +153,7 @@ std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic
                                         false, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
-        std::cerr << "mqchat-bridge: publish failed (" << mosquitto_strerror(rc) << "); the outbox will republish"
+        std::cerr << settings_.program << ": publish failed (" << mosquitto_strerror(rc) << "); the outbox will republish"
                   << std::endl;
         h->finish(false);
         return h;
@@ -166,7 +167,7 @@ std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic
 void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const mosquitto_property*) {
     auto* self = static_cast<mosquitto_link*>(self_);
     if (rc != 0) {
-        std::cerr << "mqchat-bridge: the broker refused the connection (" << mosquitto_reason_string(rc)
+        std::cerr << self->settings_.program << ": the broker refused the connection (" << mosquitto_reason_string(rc)
                   << "); retrying" << std::endl;
         return;
     }
@@ -183,12 +184,18 @@ void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const
     bool first = false;
     {
         std::lock_guard lock(self->mutex_);
+        self->added_mids_.clear();
+        for (const auto& filter : self->added_filters_) {
+            int mid = 0;
+            if (mosquitto_subscribe_v5(mosq, &mid, filter.c_str(), 1, MQTT_SUB_OPT_NO_LOCAL, nullptr) == MOSQ_ERR_SUCCESS)
+                self->added_mids_[mid] = filter;
+        }
         first = !self->connected_ && !self->subscribed_;
         self->connected_ = true;
         self->subscribe_mids_ = std::move(mids);
     }
     if (!first) self->reconnected_ = true;
-    std::cout << "mqchat-bridge: connected to " << self->settings_.name << std::endl;
+    std::cout << self->settings_.program << ": connected to " << self->settings_.name << std::endl;
 }
 
 void mosquitto_link::on_disconnect(mosquitto*, void* self_, int rc, const mosquitto_property*) {
@@ -198,7 +205,7 @@ void mosquitto_link::on_disconnect(mosquitto*, void* self_, int rc, const mosqui
         if (!self->connected_) return;
         self->connected_ = false;
     }
-    if (rc != 0) std::cout << "mqchat-bridge: lost the broker (" << mosquitto_strerror(rc) << "); reconnecting" << std::endl;
+    if (rc != 0) std::cout << self->settings_.program << ": lost the broker (" << mosquitto_strerror(rc) << "); reconnecting" << std::endl;
 }
 
 void mosquitto_link::on_message(mosquitto*, void* self_, const mosquitto_message* m, const mosquitto_property*) {
@@ -224,15 +231,45 @@ void mosquitto_link::on_publish(mosquitto*, void* self_, int mid, int reason, co
     self->pending_.erase(it);
 }
 
+void mosquitto_link::subscribe(const std::string& filter) {
+    std::lock_guard lock(mutex_);
+    if (std::find(added_filters_.begin(), added_filters_.end(), filter) == added_filters_.end())
+        added_filters_.push_back(filter);
+    int mid = 0;
+    // Not connected: the next connection subscribes it.
+    if (connected_ && mosquitto_subscribe_v5(mosq_, &mid, filter.c_str(), 1, MQTT_SUB_OPT_NO_LOCAL, nullptr) == MOSQ_ERR_SUCCESS)
+        added_mids_[mid] = filter;
+}
+
+void mosquitto_link::unsubscribe(const std::string& filter) {
+    std::lock_guard lock(mutex_);
+    added_filters_.erase(std::remove(added_filters_.begin(), added_filters_.end(), filter), added_filters_.end());
+    if (connected_) mosquitto_unsubscribe_v5(mosq_, nullptr, filter.c_str(), nullptr);
+}
+
+std::vector<std::string> mosquitto_link::take_refused() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(refused_, {});
+}
+
 void mosquitto_link::on_subscribe(mosquitto*, void* self_, int mid, int count, const int* granted,
                                   const mosquitto_property*) {
     auto* self = static_cast<mosquitto_link*>(self_);
     std::lock_guard lock(self->mutex_);
+    if (const auto added = self->added_mids_.find(mid); added != self->added_mids_.end()) {
+        if (count < 1 || granted[0] >= 0x80) {
+            auto& filters = self->added_filters_;
+            filters.erase(std::remove(filters.begin(), filters.end(), added->second), filters.end());
+            self->refused_.push_back(added->second);
+        }
+        self->added_mids_.erase(added);
+        return;
+    }
     auto& mids = self->subscribe_mids_;
     const auto it = std::find(mids.begin(), mids.end(), mid);
     if (it == mids.end()) return;
     if (count < 1 || granted[0] >= 0x80) {
-        std::cerr << "mqchat-bridge: the broker refused a subscription (reason " << (count > 0 ? granted[0] : -1)
+        std::cerr << self->settings_.program << ": the broker refused a subscription (reason " << (count > 0 ? granted[0] : -1)
                   << ")" << std::endl;
         return;
     }

@@ -54,6 +54,7 @@ struct link_settings {
     /// filters unsubscribed from (what an older bridge's session had here).
     std::vector<std::string> filters, unsubscribe = {};
     std::string name = "the broker"; ///< in log lines: "connected to the broker (requests)"
+    std::string program = "mqchat-bridge"; ///< the log lines' prefix (the assistant uses this link too)
 };
 
 class mosquitto_link : public mqtt_link {
@@ -72,6 +73,15 @@ public:
     std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload,
                                             const publish_extras& extras = {}) override;
     bool take_reconnected() override { return reconnected_.exchange(false); }
+
+    /// Subscribes to one more filter (QoS 1), now and after every
+    /// reconnection. A filter the broker refuses is dropped and handed back
+    /// by take_refused(): a chat user's new conversation may be refused until
+    /// the plugin has heard of the membership, so the caller tries again.
+    void subscribe(const std::string& filter);
+    /// Stops receiving a filter subscribe() added.
+    void unsubscribe(const std::string& filter);
+    std::vector<std::string> take_refused();
 
 private:
     class handle;
@@ -94,6 +104,9 @@ private:
     std::unordered_map<int, std::shared_ptr<handle>> pending_; ///< by message id
     bool connected_ = false;
     std::vector<int> subscribe_mids_; ///< of the last connection, not yet acknowledged
+    std::vector<std::string> added_filters_;           ///< subscribe()'s, renewed on every connection
+    std::unordered_map<int, std::string> added_mids_;  ///< subscribe()'s, not yet acknowledged
+    std::vector<std::string> refused_;
     bool subscribed_ = false;
     std::atomic<bool> reconnected_{false};
 };
