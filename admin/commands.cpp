@@ -73,7 +73,7 @@ void migrate(pg::connection& db, std::ostream& out) {
         << (migrations().empty() ? 0 : migrations().back().version) << ")\n";
 }
 
-void user_add(pg::connection& db, const std::string& name, const std::string& password, bool bridge,
+void user_add(pg::connection& db, const std::string& name, const std::string& password, const std::string& role,
               std::ostream& out) {
     check_name(name);
     if (password.empty()) throw failure("the password must not be empty");
@@ -81,11 +81,11 @@ void user_add(pg::connection& db, const std::string& name, const std::string& pa
     const std::string hash = password::hash(password);
     try {
         db.exec("INSERT INTO users (name, password_hash, role) VALUES ($1, $2, $3)",
-                {name, hash, std::string(bridge ? "bridge" : "user")});
+                {name, hash, role});
     } catch (const pg::unique_violation&) {
         throw failure("user '" + name + "' already exists");
     }
-    out << "added " << (bridge ? "bridge identity " : "user ") << name << "\n";
+    out << "added " << (role == "bridge" ? "bridge identity " : role == "bot" ? "assistant " : "user ") << name << "\n";
 }
 
 void user_del(pg::connection& db, const std::string& name, std::ostream& out) {

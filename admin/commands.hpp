@@ -20,8 +20,9 @@ struct failure : std::runtime_error {
 /// from two places at once (an advisory lock serialises it).
 void migrate(pg::connection& db, std::ostream& out);
 
+/// `role`: "user", "bridge" (the bridge's identity) or "bot" (an assistant, docs/assistant.md).
 void user_add(pg::connection& db, const std::string& name, const std::string& password,
-              bool bridge, std::ostream& out);
+              const std::string& role, std::ostream& out);
 void user_del(pg::connection& db, const std::string& name, std::ostream& out);
 /// Bans or lifts a ban; a banned user's clients are disconnected at once.
 void user_ban(pg::connection& db, const std::string& name, bool banned, std::ostream& out);

@@ -11,15 +11,15 @@
 
 namespace mqchat::admin {
 
-namespace {
-
-std::int64_t desk_id(pg::connection& db, const std::string& name) {
+std::int64_t find_desk(pg::connection& db, const std::string& name) {
     if (!valid_desk_name(name))
         throw failure("invalid desk name '" + name + "': use 1-63 characters from a-z 0-9 _ -, starting with a letter or digit");
     const auto r = db.exec("SELECT id FROM desks WHERE name = $1", {name});
     if (r.rows() == 0) throw failure("no desk named '" + name + "'");
     return r.int64(0, 0);
 }
+
+namespace {
 
 /// `bytes` random bytes as lowercase hex.
 std::string random_hex(std::size_t bytes) {
@@ -108,7 +108,7 @@ void desk_add_agent(pg::connection& db, const std::string& desk, const std::stri
                     std::ostream& out) {
     if (capacity < 1 || capacity > 100) throw failure("--capacity must be 1 to 100");
     pg::transaction(db, [&] {
-        const std::int64_t d = desk_id(db, desk), u = registered_user(db, user);
+        const std::int64_t d = find_desk(db, desk), u = registered_user(db, user);
         db.exec("INSERT INTO desk_agents (desk_id, user_id, capacity) VALUES ($1, $2, $3)"
                 " ON CONFLICT (desk_id, user_id) DO UPDATE SET capacity = EXCLUDED.capacity",
                 {std::to_string(d), std::to_string(u), std::to_string(capacity)});
@@ -118,7 +118,7 @@ void desk_add_agent(pg::connection& db, const std::string& desk, const std::stri
 
 void desk_remove_agent(pg::connection& db, const std::string& desk, const std::string& user, std::ostream& out) {
     pg::transaction(db, [&] {
-        const std::int64_t d = desk_id(db, desk), u = registered_user(db, user);
+        const std::int64_t d = find_desk(db, desk), u = registered_user(db, user);
         if (db.exec("DELETE FROM desk_agents WHERE desk_id = $1 AND user_id = $2 RETURNING 1",
                     {std::to_string(d), std::to_string(u)})
                 .rows() == 0)
@@ -136,7 +136,7 @@ void desk_supervisor(pg::connection& db, const std::string& user, bool on, std::
 void desk_routing(pg::connection& db, const std::string& desk, const std::string& mode, std::ostream& out) {
     if (mode != "manual" && mode != "least_busy" && mode != "round_robin")
         throw failure("routing must be manual, least_busy or round_robin, not '" + mode + "'");
-    const std::int64_t d = desk_id(db, desk);
+    const std::int64_t d = find_desk(db, desk);
     db.exec("UPDATE desks SET routing = $2 WHERE id = $1", {std::to_string(d), mode});
     out << "desk " << desk << " routing: " << mode << "\n";
 }
@@ -148,7 +148,7 @@ void desk_canned(pg::connection& db, const std::string& desk, const std::string&
                              shortcut[0] != '_' && shortcut[0] != '-';
     if (!shortcut_ok) throw failure("invalid shortcut '" + shortcut + "': 1-32 characters from a-z 0-9 _ -");
     if (body.size() > 4000 || !valid_utf8(body)) throw failure("the text must be UTF-8 of at most 4000 bytes");
-    const std::int64_t d = desk_id(db, desk);
+    const std::int64_t d = find_desk(db, desk);
     if (body.empty()) {
         if (db.exec("DELETE FROM desk_canned_responses WHERE desk_id = $1 AND shortcut = $2 RETURNING 1",
                     {std::to_string(d), shortcut})
@@ -169,7 +169,7 @@ void desk_hours(pg::connection& db, const std::string& desk, const std::vector<s
     for (const auto& spec : specs)
         for (const auto& s : parse_hours(spec)) spans.push_back(s);
     pg::transaction(db, [&] {
-        const std::int64_t d = desk_id(db, desk);
+        const std::int64_t d = find_desk(db, desk);
         if (db.exec("SELECT 1 FROM pg_timezone_names WHERE name = $1", {time_zone}).rows() == 0)
             throw failure("unknown time zone '" + time_zone + "' (an IANA name such as Europe/Berlin)");
         db.exec("UPDATE desks SET time_zone = $2 WHERE id = $1", {std::to_string(d), time_zone});
@@ -184,7 +184,7 @@ void desk_hours(pg::connection& db, const std::string& desk, const std::vector<s
 
 void desk_email(pg::connection& db, const std::string& desk, const std::string& address, std::ostream& out) {
     if (!address.empty() && !valid_email_address(address)) throw failure("invalid e-mail address '" + address + "'");
-    const std::int64_t d = desk_id(db, desk);
+    const std::int64_t d = find_desk(db, desk);
     db.exec("UPDATE desks SET email = nullif($2, '') WHERE id = $1", {std::to_string(d), address});
     out << "desk " << desk << (address.empty() ? " takes no offline messages" : " sends offline messages to " + address)
         << "\n";
@@ -220,7 +220,7 @@ void desk_prechat(pg::connection& db, const std::string& desk, const std::vector
         fields.append(f);
         names += (names.empty() ? "" : ", ") + name + (f["required"].asBool() ? " (required)" : "");
     }
-    const std::int64_t d = desk_id(db, desk);
+    const std::int64_t d = find_desk(db, desk);
     Json::StreamWriterBuilder w;
     w["indentation"] = "";
     db.exec("UPDATE desks SET prechat_fields = $2::jsonb WHERE id = $1", {std::to_string(d), Json::writeString(w, fields)});
@@ -238,7 +238,7 @@ void site_key_create(pg::connection& db, const std::string& desk, const std::str
     } catch (const std::runtime_error& e) {
         throw failure(e.what());
     }
-    const std::int64_t d = desk_id(db, desk);
+    const std::int64_t d = find_desk(db, desk);
     const std::string id = "site-" + random_hex(8);
     const std::int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -257,7 +257,7 @@ void site_key_revoke(pg::connection& db, const std::string& id, std::ostream& ou
 }
 
 void site_key_list(pg::connection& db, const std::string& desk, std::ostream& out) {
-    if (!desk.empty()) desk_id(db, desk);
+    if (!desk.empty()) find_desk(db, desk);
     const auto r = db.exec("SELECT k.id, d.name, CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"
                            "  WHEN k.expires_at < now() THEN 'expired' ELSE 'valid until ' ||"
                            "  to_char(k.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END, k.label"
@@ -269,7 +269,7 @@ void site_key_list(pg::connection& db, const std::string& desk, std::ostream& ou
 }
 
 void desk_identity_secret(pg::connection& db, const std::string& desk, bool off, std::ostream& out) {
-    const std::int64_t d = desk_id(db, desk);
+    const std::int64_t d = find_desk(db, desk);
     const std::string secret = off ? "" : random_hex(32);
     db.exec("UPDATE desks SET identity_secret = nullif($2, '') WHERE id = $1", {std::to_string(d), secret});
     if (off) out << "desk " << desk << " verifies no visitor identities\n";

@@ -12,6 +12,9 @@
 
 namespace mqchat::admin {
 
+/// The desk's id; admin::failure for a malformed name or no such desk.
+std::int64_t find_desk(pg::connection& db, const std::string& name);
+
 /// Prints "created desk NAME".
 void desk_create(pg::connection& db, const std::string& name, const std::string& title, std::ostream& out);
 /// Makes USER an agent of the desk, or changes its capacity (conversations held at once, 1–100).

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "assistant.hpp"
 #include "commands.hpp"
 #include "desks.hpp"
 
@@ -18,8 +19,9 @@ namespace {
 constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
 
   migrate                                   apply schema/ migrations not yet applied
-  user add NAME (--password PW | --password-file F) [--bridge]
-                                            add a user (--bridge: the bridge's identity)
+  user add NAME (--password PW | --password-file F) [--bridge | --bot]
+                                            add a user (--bridge: the bridge's identity;
+                                            --bot: an assistant, docs/assistant.md)
   user del NAME                             delete a user and their memberships
   user ban NAME | user unban NAME           ban (and disconnect) a user, or lift the ban
   user-token NAME --secret-file F [--ttl S] [--issuer I] [--audience A]
@@ -50,6 +52,15 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
                                             the widget's pre-chat form (none: no form)
   desk identity-secret DESK [--off]         a new secret the site's backend signs its users' ids
                                             with (visitors verified on any device)
+  desk assistant DESK BOT [--language L] [--rules FILE] | desk assistant DESK --off
+                                            the desk's assistant (a --bot user) answers first, from
+                                            the knowledge base in language L (english), by the
+                                            escalation rules of FILE (JSON; docs/assistant.md)
+  desk stats DESK                           what the assistant did: resolved, handed over by rule
+  kb load DESK FILE                         the desk's knowledge base from FILE (JSON or Markdown);
+                                            entries not in FILE are removed
+  kb list DESK                              its entries
+  kb match DESK TEXT                        the entries TEXT would match, with their confidence
   site-key create DESK --label L --secret-file F [--days N] [--issuer I] [--audience A]
                                             a public key a website embeds in the chat widget
                                             (valid N days, 365); prints it last
@@ -106,7 +117,8 @@ int run(std::vector<std::string> args) {
              cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list" &&
              cmd != "desk routing" && cmd != "desk canned" && cmd != "desk hours" &&
              cmd != "desk email" && cmd != "desk identity-secret" && cmd != "desk prechat" && cmd != "site-key create" &&
-             cmd != "site-key revoke" && cmd != "site-key list")
+             cmd != "site-key revoke" && cmd != "site-key list" && cmd != "desk assistant" && cmd != "desk stats" &&
+             cmd != "kb load" && cmd != "kb list" && cmd != "kb match")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
@@ -144,7 +156,8 @@ int run(std::vector<std::string> args) {
     } else if (cmd == "user add") {
         if (args.size() < 3) throw usage_error("user add needs a NAME");
         std::string password;
-        bool have_password = false, bridge = false;
+        bool have_password = false;
+        std::string role = "user";
         for (std::size_t i = 3; i < args.size(); ++i) {
             if (args[i] == "--password" && i + 1 < args.size()) {
                 password = args[++i];
@@ -152,14 +165,15 @@ int run(std::vector<std::string> args) {
             } else if (args[i] == "--password-file" && i + 1 < args.size()) {
                 password = read_password_file(args[++i]);
                 have_password = true;
-            } else if (args[i] == "--bridge") {
-                bridge = true;
+            } else if (args[i] == "--bridge" || args[i] == "--bot") {
+                if (role != "user") throw usage_error("--bridge or --bot, not both");
+                role = args[i].substr(2);
             } else {
                 throw usage_error("unexpected argument '" + args[i] + "'");
             }
         }
         if (!have_password) throw usage_error("user add needs --password PW or --password-file F");
-        user_add(db, args[2], password, bridge, std::cout);
+        user_add(db, args[2], password, role, std::cout);
     } else if (cmd == "user del") {
         need(3);
         user_del(db, args[2], std::cout);
@@ -258,6 +272,31 @@ int run(std::vector<std::string> args) {
     } else if (cmd == "site-key list") {
         if (args.size() > 3) throw usage_error("site-key list takes at most a DESK");
         site_key_list(db, args.size() == 3 ? args[2] : "", std::cout);
+    } else if (cmd == "desk assistant") {
+        if (args.size() == 4 && args[3] == "--off") {
+            desk_assistant_off(db, args[2], std::cout);
+            return 0;
+        }
+        if (args.size() < 4) throw usage_error("desk assistant needs DESK and BOT (or DESK --off)");
+        std::string language, rules_file;
+        for (std::size_t i = 4; i < args.size(); ++i) {
+            if (args[i] == "--language" && i + 1 < args.size()) language = args[++i];
+            else if (args[i] == "--rules" && i + 1 < args.size()) rules_file = args[++i];
+            else throw usage_error("unexpected argument '" + args[i] + "'");
+        }
+        desk_assistant(db, args[2], args[3], language, rules_file, std::cout);
+    } else if (cmd == "desk stats") {
+        need(3);
+        desk_stats(db, args[2], std::cout);
+    } else if (cmd == "kb load") {
+        need(4);
+        kb_load(db, args[2], args[3], std::cout);
+    } else if (cmd == "kb list") {
+        need(3);
+        kb_list(db, args[2], std::cout);
+    } else if (cmd == "kb match") {
+        need(4);
+        kb_match(db, args[2], args[3], std::cout);
     } else if (cmd == "search-language") {
         need(2);
         search_language(db, args[1], std::cout);

@@ -45,7 +45,11 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::f
                {"desk.offline", &pg_requests::desk_offline},
                {"desk.transcript", &pg_requests::desk_transcript},
                {"desk.visitor", &pg_requests::desk_visitor},
-               {"desk.agents", &pg_requests::desk_agents}} {}
+               {"desk.agents", &pg_requests::desk_agents},
+               {"desk.kb", &pg_requests::desk_kb},
+               {"desk.assistant", &pg_requests::desk_assistant},
+               {"desk.handoff", &pg_requests::desk_handoff},
+               {"desk.to_bot", &pg_requests::desk_to_bot}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {
@@ -92,7 +96,8 @@ std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
         }
     }
     if (o.error_code.empty() && queue_changed_ &&
-        (r.method == "desk.start" || r.method == "desk.visit" || r.method == "desk.reopen" || r.method == "desk.close" || r.method == "desk.transfer"))
+        (r.method == "desk.start" || r.method == "desk.visit" || r.method == "desk.reopen" || r.method == "desk.close" || r.method == "desk.transfer" ||
+         r.method == "desk.handoff"))
         queue_changed_();
     std::vector<outgoing_message> out;
     out.push_back({topics_.inbox(r.caller),

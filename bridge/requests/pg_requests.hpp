@@ -84,6 +84,11 @@ private:
     method_outcome desk_transcript(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_visitor(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_agents(pg::connection& db, const rpc::request& r, std::int64_t me);
+    // The desk's assistant (requests_assistant.cpp).
+    method_outcome desk_kb(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_assistant(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_handoff(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_to_bot(pg::connection& db, const rpc::request& r, std::int64_t me);
     /// A web visitor's identity and conversation (requests_visitors.cpp):
     /// called before the caller has a row of its own, so without `me`.
     method_outcome desk_visit(pg::connection& db, const rpc::request& r);

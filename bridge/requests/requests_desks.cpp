@@ -12,11 +12,13 @@
 #include "common/json.hpp"
 #include "common/names.hpp"
 #include "pg_requests.hpp"
+#include "desk_helpers.hpp"
 #include "request_helpers.hpp"
 
 namespace mqchat::bridge {
 
 using namespace request_helpers;
+using namespace desk_helpers;
 
 namespace {
 
@@ -25,13 +27,6 @@ constexpr Json::ArrayIndex max_detail_fields = 20;
 constexpr std::size_t max_detail_key = 64, max_detail_value = 1000, max_rating_comment = 2000, max_note_length = 4000;
 constexpr std::size_t max_visitor_name = 100, max_offline_body = 4000;
 constexpr std::int64_t max_offline_per_hour = 3, max_transcripts_per_conv = 3;
-
-bool desk_name_param(const Json::Value& params, std::string& out) {
-    const Json::Value& v = params["desk"];
-    if (!v.isString() || !valid_desk_name(v.asString())) return false;
-    out = v.asString();
-    return true;
-}
 
 /// The pre-chat answers: an object of at most 20 short strings.
 bool details_param(const Json::Value& params, Json::Value& out, std::string& error) {
@@ -53,113 +48,6 @@ bool details_param(const Json::Value& params, Json::Value& out, std::string& err
     return true;
 }
 
-bool conv_id_param(const Json::Value& params, std::int64_t& out) {
-    const Json::Value& v = params["conv"];
-    if (!v.isIntegral() || !v.isInt64() || v.asInt64() < 1) return false;
-    out = v.asInt64();
-    return true;
-}
-
-/// Who hears of a change in a desk's queue: its agents and the supervisors,
-/// except `but` (the caller).
-std::vector<std::string> desk_watchers(pg::connection& db, std::int64_t desk, std::int64_t but) {
-    const auto r = db.exec("SELECT u.name FROM users u WHERE u.id <> $2 AND NOT u.banned AND"
-                           " (u.desk_supervisor OR EXISTS (SELECT 1 FROM desk_agents a WHERE a.desk_id = $1 AND a.user_id = u.id))",
-                           {std::to_string(desk), std::to_string(but)});
-    std::vector<std::string> out;
-    for (int i = 0; i < r.rows(); ++i) out.push_back(r.str(i, 0));
-    return out;
-}
-
-/// A support conversation's row, locked for the rest of the transaction.
-struct support_row {
-    bool found = false;
-    std::int64_t desk = 0;
-    std::string desk_name, status, visitor, assignee;
-    std::int64_t visitor_id = 0, assignee_id = 0;
-    bool rated = false;
-};
-support_row lock_support(pg::connection& db, std::int64_t conv) {
-    const auto r = db.exec("SELECT s.desk_id, d.name, s.status, coalesce(v.name, ''), coalesce(s.visitor_id, 0),"
-                           "       coalesce(a.name, ''), coalesce(s.assignee_id, 0), s.rating IS NOT NULL"
-                           "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
-                           "  LEFT JOIN users v ON v.id = s.visitor_id LEFT JOIN users a ON a.id = s.assignee_id"
-                           " WHERE s.conv_id = $1 FOR UPDATE OF s",
-                           {std::to_string(conv)});
-    support_row s;
-    if (r.rows() == 0) return s;
-    s.found = true;
-    s.desk = r.int64(0, 0);
-    s.desk_name = r.str(0, 1);
-    s.status = r.str(0, 2);
-    s.visitor = r.str(0, 3);
-    s.visitor_id = r.int64(0, 4);
-    s.assignee = r.str(0, 5);
-    s.assignee_id = r.int64(0, 6);
-    s.rated = r.boolean(0, 7);
-    return s;
-}
-
-/// The caller's standing at a desk: an agent (with a capacity), a
-/// supervisor (every desk, no capacity), or neither.
-struct agent_standing {
-    bool agent = false, supervisor = false;
-    std::int64_t capacity = 0;
-    bool may_act() const { return agent || supervisor; }
-};
-agent_standing standing(pg::connection& db, std::int64_t desk, std::int64_t me) {
-    const auto r = db.exec("SELECT u.desk_supervisor, a.capacity FROM users u"
-                           "  LEFT JOIN desk_agents a ON a.desk_id = $1 AND a.user_id = u.id WHERE u.id = $2",
-                           {std::to_string(desk), std::to_string(me)});
-    agent_standing s;
-    if (r.rows() == 0) return s;
-    s.supervisor = r.boolean(0, 0);
-    s.agent = !r.is_null(0, 1);
-    s.capacity = s.agent ? r.int64(0, 1) : 0;
-    return s;
-}
-
-/// An agent (not a supervisor) taking one more conversation at the desk:
-/// refused at its capacity. The agent's row is locked like the router locks
-/// it (mqchat_desk_route), so the two never take one agent past its capacity.
-std::optional<method_outcome> over_capacity(pg::connection& db, const support_row& s, const agent_standing& a,
-                                            std::int64_t me) {
-    if (!a.agent || a.supervisor) return std::nullopt;
-    db.exec("SELECT 1 FROM desk_agents WHERE desk_id = $1 AND user_id = $2 FOR UPDATE",
-            {std::to_string(s.desk), std::to_string(me)});
-    const std::int64_t held =
-        db.exec("SELECT count(*) FROM support_conversations WHERE assignee_id = $1 AND desk_id = $2 AND status = 'assigned'",
-                {std::to_string(me), std::to_string(s.desk)})
-            .int64(0, 0);
-    if (held < a.capacity) return std::nullopt;
-    return fail(error_code::forbidden, "you hold " + std::to_string(held) + " conversations, your capacity at " +
-                                           s.desk_name + "; close one first");
-}
-
-/// The place in its desk's queue (1 = next) of a queued conversation.
-std::int64_t queue_position(pg::connection& db, std::int64_t conv) {
-    return db
-        .exec("SELECT count(*) FROM support_conversations q JOIN support_conversations s ON s.conv_id = $1"
-              " WHERE q.desk_id = s.desk_id AND q.status = 'queued' AND (q.queued_at, q.conv_id) <= (s.queued_at, s.conv_id)",
-              {std::to_string(conv)})
-        .int64(0, 0);
-}
-
-/// support_conversations.details as read back (always an object).
-Json::Value stored_details(std::string_view text) {
-    Json::Value details;
-    std::string why;
-    return json::parse(text, details, why) && details.isObject() ? details : Json::Value(Json::objectValue);
-}
-
-Json::Value notice_body(const char* what, std::int64_t conv, const std::string& desk) {
-    Json::Value n(Json::objectValue);
-    n["notice"] = what;
-    n["conv"] = Json::Int64(conv);
-    n["desk"] = desk;
-    return n;
-}
-
 } // namespace
 
 method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r, std::int64_t me) {
@@ -169,7 +57,10 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
     if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
     if (!details_param(r.params, details, why)) return bad(why);
     return pg::transaction(db, [&]() -> method_outcome {
-        const auto desk = db.exec("SELECT id, title, prechat_fields::text, routing <> 'manual' FROM desks WHERE name = $1",
+        const auto desk = db.exec("SELECT d.id, d.title, d.prechat_fields::text, d.routing <> 'manual',"
+                                  "       coalesce(a.bot_id, 0), coalesce(b.name, '')"
+                                  "  FROM desks d LEFT JOIN desk_assistants a ON a.desk_id = d.id"
+                                  "  LEFT JOIN users b ON b.id = a.bot_id AND NOT b.banned WHERE d.name = $1",
                                   {desk_name});
         if (desk.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
         const std::string desk_id = std::to_string(desk.int64(0, 0));
@@ -205,6 +96,24 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
                 .int64(0, 0);
         const std::string cid = std::to_string(conv);
         db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2)", {cid, std::to_string(me)});
+        if (!desk.text(0, 5).empty()) {
+            // The desk's assistant answers first (docs/assistant.md): it is
+            // the conversation's other member until it hands over.
+            const std::string bot = std::to_string(desk.int64(0, 4));
+            db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2)", {cid, bot});
+            db.exec("INSERT INTO support_conversations (conv_id, desk_id, visitor_id, details, status, assignee_id, bot_since)"
+                    " VALUES ($1, $2, $3, $4::jsonb, 'bot', $5, now())",
+                    {cid, desk_id, std::to_string(me), json::write(details), bot});
+            o.result["conv"] = Json::Int64(conv);
+            o.result["status"] = "bot";
+            o.result["created"] = true;
+            o.result["agent"] = desk.str(0, 5);
+            Json::Value n = notice_body("desk.bot", conv, desk_name);
+            n["visitor"] = r.caller;
+            n["details"] = details;
+            o.notices.push_back(notice(desk.str(0, 5), n));
+            return o;
+        }
         // With automatic routing the router announces it, if it cannot
         // assign it at once (schema/019_desk_announce.sql).
         const bool routed = desk.boolean(0, 3);
@@ -234,7 +143,7 @@ method_outcome pg_requests::desk_queue(pg::connection& db, const rpc::request& r
     const auto rows = db.exec(
         "SELECT s.conv_id, d.name, coalesce(v.name, ''), s.details::text,"
         "       (extract(epoch FROM now() - s.queued_at) * 1000)::bigint,"
-        "       row_number() OVER (PARTITION BY s.desk_id ORDER BY s.queued_at, s.conv_id)"
+        "       row_number() OVER (PARTITION BY s.desk_id ORDER BY s.queued_at, s.conv_id), s.handoff::text"
         "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id LEFT JOIN users v ON v.id = s.visitor_id"
         " WHERE s.status = 'queued' AND ($2 = '' OR d.name = $2)"
         "   AND ((SELECT desk_supervisor FROM users WHERE id = $1)"
@@ -257,6 +166,7 @@ method_outcome pg_requests::desk_queue(pg::connection& db, const rpc::request& r
         q["details"] = stored_details(rows.text(i, 3));
         q["waiting_ms"] = Json::Int64(rows.int64(i, 4));
         q["position"] = Json::Int64(rows.int64(i, 5));
+        if (!rows.is_null(i, 6)) q["handoff"] = stored_details(rows.text(i, 6));
         queue.append(std::move(q));
     }
     Json::Value res(Json::objectValue);
@@ -276,14 +186,24 @@ method_outcome pg_requests::desk_claim(pg::connection& db, const rpc::request& r
             return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " at your desks");
         if (s.status == "assigned")
             return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is taken by " + s.assignee);
-        if (s.status != "queued")
+        if (s.status != "queued" && s.status != "bot")
             return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is " + s.status);
         if (auto full = over_capacity(db, s, a, me)) return *full;
         const std::string cid = std::to_string(conv);
+        method_outcome o;
+        if (s.status == "bot") {
+            // An agent takes over from the assistant, which leaves it.
+            db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = $2", {cid, std::to_string(s.assignee_id)});
+            db.exec("INSERT INTO desk_escalations (conv_id, desk_id, rule) VALUES ($1, $2, 'agent')",
+                    {cid, std::to_string(s.desk)});
+            Json::Value gone = notice_body("desk.handed_over", conv, s.desk_name);
+            gone["rule"] = "agent";
+            gone["by"] = r.caller;
+            o.notices.push_back(notice(s.assignee, gone));
+        }
         db.exec("UPDATE support_conversations SET status = 'assigned', assignee_id = $2, assigned_at = now() WHERE conv_id = $1",
                 {cid, std::to_string(me)});
         db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", {cid, std::to_string(me)});
-        method_outcome o;
         o.result["conv"] = Json::Int64(conv);
         o.result["desk"] = s.desk_name;
         o.result["status"] = "assigned";
@@ -300,10 +220,11 @@ method_outcome pg_requests::desk_claim(pg::connection& db, const rpc::request& r
 
 method_outcome pg_requests::desk_mine(pg::connection& db, const rpc::request&, std::int64_t me) {
     const auto rows = db.exec("SELECT s.conv_id, d.name, coalesce(v.name, ''), s.details::text,"
-                              "       (extract(epoch FROM s.assigned_at) * 1000)::bigint"
+                              "       (extract(epoch FROM coalesce(s.assigned_at, s.bot_since, s.queued_at)) * 1000)::bigint"
                               "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
                               "  LEFT JOIN users v ON v.id = s.visitor_id"
-                              " WHERE s.assignee_id = $1 AND s.status = 'assigned' ORDER BY s.assigned_at, s.conv_id",
+                              " WHERE s.assignee_id = $1 AND s.status IN ('assigned', 'bot')"
+                              " ORDER BY s.assigned_at, s.conv_id",
                               {std::to_string(me)});
     Json::Value mine(Json::arrayValue);
     for (int i = 0; i < rows.rows(); ++i) {
@@ -339,7 +260,8 @@ method_outcome pg_requests::desk_close(pg::connection& db, const rpc::request& r
         Json::Value n = notice_body("desk.closed", conv, s.desk_name);
         n["by"] = r.caller;
         std::set<std::string> told;
-        for (const auto& who : {s.visitor, s.status == "assigned" ? s.assignee : std::string()})
+        // The assistant too, while it has it: it stops.
+        for (const auto& who : {s.visitor, s.status == "assigned" || s.status == "bot" ? s.assignee : std::string()})
             if (!who.empty() && who != r.caller && told.insert(who).second) o.notices.push_back(notice(who, n));
         // A queued one leaves the agents' queue.
         if (s.status == "queued")
@@ -586,7 +508,8 @@ pg::result desk_overview(pg::connection& db, const std::string& name) {
         "  (SELECT count(*) FROM support_conversations s WHERE s.desk_id = d.id AND s.status = 'queued'),"
         "  (SELECT (avg(extract(epoch FROM s.assigned_at - s.queued_at)) * 1000)::bigint FROM support_conversations s"
         "    WHERE s.desk_id = d.id AND s.assigned_at > now() - interval '1 hour'),"
-        "  d.prechat_fields::text"
+        "  d.prechat_fields::text,"
+        "  (SELECT u.name FROM desk_assistants a JOIN users u ON u.id = a.bot_id AND NOT u.banned WHERE a.desk_id = d.id)"
         "  FROM desks d WHERE $1 = '' OR d.name = $1 ORDER BY d.name",
         {name});
 }
@@ -603,6 +526,8 @@ Json::Value desk_overview_row(const pg::result& row, int i) {
     Json::Value prechat;
     std::string why;
     res["prechat"] = json::parse(row.text(i, 7), prechat, why) && prechat.isArray() ? prechat : Json::Value(Json::arrayValue);
+    // Its assistant answers at any hour: a widget offers the chat, not the offline form.
+    res["assistant"] = row.is_null(i, 8) ? Json::Value() : Json::Value(row.str(i, 8));
     return res;
 }
 
@@ -770,7 +695,7 @@ method_outcome pg_requests::desk_visitor(pg::connection& db, const rpc::request&
     std::int64_t conv = 0;
     if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
     const auto row = db.exec("SELECT s.desk_id, coalesce(v.name, ''), coalesce(s.visitor_id, 0), s.details::text, s.status,"
-                             "       (extract(epoch FROM s.queued_at) * 1000)::bigint"
+                             "       (extract(epoch FROM s.queued_at) * 1000)::bigint, s.handoff::text"
                              "  FROM support_conversations s LEFT JOIN users v ON v.id = s.visitor_id WHERE s.conv_id = $1",
                              {std::to_string(conv)});
     if (row.rows() == 0 || !standing(db, row.int64(0, 0), me).may_act())
@@ -781,6 +706,8 @@ method_outcome pg_requests::desk_visitor(pg::connection& db, const rpc::request&
     res["details"] = stored_details(row.text(0, 3));
     res["status"] = row.str(0, 4);
     res["queued_at"] = Json::Int64(row.int64(0, 5));
+    // What the assistant handed over with it: the agent reads it first.
+    if (!row.is_null(0, 6)) res["handoff"] = stored_details(row.text(0, 6));
     // The same visitor's other support conversations, newest first, at any
     // desk the caller works at (a supervisor: all).
     const auto earlier = db.exec(

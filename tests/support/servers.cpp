@@ -173,6 +173,34 @@ void bridge::start() {
 
 void bridge::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
 
+// ---------------------------------------------------------------- assistant
+
+assistant_bot::assistant_bot(const temp_dir& dir, int mqtt_port, const std::string& user, const std::string& password,
+                             const std::vector<std::string>& extra_config)
+    : config_(dir.file("bot-" + user + ".conf")), log_(dir.file("bot-" + user + ".log")) {
+    const std::string password_file = dir.file("bot-" + user + ".password");
+    write_file(password_file, password + "\n");
+    std::string text = "mqtt_uri tcp://127.0.0.1:" + std::to_string(mqtt_port) + "\nmqtt_username " + user +
+                       "\nmqtt_password_file " + password_file + "\n";
+    for (const auto& line : extra_config) text += line + "\n";
+    write_file(config_, text);
+}
+
+assistant_bot::~assistant_bot() { stop(SIGKILL); }
+
+void assistant_bot::start() {
+    const std::size_t seen = read_file(log_).size();
+    process_ = child_process({bin_dir() + "/mqchat-bot", config_}, log_);
+    for (int i = 0; i < 1000; ++i) {
+        if (read_file(log_).find("mqchat-bot: running", seen) != std::string::npos) return;
+        if (!process_.running()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("mqchat-bot did not start:\n" + read_file(log_));
+}
+
+void assistant_bot::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
+
 // ---------------------------------------------------------------- admin
 
 int admin(const std::string& conninfo, const std::vector<std::string>& args, std::string& output) {

@@ -90,6 +90,25 @@ private:
     child_process process_;
 };
 
+/// mqchat-bot, a desk's assistant, logged in as `user` (a user of role bot).
+class assistant_bot {
+public:
+    assistant_bot(const temp_dir& dir, int mqtt_port, const std::string& user, const std::string& password,
+                  const std::vector<std::string>& extra_config = {});
+    ~assistant_bot();
+
+    /// Starts it and waits until it says it runs (connected, inbox subscribed).
+    void start();
+    void stop(int sig = 15);
+    pid_t pid() const { return process_.pid(); }
+    std::string log() const { return read_file(log_); }
+    const std::string& config_path() const { return config_; }
+
+private:
+    std::string config_, log_;
+    child_process process_;
+};
+
 /// Runs mqchat-admin against `conninfo`; returns the exit code.
 int admin(const std::string& conninfo, const std::vector<std::string>& args, std::string& output);
 /// Runs mqchat-admin and throws with its output unless it succeeds.

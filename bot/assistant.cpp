@@ -1,0 +1,297 @@
+#include "assistant.hpp"
+
+#include <sodium.h>
+
+#include <iostream>
+#include <utility>
+
+#include "common/json.hpp"
+
+namespace mqchat::bot {
+
+namespace {
+
+constexpr std::size_t max_messages_kept = 50;
+constexpr int max_resubscribe_tries = 50;
+constexpr auto resubscribe_delay = std::chrono::milliseconds(200);
+constexpr auto ack_timeout = std::chrono::seconds(10);
+
+std::string random_hex(std::size_t bytes) {
+    std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
+    randombytes_buf(raw.data(), raw.size());
+    sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+    hex.pop_back();
+    return hex;
+}
+
+void log(const std::string& line) { std::cout << "mqchat-bot: " << line << std::endl; }
+
+} // namespace
+
+std::string answer_text(const Json::Value& match) {
+    std::string text = match["answer"].asString();
+    for (const auto& link : match["links"])
+        if (link["title"].isString() && link["url"].isString())
+            text.append("\n").append(link["title"].asString()).append(": ").append(link["url"].asString());
+    return text;
+}
+
+assistant::assistant(const bot_config& config, bridge::mosquitto_link& link, const sentiment_scorer& scorer)
+    : config_(config),
+      link_(link),
+      scorer_(scorer),
+      topics_(config.topic_prefix),
+      inbox_(topics_.inbox(config.mqtt_username)),
+      id_prefix_("b-" + random_hex(6) + "-") {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to start");
+}
+
+void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
+    resume();
+    while (!stop) {
+        if (reload.exchange(false)) {
+            for (auto& [desk, r] : rules_) r.known = false;
+            log("SIGHUP: the desks' rules are read again");
+        }
+        if (link_.take_reconnected()) resume();
+        for (const auto& filter : link_.take_refused()) {
+            auto& r = resubscribe_[filter];
+            if (++r.tries > max_resubscribe_tries) {
+                log("the broker keeps refusing " + filter + "; giving up on it");
+                resubscribe_.erase(filter);
+                continue;
+            }
+            r.at = clock::now() + resubscribe_delay;
+        }
+        for (auto it = resubscribe_.begin(); it != resubscribe_.end(); ++it)
+            if (it->second.at <= clock::now() && it->second.at != clock::time_point{}) {
+                link_.subscribe(it->first);
+                it->second.at = {};
+            }
+        expire();
+        bridge::incoming in;
+        if (!link_.next(in, std::chrono::milliseconds(100))) continue;
+        Json::Value m;
+        std::string why;
+        if (!json::parse(in.payload, m, why) || !m.isObject()) continue;
+        if (in.topic == inbox_) {
+            on_inbox(m);
+            continue;
+        }
+        const parsed_topic t = topics_.parse(in.topic);
+        if (t.kind == topic_kind::conv_msg) {
+            resubscribe_.erase(in.topic); // it works now
+            on_message(t.conv, m);
+        }
+    }
+}
+
+/// After (re)connecting: the conversations it has now (desk.mine), in case
+/// their notices came while it was away with no session kept.
+void assistant::resume() {
+    resumed_ = false;
+    call("desk.mine", Json::Value(Json::objectValue), [this](const Json::Value& reply) {
+        if (!reply.isMember("result")) log("desk.mine failed: " + reply["error"]["message"].asString());
+        for (const auto& c : reply["result"]["conversations"])
+            if (!conversations_.count(c["conv"].asInt64()))
+                adopt(c["conv"].asInt64(), c["desk"].asString(), c["visitor"].asString(), c["details"], nullptr);
+        resumed_ = true;
+        for (auto& [conv, messages] : std::exchange(early_, {}))
+            for (const auto& m : messages) on_message(conv, m);
+    });
+}
+
+void assistant::on_inbox(const Json::Value& m) {
+    if (m.isMember("corr")) {
+        const auto it = replies_.find(m["corr"].asString());
+        if (it == replies_.end()) return;
+        auto then = std::move(it->second.then);
+        replies_.erase(it);
+        then(m);
+        return;
+    }
+    if (m.isMember("ack") || (m["error"].isObject() && m["error"].isMember("id"))) {
+        const std::string id = m.isMember("ack") ? m["ack"].asString() : m["error"]["id"].asString();
+        if (m.isMember("error")) log("message " + id + " refused: " + m["error"]["message"].asString());
+        const auto it = acks_.find(id);
+        if (it == acks_.end()) return;
+        auto then = std::move(it->second.then);
+        acks_.erase(it);
+        if (then) then();
+        return;
+    }
+    const std::string notice = m["notice"].asString();
+    const std::int64_t conv = m["conv"].asInt64();
+    if (notice == "desk.bot" && conv > 0) {
+        forget(conv); // handed back: a fresh start
+        adopt(conv, m["desk"].asString(), m["visitor"].asString(), m["details"], m["returned"].asBool() ? "back" : "new");
+    } else if (notice == "desk.handed_over" || notice == "desk.closed") {
+        forget(conv);
+    }
+}
+
+void assistant::adopt(std::int64_t conv, const std::string& desk, const std::string& visitor, const Json::Value& details,
+                      const char* greeting) {
+    conversation& c = conversations_[conv];
+    c.desk = desk;
+    c.visitor = visitor;
+    link_.subscribe(topics_.conv_msg(conv));
+    log("conversation " + std::to_string(conv) + " at desk " + desk + " with " + visitor);
+    const std::string why = greeting ? std::string(greeting) : "";
+    const Json::Value given = details;
+    with_rules(desk, [this, conv, why, given](const assistant_rules& rules) {
+        if (!conversations_.count(conv)) return;
+        if (const std::string rule = rule_at_start(rules, given); !rule.empty()) return hand_over(conv, rule, rules);
+        if (why == "new") say(conv, rules.greeting);
+        else if (why == "back") say(conv, "I'm back. How can I help?");
+    });
+}
+
+void assistant::forget(std::int64_t conv) {
+    if (conversations_.erase(conv)) link_.unsubscribe(topics_.conv_msg(conv));
+}
+
+void assistant::on_message(std::int64_t conv, const Json::Value& m) {
+    const auto it = conversations_.find(conv);
+    if (it == conversations_.end() && !resumed_) {
+        early_[conv].push_back(m);
+        return;
+    }
+    if (it == conversations_.end() || it->second.leaving) return;
+    if (m["sender"].asString() == config_.mqtt_username) return;
+    const std::string type = m["type"].asString();
+    if (!type.empty() && type != "text") return; // edits, reactions…: nothing to answer
+    if (!m["body"].isString() || m["body"].asString().empty()) return;
+    it->second.waiting.push_back(m["body"].asString());
+    next_message(conv);
+}
+
+void assistant::next_message(std::int64_t conv) {
+    const auto it = conversations_.find(conv);
+    if (it == conversations_.end() || it->second.busy || it->second.waiting.empty() || it->second.leaving) return;
+    conversation& c = it->second;
+    c.busy = true;
+    const std::string text = c.waiting.front();
+    c.waiting.pop_front();
+    with_rules(c.desk, [this, conv, text](const assistant_rules& rules) { handle(conv, text, rules); });
+}
+
+void assistant::handle(std::int64_t conv, const std::string& text, const assistant_rules& rules) {
+    const auto it = conversations_.find(conv);
+    if (it == conversations_.end()) return;
+    conversation_state& st = it->second.state;
+    ++st.turns;
+    st.sentiment.push_back(scorer_.score(text));
+    st.messages.push_back(text);
+    if (st.messages.size() > max_messages_kept) st.messages.erase(st.messages.begin());
+    if (const std::string rule = rule_for_message(rules, st, text); !rule.empty()) return hand_over(conv, rule, rules);
+
+    Json::Value params(Json::objectValue);
+    params["desk"] = it->second.desk;
+    params["q"] = text;
+    call("desk.kb", params, [this, conv, rules](const Json::Value& reply) {
+        const auto c = conversations_.find(conv);
+        if (c == conversations_.end()) return;
+        const Json::Value& best = reply["result"]["matches"][0];
+        if (!reply.isMember("result")) log("desk.kb failed: " + reply["error"]["message"].asString());
+        const answer_decision d =
+            decide(rules, c->second.state, best.isObject() ? best["key"].asString() : "", best["confidence"].asDouble());
+        if (d.what == answer_decision::escalate) return hand_over(conv, d.rule, rules);
+        say(conv, d.what == answer_decision::answer ? answer_text(best) : rules.unsure, [this, conv] {
+            const auto again = conversations_.find(conv);
+            if (again == conversations_.end()) return;
+            again->second.busy = false;
+            next_message(conv);
+        });
+    });
+}
+
+void assistant::hand_over(std::int64_t conv, const std::string& rule, const assistant_rules& rules) {
+    const auto it = conversations_.find(conv);
+    if (it == conversations_.end() || it->second.leaving) return;
+    it->second.leaving = true;
+    const Json::Value card = handoff_card(it->second.state);
+    log("conversation " + std::to_string(conv) + ": handing over (" + rule + ")");
+    // Said first, and stored (acked) before it leaves: the handoff takes its membership.
+    say(conv, rules.handoff, [this, conv, rule, card] {
+        Json::Value params(Json::objectValue);
+        params["conv"] = Json::Int64(conv);
+        params["rule"] = rule;
+        params["card"] = card;
+        call("desk.handoff", params, [this, conv](const Json::Value& reply) {
+            if (!reply.isMember("result"))
+                log("desk.handoff of " + std::to_string(conv) + " failed: " + reply["error"]["message"].asString());
+            forget(conv);
+        });
+    });
+}
+
+void assistant::with_rules(const std::string& desk, std::function<void(const assistant_rules&)> then) {
+    desk_rules& r = rules_[desk];
+    if (r.known && clock::now() - r.read_at < std::chrono::seconds(config_.rules_refresh_s)) return then(r.rules);
+    r.waiting.push_back(std::move(then));
+    if (r.asked) return;
+    r.asked = true;
+    Json::Value params(Json::objectValue);
+    params["desk"] = desk;
+    call("desk.assistant", params, [this, desk](const Json::Value& reply) {
+        desk_rules& d = rules_[desk];
+        d.asked = false;
+        std::string why;
+        assistant_rules parsed;
+        if (reply.isMember("result") && parse_assistant_rules(reply["result"]["rules"], parsed, why)) {
+            d.rules = parsed;
+        } else if (!d.known) {
+            log("desk " + desk + ": no rules (" +
+                (reply.isMember("error") ? reply["error"]["message"].asString() : why) + "); using the defaults");
+        }
+        d.known = true;
+        d.read_at = clock::now();
+        auto waiting = std::exchange(d.waiting, {});
+        for (auto& f : waiting) f(d.rules);
+    });
+}
+
+void assistant::call(const std::string& method, Json::Value params, reply_handler then) {
+    const std::string corr = id_prefix_ + std::to_string(++next_id_);
+    params["corr"] = corr;
+    replies_[corr] = {clock::now() + std::chrono::milliseconds(config_.request_timeout_ms), std::move(then)};
+    link_.publish(topics_.rpc(method), json::write(params));
+}
+
+void assistant::say(std::int64_t conv, const std::string& text, std::function<void()> then) {
+    const std::string id = id_prefix_ + std::to_string(++next_id_);
+    Json::Value m(Json::objectValue);
+    m["id"] = id;
+    m["body"] = text;
+    acks_[id] = {clock::now() + ack_timeout, std::move(then)};
+    link_.publish(topics_.conv_send(conv), json::write(m));
+}
+
+/// Requests and messages never answered: their continuations run as failures.
+void assistant::expire() {
+    const auto now = clock::now();
+    for (auto it = replies_.begin(); it != replies_.end();) {
+        if (it->second.deadline > now) {
+            ++it;
+            continue;
+        }
+        auto then = std::move(it->second.then);
+        it = replies_.erase(it);
+        Json::Value timeout(Json::objectValue);
+        timeout["error"]["code"] = "timeout";
+        timeout["error"]["message"] = "no answer in time";
+        then(timeout);
+    }
+    for (auto it = acks_.begin(); it != acks_.end();) {
+        if (it->second.deadline > now) {
+            ++it;
+            continue;
+        }
+        auto then = std::move(it->second.then);
+        it = acks_.erase(it);
+        if (then) then();
+    }
+}
+
+} // namespace mqchat::bot

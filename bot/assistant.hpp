@@ -1,0 +1,108 @@
+#pragma once
+/// The assistant at work (docs/assistant.md): an MQTT client like any
+/// other user, of role bot. It hears of a new support conversation of its
+/// desks on its inbox (`desk.bot`), reads the visitor's messages on the
+/// conversation's topic, and for each one either hands over (a rule fired:
+/// escalation.hpp), answers from the desk's knowledge base (`desk.kb`), or
+/// says it is not sure. Everything it does is a documented request or a
+/// message: it has no database of its own and no special path in the broker.
+///
+/// One thread. Requests are answered on its inbox and matched by `corr`;
+/// one visitor message of a conversation is handled at a time, in order.
+
+#include <json/json.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "common/assistant_rules.hpp"
+#include "common/topics.hpp"
+#include "config.hpp"
+#include "escalation.hpp"
+#include "link/mosquitto_link.hpp"
+#include "sentiment.hpp"
+
+namespace mqchat::bot {
+
+class assistant {
+public:
+    assistant(const bot_config& config, bridge::mosquitto_link& link, const sentiment_scorer& scorer);
+
+    /// Until `stop`: handles what arrives. `reload` (SIGHUP) drops the
+    /// cached rules, so every desk's are read again.
+    void run(const std::atomic<bool>& stop, std::atomic<bool>& reload);
+
+private:
+    using clock = std::chrono::steady_clock;
+    using reply_handler = std::function<void(const Json::Value& reply)>; ///< {"result"} or {"error"}
+
+    struct conversation {
+        std::string desk, visitor;
+        conversation_state state;
+        std::deque<std::string> waiting; ///< the visitor's messages not yet handled
+        bool busy = false;               ///< one is being handled
+        bool leaving = false;            ///< handing over: it says nothing more
+    };
+    struct desk_rules {
+        assistant_rules rules;
+        clock::time_point read_at;
+        bool known = false;
+        std::vector<std::function<void(const assistant_rules&)>> waiting;
+        bool asked = false;
+    };
+
+    void on_inbox(const Json::Value& m);
+    void on_message(std::int64_t conv, const Json::Value& m);
+    void adopt(std::int64_t conv, const std::string& desk, const std::string& visitor, const Json::Value& details,
+               const char* greeting);
+    void forget(std::int64_t conv);
+    void next_message(std::int64_t conv);
+    void handle(std::int64_t conv, const std::string& text, const assistant_rules& rules);
+    void hand_over(std::int64_t conv, const std::string& rule, const assistant_rules& rules);
+    void with_rules(const std::string& desk, std::function<void(const assistant_rules&)> then);
+    void call(const std::string& method, Json::Value params, reply_handler then);
+    void say(std::int64_t conv, const std::string& text, std::function<void()> then = {});
+    void resume();
+    void expire();
+
+    bot_config config_;
+    bridge::mosquitto_link& link_;
+    const sentiment_scorer& scorer_;
+    const topic_names topics_;
+    const std::string inbox_;
+    const std::string id_prefix_; ///< of the ids of its messages and requests: unique per run
+    std::uint64_t next_id_ = 0;
+
+    std::map<std::int64_t, conversation> conversations_;
+    /// Until desk.mine has answered after a (re)connection, messages of
+    /// conversations it does not know yet wait here (the broker kept them
+    /// in its session while it was away).
+    bool resumed_ = false;
+    std::map<std::int64_t, std::vector<Json::Value>> early_;
+    std::map<std::string, desk_rules> rules_;
+    struct pending_reply {
+        clock::time_point deadline;
+        reply_handler then;
+    };
+    std::map<std::string, pending_reply> replies_; ///< by corr
+    struct pending_ack {
+        clock::time_point deadline;
+        std::function<void()> then;
+    };
+    std::map<std::string, pending_ack> acks_; ///< by message id
+    struct retry {
+        int tries = 0;
+        clock::time_point at;
+    };
+    std::map<std::string, retry> resubscribe_; ///< filters the broker refused, tried again
+};
+
+/// The knowledge base's answer as the visitor reads it: the text, then its links.
+std::string answer_text(const Json::Value& match);
+
+} // namespace mqchat::bot
