@@ -15,6 +15,7 @@ constexpr std::size_t max_messages_kept = 50;
 constexpr int max_resubscribe_tries = 50;
 constexpr auto resubscribe_delay = std::chrono::milliseconds(200);
 constexpr auto ack_timeout = std::chrono::seconds(10);
+constexpr int max_suggestions = 3;
 
 std::string random_hex(std::size_t bytes) {
     std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
@@ -28,6 +29,17 @@ void log(const std::string& line) { std::cout << "mqchat-bot: " << line << std::
 
 } // namespace
 
+std::string suggested_questions(const Json::Value& matches, double threshold) {
+    std::string out;
+    int n = 0;
+    for (const auto& m : matches) {
+        if (n == max_suggestions || m["confidence"].asDouble() < threshold / 2) break;
+        out.append(out.empty() ? "" : "\n").append(m["question"].asString());
+        ++n;
+    }
+    return out;
+}
+
 std::string answer_text(const Json::Value& match) {
     std::string text = match["answer"].asString();
     for (const auto& link : match["links"])
@@ -36,8 +48,10 @@ std::string answer_text(const Json::Value& match) {
     return text;
 }
 
-assistant::assistant(const bot_config& config, bridge::mosquitto_link& link, const sentiment_scorer& scorer)
+assistant::assistant(const bot_config& config, std::string config_path, bridge::mosquitto_link& link,
+                     const sentiment_scorer& scorer)
     : config_(config),
+      config_path_(std::move(config_path)),
       link_(link),
       scorer_(scorer),
       topics_(config.topic_prefix),
@@ -50,8 +64,19 @@ void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
     resume();
     while (!stop) {
         if (reload.exchange(false)) {
+            try {
+                const bot_config fresh = load_config(config_path_);
+                if (fresh.mqtt_uri != config_.mqtt_uri || fresh.mqtt_username != config_.mqtt_username ||
+                    fresh.mqtt_password != config_.mqtt_password || fresh.mqtt_client_id != config_.mqtt_client_id ||
+                    fresh.topic_prefix != config_.topic_prefix || fresh.session_expiry_s != config_.session_expiry_s)
+                    log("SIGHUP: the broker settings changed; they apply at the next start");
+                config_.request_timeout_ms = fresh.request_timeout_ms;
+                config_.rules_refresh_s = fresh.rules_refresh_s;
+                log("SIGHUP: settings read again from " + config_path_ + "; the desks' rules are read again");
+            } catch (const std::exception& e) {
+                log(std::string("SIGHUP: keeping the settings in use: ") + e.what());
+            }
             for (auto& [desk, r] : rules_) r.known = false;
-            log("SIGHUP: the desks' rules are read again");
         }
         if (link_.take_reconnected()) resume();
         for (const auto& filter : link_.take_refused()) {
@@ -125,7 +150,21 @@ void assistant::on_inbox(const Json::Value& m) {
     if (notice == "desk.bot" && conv > 0) {
         forget(conv); // handed back: a fresh start
         adopt(conv, m["desk"].asString(), m["visitor"].asString(), m["details"], m["returned"].asBool() ? "back" : "new");
-    } else if (notice == "desk.handed_over" || notice == "desk.closed") {
+    } else if (notice == "desk.handed_over") {
+        // Someone else handed it over (the visitor's button, an agent): the
+        // person taking it still gets what the assistant knows.
+        const auto it = conversations_.find(conv);
+        if (it != conversations_.end()) {
+            Json::Value params(Json::objectValue);
+            params["conv"] = Json::Int64(conv);
+            params["card"] = handoff_card(it->second.state);
+            call("desk.card", params, [conv](const Json::Value& reply) {
+                if (!reply.isMember("result"))
+                    log("desk.card of " + std::to_string(conv) + ": " + reply["error"]["message"].asString());
+            });
+        }
+        forget(conv);
+    } else if (notice == "desk.closed") {
         forget(conv);
     }
 }
@@ -197,12 +236,18 @@ void assistant::handle(std::int64_t conv, const std::string& text, const assista
         const answer_decision d =
             decide(rules, c->second.state, best.isObject() ? best["key"].asString() : "", best["confidence"].asDouble());
         if (d.what == answer_decision::escalate) return hand_over(conv, d.rule, rules);
-        say(conv, d.what == answer_decision::answer ? answer_text(best) : rules.unsure, [this, conv] {
+        auto done = [this, conv] {
             const auto again = conversations_.find(conv);
             if (again == conversations_.end()) return;
             again->second.busy = false;
             next_message(conv);
-        });
+        };
+        if (d.what == answer_decision::answer) return say(conv, answer_text(best), done);
+        // Not sure: the nearest questions, as buttons the widget shows (type quick_replies).
+        const std::string suggestions = suggested_questions(reply["result"]["matches"], rules.threshold);
+        if (suggestions.empty()) return say(conv, rules.unsure, done);
+        say(conv, rules.unsure);
+        say(conv, suggestions, done, "quick_replies");
     });
 }
 
@@ -259,11 +304,12 @@ void assistant::call(const std::string& method, Json::Value params, reply_handle
     link_.publish(topics_.rpc(method), json::write(params));
 }
 
-void assistant::say(std::int64_t conv, const std::string& text, std::function<void()> then) {
+void assistant::say(std::int64_t conv, const std::string& text, std::function<void()> then, const char* type) {
     const std::string id = id_prefix_ + std::to_string(++next_id_);
     Json::Value m(Json::objectValue);
     m["id"] = id;
     m["body"] = text;
+    if (type) m["type"] = type;
     acks_[id] = {clock::now() + ack_timeout, std::move(then)};
     link_.publish(topics_.conv_send(conv), json::write(m));
 }

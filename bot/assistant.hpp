@@ -31,10 +31,13 @@ namespace mqchat::bot {
 
 class assistant {
 public:
-    assistant(const bot_config& config, bridge::mosquitto_link& link, const sentiment_scorer& scorer);
+    /// `config_path`: read again on SIGHUP.
+    assistant(const bot_config& config, std::string config_path, bridge::mosquitto_link& link,
+              const sentiment_scorer& scorer);
 
-    /// Until `stop`: handles what arrives. `reload` (SIGHUP) drops the
-    /// cached rules, so every desk's are read again.
+    /// Until `stop`: handles what arrives. `reload` (SIGHUP) reads the
+    /// config file again (its timings; the broker settings need a restart)
+    /// and drops the cached rules, so every desk's are read again.
     void run(const std::atomic<bool>& stop, std::atomic<bool>& reload);
 
 private:
@@ -66,11 +69,13 @@ private:
     void hand_over(std::int64_t conv, const std::string& rule, const assistant_rules& rules);
     void with_rules(const std::string& desk, std::function<void(const assistant_rules&)> then);
     void call(const std::string& method, Json::Value params, reply_handler then);
-    void say(std::int64_t conv, const std::string& text, std::function<void()> then = {});
+    /// Sends a message; `then` runs once it is stored (acked), refused or timed out.
+    void say(std::int64_t conv, const std::string& text, std::function<void()> then = {}, const char* type = nullptr);
     void resume();
     void expire();
 
     bot_config config_;
+    const std::string config_path_;
     bridge::mosquitto_link& link_;
     const sentiment_scorer& scorer_;
     const topic_names topics_;
@@ -104,5 +109,8 @@ private:
 
 /// The knowledge base's answer as the visitor reads it: the text, then its links.
 std::string answer_text(const Json::Value& match);
+/// When unsure: the questions of up to three matches with at least half the
+/// threshold's confidence, one per line (a quick_replies message); "" for none.
+std::string suggested_questions(const Json::Value& matches, double threshold);
 
 } // namespace mqchat::bot

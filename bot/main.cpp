@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
         link.connect(stopping);
         std::cout << "mqchat-bot: running as " << config.mqtt_username << " (broker " << config.mqtt_uri << ", "
                   << scorer.size() << " words of sentiment)" << std::endl;
-        mqchat::bot::assistant bot(config, link, scorer);
+        mqchat::bot::assistant bot(config, argv[1], link, scorer);
         bot.run(stopping, reloading);
         link.disconnect();
         std::cout << "mqchat-bot: stopped" << std::endl;

@@ -141,7 +141,9 @@
         el('div', { 'data-testid': 'queue-visitor', text: q.visitor }),
         el('div', { class: 'muted', text: q.desk + ' · waiting ' + ago(q.waiting_ms) + ' · #' + q.position }),
         el('div', { class: 'muted', 'data-testid': 'queue-preview', text: Object.entries(q.details || {})
-          .map(([k, v]) => k + ': ' + v).join(' · ').slice(0, 200) }), claim));
+          .map(([k, v]) => k + ': ' + v).join(' · ').slice(0, 200) }),
+        q.handoff ? el('div', { class: 'handoff-line', 'data-testid': 'queue-handoff',
+          text: 'From the assistant: ' + (RULES[q.handoff.rule] || q.handoff.rule) }) : null, claim));
     }
     $('mine').textContent = '';
     for (const c of st.mine) {
@@ -179,6 +181,7 @@
     try {
       const v = await call('desk.visitor', { conv });
       $('conv-h').textContent = 'Conversation with ' + v.visitor;
+      showHandoff(v.handoff);
       const dl = $('details');
       dl.textContent = '';
       for (const [k, val] of Object.entries(v.details || {})) {
@@ -194,6 +197,31 @@
     loadCanned();
     loadTransferTargets();
   }
+  // Why the assistant handed a conversation over (docs/assistant.md).
+  const RULES = { keyword: 'asked for a person', sentiment: 'upset', failures: 'could not answer',
+    rephrase: 'asked again', length: 'long conversation', attribute: 'customer to serve in person',
+    request: 'pressed "Talk to a person"', hours: 'out of hours', unavailable: 'assistant unavailable',
+    agent: 'taken over by an agent', assistant_off: 'assistant switched off' };
+  /** The handoff card, read first: the rule, the counts, the sentiment trend, what the visitor wants, the answers given. */
+  function showHandoff(h) {
+    const card = $('handoff');
+    card.textContent = '';
+    card.hidden = !h;
+    if (!h) return;
+    card.appendChild(el('h2', { text: 'From the assistant' }));
+    card.appendChild(el('div', { 'data-testid': 'handoff-rule', text: 'Why: ' + (RULES[h.rule] || h.rule) + ' (' + h.rule + ')' }));
+    if (h.turns !== undefined)
+      card.appendChild(el('div', { class: 'muted', text: h.turns + ' messages, ' + (h.failures || 0) + ' unanswered in a row' }));
+    if (Array.isArray(h.sentiment) && h.sentiment.length)
+      card.appendChild(el('div', { class: 'muted', 'data-testid': 'handoff-sentiment',
+        text: 'Mood: ' + h.sentiment.map((x) => (x > 0 ? '+' : '') + Number(x).toFixed(1)).join(' → ') }));
+    const summary = el('ul', { 'data-testid': 'handoff-summary' });
+    for (const line of h.summary || []) summary.appendChild(el('li', { 'data-testid': 'handoff-summary-item', text: String(line) }));
+    if (summary.children.length) card.appendChild(summary);
+    if (Array.isArray(h.answers) && h.answers.length)
+      card.appendChild(el('div', { class: 'muted', text: 'Answered with: ' + h.answers.join(', ') }));
+  }
+
   /** Where the open conversation can go: the desk's other agents, or another desk's queue. */
   async function loadTransferTargets() {
     const sel = $('transfer');
@@ -211,10 +239,11 @@
           (agent.online ? '' : ' (offline)') + ' · ' + agent.assigned + '/' + agent.capacity }));
       }
     } catch (e) { /* not an agent of it */ }
+    $('to-bot').hidden = true;
     try {
       const d = await call('desk.list', {});
       for (const desk of d.desks) {
-        if (desk.desk === mine.desk) continue;
+        if (desk.desk === mine.desk) { $('to-bot').hidden = !desk.assistant; continue; }
         desks.appendChild(el('option', { value: 'desk:' + desk.desk, text: desk.title + ' (' + desk.desk + ') · ' +
           desk.agents_online + ' online, ' + desk.waiting + ' waiting' + (desk.open ? '' : ' · closed') }));
       }
@@ -297,6 +326,15 @@
     try { await call('desk.close', { conv: st.open }); } catch (e) { flash('close: ' + e.message); }
     showActions('closed');
     refresh();
+  });
+  $('to-bot').addEventListener('click', async () => {
+    try {
+      await call('desk.to_bot', { conv: st.open });
+      flash('Back with the assistant');
+      showActions('none');
+      st.open = 0;
+      refresh();
+    } catch (e) { flash('Not handed back: ' + e.message); }
   });
   // A closed conversation stays on screen until another is opened; reopening takes it back.
   $('reopen').addEventListener('click', async () => {

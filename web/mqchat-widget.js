@@ -43,7 +43,7 @@
   function save() {
     localStorage.setItem(storeKey, JSON.stringify({
       visitor: st.visitor, secret: st.secret, token: st.token, tokenExp: st.tokenExp, conv: st.conv,
-      agent: st.agent, pending: st.pending, closed: st.closed,
+      agent: st.agent, pending: st.pending, closed: st.closed, withAssistant: st.withAssistant,
     }));
   }
   function random(n) {
@@ -63,6 +63,7 @@
     messages: new Map(), // id or "seq:N" → element
     typingTimer: 0, typingSentAt: 0, typingOff: 0, pollTimer: 0, position: 0, waitMs: null,
     earlier: [], // the visitor's closed conversations at the desk, newest first (desk.visit)
+    withAssistant: !!saved.withAssistant, // the desk's assistant has the conversation (status bot)
   };
   const tabId = sessionStorage.getItem(storeKey + ':tab') || random(6);
   sessionStorage.setItem(storeKey + ':tab', tabId);
@@ -86,6 +87,9 @@
 .mqw-status{padding:6px 14px;background:#eef2fd;font-size:13px;min-height:18px}
 .mqw-list{flex:1;overflow-y:auto;padding:10px 12px;margin:0;list-style:none}
 .mqw-earlier-bar{padding:4px 14px;border:0;border-bottom:1px solid #e4e6ee;background:#fafbff;color:#2456d6;font:inherit;font-size:13px;text-align:left;cursor:pointer}
+.mqw-replies{display:flex;flex-wrap:wrap;gap:6px;padding:4px 12px}
+.mqw-replies button{font:inherit;font-size:13px;border:1px solid #2456d6;color:#2456d6;background:#fff;border-radius:14px;padding:4px 10px;cursor:pointer}
+.mqw-person{margin:0 12px 6px;font:inherit;font-size:13px;border:0;background:none;color:#2456d6;text-decoration:underline;cursor:pointer;align-self:flex-start}
 .mqw-earlier-head{margin:12px 0 4px;font-size:12px;color:#555;text-align:center}
 .mqw-msg{margin:6px 0;max-width:85%;padding:8px 10px;border-radius:10px;background:#f0f0f3;white-space:pre-wrap;overflow-wrap:anywhere}
 .mqw-msg.mine{margin-left:auto;background:#dbe5ff}
@@ -148,6 +152,13 @@
   earlierBar.hidden = true;
   const earlierList = el('ol', { class: 'mqw-list', 'data-testid': 'mqchat-earlier', 'aria-label': 'Earlier conversations' });
   earlierList.hidden = true;
+  // The assistant's suggestions (a message of type quick_replies) and the way to a person.
+  const replies = el('div', { class: 'mqw-replies', 'data-testid': 'mqchat-quick-replies', role: 'group',
+    'aria-label': 'Suggested questions' });
+  replies.hidden = true;
+  const personButton = el('button', { type: 'button', class: 'mqw-person', 'data-testid': 'mqchat-talk-to-person',
+    text: 'Talk to a person', onclick: () => askForPerson() });
+  personButton.hidden = true;
   const typingLine = el('div', { class: 'mqw-typing', 'data-testid': 'mqchat-typing', 'aria-live': 'polite' });
   const input = el('textarea', { 'data-testid': 'mqchat-input', 'aria-label': 'Your message', placeholder: 'Write a message…',
     maxlength: '4000' });
@@ -162,7 +173,7 @@
   el('div', { class: 'mqw-head' }, el('div', { style: 'flex:1' }, title, agentLine), endButton,
     el('button', { type: 'button', 'aria-label': 'Close the chat window', 'data-testid': 'mqchat-minimize',
       text: '✕', onclick: () => toggle(false) })),
-  status, earlierBar, earlierList, list, typingLine, formArea, compose);
+  status, earlierBar, earlierList, list, replies, typingLine, personButton, formArea, compose);
   panel.hidden = true;
   document.body.appendChild(panel);
   document.body.appendChild(launcher);
@@ -194,7 +205,11 @@
     launcher.setAttribute('aria-label', 'Open chat: ' + cfg.title + (st.unread ? ' (' + st.unread + ' unread)' : ''));
   }
   function setStatus(text) { status.textContent = text; }
-  function showAgent() { agentLine.textContent = st.agent ? st.agent + ' is here to help' : ''; }
+  function showAgent() {
+    agentLine.textContent = !st.agent ? '' : st.withAssistant ? st.agent + ' (assistant) is here to help' : st.agent + ' is here to help';
+    personButton.hidden = !st.withAssistant || st.closed;
+    if (!st.withAssistant) replies.hidden = true;
+  }
 
   // ---------------------------------------------------------------- MQTT
   let mqttReady = null;
@@ -256,6 +271,7 @@
 
   function adopt(result) {
     st.visitor = result.visitor;
+    if (result.desk && result.desk.assistant) st.assistant = result.desk.assistant;
     const current = result.conversation ? result.conversation.conv : 0;
     st.earlier = (result.conversations || []).filter((c) => c.status === 'closed' && c.conv !== current);
     showEarlierBar();
@@ -271,6 +287,7 @@
         st.position = 0;
         if (result.conversation.agent) st.agent = result.conversation.agent;
       }
+      st.withAssistant = result.conversation.status === 'bot';
       showAgent();
     }
     save();
@@ -278,14 +295,14 @@
   function resetConversation() {
     st.messages.clear();
     list.textContent = '';
-    st.lastSeq = 0; st.agentRead = 0; st.agentDelivered = 0; st.agent = '';
+    st.lastSeq = 0; st.agentRead = 0; st.agentDelivered = 0; st.agent = ''; st.handedOver = false;
     showAgent();
   }
   function showQueue() {
     if (st.closed) return;
     if (st.agent) { setStatus(''); return; }
     if (!st.position) { setStatus('Waiting for an agent…'); return; }
-    let text = 'You are number ' + st.position + ' in the queue';
+    let text = (st.handedOver ? 'Connecting you with a person — you are number ' : 'You are number ') + st.position + ' in the queue';
     if (st.waitMs) text += ' · about ' + Math.max(1, Math.round((st.waitMs * st.position) / 60000)) + ' min';
     setStatus(text);
   }
@@ -299,8 +316,9 @@
       adopt(r);
       if (r.conversation && r.token) return connect();
       const d = r.desk;
-      if ((!d.open || d.agents_online === 0) && r.offline_form) return offlineForm(d);
-      setStatus(d.open ? (d.agents_online ? 'Ask us anything.' : 'Write to us; an agent will answer.') : 'We are closed now.');
+      // A desk with an assistant answers at any hour; the offline form comes after a handoff, if need be.
+      if ((!d.open || d.agents_online === 0) && r.offline_form && !d.assistant) return offlineForm(d);
+      setStatus(d.assistant || (d.open && d.agents_online) ? 'Ask us anything.' : d.open ? 'Write to us; an agent will answer.' : 'We are closed now.');
       if (cfg.prechat === null) cfg.prechat = d.prechat || [];
       if (cfg.prechat.length) prechatForm();
     } catch (e) {
@@ -370,8 +388,10 @@
       for (const m of msgs) onMessage(m, true);
       if (!st.closed) {
         const v = await request(st.client, inbox, 'desk.visit', {});
+        if (v.desk && v.desk.assistant) st.assistant = v.desk.assistant;
         if (v.conversation) {
           // The state now, whatever notices were missed while away.
+          st.withAssistant = v.conversation.status === 'bot';
           if (v.conversation.status === 'closed') onClosed();
           else if (v.conversation.status === 'queued') {
             st.agent = ''; st.position = v.conversation.position; st.waitMs = v.desk.average_wait_ms;
@@ -406,9 +426,15 @@
     if (m.ack) return onAck(m);
     if (m.notice === 'desk.assigned' && m.conv === st.conv) {
       if (st.closed) onReopened();
+      // Handed back to the assistant (by an agent), or a person has it now.
+      st.withAssistant = isAssistantName(m.agent);
       st.agent = m.agent; st.position = 0; save(); showAgent(); showQueue();
     } else if (m.notice === 'desk.queued' && m.conv === st.conv) {
-      st.agent = ''; st.position = m.position; save(); showAgent(); showQueue(); pollQueue();
+      st.withAssistant = false;
+      st.agent = ''; st.position = m.position; save(); showAgent();
+      if (m.handoff) handedOver(m);
+      else showQueue();
+      pollQueue();
     } else if (m.notice === 'desk.closed' && m.conv === st.conv) {
       onClosed();
     } else if (m.error && m.error.id) {
@@ -440,7 +466,13 @@
     if (s) s.textContent = state;
   }
   function onMessage(m, fromHistory) {
+    if (m.type === 'quick_replies' && m.seq > st.lastSeq) {
+      st.lastSeq = m.seq;
+      if (st.withAssistant) showReplies(m.body);
+      return;
+    }
     if (!m.seq || (m.conv && m.conv !== st.conv) || (m.type && m.type !== 'text')) return;
+    if (m.sender !== st.visitor) replies.hidden = true;
     const mine = m.sender === st.visitor;
     let li = (mine && st.messages.get(m.id)) || st.messages.get('seq:' + m.seq);
     if (!li) {
@@ -617,6 +649,41 @@
     setStatus('This conversation has ended.');
     ratingForm();
   }
+  // ---------------------------------------------------------------- the assistant
+  /** "Talk to a person": the visitor's own handoff (rule request). */
+  async function askForPerson() {
+    if (!st.client || !st.conv || !st.withAssistant) return;
+    personButton.disabled = true;
+    try {
+      const r = await request(st.client, 'chat/user/' + st.visitor + '/inbox', 'desk.handoff', { conv: st.conv, rule: 'request' });
+      st.withAssistant = false; st.agent = ''; st.position = r.position;
+      save(); showAgent();
+      handedOver(r);
+    } catch (e) {
+      setStatus('Could not reach a person: ' + e.message);
+    } finally {
+      personButton.disabled = false;
+    }
+  }
+  /** After a handoff: the place in line, and the offline form when nobody can come now. */
+  function handedOver(h) {
+    st.handedOver = true;
+    replies.hidden = true;
+    showQueue();
+    if ((h.open === false || h.agents_online === 0) && !formArea.querySelector('[data-testid=mqchat-offline-form]'))
+      offlineForm({ open: h.open !== false, agents_online: h.agents_online });
+  }
+  /** The assistant's suggestions: one button each; a click asks that question. */
+  function showReplies(body) {
+    replies.textContent = '';
+    for (const text of String(body).split('\n').map((t) => t.trim()).filter(Boolean).slice(0, 4))
+      replies.appendChild(el('button', { type: 'button', 'data-testid': 'mqchat-quick-reply', text,
+        onclick: () => { replies.hidden = true; input.value = text; send(); } }));
+    replies.hidden = replies.children.length === 0;
+  }
+  /** The desk's assistant, as desk.visit told it. */
+  function isAssistantName(name) { return !!st.assistant && name === st.assistant; }
+
   // ---------------------------------------------------------------- earlier conversations
   function showEarlierBar() {
     earlierBar.hidden = st.earlier.length === 0;

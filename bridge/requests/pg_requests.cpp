@@ -49,7 +49,8 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::f
                {"desk.kb", &pg_requests::desk_kb},
                {"desk.assistant", &pg_requests::desk_assistant},
                {"desk.handoff", &pg_requests::desk_handoff},
-               {"desk.to_bot", &pg_requests::desk_to_bot}} {}
+               {"desk.to_bot", &pg_requests::desk_to_bot},
+               {"desk.card", &pg_requests::desk_card}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

@@ -89,6 +89,7 @@ private:
     method_outcome desk_assistant(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_handoff(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_to_bot(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome desk_card(pg::connection& db, const rpc::request& r, std::int64_t me);
     /// A web visitor's identity and conversation (requests_visitors.cpp):
     /// called before the caller has a row of its own, so without `me`.
     method_outcome desk_visit(pg::connection& db, const rpc::request& r);

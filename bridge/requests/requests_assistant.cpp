@@ -183,6 +183,28 @@ method_outcome pg_requests::desk_handoff(pg::connection& db, const rpc::request&
     });
 }
 
+method_outcome pg_requests::desk_card(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    std::int64_t conv = 0;
+    if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");
+    if (!r.params["card"].isObject() || json::write(r.params["card"]).size() > max_card_bytes)
+        return bad("card must be an object of at most 8192 bytes");
+    // The assistant's card for a conversation someone else handed over (the
+    // visitor's button, an agent who took it): what it knows joins the rule,
+    // which stays as recorded.
+    return pg::transaction(db, [&]() -> method_outcome {
+        const support_row s = lock_support(db, conv);
+        if (!s.found || bot_of(db, s.desk).id != me || s.status == "bot")
+            return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " you handed over");
+        const auto row = db.exec("UPDATE support_conversations SET handoff = $2::jsonb || coalesce(handoff, '{}'::jsonb)"
+                                 " WHERE conv_id = $1 AND handoff IS NOT NULL AND NOT handoff ? 'summary' RETURNING 1",
+                                 {std::to_string(conv), json::write(r.params["card"])});
+        if (row.rows() == 0) return fail(error_code::conflict, "conversation " + std::to_string(conv) + " has its card");
+        Json::Value res(Json::objectValue);
+        res["conv"] = Json::Int64(conv);
+        return ok(std::move(res));
+    });
+}
+
 method_outcome pg_requests::desk_to_bot(pg::connection& db, const rpc::request& r, std::int64_t me) {
     std::int64_t conv = 0;
     if (!conv_id_param(r.params, conv)) return bad("conv must be a conversation id");

@@ -196,6 +196,9 @@ method_outcome pg_requests::desk_claim(pg::connection& db, const rpc::request& r
             db.exec("DELETE FROM members WHERE conv_id = $1 AND user_id = $2", {cid, std::to_string(s.assignee_id)});
             db.exec("INSERT INTO desk_escalations (conv_id, desk_id, rule) VALUES ($1, $2, 'agent')",
                     {cid, std::to_string(s.desk)});
+            db.exec("UPDATE support_conversations SET handoff = jsonb_build_object('rule', 'agent', 'by', $2::text,"
+                    " 'at', (extract(epoch FROM now()) * 1000)::bigint) WHERE conv_id = $1",
+                    {cid, r.caller});
             Json::Value gone = notice_body("desk.handed_over", conv, s.desk_name);
             gone["rule"] = "agent";
             gone["by"] = r.caller;

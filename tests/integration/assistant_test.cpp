@@ -141,6 +141,7 @@ class assistant_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(the_visitor_asks_for_a_person_and_an_agent_takes_over_and_hands_back);
     CPPUNIT_TEST(hostile_input_changes_nothing);
     CPPUNIT_TEST(a_killed_assistant_answers_what_came_meanwhile);
+    CPPUNIT_TEST(sighup_reads_the_settings_and_the_rules_again);
     CPPUNIT_TEST(the_admin_tool_checks_files_and_counts_what_happened);
     CPPUNIT_TEST_SUITE_END();
 
@@ -260,6 +261,20 @@ public:
             const Json::Value r = v.call("desk.handoff", params({{"conv", v.conv}, {"rule", "request"}}));
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.toStyledString(), std::string("queued"), r["result"]["status"].asString());
             CPPUNIT_ASSERT_EQUAL(std::string("request"), handoff_rule(v.conv));
+            // The assistant adds what it knows to the card (the rule stays the visitor's).
+            pg::connection db(shared().stack.conninfo());
+            std::string summary;
+            for (int i = 0; i < 100 && summary.empty(); ++i, std::this_thread::sleep_for(100ms)) {
+                const auto card = db.exec("SELECT handoff ->> 'rule', handoff -> 'summary' FROM support_conversations"
+                                          " WHERE conv_id = $1 AND handoff ? 'summary'",
+                                          {std::to_string(v.conv)});
+                if (card.rows() == 1) summary = card.str(0, 0) + " " + card.str(0, 1);
+            }
+            CPPUNIT_ASSERT_EQUAL(std::string("request []"), summary); // the visitor had said nothing yet
+            // Only the desk's assistant adds a card, once, to a conversation it no longer has.
+            Json::Value card(Json::objectValue);
+            card["summary"] = Json::Value(Json::arrayValue);
+            CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(v.call("desk.card", params({{"conv", v.conv}, {"card", card}}))));
             CPPUNIT_ASSERT_EQUAL(std::string("conflict"),
                                  code_of(v.call("desk.handoff", params({{"conv", v.conv}, {"rule", "request"}}))));
             v.say("hello?");
@@ -349,6 +364,31 @@ public:
         CPPUNIT_ASSERT_MESSAGE(answer, answer.find("Orders ship within two business days") == 0);
         // Once: nothing doubled after the restart.
         CPPUNIT_ASSERT(v.from_assistant(2s).isNull());
+        CPPUNIT_ASSERT(v.call("desk.close", params({{"conv", v.conv}}))["result"].isObject());
+    }
+
+    void sighup_reads_the_settings_and_the_rules_again() {
+        auto& f = shared();
+        write_file(f.stack.dir.file("rules2.json"), R"({"unsure": "Hmm, no idea.", "keywords": ["human"]})");
+        admin_ok(f.stack.conninfo(), {"desk", "assistant", "shop", "helper", "--rules", f.stack.dir.file("rules2.json")});
+        const std::string conf = read_file(f.bot->config_path());
+        write_file(f.bot->config_path(), conf + "rules_refresh_s 3600\n");
+        ::kill(f.bot->pid(), SIGHUP);
+        visitor v("vesna");
+        CPPUNIT_ASSERT(!v.from_assistant().isNull());
+        v.say("Do you stock left-handed teapots?");
+        CPPUNIT_ASSERT_EQUAL(std::string("Hmm, no idea."), v.from_assistant()["body"].asString());
+        // A bad file: the settings in use stay, and the log says so.
+        write_file(f.bot->config_path(), conf + "request_timeout_ms soon\n");
+        ::kill(f.bot->pid(), SIGHUP);
+        for (int i = 0; i < 50 && f.bot->log().find("keeping the settings in use") == std::string::npos; ++i)
+            std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_MESSAGE(f.bot->log(), f.bot->log().find("keeping the settings in use") != std::string::npos);
+        v.say("And purple ones?");
+        CPPUNIT_ASSERT_EQUAL(std::string("Hmm, no idea."), v.from_assistant()["body"].asString());
+        write_file(f.bot->config_path(), conf);
+        admin_ok(f.stack.conninfo(), {"desk", "assistant", "shop", "helper", "--rules", f.stack.dir.file("rules.json")});
+        ::kill(f.bot->pid(), SIGHUP);
         CPPUNIT_ASSERT(v.call("desk.close", params({{"conv", v.conv}}))["result"].isObject());
     }
 

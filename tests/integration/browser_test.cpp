@@ -8,6 +8,10 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <algorithm>
+#include <ctime>
+#include <sstream>
+#include <vector>
 #include <memory>
 
 #include "common/pg.hpp"
@@ -70,6 +74,7 @@ class browser_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(browser_test);
     CPPUNIT_TEST(a_visitor_and_an_agent_chat_in_the_browser);
     CPPUNIT_TEST(agents_race_routing_assigns_and_the_offline_form_mails);
+    CPPUNIT_TEST(the_assistant_answers_suggests_and_hands_over);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -163,6 +168,68 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("olga@example.com"), mail.str(0, 1));
         CPPUNIT_ASSERT(mail.str(0, 2).find("Please call me back tomorrow.") != std::string::npos);
         CPPUNIT_ASSERT(mail.str(0, 2).find("Olga <b>O</b>") != std::string::npos);
+    }
+
+    void the_assistant_answers_suggests_and_hands_over() {
+        web_stack w;
+        auto& st = *w.stack;
+        admin_ok(st.conninfo(), {"user", "add", "helper", "--password", "pw-helper", "--bot"});
+        write_file(st.dir.file("rules.json"), R"({"threshold": 0.6, "keywords": ["human"],
+            "greeting": "Hello! I am the shop's assistant.", "unsure": "I am not sure about that."})");
+        write_file(st.dir.file("kb.md"), "## How long does shipping take?\n? When will my order arrive?\n"
+                                         "Orders ship within two business days.\n\n"
+                                         "## How do I reset my password?\n? forgot password\n"
+                                         "Use Forgot password on the login page.\n");
+        for (const char* desk : {"help", "late"}) {
+            admin_ok(st.conninfo(), {"desk", "create", desk});
+            admin_ok(st.conninfo(), {"desk", "assistant", desk, "helper", "--rules", st.dir.file("rules.json")});
+            admin_ok(st.conninfo(), {"kb", "load", desk, st.dir.file("kb.md")});
+            w.page_for(desk);
+        }
+        admin_ok(st.conninfo(), {"desk", "add-agent", "help", "ann"});
+        // "late" is closed now (open only the day after tomorrow) and takes offline messages.
+        static const char* const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+        const std::time_t now = std::time(nullptr);
+        std::tm utc{};
+        gmtime_r(&now, &utc);
+        admin_ok(st.conninfo(), {"desk", "hours", "late", std::string(days[(utc.tm_wday + 2) % 7]) + "=09:00-10:00"});
+        admin_ok(st.conninfo(), {"desk", "email", "late", "late-team@example.com"});
+        assistant_bot bot(st.dir, st.port(), "helper", "pw-helper");
+        bot.start();
+        std::string out;
+        const int rc = run_command({"node", source_dir() + "/tests/browser/assistant_flow.mjs"}, out,
+                                   {"MQCHAT_WEB=http://127.0.0.1:" + std::to_string(w.ws_port), "MQCHAT_AGENT=ann",
+                                    "MQCHAT_AGENT_PASSWORD=pw-ann"});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out + "\n" + bot.log(), 0, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("assistant_flow: every step passed") != std::string::npos);
+
+        // As the database has it: the visitor's button, then the agent handed it back; the
+        // out-of-hours one by keyword. Nothing the assistant said after the handoff.
+        pg::connection db(st.conninfo());
+        const auto rules = db.exec("SELECT d.name, string_agg(x.rule, ',' ORDER BY x.at) FROM desk_escalations x"
+                                   "  JOIN desks d ON d.id = x.desk_id GROUP BY d.name ORDER BY d.name");
+        CPPUNIT_ASSERT_EQUAL(2, rules.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("request"), rules.str(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::string("keyword"), rules.str(1, 1));
+        const auto help = db.exec("SELECT s.status, (SELECT string_agg(u.name || ':' || coalesce(m.type, 'text'), ' ' ORDER BY m.seq)"
+                                  "   FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conv_id = s.conv_id)"
+                                  "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id WHERE d.name = 'help'");
+        CPPUNIT_ASSERT_EQUAL(1, help.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("bot"), help.str(0, 0));
+        // greeting, question, answer, question, unsure, suggestions, the suggestion, its answer;
+        // the visitor's button; ann's reply, the visitor's thanks; back with the assistant.
+        const std::string said = help.str(0, 1);
+        CPPUNIT_ASSERT_MESSAGE(said, said.find("helper:quick_replies") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(said, said.find("ann:text") != std::string::npos);
+        // After ann's reply: the visitor's thanks, and the assistant only once handed back.
+        std::vector<std::string> turns;
+        std::istringstream words(said);
+        for (std::string t; words >> t;) turns.push_back(t);
+        const auto ann_at = std::find(turns.begin(), turns.end(), "ann:text") - turns.begin();
+        CPPUNIT_ASSERT_MESSAGE(said, ann_at + 2 < static_cast<std::ptrdiff_t>(turns.size()));
+        CPPUNIT_ASSERT_MESSAGE(said, turns[ann_at + 1].rfind("v-", 0) == 0);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(said, std::string("helper:text"), turns[ann_at + 2]);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(said, static_cast<std::ptrdiff_t>(turns.size()), ann_at + 3);
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(browser_test);
