@@ -16,6 +16,7 @@ constexpr int max_resubscribe_tries = 50;
 constexpr auto resubscribe_delay = std::chrono::milliseconds(200);
 constexpr auto ack_timeout = std::chrono::seconds(10);
 constexpr int max_suggestions = 3;
+constexpr std::size_t max_transcript = 10, max_draft_turns = 6, max_draft_entries = 3;
 
 std::string random_hex(std::size_t bytes) {
     std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
@@ -58,6 +59,7 @@ assistant::assistant(const bot_config& config, std::string config_path, bridge::
       inbox_(topics_.inbox(config.mqtt_username)),
       id_prefix_("b-" + random_hex(6) + "-") {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to start");
+    if (!config_.model.url.empty()) model_ = std::make_unique<language_model>(config_.model);
 }
 
 void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
@@ -94,8 +96,10 @@ void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
                 it->second.at = {};
             }
         expire();
+        if (model_)
+            for (const auto& d : model_->take_done()) on_draft(d);
         bridge::incoming in;
-        if (!link_.next(in, std::chrono::milliseconds(100))) continue;
+        if (!link_.next(in, std::chrono::milliseconds(drafts_.empty() ? 100 : 10))) continue;
         Json::Value m;
         std::string why;
         if (!json::parse(in.payload, m, why) || !m.isObject()) continue;
@@ -223,6 +227,7 @@ void assistant::handle(std::int64_t conv, const std::string& text, const assista
     st.sentiment.push_back(scorer_.score(text));
     st.messages.push_back(text);
     if (st.messages.size() > max_messages_kept) st.messages.erase(st.messages.begin());
+    remember(conv, true, text);
     if (const std::string rule = rule_for_message(rules, st, text); !rule.empty()) return hand_over(conv, rule, rules);
 
     Json::Value params(Json::objectValue);
@@ -236,19 +241,78 @@ void assistant::handle(std::int64_t conv, const std::string& text, const assista
         const answer_decision d =
             decide(rules, c->second.state, best.isObject() ? best["key"].asString() : "", best["confidence"].asDouble());
         if (d.what == answer_decision::escalate) return hand_over(conv, d.rule, rules);
-        auto done = [this, conv] {
-            const auto again = conversations_.find(conv);
-            if (again == conversations_.end()) return;
-            again->second.busy = false;
-            next_message(conv);
-        };
-        if (d.what == answer_decision::answer) return say(conv, answer_text(best), done);
+        auto done = [this, conv] { done_with_message(conv); };
+        if (d.what == answer_decision::answer) return answer(conv, reply["result"]["matches"], rules);
         // Not sure: the nearest questions, as buttons the widget shows (type quick_replies).
         const std::string suggestions = suggested_questions(reply["result"]["matches"], rules.threshold);
         if (suggestions.empty()) return say(conv, rules.unsure, done);
         say(conv, rules.unsure);
         say(conv, suggestions, done, "quick_replies");
     });
+}
+
+void assistant::done_with_message(std::int64_t conv) {
+    const auto it = conversations_.find(conv);
+    if (it == conversations_.end()) return;
+    it->second.busy = false;
+    next_message(conv);
+}
+
+void assistant::remember(std::int64_t conv, bool visitor, const std::string& text) {
+    const auto it = conversations_.find(conv);
+    if (it == conversations_.end()) return;
+    auto& t = it->second.transcript;
+    t.push_back({visitor, text});
+    if (t.size() > max_transcript) t.erase(t.begin());
+}
+
+/// A confident match: the entry's text — or, with a language model, its
+/// draft from the best entries and this conversation (and the entry's text
+/// when the draft cannot be used).
+void assistant::answer(std::int64_t conv, const Json::Value& matches, const assistant_rules& rules) {
+    const Json::Value& best = matches[0];
+    const auto it = conversations_.find(conv);
+    if (!model_ || it == conversations_.end()) {
+        remember(conv, false, best["answer"].asString());
+        return say(conv, answer_text(best), [this, conv] { done_with_message(conv); });
+    }
+    draft_request r;
+    r.conv = conv;
+    r.desk = it->second.desk;
+    for (const auto& m : matches)
+        if (r.entries.size() < max_draft_entries && m["confidence"].asDouble() >= rules.threshold / 2)
+            r.entries.push_back({m["question"].asString(), m["answer"].asString()});
+    r.recent = it->second.transcript;
+    if (r.recent.size() > max_draft_turns) r.recent.erase(r.recent.begin(), r.recent.end() - max_draft_turns);
+    drafts_[conv] = {best, rules};
+    model_->submit(std::move(r));
+}
+
+void assistant::on_draft(const draft_result& d) {
+    const auto pending = drafts_.find(d.conv);
+    if (pending == drafts_.end()) return;
+    const pending_draft p = pending->second;
+    drafts_.erase(pending);
+    const auto it = conversations_.find(d.conv);
+    if (it == conversations_.end() || it->second.leaving) return;
+    auto done = [this, conv = d.conv] { done_with_message(conv); };
+    if (d.what == draft_result::drafted) {
+        remember(d.conv, false, d.text);
+        std::string text = d.text;
+        for (const auto& link : p.best["links"])
+            text.append("\n").append(link["title"].asString()).append(": ").append(link["url"].asString());
+        return say(d.conv, text, done);
+    }
+    if (d.what == draft_result::declined) {
+        const answer_decision next = declined(p.rules, it->second.state);
+        if (next.what == answer_decision::escalate) return hand_over(d.conv, next.rule, p.rules);
+        remember(d.conv, false, p.rules.unsure);
+        return say(d.conv, p.rules.unsure, done);
+    }
+    // Slow, failing or nonsensical: the knowledge base's own words, never silence.
+    log("conversation " + std::to_string(d.conv) + ": the model's draft is not used (" + d.why + "); the entry's text instead");
+    remember(d.conv, false, p.best["answer"].asString());
+    say(d.conv, answer_text(p.best), done);
 }
 
 void assistant::hand_over(std::int64_t conv, const std::string& rule, const assistant_rules& rules) {

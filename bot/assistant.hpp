@@ -18,12 +18,14 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "common/assistant_rules.hpp"
 #include "common/topics.hpp"
 #include "config.hpp"
 #include "escalation.hpp"
+#include "language_model.hpp"
 #include "link/mosquitto_link.hpp"
 #include "sentiment.hpp"
 
@@ -47,6 +49,7 @@ private:
     struct conversation {
         std::string desk, visitor;
         conversation_state state;
+        std::vector<draft_request::turn> transcript; ///< the last messages both ways, for the model
         std::deque<std::string> waiting; ///< the visitor's messages not yet handled
         bool busy = false;               ///< one is being handled
         bool leaving = false;            ///< handing over: it says nothing more
@@ -73,6 +76,10 @@ private:
     void say(std::int64_t conv, const std::string& text, std::function<void()> then = {}, const char* type = nullptr);
     void resume();
     void expire();
+    void answer(std::int64_t conv, const Json::Value& matches, const assistant_rules& rules);
+    void on_draft(const draft_result& d);
+    void done_with_message(std::int64_t conv);
+    void remember(std::int64_t conv, bool visitor, const std::string& text);
 
     bot_config config_;
     const std::string config_path_;
@@ -105,6 +112,12 @@ private:
         clock::time_point at;
     };
     std::map<std::string, retry> resubscribe_; ///< filters the broker refused, tried again
+    std::unique_ptr<language_model> model_;    ///< none without llm_url
+    struct pending_draft {
+        Json::Value best; ///< the knowledge base's entry, the fallback
+        assistant_rules rules;
+    };
+    std::map<std::int64_t, pending_draft> drafts_; ///< by conversation
 };
 
 /// The knowledge base's answer as the visitor reads it: the text, then its links.

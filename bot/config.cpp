@@ -20,6 +20,12 @@ bot_config load_config(const std::string& path) {
     c.session_expiry_s = static_cast<int>(r.integer("session_expiry_s", c.session_expiry_s, 60, 30 * 24 * 3600));
     c.request_timeout_ms = static_cast<int>(r.integer("request_timeout_ms", c.request_timeout_ms, 100, 600000));
     c.rules_refresh_s = static_cast<int>(r.integer("rules_refresh_s", c.rules_refresh_s, 1, 3600));
+    c.model.url = r.string("llm_url", "");
+    c.model.model = r.string("llm_model", "");
+    const std::string key_file = r.string("llm_api_key_file", "");
+    c.model.timeout_ms = static_cast<int>(r.integer("llm_timeout_ms", c.model.timeout_ms, 100, 60000));
+    c.model.max_tokens = static_cast<int>(r.integer("llm_max_tokens", c.model.max_tokens, 16, 4000));
+    c.model.ca_file = r.string("llm_ca_file", "");
     std::string problems = r.errors();
     auto add = [&](const std::string& what) { problems += (problems.empty() ? "" : "; ") + what; };
     if (!c.mqtt_username.empty() && !valid_user_name(c.mqtt_username))
@@ -32,6 +38,16 @@ bot_config load_config(const std::string& path) {
     if (c.mqtt_uri.rfind("tcp://", 0) != 0 && c.mqtt_uri.rfind("mqtt://", 0) != 0)
         add("mqtt_uri '" + c.mqtt_uri + "' must be tcp://HOST:PORT");
     if (c.topic_prefix.empty() || c.topic_prefix.back() != '/') add("topic_prefix '" + c.topic_prefix + "' must end in /");
+    if (!c.model.url.empty()) {
+        if (c.model.url.rfind("http://", 0) != 0 && c.model.url.rfind("https://", 0) != 0)
+            add("llm_url '" + c.model.url + "' must be an http(s) URL");
+        if (c.model.model.empty()) add("llm_model is required with llm_url");
+    }
+    if (!key_file.empty()) {
+        std::ifstream in(key_file);
+        if (!in || !std::getline(in, c.model.api_key) || c.model.api_key.empty())
+            add("llm_api_key_file " + key_file + " cannot be read or is empty");
+    }
     if (!problems.empty()) throw std::invalid_argument(path + ": " + problems);
     return c;
 }

@@ -84,6 +84,12 @@ answer_decision decide(const assistant_rules& rules, conversation_state& state, 
     return {answer_decision::unsure, ""};
 }
 
+answer_decision declined(const assistant_rules& rules, conversation_state& state) {
+    if (!state.answered.empty()) state.answered.pop_back();
+    if (++state.failures >= rules.max_failures) return {answer_decision::escalate, "failures"};
+    return {answer_decision::unsure, ""};
+}
+
 Json::Value handoff_card(const conversation_state& state) {
     Json::Value card(Json::objectValue);
     card["turns"] = state.turns;

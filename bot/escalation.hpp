@@ -43,6 +43,11 @@ struct answer_decision {
 answer_decision decide(const assistant_rules& rules, conversation_state& state, const std::string& best_key,
                        double confidence);
 
+/// The language model found no answer in the entries the knowledge base
+/// offered: the answer is taken back and it counts as unsure (`failures`
+/// at the limit).
+answer_decision declined(const assistant_rules& rules, conversation_state& state);
+
 /// True when `phrase` occurs in `text` as whole words, in any case (ASCII
 /// letters folded; other bytes compared as they are).
 bool contains_phrase(std::string_view text, std::string_view phrase);

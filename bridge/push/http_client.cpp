@@ -33,7 +33,7 @@ http_client::http_client(std::string ca_file) : curl_(curl_easy_init()), ca_file
 http_client::~http_client() { curl_easy_cleanup(curl_); }
 
 http_response http_client::post(const std::string& url, const std::vector<std::string>& headers,
-                                const std::string& body) {
+                                const std::string& body, long timeout_ms) {
     http_response out;
     curl_slist* list = nullptr;
     for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
@@ -48,8 +48,8 @@ http_response http_client::post(const std::string& url, const std::vector<std::s
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &out.body);
     curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &out.retry_after_s);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms / 2);
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
     if (!ca_file_.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, ca_file_.c_str());
     const CURLcode rc = curl_easy_perform(curl_);

@@ -1,7 +1,7 @@
 #pragma once
-/// HTTPS POSTs for the push senders, on libcurl (HTTP/2 when the server
-/// offers it, as FCM and APNs do). One easy handle per client, reused, so
-/// connections stay open between pushes.
+/// HTTP(S) POSTs on libcurl for the push senders (HTTP/2 when the server
+/// offers it, as FCM and APNs do) and the assistant's language model. One
+/// easy handle per client, reused, so connections stay open between posts.
 
 #include <curl/curl.h>
 
@@ -26,7 +26,9 @@ public:
     http_client(const http_client&) = delete;
     http_client& operator=(const http_client&) = delete;
 
-    http_response post(const std::string& url, const std::vector<std::string>& headers, const std::string& body);
+    /// Gives up after `timeout_ms` in all (connecting: at most half of it).
+    http_response post(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
+                       long timeout_ms = 10000);
 
 private:
     CURL* curl_;
