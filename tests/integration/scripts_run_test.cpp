@@ -56,7 +56,7 @@ public:
         if (run_.running()) stop(SIGTERM);
         // If scripts/run could not clean up (the test failed half-way):
         // its children by their pid files, PostgreSQL by pg_ctl.
-        for (const char* f : {"/run/bridge.pid", "/run/mosquitto.pid"}) {
+        for (const char* f : {"/run/bot.pid", "/run/bridge.pid", "/run/mosquitto.pid"}) {
             const std::string pid = read_file(var_ + f);
             if (!pid.empty()) kill(std::stoi(pid), SIGKILL);
         }
@@ -181,6 +181,12 @@ public:
             CPPUNIT_ASSERT_MESSAGE(std::string(key) + " in\n" + tmpl, has(tmpl, std::string("# ") + key + " "));
         CPPUNIT_ASSERT_MESSAGE(s.bridge_log(), bridge_said(s, "mqchat-bridge: settings from " + s.file("bridge.conf") +
                                                                   ", " + local));
+        // The demo desk's assistant runs, and the page says where to meet it.
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "/assistant.html"));
+        for (int i = 0; i < 100 && !has(read_file(s.file("log/bot.log")), "mqchat-bot: running"); ++i)
+            std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_MESSAGE(read_file(s.file("log/bot.log")), has(read_file(s.file("log/bot.log")), "mqchat-bot: running"));
+        CPPUNIT_ASSERT(has(read_file(s.file("www/assistant.html")), "data-desk=\"helpdesk\""));
         // Every key the template shows is one the bridge knows, with a valid example value.
         write_file(s.file("all-keys.conf"), uncommented(tmpl));
         CPPUNIT_ASSERT(count(uncommented(tmpl), "\n") >= 10);
