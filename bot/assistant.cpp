@@ -65,36 +65,9 @@ assistant::assistant(const bot_config& config, std::string config_path, bridge::
 void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
     resume();
     while (!stop) {
-        if (reload.exchange(false)) {
-            try {
-                const bot_config fresh = load_config(config_path_);
-                if (fresh.mqtt_uri != config_.mqtt_uri || fresh.mqtt_username != config_.mqtt_username ||
-                    fresh.mqtt_password != config_.mqtt_password || fresh.mqtt_client_id != config_.mqtt_client_id ||
-                    fresh.topic_prefix != config_.topic_prefix || fresh.session_expiry_s != config_.session_expiry_s)
-                    log("SIGHUP: the broker settings changed; they apply at the next start");
-                config_.request_timeout_ms = fresh.request_timeout_ms;
-                config_.rules_refresh_s = fresh.rules_refresh_s;
-                log("SIGHUP: settings read again from " + config_path_ + "; the desks' rules are read again");
-            } catch (const std::exception& e) {
-                log(std::string("SIGHUP: keeping the settings in use: ") + e.what());
-            }
-            for (auto& [desk, r] : rules_) r.known = false;
-        }
+        if (reload.exchange(false)) reload_settings();
         if (link_.take_reconnected()) resume();
-        for (const auto& filter : link_.take_refused()) {
-            auto& r = resubscribe_[filter];
-            if (++r.tries > max_resubscribe_tries) {
-                log("the broker keeps refusing " + filter + "; giving up on it");
-                resubscribe_.erase(filter);
-                continue;
-            }
-            r.at = clock::now() + resubscribe_delay;
-        }
-        for (auto it = resubscribe_.begin(); it != resubscribe_.end(); ++it)
-            if (it->second.at <= clock::now() && it->second.at != clock::time_point{}) {
-                link_.subscribe(it->first);
-                it->second.at = {};
-            }
+        retry_refused();
         expire();
         if (model_)
             for (const auto& d : model_->take_done()) on_draft(d);
@@ -113,6 +86,43 @@ void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
             on_message(t.conv, m);
         }
     }
+}
+
+/// SIGHUP: the file's timings apply at once (the broker's settings at the
+/// next start); every desk's rules are read again.
+void assistant::reload_settings() {
+    try {
+        const bot_config fresh = load_config(config_path_);
+        if (fresh.mqtt_uri != config_.mqtt_uri || fresh.mqtt_username != config_.mqtt_username ||
+            fresh.mqtt_password != config_.mqtt_password || fresh.mqtt_client_id != config_.mqtt_client_id ||
+            fresh.topic_prefix != config_.topic_prefix || fresh.session_expiry_s != config_.session_expiry_s)
+            log("SIGHUP: the broker settings changed; they apply at the next start");
+        config_.request_timeout_ms = fresh.request_timeout_ms;
+        config_.rules_refresh_s = fresh.rules_refresh_s;
+        log("SIGHUP: settings read again from " + config_path_ + "; the desks' rules are read again");
+    } catch (const std::exception& e) {
+        log(std::string("SIGHUP: keeping the settings in use: ") + e.what());
+    }
+    for (auto& [desk, r] : rules_) r.known = false;
+}
+
+/// A conversation the broker would not let it read yet (the plugin had not
+/// heard of the membership): asked again shortly, up to 50 times.
+void assistant::retry_refused() {
+    for (const auto& filter : link_.take_refused()) {
+        auto& r = resubscribe_[filter];
+        if (++r.tries > max_resubscribe_tries) {
+            log("the broker keeps refusing " + filter + "; giving up on it");
+            resubscribe_.erase(filter);
+            continue;
+        }
+        r.at = clock::now() + resubscribe_delay;
+    }
+    for (auto& [filter, r] : resubscribe_)
+        if (r.at != clock::time_point{} && r.at <= clock::now()) {
+            link_.subscribe(filter);
+            r.at = {};
+        }
 }
 
 /// After (re)connecting: the conversations it has now (desk.mine), in case

@@ -75,6 +75,8 @@ private:
     /// Sends a message; `then` runs once it is stored (acked), refused or timed out.
     void say(std::int64_t conv, const std::string& text, std::function<void()> then = {}, const char* type = nullptr);
     void resume();
+    void reload_settings();
+    void retry_refused();
     void expire();
     void answer(std::int64_t conv, const Json::Value& matches, const assistant_rules& rules);
     void on_draft(const draft_result& d);
