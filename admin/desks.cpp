@@ -1,12 +1,12 @@
 #include "desks.hpp"
 
 #include <json/json.h>
-#include <sodium.h>
 
 #include <chrono>
 #include <ostream>
 
 #include "common/names.hpp"
+#include "common/password.hpp"
 #include "common/token.hpp"
 
 namespace mqchat::admin {
@@ -21,14 +21,6 @@ std::int64_t find_desk(pg::connection& db, const std::string& name) {
 
 namespace {
 
-/// `bytes` random bytes as lowercase hex.
-std::string random_hex(std::size_t bytes) {
-    std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
-    randombytes_buf(raw.data(), raw.size());
-    sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-    hex.pop_back();
-    return hex;
-}
 
 std::int64_t registered_user(pg::connection& db, const std::string& name) {
     if (!valid_user_name(name)) throw failure("invalid user name '" + name + "'");
@@ -239,7 +231,7 @@ void site_key_create(pg::connection& db, const std::string& desk, const std::str
         throw failure(e.what());
     }
     const std::int64_t d = find_desk(db, desk);
-    const std::string id = "site-" + random_hex(8);
+    const std::string id = "site-" + password::random_hex(8);
     const std::int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     Json::Value claims = token::base_claims(id, now, days * 24 * 3600, t.issuer, t.audience);
@@ -270,7 +262,7 @@ void site_key_list(pg::connection& db, const std::string& desk, std::ostream& ou
 
 void desk_identity_secret(pg::connection& db, const std::string& desk, bool off, std::ostream& out) {
     const std::int64_t d = find_desk(db, desk);
-    const std::string secret = off ? "" : random_hex(32);
+    const std::string secret = off ? "" : password::random_hex(32);
     db.exec("UPDATE desks SET identity_secret = nullif($2, '') WHERE id = $1", {std::to_string(d), secret});
     if (off) out << "desk " << desk << " verifies no visitor identities\n";
     else out << "identity secret of desk " << desk << " (sign your users' ids with HMAC-SHA256; keep it on your server)\n"

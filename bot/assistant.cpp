@@ -1,11 +1,10 @@
 #include "assistant.hpp"
 
-#include <sodium.h>
-
 #include <iostream>
 #include <utility>
 
 #include "common/json.hpp"
+#include "common/password.hpp"
 
 namespace mqchat::bot {
 
@@ -18,13 +17,6 @@ constexpr auto ack_timeout = std::chrono::seconds(10);
 constexpr int max_suggestions = 3;
 constexpr std::size_t max_transcript = 10, max_draft_turns = 6, max_draft_entries = 3;
 
-std::string random_hex(std::size_t bytes) {
-    std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
-    randombytes_buf(raw.data(), raw.size());
-    sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-    hex.pop_back();
-    return hex;
-}
 
 void log(const std::string& line) { std::cout << "mqchat-bot: " << line << std::endl; }
 
@@ -57,8 +49,7 @@ assistant::assistant(const bot_config& config, std::string config_path, bridge::
       scorer_(scorer),
       topics_(config.topic_prefix),
       inbox_(topics_.inbox(config.mqtt_username)),
-      id_prefix_("b-" + random_hex(6) + "-") {
-    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to start");
+      id_prefix_("b-" + password::random_hex(6) + "-") {
     if (!config_.model.url.empty()) model_ = std::make_unique<language_model>(config_.model);
 }
 

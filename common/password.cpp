@@ -73,4 +73,13 @@ std::string remember_digest(const remember_key& key, std::string_view user, std:
     return out;
 }
 
+std::string random_hex(std::size_t bytes) {
+    init_sodium();
+    std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
+    randombytes_buf(raw.data(), raw.size());
+    sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+    hex.pop_back();
+    return hex;
+}
+
 } // namespace mqchat::password

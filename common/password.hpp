@@ -45,4 +45,8 @@ private:
 std::string remember_digest(const remember_key& key, std::string_view user, std::string_view password,
                             std::string_view stored_hash);
 
+/// `bytes` bytes from libsodium's CSPRNG as lowercase hex: secrets, ids
+/// that must not be guessed, message ids that must not repeat.
+std::string random_hex(std::size_t bytes);
+
 } // namespace mqchat::password
