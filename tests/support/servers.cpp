@@ -159,17 +159,22 @@ bridge::bridge(const temp_dir& dir, const std::string& conninfo, int mqtt_port, 
 
 bridge::~bridge() { stop(SIGKILL); }
 
-void bridge::start() {
-    const std::size_t seen = read_file(log_).size(); // earlier runs' lines do not count
-    process_ = child_process({bin_dir() + "/mqchat-bridge", config_}, log_);
-    // Ready when it says so (it has connected and subscribed).
+namespace {
+/// Starts one of our daemons with `config` and waits (10 s at most) until
+/// its log says "PROGRAM: running" — it has connected and subscribed.
+child_process start_daemon(const std::string& program, const std::string& config, const std::string& log) {
+    const std::size_t seen = read_file(log).size(); // earlier runs' lines do not count
+    child_process p({bin_dir() + "/" + program, config}, log);
     for (int i = 0; i < 1000; ++i) {
-        if (read_file(log_).find("mqchat-bridge: running", seen) != std::string::npos) return;
-        if (!process_.running()) break;
+        if (read_file(log).find(program + ": running", seen) != std::string::npos) return p;
+        if (!p.running()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    throw std::runtime_error("mqchat-bridge did not start:\n" + read_file(log_));
+    throw std::runtime_error(program + " did not start:\n" + read_file(log));
 }
+} // namespace
+
+void bridge::start() { process_ = start_daemon("mqchat-bridge", config_, log_); }
 
 void bridge::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
 
@@ -188,16 +193,7 @@ assistant_bot::assistant_bot(const temp_dir& dir, int mqtt_port, const std::stri
 
 assistant_bot::~assistant_bot() { stop(SIGKILL); }
 
-void assistant_bot::start() {
-    const std::size_t seen = read_file(log_).size();
-    process_ = child_process({bin_dir() + "/mqchat-bot", config_}, log_);
-    for (int i = 0; i < 1000; ++i) {
-        if (read_file(log_).find("mqchat-bot: running", seen) != std::string::npos) return;
-        if (!process_.running()) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    throw std::runtime_error("mqchat-bot did not start:\n" + read_file(log_));
-}
+void assistant_bot::start() { process_ = start_daemon("mqchat-bot", config_, log_); }
 
 void assistant_bot::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
 
