@@ -6,6 +6,7 @@
 //   - "Talk to a person": the visitor is told its place in line, the agent
 //     sees the handoff card first, claims, answers; the assistant is silent;
 //   - the agent hands it back and the assistant greets again;
+//   - three unanswerable questions, and an angry message, hand over too;
 //   - out of hours, a handoff brings the offline form.
 // Exits non-zero on the first failed expectation, saying which.
 //
@@ -75,6 +76,22 @@ try {
   await agent.getByTestId('to-bot').click();
   await fromAssistant.filter({ hasText: "I'm back. How can I help?" }).waitFor({ timeout: 15000 });
   await visitor.getByTestId('mqchat-agent').filter({ hasText: 'helper (assistant)' }).waitFor({ timeout: 5000 });
+
+  step('three questions it cannot answer, and an angry one: each hands over, and the console says why');
+  for (const [questions, why] of [[['Do you sell purple giraffes?', 'What is the airspeed of a swallow?', 'Can I pay with seashells?'], 'could not answer'],
+                                  [['This is the worst, most useless shop ever. I HATE it!!!'], 'upset']]) {
+    const page = await (await browser.newContext({ viewport: { width: 390, height: 780 } })).newPage();
+    await page.goto(web + '/help.html');
+    await page.getByTestId('mqchat-launcher').click();
+    for (const [i, q] of questions.entries()) {
+      await page.getByTestId('mqchat-input').fill(q);
+      await page.getByTestId('mqchat-send').click();
+      // The greeting, then one reply per question (the last one: the handoff).
+      await page.locator('[data-testid=mqchat-message][data-sender=helper]').nth(i + 1).waitFor({ timeout: 15000 });
+    }
+    await page.getByTestId('mqchat-status').filter({ hasText: 'Connecting you with a person' }).waitFor({ timeout: 15000 });
+    await agent.getByTestId('queue-handoff').filter({ hasText: why }).waitFor({ timeout: 15000 });
+  }
 
   step('out of hours: a handoff brings the offline form');
   const late = await (await browser.newContext({ viewport: { width: 390, height: 780 } })).newPage();
