@@ -10,7 +10,10 @@
 //
 //  - stored_chat_rate: messages stored and acked per second at saturation
 //    (every sender keeps 8 un-acked messages in flight); baseline = bare
-//    Mosquitto's messages PUBACKed per second.
+//    Mosquitto's messages PUBACKed per second. mqchat's senders send with
+//    "ack": false (docs/protocol.md, "Ack"): a sender's own copy of its
+//    message, stored and numbered, is its ack, as a subscribed app would
+//    use it; bare's payloads carry the same bytes.
 //  - stored_chat_deliveries: deliveries to members per second then (baseline:
 //    bare's).
 //  - stored_chat_p50/p99/p999_ms: send → delivery latency to every member at
@@ -114,7 +117,7 @@ public:
           outstanding_(static_cast<std::size_t>(world.senders), 0),
           next_conv_(static_cast<std::size_t>(world.senders), 0) {
         connect_and_subscribe();
-        pool_.on().on_message = [this](int, const mosquitto_message& m) { on_message(m); };
+        pool_.on().on_message = [this](int client, const mosquitto_message& m) { on_message(client, m); };
         pool_.on().on_publish = [this](int client, int, int) {
             // With mqchat a PUBACK only says the broker took the message.
             if (path_ == chat_path::bare) done(static_cast<std::size_t>(client));
@@ -211,7 +214,7 @@ private:
         const auto& list = world_.sends_to[sender];
         const std::size_t c = list[next_conv_[sender]++ % list.size()];
         const std::string payload = "{\"id\":\"s" + std::to_string(sender) + "-" + std::to_string(++sent_) +
-                                    "\",\"body\":\"t" + std::to_string(now_ns()) + "\"}";
+                                    "\",\"body\":\"t" + std::to_string(now_ns()) + "\",\"ack\":false}";
         pool_.publish(static_cast<int>(sender), conv_topic(c, path_ == chat_path::stored ? "/send" : "/msg"),
                       payload.data(), static_cast<int>(payload.size()), 1);
         ++outstanding_[sender];
@@ -223,7 +226,7 @@ private:
         ++acked_;
     }
 
-    void on_message(const mosquitto_message& m) {
+    void on_message(int client, const mosquitto_message& m) {
         const std::string_view topic(m.topic);
         std::string_view rest;
         if (topic.size() > 6 && topic.substr(topic.size() - 6) == "/inbox") {
@@ -236,6 +239,13 @@ private:
             }
         } else if (field_after(m, "\"body\":\"t", rest)) {
             ++delivered_;
+            // mqchat: the sender's own copy is its ack ("ack": false).
+            std::string_view id;
+            if (path_ == chat_path::stored && field_after(m, "\"id\":\"s", id)) {
+                std::size_t sender = 0;
+                std::from_chars(id.data(), id.data() + id.size(), sender);
+                if (static_cast<std::size_t>(client) == sender) done(sender);
+            }
             std::int64_t stamp = 0;
             std::from_chars(rest.data(), rest.data() + rest.size(), stamp);
             if (measure_since_ns_ >= 0 && stamp >= measure_since_ns_)

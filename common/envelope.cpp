@@ -78,6 +78,10 @@ bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error
                         "field 'reply_to' must be the positive seq of a message");
         out.reply_to = r.asInt64();
     }
+    if (v.isMember("ack")) {
+        if (!v["ack"].isBool()) return fail(error, error_code::invalid_envelope, "field 'ack' must be true or false");
+        out.ack = v["ack"].asBool();
+    }
     return true;
 }
 
@@ -88,6 +92,7 @@ Json::Value fields_object(const send_envelope& env) {
     if (!env.type.empty()) v["type"] = env.type;
     if (env.reply_to > 0) v["reply_to"] = Json::Int64(env.reply_to);
     if (env.ref > 0) v["ref"] = Json::Int64(env.ref);
+    if (!env.ack) v["ack"] = false;
     return v;
 }
 

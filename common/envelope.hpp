@@ -52,6 +52,11 @@ struct send_envelope {
     std::string type;          ///< optional, e.g. "text"; empty when absent
     std::int64_t reply_to = 0; ///< optional seq this message answers; 0 when absent
     std::int64_t ref = 0;      ///< edit, delete, (un)reaction: the seq it is about; 0 otherwise
+    /// false ("ack": false): no ack on the sender's inbox once stored — a
+    /// sender subscribed to the conversation takes its own copy on
+    /// `…/msg` (same id, with seq) as the ack. Saves the broker a publish
+    /// and its PUBACK per message (docs/protocol.md, "Ack").
+    bool ack = true;
     std::string sender;        ///< only in a stamped envelope: the authenticated user
     bool guest = false;        ///< only in a stamped envelope: the sender is a guest (token)
 };

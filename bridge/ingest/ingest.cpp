@@ -229,10 +229,11 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             m.members_version = res.members_version;
             publish_stored(m);
             stored.emplace_back(m.conv, m.seq);
-            link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
+            // "ack": false: the sender's own copy of the message is its ack.
+            if (r.env.ack) link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
             break;
         }
-        case store_status::duplicate: // already stored and delivered: only ack again
+        case store_status::duplicate: // already stored and delivered: only ack again (even with "ack": false: no copy comes)
             link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
             break;
         case store_status::bad_ref:

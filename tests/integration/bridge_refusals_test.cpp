@@ -116,6 +116,7 @@ bool contains(const std::vector<std::string>& ids, const std::string& id) {
 
 class bridge_refusals_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(bridge_refusals_test);
+    CPPUNIT_TEST(ack_false_makes_the_own_copy_the_ack_and_refusals_still_come);
     CPPUNIT_TEST(an_edit_or_delete_of_someone_elses_message_is_forbidden);
     CPPUNIT_TEST(a_ref_to_no_message_is_not_found);
     CPPUNIT_TEST(a_sender_removed_before_storing_is_not_member);
@@ -126,6 +127,36 @@ class bridge_refusals_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE_END();
 
 public:
+    void ack_false_makes_the_own_copy_the_ack_and_refusals_still_come() {
+        auto& f = shared();
+        auto alice = login("alice", "alice-noack");
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe(msg_topic(f.conv)));
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(send_topic(f.conv), R"({"id":"na-1","body":"no ack please","ack":false})"));
+        // Its own copy, with its seq, is the ack; nothing comes on the inbox.
+        received r;
+        Json::Value copy;
+        while (alice->wait_message(r, 10s, msg_topic(f.conv))) {
+            copy = json_of(r.payload);
+            if (copy["id"].asString() == "na-1") break;
+        }
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(copy.toStyledString(), std::string("na-1"), copy["id"].asString());
+        CPPUNIT_ASSERT(copy["seq"].asInt64() > 0);
+        CPPUNIT_ASSERT_MESSAGE(copy.toStyledString(), !copy.isMember("ack"));
+        std::this_thread::sleep_for(1s);
+        for (const auto& in : alice->take_all("chat/user/alice/inbox"))
+            CPPUNIT_ASSERT_MESSAGE(in.payload, json_of(in.payload)["ack"].asString() != "na-1");
+        // Sent again (it never saw the copy, say): stored once, and acked on the inbox, since no copy comes.
+        const Json::Value again = send(*alice, "alice", f.conv, "na-1", R"({"id":"na-1","body":"no ack please","ack":false})");
+        CPPUNIT_ASSERT_EQUAL(copy["seq"].asInt64(), again["seq"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), rows_with_id(f.conv, "na-1"));
+        // A refusal still comes on the inbox.
+        const std::string edit = R"({"id":"na-2","type":"edit","body":"x","ref":999999,"ack":false})";
+        assert_refused(send(*alice, "alice", f.conv, "na-2", edit), "not_found", "na-2", f.conv);
+        // Anything but true or false is refused by the plugin, with a reason.
+        CPPUNIT_ASSERT(alice->publish(send_topic(f.conv), R"({"id":"na-3","body":"b","ack":"no"})") != 0);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), rows_with_id(f.conv, "na-3"));
+    }
+
     void an_edit_or_delete_of_someone_elses_message_is_forbidden() {
         auto& f = shared();
         auto alice = login("alice", "alice-forbidden");

@@ -19,6 +19,7 @@ class envelope_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(refuses_invalid_utf8_and_nul);
     CPPUNIT_TEST(keeps_id_for_refusal_notice);
     CPPUNIT_TEST(stamp_roundtrip);
+    CPPUNIT_TEST(ack_false_travels_to_the_bridge);
     CPPUNIT_TEST(stamped_requires_sender);
     CPPUNIT_TEST(stored_ack_and_error_json);
     CPPUNIT_TEST(typing_parses_and_stamps);
@@ -129,6 +130,24 @@ public:
         CPPUNIT_ASSERT_EQUAL(env.body, back.body);
         CPPUNIT_ASSERT_EQUAL(env.type, back.type);
         CPPUNIT_ASSERT_EQUAL(env.reply_to, back.reply_to);
+    }
+    void ack_false_travels_to_the_bridge() {
+        CPPUNIT_ASSERT(parse(R"({"id":"m","body":"b"})"));
+        CPPUNIT_ASSERT(env.ack);
+        CPPUNIT_ASSERT(stamp_send(env, "bob").find("ack") == std::string::npos); // the default is not written
+        CPPUNIT_ASSERT(parse(R"({"id":"m","body":"b","ack":false})"));
+        CPPUNIT_ASSERT(!env.ack);
+        send_envelope back;
+        CPPUNIT_ASSERT(parse_stamped(stamp_send(env, "bob"), back, err));
+        CPPUNIT_ASSERT(!back.ack);
+        CPPUNIT_ASSERT(parse(R"({"id":"m","body":"b","ack":true})"));
+        CPPUNIT_ASSERT(env.ack);
+        for (const char* bad : {R"({"id":"m","body":"b","ack":0})", R"({"id":"m","body":"b","ack":"false"})",
+                                R"({"id":"m","body":"b","ack":null})"}) {
+            CPPUNIT_ASSERT_MESSAGE(bad, !parse(bad));
+            CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), std::string(err.code));
+            CPPUNIT_ASSERT(err.message.find("'ack'") != std::string::npos);
+        }
     }
     void stamped_requires_sender() {
         send_envelope back;
