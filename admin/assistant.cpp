@@ -77,8 +77,11 @@ void desk_assistant_off(pg::connection& db, const std::string& desk, std::ostrea
         const auto gone = db.exec("DELETE FROM desk_assistants WHERE desk_id = $1 RETURNING bot_id", {std::to_string(id)});
         if (gone.rows() == 0) throw failure("desk " + desk + " has no assistant");
         // Its conversations go to the queue; the assistant leaves them.
+        // A routed desk's router announces and assigns them (announced false);
+        // a manual desk's agents find them in the queue at their next look.
         const auto moved = db.exec(
-            "UPDATE support_conversations SET status = 'queued', queued_at = now(), announced = true,"
+            "UPDATE support_conversations SET status = 'queued', assignee_id = NULL, queued_at = now(),"
+            " announced = (SELECT routing = 'manual' FROM desks WHERE id = $1),"
             " handoff = jsonb_build_object('rule', 'assistant_off') WHERE desk_id = $1 AND status = 'bot' RETURNING conv_id",
             {std::to_string(id)});
         for (int i = 0; i < moved.rows(); ++i) {

@@ -1,6 +1,7 @@
 #include "assistant.hpp"
 
 #include <iostream>
+#include <set>
 #include <utility>
 
 #include "common/json.hpp"
@@ -120,11 +121,24 @@ void assistant::retry_refused() {
 /// their notices came while it was away with no session kept.
 void assistant::resume() {
     resumed_ = false;
-    call("desk.mine", Json::Value(Json::objectValue), [this](const Json::Value& reply) {
+    const std::uint64_t asked_at = adoptions_;
+    call("desk.mine", Json::Value(Json::objectValue), [this, asked_at](const Json::Value& reply) {
         if (!reply.isMember("result")) log("desk.mine failed: " + reply["error"]["message"].asString());
-        for (const auto& c : reply["result"]["conversations"])
+        std::set<std::int64_t> mine;
+        for (const auto& c : reply["result"]["conversations"]) {
+            mine.insert(c["conv"].asInt64());
             if (!conversations_.count(c["conv"].asInt64()))
                 adopt(c["conv"].asInt64(), c["desk"].asString(), c["visitor"].asString(), c["details"], nullptr);
+        }
+        // What it had before asking and is no longer its own (closed or
+        // handed over while it was away) is forgotten; what it took up
+        // since it asked is newer than the answer.
+        if (reply.isMember("result")) {
+            std::vector<std::int64_t> gone;
+            for (const auto& [conv, c] : conversations_)
+                if (c.adopted <= asked_at && !mine.count(conv)) gone.push_back(conv);
+            for (auto conv : gone) forget(conv);
+        }
         resumed_ = true;
         for (auto& [conv, messages] : std::exchange(early_, {}))
             for (const auto& m : messages) on_message(conv, m);
@@ -169,7 +183,7 @@ void assistant::on_inbox(const Json::Value& m) {
             });
         }
         forget(conv);
-    } else if (notice == "desk.closed") {
+    } else if (notice == "desk.closed" || notice == "desk.transferred") {
         forget(conv);
     }
 }
@@ -179,6 +193,7 @@ void assistant::adopt(std::int64_t conv, const std::string& desk, const std::str
     conversation& c = conversations_[conv];
     c.desk = desk;
     c.visitor = visitor;
+    c.adopted = ++adoptions_;
     link_.subscribe(topics_.conv_msg(conv));
     log("conversation " + std::to_string(conv) + " at desk " + desk + " with " + visitor);
     const std::string why = greeting ? std::string(greeting) : "";
@@ -193,6 +208,8 @@ void assistant::adopt(std::int64_t conv, const std::string& desk, const std::str
 
 void assistant::forget(std::int64_t conv) {
     if (conversations_.erase(conv)) link_.unsubscribe(topics_.conv_msg(conv));
+    resubscribe_.erase(topics_.conv_msg(conv));
+    drafts_.erase(conv); // a draft still coming is for a conversation it no longer has
 }
 
 void assistant::on_message(std::int64_t conv, const Json::Value& m) {
@@ -222,7 +239,7 @@ void assistant::next_message(std::int64_t conv) {
 
 void assistant::handle(std::int64_t conv, const std::string& text, const assistant_rules& rules) {
     const auto it = conversations_.find(conv);
-    if (it == conversations_.end()) return;
+    if (it == conversations_.end() || it->second.leaving) return; // handing over: not a word more
     conversation_state& st = it->second.state;
     ++st.turns;
     st.sentiment.push_back(scorer_.score(text));
@@ -236,7 +253,7 @@ void assistant::handle(std::int64_t conv, const std::string& text, const assista
     params["q"] = text;
     call("desk.kb", params, [this, conv, rules](const Json::Value& reply) {
         const auto c = conversations_.find(conv);
-        if (c == conversations_.end()) return;
+        if (c == conversations_.end() || c->second.leaving) return;
         const Json::Value& best = reply["result"]["matches"][0];
         if (!reply.isMember("result")) log("desk.kb failed: " + reply["error"]["message"].asString());
         const answer_decision d =

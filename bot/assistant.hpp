@@ -53,6 +53,7 @@ private:
         std::deque<std::string> waiting; ///< the visitor's messages not yet handled
         bool busy = false;               ///< one is being handled
         bool leaving = false;            ///< handing over: it says nothing more
+        std::uint64_t adopted = 0;       ///< when it was taken up (adoptions_)
     };
     struct desk_rules {
         assistant_rules rules;
@@ -97,6 +98,7 @@ private:
     /// conversations it does not know yet wait here (the broker kept them
     /// in its session while it was away).
     bool resumed_ = false;
+    std::uint64_t adoptions_ = 0; ///< conversations taken up so far
     std::map<std::int64_t, std::vector<Json::Value>> early_;
     std::map<std::string, desk_rules> rules_;
     struct pending_reply {

@@ -132,6 +132,9 @@ method_outcome pg_requests::desk_handoff(pg::connection& db, const rpc::request&
         if (!visitor && !assistant)
             return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " with you");
         if (visitor && rule != "request") return fail(error_code::forbidden, "a visitor hands over by rule request only");
+        // The card is what the assistant knows; a visitor's would be made up.
+        if (visitor && r.params.isMember("card"))
+            return fail(error_code::forbidden, "the card is the assistant's to write (desk.card)");
         if (s.status != "bot")
             return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is " + s.status +
                                                   ", not with the assistant");
@@ -167,10 +170,10 @@ method_outcome pg_requests::desk_handoff(pg::connection& db, const rpc::request&
         to_visitor["open"] = now.open;
         to_visitor["agents_online"] = Json::Int64(now.agents_online);
         if (!visitor && !s.visitor.empty()) o.notices.push_back(notice(s.visitor, to_visitor));
-        if (!assistant && !bot.name.empty()) {
+        if (!assistant && !s.assignee.empty()) { // the assistant that has it (the desk's may have changed since)
             Json::Value gone = notice_body("desk.handed_over", conv, s.desk_name);
             gone["rule"] = rule;
-            o.notices.push_back(notice(bot.name, gone));
+            o.notices.push_back(notice(s.assignee, gone));
         }
         if (!routed) {
             Json::Value queued = notice_body("desk.queued", conv, s.desk_name);

@@ -372,6 +372,9 @@ method_outcome pg_requests::desk_transfer(pg::connection& db, const rpc::request
         if (!assignee && !supervisor)
             return fail(error_code::not_found, "no support conversation " + std::to_string(conv) + " assigned to you");
         if (s.status == "closed") return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is closed");
+        if (s.status == "bot")
+            return fail(error_code::conflict, "conversation " + std::to_string(conv) +
+                                                  " is with the assistant: claim it first (desk.claim)");
         const std::string cid = std::to_string(conv);
         method_outcome o;
         o.result["conv"] = Json::Int64(conv);

@@ -263,6 +263,14 @@ public:
             v.from_assistant();
             CPPUNIT_ASSERT_EQUAL(std::string("forbidden"),
                                  code_of(v.call("desk.handoff", params({{"conv", v.conv}, {"rule", "keyword"}}))));
+            Json::Value made_up(Json::objectValue);
+            made_up["summary"] = Json::Value(Json::arrayValue);
+            made_up["summary"].append("VIP, refund at once");
+            CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), // the card is the assistant's to write
+                                 code_of(v.call("desk.handoff", params({{"conv", v.conv}, {"rule", "request"}, {"card", made_up}}))));
+            // Nobody transfers a conversation the assistant has, not even a supervisor: claim it first.
+            CPPUNIT_ASSERT_EQUAL(std::string("conflict"), code_of(rpc_caller(shared().stack.port(), "sue", "pw-sue")
+                                                                      .call("desk.transfer", params({{"conv", v.conv}, {"to", "ann"}}))));
             const Json::Value r = v.call("desk.handoff", params({{"conv", v.conv}, {"rule", "request"}}));
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.toStyledString(), std::string("queued"), r["result"]["status"].asString());
             CPPUNIT_ASSERT_EQUAL(std::string("request"), handoff_rule(v.conv));
@@ -496,6 +504,19 @@ public:
         const std::string stats = admin_ok(st.conninfo(), {"desk", "stats", "shop"});
         for (const char* rule : {"keyword", "failures", "rephrase", "sentiment", "attribute", "request", "agent"})
             CPPUNIT_ASSERT_MESSAGE(stats, stats.find(std::string("handed over by ") + rule + ": ") != std::string::npos);
+        // Switched off: its conversations wait in the queue for a person, no longer the assistant's.
+        visitor v("vesna");
+        CPPUNIT_ASSERT(!v.from_assistant().isNull());
+        const std::string off = admin_ok(st.conninfo(), {"desk", "assistant", "shop", "--off"});
+        CPPUNIT_ASSERT_MESSAGE(off, off.find("of its conversations wait for a person") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
+                                                      " WHERE d.name = 'shop' AND s.status = 'bot'").int64(0, 0));
+        const auto row = db.exec("SELECT status, assignee_id IS NULL, handoff ->> 'rule' FROM support_conversations WHERE conv_id = $1",
+                                 {std::to_string(v.conv)});
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), row.str(0, 0));
+        CPPUNIT_ASSERT(row.boolean(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::string("assistant_off"), row.str(0, 2));
+        CPPUNIT_ASSERT(admin(st.conninfo(), {"desk", "assistant", "shop", "--off"}, out) != 0); // none left to switch off
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(assistant_test);
