@@ -11,8 +11,11 @@
 #include <json/json.h>
 
 #include <csignal>
+#include <algorithm>
 #include <memory>
+#include <set>
 #include <sstream>
+#include <vector>
 #include <thread>
 
 #include "common/json.hpp"
@@ -58,7 +61,7 @@ struct fixture {
     fixture() {
         for (const char* u : {"ann", "vera", "vic", "val", "vin", "viv", "wes", "wil", "otto", "sue"})
             stack.add_user(u, std::string("pw-") + u);
-        for (const char* u : {"vaughn", "vesna", "walt", "lara"}) stack.add_user(u, std::string("pw-") + u);
+        for (const char* u : {"vaughn", "vesna", "walt", "lara", "viv2"}) stack.add_user(u, std::string("pw-") + u);
         admin_ok(stack.conninfo(), {"user", "add", "helper", "--password", "pw-helper", "--bot"});
         admin_ok(stack.conninfo(), {"desk", "create", "shop", "--title", "Shop help"});
         admin_ok(stack.conninfo(), {"desk", "add-agent", "shop", "ann"});
@@ -84,6 +87,8 @@ struct visitor : rpc_caller {
     std::int64_t conv = 0;
     int sent = 0;
     std::string assistant_name;
+    std::vector<Json::Value> early; ///< from history, read first
+    std::set<std::int64_t> seen;    ///< seqs already handed out
     explicit visitor(const std::string& who, Json::Value details = Json::Value(Json::objectValue),
                      const std::string& desk = "shop", const std::string& assistant = "helper")
         : rpc_caller(shared().stack.port(), who, "pw-" + who), assistant_name(assistant) {
@@ -91,6 +96,11 @@ struct visitor : rpc_caller {
         if (!r["result"].isObject()) throw std::runtime_error("desk.start: " + r.toStyledString());
         conv = r["result"]["conv"].asInt64();
         for (int i = 0; i < 50 && client->subscribe(topic()) != 1; ++i) std::this_thread::sleep_for(100ms);
+        // What the assistant said before the subscription took (its greeting
+        // may be quicker than the plugin's news of the membership), as an app
+        // catches up: from history.
+        for (const auto& m : call("history", params({{"conv", conv}}))["result"]["messages"]) early.push_back(m);
+        std::sort(early.begin(), early.end(), [](const Json::Value& a, const Json::Value& b) { return a["seq"].asInt64() < b["seq"].asInt64(); });
     }
     std::string topic() const { return "chat/conv/" + std::to_string(conv) + "/msg"; }
     void say(const std::string& body) {
@@ -102,6 +112,15 @@ struct visitor : rpc_caller {
     }
     /// The assistant's next message, within `wait`; null when none came.
     Json::Value from_assistant(std::chrono::milliseconds wait = 15s) {
+        auto mine = [&](const Json::Value& m) {
+            return m["sender"].asString() == assistant_name && m["type"].asString() != "quick_replies" &&
+                   seen.insert(m["seq"].asInt64()).second;
+        };
+        while (!early.empty()) {
+            const Json::Value m = early.front();
+            early.erase(early.begin());
+            if (mine(m)) return m;
+        }
         const auto until = std::chrono::steady_clock::now() + wait;
         for (;;) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
@@ -109,8 +128,7 @@ struct visitor : rpc_caller {
             if (left.count() <= 0 || !client->wait_message(r, left, topic())) return Json::Value();
             Json::Value m;
             std::string why;
-            if (json::parse(r.payload, m, why) && m["sender"].asString() == assistant_name && m["type"].asString() != "quick_replies")
-                return m;
+            if (json::parse(r.payload, m, why) && mine(m)) return m;
         }
     }
 };
@@ -142,6 +160,7 @@ class assistant_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(the_same_question_again_hands_over_by_rephrase);
     CPPUNIT_TEST(angry_messages_hand_over_by_sentiment);
     CPPUNIT_TEST(an_enterprise_customer_goes_straight_to_a_person);
+    CPPUNIT_TEST(a_long_conversation_hands_over_by_length);
     CPPUNIT_TEST(the_visitor_asks_for_a_person_and_an_agent_takes_over_and_hands_back);
     CPPUNIT_TEST(hostile_input_changes_nothing);
     CPPUNIT_TEST(a_killed_assistant_answers_what_came_meanwhile);
@@ -254,6 +273,21 @@ public:
         visitor v("wes", details);
         CPPUNIT_ASSERT_EQUAL(std::string("Connecting you with a person."), v.from_assistant()["body"].asString());
         CPPUNIT_ASSERT_EQUAL(std::string("attribute"), handoff_rule(v.conv));
+    }
+
+    void a_long_conversation_hands_over_by_length() {
+        visitor v("viv2");
+        v.from_assistant();
+        // max_turns 8: eight answered questions (never the same entry twice in a row), then the ninth message.
+        const char* questions[] = {"When will my order arrive?", "How do I reset my password?", "How do I return an item?"};
+        for (int i = 0; i < 8; ++i) {
+            v.say(questions[i % 3]);
+            const std::string said = v.from_assistant()["body"].asString();
+            CPPUNIT_ASSERT_MESSAGE(said, said != "Connecting you with a person." && !said.empty());
+        }
+        v.say("and one more thing");
+        CPPUNIT_ASSERT_EQUAL(std::string("Connecting you with a person."), v.from_assistant()["body"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("length"), handoff_rule(v.conv));
     }
 
     void the_visitor_asks_for_a_person_and_an_agent_takes_over_and_hands_back() {
@@ -502,7 +536,7 @@ public:
         CPPUNIT_ASSERT_MESSAGE(again, again.find("0 added, 3 updated, 0 removed") != std::string::npos);
         // The statistics count what the other tests did.
         const std::string stats = admin_ok(st.conninfo(), {"desk", "stats", "shop"});
-        for (const char* rule : {"keyword", "failures", "rephrase", "sentiment", "attribute", "request", "agent"})
+        for (const char* rule : {"keyword", "failures", "rephrase", "sentiment", "attribute", "length", "request", "agent"})
             CPPUNIT_ASSERT_MESSAGE(stats, stats.find(std::string("handed over by ") + rule + ": ") != std::string::npos);
         // Switched off: its conversations wait in the queue for a person, no longer the assistant's.
         visitor v("vesna");
