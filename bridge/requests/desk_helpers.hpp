@@ -61,4 +61,13 @@ Json::Value stored_details(std::string_view text);
 /// {"notice": what, "conv", "desk"}.
 Json::Value notice_body(const char* what, std::int64_t conv, const std::string& desk);
 
+/// A desk as a widget sees it, one row per desk (`name` "": every desk):
+/// name, title, routing, open by its hours, agents online (a device and
+/// status online), waiting, the last hour's average wait (ms, or null),
+/// the pre-chat form, the assistant's name (or null), whether it takes
+/// offline messages (columns 0–9).
+pg::result desk_overview(pg::connection& db, const std::string& name);
+/// Row `i` of desk_overview as desk.info's answer.
+Json::Value desk_overview_row(const pg::result& row, int i);
+
 } // namespace mqchat::bridge::desk_helpers

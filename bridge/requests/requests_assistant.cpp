@@ -42,25 +42,6 @@ desk_bot bot_of(pg::connection& db, std::int64_t desk) {
     return r.rows() == 1 ? desk_bot{r.int64(0, 0), r.str(0, 1)} : desk_bot{};
 }
 
-/// Open by its hours, and how many agents are online: where a handoff leads.
-struct desk_now {
-    bool open = true;
-    std::int64_t agents_online = 0;
-    bool offline_form = false;
-};
-desk_now desk_state(pg::connection& db, std::int64_t desk) {
-    const auto r = db.exec(
-        "SELECT NOT EXISTS (SELECT 1 FROM desk_hours h WHERE h.desk_id = d.id) OR EXISTS (SELECT 1 FROM desk_hours h"
-        "    WHERE h.desk_id = d.id AND h.day = extract(isodow FROM now() AT TIME ZONE d.time_zone)"
-        "      AND (now() AT TIME ZONE d.time_zone)::time >= h.opens AND (now() AT TIME ZONE d.time_zone)::time < h.closes),"
-        "  (SELECT count(*) FROM desk_agents a JOIN presence p ON p.user_id = a.user_id"
-        "    WHERE a.desk_id = d.id AND p.devices > 0 AND p.state = 'online'),"
-        "  d.email IS NOT NULL"
-        "  FROM desks d WHERE d.id = $1",
-        {std::to_string(desk)});
-    return desk_now{r.boolean(0, 0), r.int64(0, 1), r.boolean(0, 2)};
-}
-
 } // namespace
 
 method_outcome pg_requests::desk_kb(pg::connection& db, const rpc::request& r, std::int64_t me) {
@@ -139,7 +120,10 @@ method_outcome pg_requests::desk_handoff(pg::connection& db, const rpc::request&
             return fail(error_code::conflict, "conversation " + std::to_string(conv) + " is " + s.status +
                                                   ", not with the assistant");
         const std::string cid = std::to_string(conv);
-        const desk_now now = desk_state(db, s.desk);
+        // Open by its hours, and agents online: where a handoff leads.
+        const auto now = desk_overview(db, s.desk_name);
+        const bool open = now.boolean(0, 3), offline_form = now.boolean(0, 9);
+        const std::int64_t agents_online = now.int64(0, 4);
         card["rule"] = rule;
         card["by"] = r.caller;
         // The assistant leaves it: from here on it cannot write there.
@@ -161,14 +145,14 @@ method_outcome pg_requests::desk_handoff(pg::connection& db, const rpc::request&
         o.result["rule"] = rule;
         // Outside business hours, or nobody online: the widget offers the
         // offline form besides (it still waits for whoever comes first).
-        o.result["open"] = now.open;
-        o.result["agents_online"] = Json::Int64(now.agents_online);
-        o.result["offline_form"] = now.offline_form;
+        o.result["open"] = open;
+        o.result["agents_online"] = Json::Int64(agents_online);
+        o.result["offline_form"] = offline_form;
         Json::Value to_visitor = notice_body("desk.queued", conv, s.desk_name);
         to_visitor["position"] = Json::Int64(position);
         to_visitor["handoff"] = rule;
-        to_visitor["open"] = now.open;
-        to_visitor["agents_online"] = Json::Int64(now.agents_online);
+        to_visitor["open"] = open;
+        to_visitor["agents_online"] = Json::Int64(agents_online);
         if (!visitor && !s.visitor.empty()) o.notices.push_back(notice(s.visitor, to_visitor));
         if (!assistant && !s.assignee.empty()) { // the assistant that has it (the desk's may have changed since)
             Json::Value gone = notice_body("desk.handed_over", conv, s.desk_name);

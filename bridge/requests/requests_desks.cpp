@@ -497,48 +497,6 @@ method_outcome pg_requests::desk_notes(pg::connection& db, const rpc::request& r
     return ok(std::move(res));
 }
 
-namespace {
-
-/// What a visitor's widget shows before and while waiting, per desk: open by
-/// the business hours, agents online (a device and status online), how many
-/// wait, and the average wait of the last hour's assignments. `name` '' is
-/// every desk.
-pg::result desk_overview(pg::connection& db, const std::string& name) {
-    return db.exec(
-        "SELECT d.name, d.title, d.routing,"
-        "  NOT EXISTS (SELECT 1 FROM desk_hours h WHERE h.desk_id = d.id) OR EXISTS (SELECT 1 FROM desk_hours h"
-        "    WHERE h.desk_id = d.id AND h.day = extract(isodow FROM now() AT TIME ZONE d.time_zone)"
-        "      AND (now() AT TIME ZONE d.time_zone)::time >= h.opens AND (now() AT TIME ZONE d.time_zone)::time < h.closes),"
-        "  (SELECT count(*) FROM desk_agents a JOIN presence p ON p.user_id = a.user_id"
-        "    WHERE a.desk_id = d.id AND p.devices > 0 AND p.state = 'online'),"
-        "  (SELECT count(*) FROM support_conversations s WHERE s.desk_id = d.id AND s.status = 'queued'),"
-        "  (SELECT (avg(extract(epoch FROM s.assigned_at - s.queued_at)) * 1000)::bigint FROM support_conversations s"
-        "    WHERE s.desk_id = d.id AND s.assigned_at > now() - interval '1 hour'),"
-        "  d.prechat_fields::text,"
-        "  (SELECT u.name FROM desk_assistants a JOIN users u ON u.id = a.bot_id AND NOT u.banned WHERE a.desk_id = d.id)"
-        "  FROM desks d WHERE $1 = '' OR d.name = $1 ORDER BY d.name",
-        {name});
-}
-
-Json::Value desk_overview_row(const pg::result& row, int i) {
-    Json::Value res(Json::objectValue);
-    res["desk"] = row.str(i, 0);
-    res["title"] = row.str(i, 1);
-    res["routing"] = row.str(i, 2);
-    res["open"] = row.boolean(i, 3);
-    res["agents_online"] = Json::Int64(row.int64(i, 4));
-    res["waiting"] = Json::Int64(row.int64(i, 5));
-    res["average_wait_ms"] = row.is_null(i, 6) ? Json::Value() : Json::Value(Json::Int64(row.int64(i, 6)));
-    Json::Value prechat;
-    std::string why;
-    res["prechat"] = json::parse(row.text(i, 7), prechat, why) && prechat.isArray() ? prechat : Json::Value(Json::arrayValue);
-    // Its assistant answers at any hour: a widget offers the chat, not the offline form.
-    res["assistant"] = row.is_null(i, 8) ? Json::Value() : Json::Value(row.str(i, 8));
-    return res;
-}
-
-} // namespace
-
 method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r, std::int64_t) {
     std::string desk_name;
     if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
