@@ -34,8 +34,8 @@ std::string suggested_questions(const Json::Value& matches, double threshold) {
     return out;
 }
 
-std::string answer_text(const Json::Value& match) {
-    std::string text = match["answer"].asString();
+std::string answer_text(const Json::Value& match, std::string text) {
+    if (text.empty()) text = match["answer"].asString();
     for (const auto& link : match["links"])
         if (link["title"].isString() && link["url"].isString())
             text.append("\n").append(link["title"].asString()).append(": ").append(link["url"].asString());
@@ -316,10 +316,7 @@ void assistant::on_draft(const draft_result& d) {
     auto done = [this, conv = d.conv] { done_with_message(conv); };
     if (d.what == draft_result::drafted) {
         remember(d.conv, false, d.text);
-        std::string text = d.text;
-        for (const auto& link : p.best["links"])
-            text.append("\n").append(link["title"].asString()).append(": ").append(link["url"].asString());
-        return say(d.conv, text, done);
+        return say(d.conv, answer_text(p.best, d.text), done);
     }
     if (d.what == draft_result::declined) {
         const answer_decision next = declined(p.rules, it->second.state);

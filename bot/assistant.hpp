@@ -124,8 +124,9 @@ private:
     std::map<std::int64_t, pending_draft> drafts_; ///< by conversation
 };
 
-/// The knowledge base's answer as the visitor reads it: the text, then its links.
-std::string answer_text(const Json::Value& match);
+/// The knowledge base's answer as the visitor reads it: the entry's text
+/// (or `text`, a model's draft of it), then the entry's links.
+std::string answer_text(const Json::Value& match, std::string text = "");
 /// When unsure: the questions of up to three matches with at least half the
 /// threshold's confidence, one per line (a quick_replies message); "" for none.
 std::string suggested_questions(const Json::Value& matches, double threshold);
