@@ -326,12 +326,22 @@
     }
   }
 
-  async function startConversation(details) {
-    setStatus('Starting…');
-    const r = await knock({ start: true, details: Object.assign({ page: location.href.slice(0, 1000) }, details || {}) });
-    adopt(r);
-    showQueue();
-    await connect();
+  // One start at a time: a message written while the pre-chat form's start is
+  // still on its way waits for that start instead of knocking again (a second
+  // knock would make a second visitor and conversation, and the late answer
+  // would wipe the message from the panel).
+  let starting = null;
+  function startConversation(details) {
+    if (!starting) {
+      starting = (async () => {
+        setStatus('Starting…');
+        const r = await knock({ start: true, details: Object.assign({ page: location.href.slice(0, 1000) }, details || {}) });
+        adopt(r);
+        showQueue();
+        await connect();
+      })().finally(() => { starting = null; });
+    }
+    return starting;
   }
 
   function connect() {
@@ -554,7 +564,7 @@
     const body = input.value.trim();
     if (!body) return;
     input.value = '';
-    if (!st.conv || st.closed) {
+    if (starting || !st.conv || st.closed) {
       try { await startConversation({}); } catch (e) { setStatus('Could not start the chat: ' + e.message); input.value = body; return; }
     }
     const p = { id: 'w-' + random(16), body };
