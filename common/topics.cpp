@@ -94,6 +94,12 @@ parsed_topic topic_names::parse(std::string_view topic) const {
             out.kind = topic_kind::presence;
             out.user = rest;
         }
+    } else if (take_word(rest, "fabric/")) {
+        const bool presence = take_word(rest, "presence/");
+        if ((presence || take_word(rest, "broker/")) && valid_user_name(rest)) {
+            out.kind = presence ? topic_kind::fabric_presence : topic_kind::fabric_broker;
+            out.broker = rest;
+        }
     } else if (take_word(rest, "rpc/")) { // rpc/{method} or rpc/{method}/stamped
         const bool more = take_segment(rest, segment);
         if (!more) segment = rest;

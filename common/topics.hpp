@@ -12,6 +12,12 @@
 /// | {prefix}presence/{uid}        | presence        |
 /// | {prefix}rpc/{method}          | rpc             |
 /// | {prefix}rpc/{method}/stamped  | rpc_stamped     |
+/// | {prefix}fabric/presence/{b}   | fabric_presence |
+/// | {prefix}fabric/broker/{b}     | fabric_broker   |
+///
+/// The fabric topics carry what brokers tell each other when there are
+/// several (docs/architecture.md, "Several brokers"): broker {b}'s device
+/// counts, and whether its link to the hub is up. No client reads or writes them.
 ///
 /// The prefix (default `chat/`) is configurable and always ends in `/`.
 
@@ -33,6 +39,8 @@ enum class topic_kind {
     presence,
     rpc,
     rpc_stamped, ///< a request after the plugin checked it and stamped the caller
+    fabric_presence, ///< a broker's device counts, for the other brokers
+    fabric_broker,   ///< a broker's link to the hub: "1" up, "0" down (Mosquitto's bridge notification)
 };
 
 struct parsed_topic {
@@ -40,6 +48,7 @@ struct parsed_topic {
     std::int64_t conv = 0;      ///< for conv_* kinds
     std::string_view user;      ///< for user_inbox and presence (a view into the topic)
     std::string_view method;    ///< for rpc and rpc_stamped
+    std::string_view broker;    ///< for fabric_presence and fabric_broker
 };
 
 /// A conversation id as it appears in a topic: decimal, no sign, no leading
@@ -94,6 +103,10 @@ public:
     std::string all_receipts() const { return prefix_ + "conv/+/receipt"; }
     /// Presence, which the bridge keeps (last seen).
     std::string all_presence() const { return prefix_ + "presence/+"; }
+    /// Broker `name`'s device counts, and its link state (the `notification_topic`
+    /// of its Mosquitto bridge to the hub).
+    std::string fabric_presence(std::string_view name) const { return prefix_ + "fabric/presence/" + std::string(name); }
+    std::string fabric_broker(std::string_view name) const { return prefix_ + "fabric/broker/" + std::string(name); }
 
 private:
     std::string prefix_;

@@ -98,6 +98,10 @@ int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
         return ctx.config.exclusive ? ctx.defer_login() : MOSQ_ERR_PLUGIN_DEFER;
     }
     const char* address = mosquitto_client_address(ed.client);
+    // The fabric's name is how this broker knows its own bridge to the hub
+    // (context.cpp, from_fabric): a client with it could pass anything unchecked.
+    if (ctx.fabric && ctx.config.fabric_username == ed.username)
+        return refuse(ed.username, address, "this name is the brokers' fabric link (plugin_opt_fabric_username)");
     if (ctx.token_keys && ed.password && token::looks_like_token(ed.password)) return check_token(ctx, ed, address);
 
     const std::string name = ed.username;
@@ -135,9 +139,11 @@ int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     if (const user_entry* u = ctx.users.find(ed.username); u && u->bridge) return MOSQ_ERR_SUCCESS;
     const int before = ctx.limiter.devices(ed.username);
     std::string displaced;
-    if (!ctx.limiter.admit(ed.client, ed.username, id, &displaced))
+    const int elsewhere = ctx.fabric ? ctx.fabric->remote_devices(ed.username) : 0;
+    if (!ctx.limiter.admit(ed.client, ed.username, id, &displaced, elsewhere))
         return refuse(ed.username, address,
-                      "too many connections (at most " + std::to_string(ctx.config.max_connections_per_user) + ")");
+                      "too many connections (at most " + std::to_string(ctx.config.max_connections_per_user) +
+                          (elsewhere ? ", " + std::to_string(elsewhere) + " of them on other brokers)" : ")"));
     if (ctx.limiter.devices(ed.username) != before) ctx.devices_changed(ed.username);
     if (!displaced.empty()) ctx.devices_changed(displaced);
     return MOSQ_ERR_SUCCESS;

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "common/names.hpp"
 #include "common/topics.hpp"
 
 namespace mqchat::plugin {
@@ -36,7 +37,17 @@ plugin_config parse_config(const option_list& options) {
         r.integer("knocks_per_minute_per_address", c.knocks_per_minute_per_address, 0, 1000000));
     c.knocks_per_minute_per_site_key = static_cast<int>(
         r.integer("knocks_per_minute_per_site_key", c.knocks_per_minute_per_site_key, 0, 10000000));
+    c.fabric_username = r.string("fabric_username", "");
+    c.broker_name = r.string("broker_name", "");
+    c.fabric_grace_ms = static_cast<int>(r.integer("fabric_grace_ms", c.fabric_grace_ms, 0, 600000));
     std::string errors = r.errors();
+    auto problem = [&errors](const std::string& text) { errors += (errors.empty() ? "" : "; ") + text; };
+    if (!c.fabric_username.empty() && !valid_user_name(c.fabric_username))
+        problem("plugin_opt_fabric_username: '" + c.fabric_username + "' is not a valid user name");
+    if (!c.fabric_username.empty() && c.broker_name.empty())
+        problem("plugin_opt_broker_name: required with plugin_opt_fabric_username (this broker's name among them)");
+    if (!c.broker_name.empty() && !valid_user_name(c.broker_name))
+        problem("plugin_opt_broker_name: '" + c.broker_name + "' must be 1-64 letters, digits, '.', '_' or '-'");
     try {
         topic_names check(c.topic_prefix);
     } catch (const std::invalid_argument& e) {

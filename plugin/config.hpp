@@ -67,6 +67,20 @@ struct plugin_config {
     /// 0: no cap.
     int knocks_per_minute_per_address = 20;
     int knocks_per_minute_per_site_key = 1200;
+    /// Several brokers (docs/architecture.md, "Several brokers"): the
+    /// remote_username of this broker's Mosquitto bridge to the hub
+    /// (plugin_opt_fabric_username; empty: a broker on its own). What
+    /// arrives through that bridge was checked by the broker it came from;
+    /// nobody may log in with this name here.
+    std::string fabric_username;
+    /// This broker's name among them (plugin_opt_broker_name), in its
+    /// fabric topics; required with fabric_username.
+    std::string broker_name;
+    /// How long the devices of a broker whose link went down still count
+    /// (plugin_opt_fabric_grace_ms): its clients reconnect to another broker
+    /// meanwhile, so their presence does not flap offline and back.
+    int fabric_grace_ms = 10000;
+    bool fabric() const { return !fabric_username.empty(); }
     bool persist_logins() const { return !login_key_file.empty(); }
     bool tokens_enabled() const { return !jwt_hs256_secret_file.empty() || !jwt_jwks_file.empty(); }
 };

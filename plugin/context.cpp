@@ -26,7 +26,11 @@ std::string member_key(std::int64_t conv, std::string_view name) { return std::t
 
 plugin_context::plugin_context(mosquitto_plugin_id_t* id_, plugin_config config_)
     : id(id_), config(std::move(config_)), topics(config.topic_prefix),
-      workers(worker_settings{config.db, password_threads(config), 10000, 10000}) {}
+      workers(worker_settings{config.db, password_threads(config), 10000, 10000}) {
+    if (config.fabric())
+        fabric = std::make_unique<fabric_presence>(config.broker_name, password::random_hex(8),
+                                                   std::chrono::milliseconds(config.fabric_grace_ms));
+}
 
 void plugin_context::apply_workers_results() {
     workers.receive();
@@ -44,7 +48,7 @@ void plugin_context::apply_workers_results() {
             for (auto& gone : users.replace_all(*c.snapshot)) to_kick.push_back(std::move(gone));
             for (const auto& u : *c.snapshot) {
                 if (u.banned) to_kick.push_back(u.name);
-                presence.choice_changed(u.name, limiter.devices(u.name), u.presence);
+                presence.choice_changed(u.name, total_devices(u.name), u.presence);
             }
             if (!first_load_applied) offline_at_start = c.names;
             first_load_applied = true;
@@ -53,7 +57,7 @@ void plugin_context::apply_workers_results() {
             recently_missed.clear();
             users.upsert(c.user);
             if (c.user.banned) to_kick.push_back(c.user.name);
-            presence.choice_changed(c.user.name, limiter.devices(c.user.name), c.user.presence);
+            presence.choice_changed(c.user.name, total_devices(c.user.name), c.user.presence);
             break;
         case k::upsert_credentials:
             recently_missed.clear();
@@ -235,7 +239,44 @@ void plugin_context::devices_changed(const std::string& user) {
     if (!presence.enabled() || user.empty() || valid_knock_name(user)) return;
     const user_entry* u = users.find(user);
     if (u && u->bridge) return;
-    presence.publish(user, limiter.devices(user), u ? u->presence : presence_choice{});
+    if (fabric) fabric->local_changed(user, limiter.devices(user));
+    presence.publish(user, total_devices(user), u ? u->presence : presence_choice{});
+}
+
+void plugin_context::remote_devices_changed(const std::vector<std::string>& changed) {
+    if (!presence.enabled()) return;
+    for (const auto& user : changed) {
+        const user_entry* u = users.find(user);
+        if (u && u->bridge) continue;
+        presence.publish(user, total_devices(user), u ? u->presence : presence_choice{});
+    }
+}
+
+bool plugin_context::from_fabric(const mosquitto* client) const {
+    // Mosquitto names a bridge's own connection by its local_username
+    // (examples/fabric/edge-bridge.conf sets it to the fabric's name), and
+    // nobody may log in with that name here (auth.cpp): the name says it is ours.
+    if (!fabric) return false;
+    const char* name = mosquitto_client_username(client);
+    return name && config.fabric_username == name;
+}
+
+void plugin_context::fabric_tick() {
+    if (!fabric) return;
+    const std::string out = fabric->take_outgoing(limiter.all_devices());
+    if (!out.empty()) {
+        const std::string topic = topics.fabric_presence(fabric->name());
+        // QoS 1 through the hub to every broker; not retained: a broker that
+        // joins asks for everyone's table (its link's "1" notification).
+        mosquitto_broker_publish_copy(nullptr, topic.c_str(), static_cast<int>(out.size()), out.data(), 1, false,
+                                      nullptr);
+    }
+    const auto gone = fabric->expire(std::chrono::steady_clock::now());
+    if (!gone.empty()) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: a broker's link stayed down %d ms: %zu users' devices there no longer count",
+                             config.fabric_grace_ms, gone.size());
+        remote_devices_changed(gone);
+    }
 }
 
 void plugin_context::note_members_version(std::int64_t conv, std::int64_t version) {

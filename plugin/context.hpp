@@ -18,6 +18,7 @@
 #include "config.hpp"
 #include "delivery_hold.hpp"
 #include "directory.hpp"
+#include "fabric.hpp"
 #include "limits.hpp"
 #include "presence.hpp"
 #include "tokens.hpp"
@@ -60,6 +61,10 @@ struct plugin_context {
     delivery_hold held;
     limits limiter{config};
     presence_publisher presence{topics, config.presence};
+    /// Device counts of the other brokers; null for a broker on its own.
+    std::unique_ptr<fabric_presence> fabric;
+    /// When this plugin started (the fabric's tables need a moment to arrive).
+    const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     /// Users a previous run left online (from the first load): published
     /// offline on the first TICK, after Mosquitto has restored its retained
     /// messages (which still say online).
@@ -171,8 +176,20 @@ public:
     }
 
     /// A connection of `user` came or went: publishes its presence if its
-    /// number of devices changed (not for the bridge).
+    /// number of devices changed (not for the bridge), and tells the other
+    /// brokers at the next flush.
     void devices_changed(const std::string& user);
+    /// The user's devices on every broker.
+    int total_devices(const std::string& user) const {
+        return limiter.devices(user) + (fabric ? fabric->remote_devices(user) : 0);
+    }
+    /// Other brokers' counts of these users changed: publishes their presence here.
+    void remote_devices_changed(const std::vector<std::string>& users);
+    /// Whether the client is this broker's own bridge to the fabric's hub.
+    bool from_fabric(const mosquitto* client) const;
+    /// From TICK: tells the other brokers what changed here, and lets the
+    /// devices of brokers gone for longer than the grace period go.
+    void fabric_tick();
 
     /// Whether a stored message of `conv` needing membership version `needed`
     /// must be held (delivery_hold) rather than delivered now: the version is

@@ -77,12 +77,13 @@ bool limits::acceptable_client_id(std::string_view id) const {
 }
 
 bool limits::admit(const mosquitto* client, const std::string& user, const std::string& client_id,
-                   std::string* displaced) {
+                   std::string* displaced, int elsewhere) {
     release(client); // a re-authentication of the same connection counts once
     int& n = per_user_[user];
     const auto same_id = by_client_id_.find(client_id);
     const std::string holder = same_id == by_client_id_.end() ? "" : admitted_.at(same_id->second).user;
-    if (config_.max_connections_per_user > 0 && n >= config_.max_connections_per_user && holder != user) {
+    if (config_.max_connections_per_user > 0 && n + elsewhere >= config_.max_connections_per_user &&
+        holder != user) {
         if (n == 0) per_user_.erase(user);
         return false;
     }

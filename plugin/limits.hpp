@@ -53,9 +53,10 @@ public:
     /// reuses the client id of one of the user's connections is let in: the
     /// broker is about to close the old one (a phone back from a dead network).
     /// When the client id was another user's, that user loses the device and
-    /// is named in `displaced`.
+    /// is named in `displaced`. `elsewhere`: the user's devices on other
+    /// brokers, which count against the same limit.
     bool admit(const mosquitto* client, const std::string& user, const std::string& client_id,
-               std::string* displaced = nullptr);
+               std::string* displaced = nullptr, int elsewhere = 0);
     /// Forgets a connection admitted before; unknown clients are ignored.
     /// Returns the user when this took one of its devices away (not when a
     /// newer connection with the same client id holds it now), else "".
@@ -63,6 +64,8 @@ public:
     int connections(const std::string& user) const;
     /// A user's devices: distinct client ids connected (presence counts these).
     int devices(const std::string& user) const;
+    /// Every user with a device here, and how many.
+    const std::unordered_map<std::string, int>& all_devices() const { return devices_; }
 
 private:
     struct window {

@@ -69,6 +69,16 @@ std::int64_t take_members_version(mosquitto_evt_message& ed) {
         }
         return MOSQ_ERR_SUCCESS;
     }
+    if (ctx.from_fabric(ed.client)) {
+        // Checked and stamped by the broker it came from; other brokers' news is ours to read.
+        if (t.kind == topic_kind::fabric_presence)
+            ctx.remote_devices_changed(ctx.fabric->on_presence(
+                t.broker, std::string_view(static_cast<const char*>(ed.payload), ed.payloadlen)));
+        else if (t.kind == topic_kind::fabric_broker)
+            ctx.fabric->on_link(t.broker, std::string_view(static_cast<const char*>(ed.payload), ed.payloadlen),
+                                std::chrono::steady_clock::now());
+        return MOSQ_ERR_SUCCESS;
+    }
     if (t.kind != topic_kind::conv_send && t.kind != topic_kind::rpc && t.kind != topic_kind::conv_receipt &&
         t.kind != topic_kind::conv_typing && !ed.retain)
         return MOSQ_ERR_SUCCESS; // nothing to check or stamp

@@ -73,6 +73,13 @@ void log_deferred_logins(plugin_context& ctx) {
     ctx.logins_deferred = 0;
 }
 
+/// With several brokers, the others' tables arrive a moment after this
+/// broker's link to the hub comes up: until then "no device" is not known.
+bool fabric_settled(const plugin_context& ctx) {
+    const auto settle = std::min(std::chrono::milliseconds(3000), std::chrono::milliseconds(ctx.config.fabric_grace_ms));
+    return std::chrono::steady_clock::now() - ctx.started >= settle;
+}
+
 } // namespace
 
 int on_tick(int, void*, void* userdata) {
@@ -86,11 +93,13 @@ int on_tick(int, void*, void* userdata) {
         ctx.apply_pending_changes();
         ctx.release_held();
         log_deferred_logins(ctx);
-        if (!ctx.offline_at_start.empty()) {
+        ctx.fabric_tick();
+        if (!ctx.offline_at_start.empty() && (!ctx.fabric || fabric_settled(ctx))) {
             // Mosquitto has restored its retained messages by now: correct the
-            // "online" of users whose connections died with the previous run.
+            // "online" of users whose connections died with the previous run
+            // (and, with several brokers, are not on another one either).
             for (const auto& name : ctx.offline_at_start)
-                if (ctx.limiter.devices(name) == 0) {
+                if (ctx.total_devices(name) == 0) {
                     const user_entry* u = ctx.users.find(name);
                     ctx.presence.mark_offline(name, u ? u->presence : presence_choice{});
                 }

@@ -247,4 +247,13 @@ void mqtt_client::on_message(mosquitto*, void* obj, const mosquitto_message* m, 
     self->cv_.notify_all();
 }
 
+std::unique_ptr<mqtt_client> login(int port, const std::string& user, const std::string& password,
+                                   const std::string& client_id) {
+    auto c = std::make_unique<mqtt_client>(port, client_options{client_id, user, password});
+    const int rc = c->connect();
+    if (rc != 0) throw std::runtime_error("login of " + user + " on port " + std::to_string(port) + " refused: " +
+                                          std::to_string(rc));
+    return c;
+}
+
 } // namespace mqchat::test

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -103,5 +104,10 @@ private:
     std::map<int, int> subacks_;   ///< mid → first granted code
     std::deque<received> messages_;
 };
+
+/// A client of `user` on 127.0.0.1:`port` with client id `client_id`,
+/// connected; throws when the login is refused.
+std::unique_ptr<mqtt_client> login(int port, const std::string& user, const std::string& password,
+                                   const std::string& client_id);
 
 } // namespace mqchat::test

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -240,10 +241,19 @@ void chat_stack::restart_bridge(const std::vector<std::string>& extra_config) {
 }
 
 void chat_stack::add_user(const std::string& name, const std::string& password) {
-    admin_ok(conninfo(), {"user", "add", name, "--password", password});
+    test::add_user(conninfo(), name, password);
 }
 
 std::int64_t chat_stack::create_conv(const std::vector<std::string>& members, const std::string& title) {
+    return test::create_conv(conninfo(), members, title);
+}
+
+void add_user(const std::string& conninfo, const std::string& name, const std::string& password) {
+    admin_ok(conninfo, {"user", "add", name, "--password", password});
+}
+
+std::int64_t create_conv(const std::string& conninfo, const std::vector<std::string>& members,
+                         const std::string& title) {
     std::vector<std::string> args{"conv", "create"};
     if (!title.empty()) {
         args.push_back("--title");
@@ -253,9 +263,85 @@ std::int64_t chat_stack::create_conv(const std::vector<std::string>& members, co
         args.push_back("--member");
         args.push_back(m);
     }
-    std::string out = admin_ok(conninfo(), args);
+    std::string out = admin_ok(conninfo, args);
     while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
     return std::stoll(out.substr(out.find_last_of(' ') + 1));
+}
+
+// ---------------------------------------------------------------- several brokers
+
+namespace {
+/// examples/fabric/edge-bridge.conf with its fields filled in, one line per element.
+std::vector<std::string> edge_bridge_lines(const std::string& name, int hub_port) {
+    std::string text = read_file(source_dir() + "/examples/fabric/edge-bridge.conf");
+    const std::pair<std::string, std::string> fields[] = {
+        {"@NAME@", name}, {"@HUB_ADDRESS@", "127.0.0.1"}, {"@HUB_PORT@", std::to_string(hub_port)},
+        {"@FABRIC_USER@", fabric_stack::fabric_user}, {"@FABRIC_PASSWORD@", fabric_stack::fabric_password}};
+    for (const auto& [field, value] : fields)
+        for (std::size_t at; (at = text.find(field)) != std::string::npos;) text.replace(at, field.size(), value);
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '#') lines.push_back(line);
+    return lines;
+}
+} // namespace
+
+fabric_stack::fabric_stack(const std::string& tag, int broker_count, int bridge_count, broker_options options)
+    : dir(tag), db(dir) {
+    admin_ok(db.conninfo(), {"migrate"});
+    const std::string passwords = dir.file("hub.passwords");
+    write_file(passwords, "");
+    for (const auto& [user, password] : {std::pair{fabric_user, fabric_password}, {"mqchat-bridge", bridge_password}}) {
+        child_process p({"mosquitto_passwd", "-b", passwords, user, password}, dir.file("mosquitto_passwd.log"));
+        if (p.wait_exit(std::chrono::seconds(10)) != 0)
+            throw std::runtime_error("mosquitto_passwd failed:\n" + read_file(dir.file("mosquitto_passwd.log")));
+    }
+    broker_options hub_options;
+    hub_options.with_plugin = false;
+    hub_options.extra_lines = {"password_file " + passwords};
+    hub = std::make_unique<broker>(dir, db.conninfo(), hub_options, "hub");
+    hub->start();
+    for (int i = 0; i < broker_count; ++i) {
+        const std::string name = "b" + std::to_string(i + 1);
+        broker_options o = options;
+        o.plugin_options.push_back(std::string("fabric_username ") + fabric_user);
+        o.plugin_options.push_back("broker_name " + name);
+        for (auto& line : edge_bridge_lines(name, hub->port())) o.extra_lines.push_back(std::move(line));
+        brokers.push_back(std::make_unique<broker>(dir, db.conninfo(), o, name));
+        brokers.back()->start();
+    }
+    for (int i = 0; i < broker_count; ++i)
+        if (!link_up(static_cast<std::size_t>(i)))
+            throw std::runtime_error("broker b" + std::to_string(i + 1) + " did not link to the hub:\n" +
+                                     brokers[static_cast<std::size_t>(i)]->log());
+    for (int i = 0; i < bridge_count; ++i) {
+        stores.push_back(std::make_unique<bridge>(dir, db.conninfo(), hub->port(), bridge_password,
+                                                  "bridge" + std::to_string(i + 1)));
+        stores.back()->start();
+    }
+}
+
+bool fabric_stack::link_up(std::size_t i, int timeout_ms) const {
+    // Mosquitto logs the bridge's CONNACK from the hub... only at debug level;
+    // the hub logs the new client by its id at information level.
+    const std::string id = "mqchat-fabric-b" + std::to_string(i + 1);
+    const std::size_t seen_before = hub_seen_.count(i) ? hub_seen_.at(i) : 0;
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        const std::string log = hub->log();
+        const std::size_t at = log.rfind("as " + id + " (");
+        if (at != std::string::npos && at >= seen_before) {
+            hub_seen_[i] = at + 1;
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+void fabric_stack::restart_broker(std::size_t i) {
+    brokers.at(i)->start();
+    if (!link_up(i)) throw std::runtime_error("broker b" + std::to_string(i + 1) + " did not link to the hub again");
 }
 
 } // namespace mqchat::test

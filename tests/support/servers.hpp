@@ -4,6 +4,7 @@
 /// free loopback ports in its own temp directory; each start either succeeds
 /// or throws with the server's log, so a test never passes without them.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -116,6 +117,12 @@ std::string admin_ok(const std::string& conninfo, const std::vector<std::string>
 /// The last word of mqchat-admin's output: the token, key or secret it printed last.
 std::string last_word(const std::string& output);
 
+/// Adds a user with a password through mqchat-admin.
+void add_user(const std::string& conninfo, const std::string& name, const std::string& password);
+/// Creates a conversation through mqchat-admin and returns its id.
+std::int64_t create_conv(const std::string& conninfo, const std::vector<std::string>& members,
+                         const std::string& title = "");
+
 /// The whole stack: database (migrated, with a bridge identity), broker with
 /// the plugin, and the bridge, all started.
 class chat_stack {
@@ -138,6 +145,35 @@ public:
     void restart_bridge(const std::vector<std::string>& extra_config = {});
 
     static constexpr const char* bridge_password = "bridge-secret";
+};
+
+/// Several brokers with the plugin, linked by their Mosquitto bridges to a
+/// hub (a plain Mosquitto) where the mqchat-bridges connect, as
+/// examples/fabric/ and docs/operations.md set them up. Everything started.
+class fabric_stack {
+public:
+    fabric_stack(const std::string& tag, int broker_count, int bridge_count = 1, broker_options options = {});
+
+    temp_dir dir;
+    pg_cluster db;
+    std::unique_ptr<broker> hub;
+    std::vector<std::unique_ptr<broker>> brokers;
+    std::vector<std::unique_ptr<bridge>> stores; ///< mqchat-bridge processes, on the hub
+
+    std::string conninfo() const { return db.conninfo(); }
+    int port(std::size_t broker) const { return brokers.at(broker)->port(); }
+    /// Starts broker `i` again (after a kill) and waits until its link to the hub is up.
+    void restart_broker(std::size_t i);
+    /// Waits until broker `i`'s link to the hub is up (its log says so); false after `timeout_ms`.
+    bool link_up(std::size_t i, int timeout_ms = 15000) const;
+
+    static constexpr const char* fabric_user = "mqchat-fabric";
+    static constexpr const char* fabric_password = "fabric-secret";
+    static constexpr const char* bridge_password = "bridge-secret";
+
+private:
+    /// Where in the hub's log each broker's last link was seen (a new one comes after).
+    mutable std::map<std::size_t, std::size_t> hub_seen_;
 };
 
 } // namespace mqchat::test

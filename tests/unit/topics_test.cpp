@@ -47,6 +47,13 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("chat/conv/12/msg"), t.conv_msg(12));
         CPPUNIT_ASSERT_EQUAL(std::string("chat/user/alice/inbox"), t.inbox("alice"));
         CPPUNIT_ASSERT_EQUAL(std::string("chat/conv/+/stamped"), t.all_stamped());
+        p = t.parse("chat/fabric/presence/b2");
+        CPPUNIT_ASSERT(p.kind == topic_kind::fabric_presence);
+        CPPUNIT_ASSERT_EQUAL(std::string("b2"), std::string(p.broker));
+        const std::string link = t.fabric_broker("b2"); // parse() gives views into its argument
+        p = t.parse(link);
+        CPPUNIT_ASSERT(p.kind == topic_kind::fabric_broker);
+        CPPUNIT_ASSERT_EQUAL(std::string("b2"), std::string(p.broker));
     }
     void outside_prefix_is_not_ours() {
         for (const char* s : {"sensors/temp", "chatter/conv/1/send", "chat", "Chat/conv/1/send", "$SYS/broker/uptime", ""})
@@ -57,7 +64,8 @@ public:
                              "chat/conv/#", "chat/conv/1/+", "chat/conv//send", "chat/conv/01/send",
                              "chat/conv/-1/send", "chat/conv/abc/send", "chat/conv/1/other",
                              "chat/user/../inbox", "chat/user/a+b/inbox", "chat/user/alice", "chat/user/alice/inbox/x",
-                             "chat/presence/", "chat/presence/a/b", "chat/rpc/", "chat/rpc/Bad-Method",
+                             "chat/presence/", "chat/presence/a/b", "chat/fabric/presence/",
+                             "chat/fabric/presence/+", "chat/fabric/other/b1", "chat/fabric/broker/b1/x", "chat/rpc/", "chat/rpc/Bad-Method",
                              "chat/rpc/history/other", "chat/rpc/history/stamped/x",
                              "chat/conv/99999999999999999999/send"};
         for (const char* s : bad) CPPUNIT_ASSERT_MESSAGE(s, t.parse(s).kind == topic_kind::invalid);

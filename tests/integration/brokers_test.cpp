@@ -1,0 +1,276 @@
+// Several brokers (docs/architecture.md, "Several brokers"): three Mosquitto
+// processes with the plugin, linked by their own Mosquitto bridges to a hub
+// where mqchat-bridge connects, exactly as examples/fabric/ sets them up.
+// Members on different brokers get every message once and in order; acks,
+// replies, notices, typing, receipts and presence cross brokers; device
+// counts and the connection limit are summed over brokers; a broker that dies
+// takes its devices with it after the grace period, without flapping.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <signal.h>
+
+#include <thread>
+
+#include "support/chat.hpp"
+#include "common/pg.hpp"
+#include "support/mqtt_client.hpp"
+#include "support/rpc_caller.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int grace_ms = 2000;
+
+struct fixture {
+    fabric_stack stack{"brokers", 3, 1, [] {
+                           broker_options o;
+                           o.plugin_options = {"fabric_grace_ms " + std::to_string(grace_ms),
+                                               "max_connections_per_user 3"};
+                           return o;
+                       }()};
+    std::int64_t conv = 0;
+    fixture() {
+        for (const char* u : {"alice", "bob", "carol", "dave", "erin"})
+            add_user(stack.conninfo(), u, std::string("pw-") + u);
+        conv = create_conv(stack.conninfo(), {"alice", "bob", "carol"}, "across brokers");
+    }
+};
+fixture& shared() {
+    static auto f = std::make_unique<fixture>();
+    return *f;
+}
+
+/// `user` logged in on broker `b` (0-based) with client id `id`.
+std::unique_ptr<mqtt_client> on_broker(std::size_t b, const std::string& user, const std::string& id) {
+    return login(shared().stack.port(b), user, "pw-" + user, id);
+}
+
+std::string conv_topic(const std::string& leaf) { return "chat/conv/" + std::to_string(shared().conv) + "/" + leaf; }
+
+/// The presence messages of `user` that `watcher` received within `wait`, in order.
+std::vector<Json::Value> presences(mqtt_client& watcher, const std::string& user, std::chrono::milliseconds wait) {
+    std::vector<Json::Value> out;
+    received r;
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (std::chrono::steady_clock::now() < until)
+        if (watcher.wait_message(r, 100ms, "chat/presence/" + user)) out.push_back(json_of(r.payload));
+    return out;
+}
+
+/// Waits until `watcher` sees `user` with `devices`; every presence seen on the way goes to `seen`.
+bool presence_reaches(mqtt_client& watcher, const std::string& user, int devices, std::vector<Json::Value>& seen,
+                      std::chrono::milliseconds wait = 10s) {
+    received r;
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (std::chrono::steady_clock::now() < until) {
+        if (!watcher.wait_message(r, 100ms, "chat/presence/" + user)) continue;
+        seen.push_back(json_of(r.payload));
+        if (seen.back()["devices"].asInt() == devices) return true;
+    }
+    return false;
+}
+
+} // namespace
+
+class brokers_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(brokers_test);
+    CPPUNIT_TEST(members_on_every_broker_get_each_message_once_in_order);
+    CPPUNIT_TEST(replies_notices_typing_and_receipts_cross_brokers);
+    CPPUNIT_TEST(presence_sums_devices_over_brokers);
+    CPPUNIT_TEST(a_dead_broker_takes_its_devices_after_the_grace_without_flapping);
+    CPPUNIT_TEST(the_connection_limit_counts_every_broker);
+    CPPUNIT_TEST(nobody_logs_in_as_the_fabric_or_writes_its_topics);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void members_on_every_broker_get_each_message_once_in_order() {
+        auto bob = on_broker(1, "bob", "bob-order");
+        auto carol = on_broker(2, "carol", "carol-order");
+        for (auto* c : {bob.get(), carol.get()}) CPPUNIT_ASSERT_EQUAL(1, c->subscribe(conv_topic("msg")));
+        // The highest seq before this case: other cases may have sent some.
+        rpc_caller reader(shared().stack.port(1), "bob", "pw-bob");
+        const Json::Value h = reader.call("history", params({{"conv", Json::Int64(shared().conv)}, {"limit", 1}}));
+        const Json::Value& newest = h["result"]["messages"];
+        const std::int64_t base = newest.empty() ? 0 : newest[0]["seq"].asInt64();
+
+        auto alice = on_broker(0, "alice", "alice-order");
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/user/alice/inbox"));
+        chat_sender sender(*alice, "alice", shared().conv);
+        std::vector<outgoing> out;
+        for (int i = 0; i < 200; ++i) out.push_back({"o" + std::to_string(i), "message " + std::to_string(i)});
+        CPPUNIT_ASSERT(sender.send_all(out, 20, 3s, 60s, 10)); // every 10th deliberately sent twice
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), sender.conflicting_acks);
+
+        for (auto* c : {bob.get(), carol.get()}) {
+            delivery_log log;
+            log.collect(*c, conv_topic("msg"), 200, 30s);
+            CPPUNIT_ASSERT_EQUAL(std::size_t(200), log.first_seen.size());
+            CPPUNIT_ASSERT_EQUAL(std::size_t(0), log.duplicates); // not once per broker, not once per resend
+            for (std::size_t i = 0; i < log.first_seen.size(); ++i) {
+                CPPUNIT_ASSERT_EQUAL(base + static_cast<std::int64_t>(i) + 1, log.first_seen[i].seq);
+                CPPUNIT_ASSERT_EQUAL(std::string("o") + std::to_string(i), log.first_seen[i].id);
+                CPPUNIT_ASSERT_EQUAL(std::string("alice"), log.first_seen[i].sender);
+            }
+        }
+        // Stored once each.
+        pg::connection db(shared().stack.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(200),
+                             db.exec("SELECT count(*) FROM messages WHERE conv_id = $1 AND client_id LIKE 'o%'",
+                                     {std::to_string(shared().conv)})
+                                 .int64(0, 0));
+    }
+
+    void replies_notices_typing_and_receipts_cross_brokers() {
+        // A request on b2 is answered there, through the hub.
+        rpc_caller bob(shared().stack.port(1), "bob", "pw-bob");
+        rpc_caller carol(shared().stack.port(2), "carol", "pw-carol");
+        const Json::Value made = bob.call("conv.create", params({{"members", [] {
+                                                                        Json::Value m(Json::arrayValue);
+                                                                        m.append("carol");
+                                                                        return m;
+                                                                    }()},
+                                                                   {"title", "b2 and b3"}}));
+        CPPUNIT_ASSERT_MESSAGE(made.toStyledString(), made["result"]["conv"].asInt64() > 0);
+        // The notice reaches carol on b3.
+        const Json::Value added = carol.notice("added");
+        CPPUNIT_ASSERT(!added.isNull());
+        CPPUNIT_ASSERT_EQUAL(made["result"]["conv"].asInt64(), added["conv"].asInt64());
+
+        // Typing and a receipt from b1 reach b2 and b3 once each, stamped with the user.
+        auto alice = on_broker(0, "alice", "alice-typing");
+        auto bob_watch = on_broker(1, "bob", "bob-typing");
+        auto carol_watch = on_broker(2, "carol", "carol-typing");
+        for (auto* c : {bob_watch.get(), carol_watch.get()}) {
+            CPPUNIT_ASSERT_EQUAL(0, c->subscribe(conv_topic("typing"), 0));
+            CPPUNIT_ASSERT_EQUAL(1, c->subscribe(conv_topic("receipt")));
+        }
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(conv_topic("typing"), R"({"typing":true})", 0));
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(conv_topic("receipt"), R"({"delivered":1})", 1));
+        for (auto* c : {bob_watch.get(), carol_watch.get()}) {
+            received r;
+            CPPUNIT_ASSERT(c->wait_message(r, 10s, conv_topic("typing")));
+            CPPUNIT_ASSERT_EQUAL(std::string("alice"), json_of(r.payload)["user"].asString());
+            CPPUNIT_ASSERT(c->wait_message(r, 10s, conv_topic("receipt")));
+            CPPUNIT_ASSERT_EQUAL(std::string("alice"), json_of(r.payload)["user"].asString());
+        }
+        std::this_thread::sleep_for(1s); // anything doubled by the fabric would be here by now
+        for (auto* c : {bob_watch.get(), carol_watch.get()}) {
+            CPPUNIT_ASSERT_EQUAL(std::size_t(0), c->take_all(conv_topic("typing")).size());
+            CPPUNIT_ASSERT_EQUAL(std::size_t(0), c->take_all(conv_topic("receipt")).size());
+        }
+    }
+
+    void presence_sums_devices_over_brokers() {
+        auto bob = on_broker(1, "bob", "bob-presence");
+        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe("chat/presence/carol"));
+        std::vector<Json::Value> seen;
+        auto carol1 = on_broker(0, "carol", "carol-p1");
+        CPPUNIT_ASSERT(presence_reaches(*bob, "carol", 1, seen));
+        auto carol3 = on_broker(2, "carol", "carol-p3");
+        CPPUNIT_ASSERT(presence_reaches(*bob, "carol", 2, seen));
+        CPPUNIT_ASSERT_EQUAL(std::string("online"), seen.back()["state"].asString());
+        carol3->disconnect();
+        CPPUNIT_ASSERT(presence_reaches(*bob, "carol", 1, seen));
+        carol1->disconnect();
+        CPPUNIT_ASSERT(presence_reaches(*bob, "carol", 0, seen));
+        CPPUNIT_ASSERT_EQUAL(std::string("offline"), seen.back()["state"].asString());
+        // A contact who subscribes now on any broker reads the same retained state.
+        auto alice = on_broker(2, "alice", "alice-presence");
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/presence/carol"));
+        received r;
+        CPPUNIT_ASSERT(alice->wait_message(r, 10s, "chat/presence/carol"));
+        CPPUNIT_ASSERT_EQUAL(0, json_of(r.payload)["devices"].asInt());
+    }
+
+    void a_dead_broker_takes_its_devices_after_the_grace_without_flapping() {
+        auto& s = shared().stack;
+        auto alice = on_broker(0, "alice", "alice-watch");
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/presence/bob"));
+        std::vector<Json::Value> seen;
+        auto bob1 = on_broker(0, "bob", "bob-stays");
+        auto bob3 = on_broker(2, "bob", "bob-moves");
+        CPPUNIT_ASSERT(presence_reaches(*alice, "bob", 2, seen));
+
+        // b3 dies; its bob device comes back on b2 (as the load balancer would
+        // send it) well within the grace: bob is never offline, and once the
+        // grace is over b3's count is gone.
+        s.brokers[2]->stop(SIGKILL);
+        const auto killed = std::chrono::steady_clock::now();
+        bob3.reset();
+        auto bob_moved = on_broker(1, "bob", "bob-moves");
+        seen.clear();
+        CPPUNIT_ASSERT(presence_reaches(*alice, "bob", 3, seen)); // b1 + b2 + b3's, for the grace
+        CPPUNIT_ASSERT(presence_reaches(*alice, "bob", 2, seen, 15s));
+        const auto dropped = std::chrono::steady_clock::now() - killed;
+        CPPUNIT_ASSERT(dropped >= std::chrono::milliseconds(grace_ms));
+        for (const auto& p : presences(*alice, "bob", 1s)) seen.push_back(p);
+        for (const auto& p : seen) CPPUNIT_ASSERT_EQUAL(std::string("online"), p["state"].asString());
+
+        // b3 comes back and learns the others' tables: a contact there sees 2.
+        s.restart_broker(2);
+        auto carol = on_broker(2, "carol", "carol-after");
+        CPPUNIT_ASSERT_EQUAL(1, carol->subscribe("chat/presence/bob"));
+        seen.clear();
+        CPPUNIT_ASSERT(presence_reaches(*carol, "bob", 2, seen, 15s));
+        bob1->disconnect();
+        bob_moved->disconnect();
+        CPPUNIT_ASSERT(presence_reaches(*carol, "bob", 0, seen));
+    }
+
+    void the_connection_limit_counts_every_broker() {
+        // At most 3 connections per user (the fixture's plugin option), on all brokers together.
+        auto d1 = on_broker(0, "dave", "dave-1");
+        auto d2 = on_broker(1, "dave", "dave-2");
+        auto d3 = on_broker(2, "dave", "dave-3");
+        // b1 hears of b2's and b3's within a flush or two; until then it could let one more in.
+        int refused = 0;
+        for (int i = 0; i < 50 && refused == 0; ++i) {
+            mqtt_client extra(shared().stack.port(0), client_options{"dave-4", "dave", "pw-dave"});
+            extra.retry_when_closed(false);
+            const int rc = extra.connect(5s);
+            if (rc == 0) {
+                extra.disconnect();
+                std::this_thread::sleep_for(100ms);
+            } else {
+                refused = rc;
+            }
+        }
+        CPPUNIT_ASSERT(refused != 0);
+        const std::string log = shared().stack.brokers[0]->log();
+        CPPUNIT_ASSERT(log.find("too many connections (at most 3, 2 of them on other brokers)") != std::string::npos);
+        d3->disconnect();
+        bool admitted = false;
+        for (int i = 0; i < 50 && !admitted; ++i) {
+            mqtt_client again(shared().stack.port(0), client_options{"dave-4", "dave", "pw-dave"});
+            again.retry_when_closed(false);
+            admitted = again.connect(5s) == 0;
+            if (!admitted) std::this_thread::sleep_for(100ms);
+        }
+        CPPUNIT_ASSERT(admitted);
+    }
+
+    void nobody_logs_in_as_the_fabric_or_writes_its_topics() {
+        for (std::size_t b = 0; b < 3; ++b) {
+            mqtt_client forger(shared().stack.port(b),
+                               client_options{"forger", fabric_stack::fabric_user, fabric_stack::fabric_password});
+            forger.retry_when_closed(false);
+            CPPUNIT_ASSERT(forger.connect(5s) != 0);
+        }
+        // A chat user cannot tell the brokers false device counts, nor read theirs.
+        auto erin = on_broker(0, "erin", "erin-forges");
+        auto alice = on_broker(1, "alice", "alice-sees");
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/presence/bob"));
+        CPPUNIT_ASSERT(erin->subscribe("chat/fabric/#") >= 0x80);
+        CPPUNIT_ASSERT(erin->publish("chat/fabric/presence/b9", R"({"run":"x","snapshot":true,"devices":{"bob":50}})",
+                                     1) != 0);
+        CPPUNIT_ASSERT(erin->publish("chat/fabric/broker/b2", "0", 1) != 0);
+        for (const auto& p : presences(*alice, "bob", 1500ms)) CPPUNIT_ASSERT(p["devices"].asInt() < 50);
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(brokers_test);
