@@ -271,14 +271,20 @@ std::int64_t create_conv(const std::string& conninfo, const std::vector<std::str
 // ---------------------------------------------------------------- several brokers
 
 namespace {
-/// examples/fabric/edge-bridge.conf with its fields filled in, one line per element.
-std::vector<std::string> edge_bridge_lines(const std::string& name, int hub_port) {
-    std::string text = read_file(source_dir() + "/examples/fabric/edge-bridge.conf");
-    const std::pair<std::string, std::string> fields[] = {
-        {"@NAME@", name}, {"@HUB_ADDRESS@", "127.0.0.1"}, {"@HUB_PORT@", std::to_string(hub_port)},
-        {"@FABRIC_USER@", fabric_stack::fabric_user}, {"@FABRIC_PASSWORD@", fabric_stack::fabric_password}};
+/// One of examples/fabric/'s files with its @…@ fields filled in.
+std::string filled_example(const std::string& file, const std::vector<std::pair<std::string, std::string>>& fields) {
+    std::string text = read_file(source_dir() + "/examples/fabric/" + file);
     for (const auto& [field, value] : fields)
         for (std::size_t at; (at = text.find(field)) != std::string::npos;) text.replace(at, field.size(), value);
+    return text;
+}
+
+/// examples/fabric/edge-bridge.conf with its fields filled in, one line per element.
+std::vector<std::string> edge_bridge_lines(const std::string& name, int hub_port) {
+    const std::string text = filled_example(
+        "edge-bridge.conf", {{"@NAME@", name}, {"@HUB_ADDRESS@", "127.0.0.1"}, {"@HUB_PORT@", std::to_string(hub_port)},
+                             {"@FABRIC_USER@", fabric_stack::fabric_user},
+                             {"@FABRIC_PASSWORD@", fabric_stack::fabric_password}});
     std::vector<std::string> lines;
     std::istringstream in(text);
     for (std::string line; std::getline(in, line);)
@@ -337,6 +343,29 @@ bool fabric_stack::link_up(std::size_t i, int timeout_ms) const {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
+}
+
+void fabric_stack::start_load_balancer() {
+    // The brokers here have a plain MQTT listener only: every frontend of
+    // the shipped configuration leads to it; tests use the MQTT one.
+    std::string servers;
+    for (std::size_t i = 0; i < brokers.size(); ++i)
+        servers += "    server b" + std::to_string(i + 1) + " 127.0.0.1:" + std::to_string(brokers[i]->port()) +
+                   " check inter 1s fall 2 rise 2\n";
+    lb_port_ = free_port();
+    const std::string config = dir.file("haproxy.cfg"), log = dir.file("haproxy.log");
+    write_file(config, filled_example("haproxy.cfg", {{"@MAXCONN@", "9000"},
+                                                      {"@ADDRESS@", "127.0.0.1"},
+                                                      {"@MQTT_PORT@", std::to_string(lb_port_)},
+                                                      {"@WS_PORT@", std::to_string(free_port())},
+                                                      {"@TLS_PORT@", std::to_string(free_port())},
+                                                      {"@WSS_PORT@", std::to_string(free_port())},
+                                                      {"@MQTT_SERVERS@", servers},
+                                                      {"@WS_SERVERS@", servers},
+                                                      {"@TLS_SERVERS@", servers},
+                                                      {"@WSS_SERVERS@", servers}}));
+    load_balancer_ = child_process({"haproxy", "-db", "-f", config}, log);
+    if (!wait_port(lb_port_, 10000)) throw std::runtime_error("haproxy did not start:\n" + read_file(log));
 }
 
 void fabric_stack::restart_broker(std::size_t i) {

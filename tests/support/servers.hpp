@@ -162,6 +162,10 @@ public:
 
     std::string conninfo() const { return db.conninfo(); }
     int port(std::size_t broker) const { return brokers.at(broker)->port(); }
+    /// Starts HAProxy with examples/fabric/haproxy.cfg in front of the brokers.
+    void start_load_balancer();
+    /// Its MQTT port (after start_load_balancer()).
+    int load_balancer_port() const { return lb_port_; }
     /// Starts broker `i` again (after a kill) and waits until its link to the hub is up.
     void restart_broker(std::size_t i);
     /// Waits until broker `i`'s link to the hub is up (its log says so); false after `timeout_ms`.
@@ -174,6 +178,8 @@ public:
 private:
     /// Where in the hub's log each broker's last link was seen (a new one comes after).
     mutable std::map<std::size_t, std::size_t> hub_seen_;
+    int lb_port_ = 0;
+    child_process load_balancer_;
 };
 
 } // namespace mqchat::test
