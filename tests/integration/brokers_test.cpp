@@ -266,13 +266,14 @@ public:
         auto alice = on_broker(0, "alice", "alice-typing");
         auto bob_watch = on_broker(1, "bob", "bob-typing");
         auto carol_watch = on_broker(2, "carol", "carol-typing");
-        for (auto* c : {bob_watch.get(), carol_watch.get()}) {
+        auto bob_on_b1 = on_broker(0, "bob", "bob-typing-b1"); // beside alice: nothing may come back doubled
+        for (auto* c : {bob_watch.get(), carol_watch.get(), bob_on_b1.get()}) {
             CPPUNIT_ASSERT_EQUAL(0, c->subscribe(conv_topic("typing"), 0));
             CPPUNIT_ASSERT_EQUAL(1, c->subscribe(conv_topic("receipt")));
         }
         CPPUNIT_ASSERT_EQUAL(0, alice->publish(conv_topic("typing"), R"({"typing":true})", 0));
         CPPUNIT_ASSERT_EQUAL(0, alice->publish(conv_topic("receipt"), R"({"delivered":1})", 1));
-        for (auto* c : {bob_watch.get(), carol_watch.get()}) {
+        for (auto* c : {bob_watch.get(), carol_watch.get(), bob_on_b1.get()}) {
             received r;
             CPPUNIT_ASSERT(c->wait_message(r, 10s, conv_topic("typing")));
             CPPUNIT_ASSERT_EQUAL(std::string("alice"), json_of(r.payload)["user"].asString());
@@ -280,7 +281,7 @@ public:
             CPPUNIT_ASSERT_EQUAL(std::string("alice"), json_of(r.payload)["user"].asString());
         }
         std::this_thread::sleep_for(1s); // anything doubled by the fabric would be here by now
-        for (auto* c : {bob_watch.get(), carol_watch.get()}) {
+        for (auto* c : {bob_watch.get(), carol_watch.get(), bob_on_b1.get()}) {
             CPPUNIT_ASSERT_EQUAL(std::size_t(0), c->take_all(conv_topic("typing")).size());
             CPPUNIT_ASSERT_EQUAL(std::size_t(0), c->take_all(conv_topic("receipt")).size());
         }
