@@ -134,6 +134,14 @@ void check_parse(const topic_names& t, std::string_view topic) {
         check(p.method.find_first_of(std::string_view("/+#\0", 4)) == std::string_view::npos);
         rebuilt = t.rpc_stamped(p.method);
         break;
+    case topic_kind::fabric_presence:
+        check(inside(p.broker, topic) && valid_user_name(p.broker));
+        rebuilt = t.fabric_presence(p.broker);
+        break;
+    case topic_kind::fabric_broker:
+        check(inside(p.broker, topic) && valid_user_name(p.broker));
+        rebuilt = t.fabric_broker(p.broker);
+        break;
     default: check(false);
     }
     check(rebuilt == topic);
