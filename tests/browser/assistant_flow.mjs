@@ -10,12 +10,22 @@
 //   - out of hours, a handoff brings the offline form.
 // Exits non-zero on the first failed expectation, saying which.
 //
-// env: MQCHAT_WEB, MQCHAT_AGENT / MQCHAT_AGENT_PASSWORD
+// env: MQCHAT_WEB, MQCHAT_AGENT / MQCHAT_AGENT_PASSWORD, MQCHAT_DB (conninfo, to see what the bridge stored)
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 
 const web = process.env.MQCHAT_WEB;
 function step(name) { console.log('step: ' + name); }
+async function agentStoredOnline(name) {
+  const sql = "SELECT count(*) FROM presence p JOIN users u ON u.id = p.user_id WHERE u.name = '" + name +
+    "' AND p.devices > 0 AND p.state = 'online'";
+  for (let i = 0; i < 150; i++) {
+    if (execFileSync('psql', [process.env.MQCHAT_DB, '-Atc', sql]).toString().trim() === '1') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(name + ' never showed online in the database');
+}
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
 try {
@@ -49,6 +59,10 @@ try {
   await agent.getByTestId('login-password').fill(process.env.MQCHAT_AGENT_PASSWORD);
   await agent.getByTestId('login-submit').click();
   await agent.getByTestId('agent-name').filter({ hasText: process.env.MQCHAT_AGENT }).waitFor({ timeout: 15000 });
+  // The desk counts an agent as online once the bridge has stored its presence
+  // (a moment after the login; longer on a loaded machine). Before that, a
+  // handoff rightly offers the offline form.
+  await agentStoredOnline(process.env.MQCHAT_AGENT);
   assert.equal(await agent.getByTestId('queue-item').count(), 0, 'the assistant\'s conversation is in nobody\'s queue');
   await visitor.getByTestId('mqchat-talk-to-person').click();
   await visitor.getByTestId('mqchat-status').filter({ hasText: 'Connecting you with a person — you are number 1' }).waitFor({ timeout: 15000 });

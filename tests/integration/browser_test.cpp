@@ -199,7 +199,7 @@ public:
         std::string out;
         const int rc = run_command({"node", source_dir() + "/tests/browser/assistant_flow.mjs"}, out,
                                    {"MQCHAT_WEB=http://127.0.0.1:" + std::to_string(w.ws_port), "MQCHAT_AGENT=ann",
-                                    "MQCHAT_AGENT_PASSWORD=pw-ann"});
+                                    "MQCHAT_AGENT_PASSWORD=pw-ann", "MQCHAT_DB=" + st.conninfo()});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(out + "\n" + bot.log(), 0, rc);
         CPPUNIT_ASSERT_MESSAGE(out, out.find("assistant_flow: every step passed") != std::string::npos);
 

@@ -64,6 +64,7 @@ public:
     /// Starts and waits for the port; throws with the log if it does not come up.
     void start();
     void stop(int sig = 15);
+    bool running() { return server_.running(); }
     /// Starts and expects the broker to exit (bad configuration); returns its exit code.
     int start_expecting_exit();
 
