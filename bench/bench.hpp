@@ -119,5 +119,6 @@ void run_db_stall(const settings& s);
 void run_requests(const settings& s);
 void run_desks(const settings& s);
 void run_desks_ws(const settings& s);
+void run_fabric(const settings& s);
 
 } // namespace mqchat::bench

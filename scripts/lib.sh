@@ -10,7 +10,7 @@ MQCHAT_PACKAGES=(
   libpq-dev postgresql
   libjsoncpp-dev libsodium-dev libcppunit-dev libcjose-dev libjansson-dev openssl
   libcurl4-openssl-dev libssl-dev nodejs
-  iproute2 valgrind haproxy
+  iproute2 valgrind haproxy redis-server libhiredis-dev
 )
 
 say() { printf '%s\n' "mqchat: $*"; }
