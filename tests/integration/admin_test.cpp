@@ -3,6 +3,7 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -36,6 +37,7 @@ class admin_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(migrate_is_recorded_and_idempotent);
     CPPUNIT_TEST(each_function_has_one_current_definition);
     CPPUNIT_TEST(migrate_puts_back_the_current_functions);
+    CPPUNIT_TEST(messages_survive_the_move_to_partitions);
     CPPUNIT_TEST(user_add_and_del);
     CPPUNIT_TEST(hostile_user_names_change_nothing);
     CPPUNIT_TEST(conversations);
@@ -105,6 +107,89 @@ public:
         CPPUNIT_ASSERT_EQUAL(current,
                              c.exec("SELECT prosrc FROM pg_proc WHERE proname = 'mqchat_forget_login_digest'").str(0, 0));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1), count("SELECT count(*) FROM pg_trigger WHERE tgname = 'users_notify'"));
+    }
+
+    void messages_survive_the_move_to_partitions() {
+        // A database as version 20 left it (the migrations before 021 and the
+        // functions), with messages, a reaction and a mention; then migrate.
+        pg::connection admin(db());
+        admin.exec("CREATE DATABASE before_partitions");
+        std::string conninfo = db();
+        conninfo.replace(conninfo.find("dbname=mqchat"), 13, "dbname=before_partitions");
+        pg::connection c(conninfo);
+        c.exec("SET client_min_messages = warning"); // the old migrations' "does not exist, skipping"
+        c.exec("CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
+               " applied_at timestamptz NOT NULL DEFAULT now())");
+        std::vector<std::filesystem::path> files;
+        for (const auto& f : std::filesystem::directory_iterator(source_dir() + "/schema"))
+            if (f.path().extension() == ".sql") files.push_back(f.path());
+        std::sort(files.begin(), files.end());
+        for (const auto& f : files) {
+            const int version = std::stoi(f.filename().string().substr(0, 3));
+            if (version > 20) continue;
+            std::ifstream in(f);
+            c.exec_script(std::string(std::istreambuf_iterator<char>(in), {}));
+            c.exec("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                   {std::to_string(version), f.stem().string()});
+        }
+        for (const auto& f : std::filesystem::directory_iterator(source_dir() + "/schema/functions")) {
+            std::ifstream in(f.path());
+            c.exec_script(std::string(std::istreambuf_iterator<char>(in), {}));
+        }
+        c.exec("INSERT INTO users (name, password_hash) VALUES ('ann', $1), ('ben', $1)",
+               {"$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"});
+        c.exec("INSERT INTO conversations (last_seq) SELECT 100 FROM generate_series(1, 20)");
+        c.exec("INSERT INTO messages (conv_id, seq, sender_id, client_id, body, ts)"
+               " SELECT c.id, s, (SELECT min(id) FROM users), 'm' || c.id || '-' || s, 'hello number ' || s, s"
+               " FROM conversations c, generate_series(1, 100) s");
+        const std::string first_conv = std::to_string(c.exec("SELECT min(id) FROM conversations").int64(0, 0));
+        c.exec("INSERT INTO reactions SELECT $1, 7, id, 'thumbs' FROM users WHERE name = 'ben'", {first_conv});
+        c.exec("INSERT INTO mentions SELECT $1, 8, id FROM users WHERE name = 'ben'", {first_conv});
+        const std::string before =
+            c.exec("SELECT md5(string_agg(conv_id || ':' || seq || ':' || client_id || ':' || body || ':' ||"
+                   " coalesce(search::text, ''), ',' ORDER BY conv_id, seq)) FROM messages").str(0, 0);
+
+        const std::string out = admin_ok(conninfo, {"migrate"});
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("applied 021_partitioned_messages") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::string("p"),
+                             c.exec("SELECT relkind::text FROM pg_class WHERE relname = 'messages'").str(0, 0));
+        CPPUNIT_ASSERT_EQUAL(before, c.exec("SELECT md5(string_agg(conv_id || ':' || seq || ':' || client_id || ':' ||"
+                                            " body || ':' || coalesce(search::text, ''), ',' ORDER BY conv_id, seq))"
+                                            " FROM messages")
+                                         .str(0, 0));
+        CPPUNIT_ASSERT(c.exec("SELECT count(DISTINCT tableoid) FROM messages").int64(0, 0) > 1); // spread out
+        // The keys hold: a resend is still one row, a reaction needs its message,
+        // deleting a conversation takes its messages, reactions and mentions.
+        bool refused = false;
+        try {
+            c.exec("INSERT INTO messages (conv_id, seq, sender_id, client_id, body, ts)"
+                   " SELECT $1, 101, min(id), 'm' || $1 || '-1', 'again', 1 FROM users",
+                   {first_conv});
+        } catch (const std::exception&) {
+            refused = true;
+        }
+        CPPUNIT_ASSERT(refused);
+        refused = false;
+        try {
+            c.exec("INSERT INTO reactions SELECT $1, 999, id, 'thumbs' FROM users WHERE name = 'ann'", {first_conv});
+        } catch (const std::exception&) {
+            refused = true;
+        }
+        CPPUNIT_ASSERT(refused);
+        // New messages are indexed for search by the trigger, on the new table.
+        c.exec("INSERT INTO messages (conv_id, seq, sender_id, client_id, body, ts)"
+               " SELECT $1, 101, min(id), 'fresh', 'a quokka arrives', 1 FROM users",
+               {first_conv});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                             c.exec("SELECT count(*) FROM messages WHERE search @@ to_tsquery('simple', 'quokka')")
+                                 .int64(0, 0));
+        c.exec("DELETE FROM conversations WHERE id = $1", {first_conv});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             c.exec("SELECT (SELECT count(*) FROM messages WHERE conv_id = $1) +"
+                                    " (SELECT count(*) FROM reactions) + (SELECT count(*) FROM mentions)",
+                                    {first_conv})
+                                 .int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1900), c.exec("SELECT count(*) FROM messages").int64(0, 0));
     }
 
     void user_add_and_del() {
