@@ -25,6 +25,8 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file, s
     c.batch_max = static_cast<std::size_t>(r.integer("batch_max", static_cast<std::int64_t>(c.batch_max), 1, 10000));
     c.session_expiry_s = static_cast<int>(r.integer("session_expiry_s", c.session_expiry_s, 60, 365 * 24 * 3600));
     c.request_threads = static_cast<int>(r.integer("request_threads", c.request_threads, 1, 64));
+    c.replica_db = r.string("replica_conninfo", c.replica_db);
+    c.replica_max_lag_ms = static_cast<int>(r.integer("replica_max_lag_ms", c.replica_max_lag_ms, 0, 3600000));
     c.request_queue_max =
         static_cast<std::size_t>(r.integer("request_queue_max", static_cast<std::int64_t>(c.request_queue_max), 1, 1000000));
     c.inbox_max = static_cast<std::size_t>(r.integer("inbox_max", static_cast<std::int64_t>(c.inbox_max), 100, 10000000));

@@ -26,6 +26,10 @@ struct bridge_config {
     /// request_queue_max wait, beyond that a request gets `overloaded`.
     int request_threads = 2;
     std::size_t request_queue_max = 2000;
+    /// A streaming replica for older history pages, search and threads
+    /// (empty: none), used while at most replica_max_lag_ms behind.
+    std::string replica_db;
+    int replica_max_lag_ms = 2000;
     /// Messages from the broker held in memory at most; when full the bridge
     /// stops reading and the broker's session queue holds the rest.
     std::size_t inbox_max = 20000;

@@ -84,8 +84,10 @@ int main(int argc, char** argv) {
                                                                     config.visitor_token_audience};
         mqchat::bridge::request_pool requests(
             [&] {
-                return std::make_unique<mqchat::bridge::pg_requests>(config.db, topics, [&desks] { desks.poke(); },
-                                                                     visitor_tokens);
+                return std::make_unique<mqchat::bridge::pg_requests>(
+                    config.db, topics, [&desks] { desks.poke(); }, visitor_tokens,
+                    mqchat::bridge::replica_settings{config.replica_db,
+                                                     std::chrono::milliseconds(config.replica_max_lag_ms)});
             },
             request_link, topics,
             config.request_threads, config.request_queue_max);

@@ -10,9 +10,11 @@ namespace mqchat::bridge {
 using namespace request_helpers;
 
 pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed,
-                         visitor_token_settings visitor_tokens)
+                         visitor_token_settings visitor_tokens, replica_settings replica)
     : conninfo_(std::move(conninfo)), topics_(topics), visitor_tokens_(std::move(visitor_tokens)),
       queue_changed_(std::move(queue_changed)),
+      replica_(replica.conninfo.empty() ? nullptr
+                                        : std::make_unique<read_replica>(replica.conninfo, replica.max_lag)),
       methods_{{"conv.list", &pg_requests::conv_list},
                {"conv.create", &pg_requests::conv_create},
                {"conv.add_member", &pg_requests::conv_add_member},
@@ -67,18 +69,30 @@ outgoing_message pg_requests::notice(const std::string& user, const Json::Value&
 std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
     method_outcome o;
     const auto m = methods_.find(r.method);
+    auto answer = [&](pg::connection& c) {
+        if (r.method == "desk.visit") return desk_visit(c, r); // a web visitor knocking has no row yet
+        const auto me = c.exec("SELECT id FROM users WHERE name = $1", {r.caller});
+        // A guest has no row until its first message; it is a member of nothing yet.
+        return me.rows() == 0 ? fail(error_code::not_member, "you are not a member of any conversation yet")
+                              : (this->*(m->second))(c, r, me.int64(0, 0));
+    };
     if (m == methods_.end() && r.method != "desk.visit") {
         o = fail(error_code::unknown_method, "no method '" + r.method + "'");
     } else {
         try {
-            pg::connection& c = db();
-            if (r.method == "desk.visit") {
-                o = desk_visit(c, r); // a web visitor knocking has no row yet
+            pg::connection* replica =
+                replica_ && read_replica::suits(r.method, r.params) ? replica_->usable() : nullptr;
+            if (replica) {
+                try {
+                    o = answer(*replica);
+                } catch (const pg::broken_connection& e) {
+                    std::cerr << "mqchat-bridge: request " << r.method << " on the read replica: " << e.what()
+                              << "; the primary answers" << std::endl;
+                    replica_->broken();
+                    o = answer(db());
+                }
             } else {
-                const auto me = c.exec("SELECT id FROM users WHERE name = $1", {r.caller});
-                // A guest has no row until its first message; it is a member of nothing yet.
-                o = me.rows() == 0 ? fail(error_code::not_member, "you are not a member of any conversation yet")
-                                   : (this->*(m->second))(c, r, me.int64(0, 0));
+                o = answer(db());
             }
         } catch (const pg::broken_connection& e) {
             db_.reset();

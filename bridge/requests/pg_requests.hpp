@@ -5,6 +5,7 @@
 /// the caller may see what it asks for; a caller who is not a member of a
 /// conversation learns nothing about it beyond `not_member`.
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "common/pg.hpp"
 #include "common/topics.hpp"
+#include "read_replica.hpp"
 #include "request_handler.hpp"
 
 namespace mqchat::bridge {
@@ -32,13 +34,20 @@ struct visitor_token_settings {
     std::string issuer, audience;
 };
 
+/// A streaming replica for the requests that only read (read_replica.hpp);
+/// empty conninfo: none.
+struct replica_settings {
+    std::string conninfo;
+    std::chrono::milliseconds max_lag{2000};
+};
+
 class pg_requests : public request_handler {
 public:
     /// `queue_changed` (may be empty) is called after a request put a support
     /// conversation in a desk's queue or freed an agent's capacity (the desk
     /// router then runs at once rather than at its next round).
     pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed = {},
-                visitor_token_settings visitor_tokens = {});
+                visitor_token_settings visitor_tokens = {}, replica_settings replica = {});
     std::vector<outgoing_message> handle(const rpc::request& r) override;
 
     /// The statements behind `history` (a page before $2 in conversation $1,
@@ -101,6 +110,7 @@ private:
     visitor_token_settings visitor_tokens_;
     std::unique_ptr<pg::connection> db_;
     std::function<void()> queue_changed_;
+    std::unique_ptr<read_replica> replica_; ///< null: every request on the primary
     const std::map<std::string, method, std::less<>> methods_;
 };
 

@@ -41,6 +41,20 @@ pg_cluster::pg_cluster(const temp_dir& dir)
     admin.exec("CREATE DATABASE mqchat");
 }
 
+pg_cluster::pg_cluster(const temp_dir& dir, const pg_cluster& primary, const std::string& name)
+    : data_(dir.file(name)), socket_dir_(dir.path()), log_(dir.file(name + ".log")), port_(free_port()) {
+    if (!server_user(user_)) throw std::runtime_error("running as root but there is no 'postgres' user to run PostgreSQL");
+    std::filesystem::create_directory(data_);
+    std::filesystem::permissions(data_, std::filesystem::perms::owner_all);
+    chown_to(data_, user_);
+    std::string out;
+    const int rc = run_command({pg_bin("pg_basebackup"), "-D", data_, "-h", "127.0.0.1", "-p",
+                                std::to_string(primary.port()), "-U", "postgres", "-R", "-X", "stream", "--no-sync"},
+                               out, {}, user_);
+    if (rc != 0) throw std::runtime_error("pg_basebackup failed:\n" + out);
+    start();
+}
+
 pg_cluster::~pg_cluster() { stop(); }
 
 std::string pg_cluster::conninfo() const {

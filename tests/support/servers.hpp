@@ -17,6 +17,10 @@ namespace mqchat::test {
 class pg_cluster {
 public:
     explicit pg_cluster(const temp_dir& dir);
+    /// A streaming replica of `primary` (pg_basebackup -R) in `dir`/`name`,
+    /// started: a hot standby that answers reads and replays what the
+    /// primary writes.
+    pg_cluster(const temp_dir& dir, const pg_cluster& primary, const std::string& name);
     ~pg_cluster();
 
     /// libpq conninfo of the mqchat database.
