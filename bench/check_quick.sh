@@ -9,7 +9,7 @@ mkdir -p "$out"
 missing=0
 for c in plugin_overhead_qos0_64b plugin_overhead_qos1_64b plugin_overhead_qos1_1k stored_chat_rate \
          stored_chat_p50_ms stored_chat_p99_ms fanout_1000_p99_ms connect_10k_s rss_per_conn_kb \
-         history_page_p99_ms sync_p99_ms storm_5k_password_cold_s storm_5k_password_restart_s storm_5k_token_s presence_connect_s \
+         history_page_p99_ms sync_p99_ms search_conv_p99_ms search_all_p99_ms storm_5k_password_cold_s storm_5k_password_restart_s storm_5k_token_s presence_connect_s \
          stall_typing_p99_ms stall_receipt_p99_ms stall_made_up_refused stall_messages_lost \
          requests_capacity_per_s chat_p99_under_requests_ms reconnect_storm_s desk_assign_p99_ms desk_message_p99_ms \
          desk_ws_assign_p99_ms desk_ws_visit_p99_ms desk_ws_message_p99_ms; do

@@ -7,7 +7,7 @@
 -- conversation, and a conversation's messages span any time range.
 --
 -- On an existing installation this copies the messages once (stop the
--- bridges meanwhile; about 10 s per million messages here); the same
+-- bridges meanwhile; about 12 s per million messages here); the same
 -- statements make the empty table of a new one.
 CREATE TABLE messages_by_conv (LIKE messages INCLUDING DEFAULTS) PARTITION BY HASH (conv_id);
 DO $$
