@@ -105,6 +105,11 @@ struct storm_result {
 storm_result connect_storm(test::broker& b, const std::string& prefix, int n, std::size_t pending_limit,
                            const std::function<std::string(int)>& password_of = {},
                            const std::function<void(client_pool&, int, int)>& on_connected = {});
+/// The same over several brokers, an equal share each; memory and CPU are
+/// the brokers' together.
+storm_result connect_storm(const std::vector<test::broker*>& brokers, const std::string& prefix, int n,
+                           std::size_t pending_limit, const std::function<std::string(int)>& password_of = {},
+                           const std::function<void(client_pool&, int, int)>& on_connected = {});
 
 // The cases, one file each.
 void run_overhead(const settings& s);
@@ -120,5 +125,6 @@ void run_requests(const settings& s);
 void run_desks(const settings& s);
 void run_desks_ws(const settings& s);
 void run_fabric(const settings& s);
+void run_brokers(const settings& s);
 
 } // namespace mqchat::bench

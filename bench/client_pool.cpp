@@ -88,7 +88,8 @@ void client_pool::connect_all() {
 void client_pool::connect_one(int client) {
     entry& e = *clients_[static_cast<std::size_t>(client)];
     const char* bind = e.options.bind_address.empty() ? nullptr : e.options.bind_address.c_str();
-    if (mosquitto_connect_bind_async(e.mosq, host_.c_str(), port_, 60, bind) != MOSQ_ERR_SUCCESS)
+    const int port = e.options.port ? e.options.port : port_;
+    if (mosquitto_connect_bind_async(e.mosq, host_.c_str(), port, 60, bind) != MOSQ_ERR_SUCCESS)
         throw std::runtime_error("connect failed for client " + std::to_string(e.index));
     e.started = true;
     e.want_out = false;

@@ -28,6 +28,7 @@ struct pool_client_options {
     std::string password;
     int protocol = 5;
     std::string bind_address; ///< source address, e.g. 127.0.0.2, for more than ~28k ports
+    int port = 0;             ///< 0: the pool's port
 };
 
 class client_pool {

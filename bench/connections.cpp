@@ -35,10 +35,30 @@ namespace mqchat::bench {
 storm_result connect_storm(test::broker& b, const std::string& prefix, int n, std::size_t pending_limit,
                            const std::function<std::string(int)>& password_of,
                            const std::function<void(client_pool&, int, int)>& on_connected) {
-    const double cpu0 = cpu_seconds(b.pid(), true);
-    const long rss0 = rss_kib(b.pid());
-    const int per_worker = 5000;
-    const int workers = (n + per_worker - 1) / per_worker;
+    return connect_storm(std::vector<test::broker*>{&b}, prefix, n, pending_limit, password_of, on_connected);
+}
+
+storm_result connect_storm(const std::vector<test::broker*>& brokers, const std::string& prefix, int n,
+                           std::size_t pending_limit, const std::function<std::string(int)>& password_of,
+                           const std::function<void(client_pool&, int, int)>& on_connected) {
+    auto brokers_cpu = [&] {
+        double c = 0;
+        for (auto* b : brokers) c += cpu_seconds(b->pid(), true);
+        return c;
+    };
+    auto brokers_rss = [&] {
+        long r = 0;
+        for (auto* b : brokers) r += rss_kib(b->pid());
+        return r;
+    };
+    const double cpu0 = brokers_cpu();
+    const long rss0 = brokers_rss();
+    // Workers of at most 5,000 clients, the same number for every broker,
+    // worker w on broker w % brokers.
+    const int nb = static_cast<int>(brokers.size());
+    const int per_broker_workers = std::max(1, (n / nb + 4999) / 5000);
+    const int workers = nb * per_broker_workers;
+    const int per_worker = (n + workers - 1) / workers;
     struct worker {
         pid_t pid;
         int results; // child → parent
@@ -57,7 +77,7 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
             std::string line;
             try {
                 const int lo = w * per_worker, hi = std::min(n, lo + per_worker);
-                client_pool pool("127.0.0.1", b.port());
+                client_pool pool("127.0.0.1", brokers[static_cast<std::size_t>(w % nb)]->port());
                 for (int i = lo; i < hi; ++i)
                     pool.add({prefix + std::to_string(i), prefix + std::to_string(i),
                               password_of ? password_of(i) : std::string("pw"), 5, ""});
@@ -104,8 +124,8 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
     }
     r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(500)); // let the broker settle
-    r.rss_per_conn_kib = static_cast<double>(rss_kib(b.pid()) - rss0) / n;
-    const double cpu1 = cpu_seconds(b.pid(), true);
+    r.rss_per_conn_kib = static_cast<double>(brokers_rss() - rss0) / n;
+    const double cpu1 = brokers_cpu();
     r.broker_cpu_s = cpu1 - cpu0;
     const auto t1 = clock::now();
     for (auto& w : ws) {
@@ -118,7 +138,7 @@ storm_result connect_storm(test::broker& b, const std::string& prefix, int n, st
     }
     r.disconnect_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    r.disconnect_broker_cpu_s = cpu_seconds(b.pid(), true) - cpu1;
+    r.disconnect_broker_cpu_s = brokers_cpu() - cpu1;
     if (refused) throw std::runtime_error(std::to_string(refused) + " logins refused in the connection storm");
     if (r.connected != static_cast<std::size_t>(n))
         throw std::runtime_error("only " + std::to_string(r.connected) + " of " + std::to_string(n) + " clients connected");

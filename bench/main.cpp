@@ -26,13 +26,13 @@ int main(int argc, char** argv) {
         if (a == "--quick") s.quick = true;
         else if (a == "--out" && i + 1 < argc) s.out_dir = argv[++i];
         else if (a == "-h" || a == "--help") {
-            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks|desks_ws|fabric ...]\n";
+            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks|desks_ws|fabric|brokers ...]\n";
             return 0;
         } else cases.insert(a);
     }
     const std::set<std::string> known = {"overhead", "stored_chat", "fanout",  "connections", "login_storm",
                                          "presence", "history",     "db_stall", "requests", "desks", "desks_ws", "instructions",
-                                         "fabric"};
+                                         "fabric", "brokers"};
     for (const auto& c : cases)
         if (!known.count(c)) {
             std::cerr << "mqchat-bench: unknown case '" << c << "'\n";
@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     run("desks", run_desks);
     run("desks_ws", run_desks_ws);
     if (cases.count("fabric")) run("fabric", run_fabric); // 9 setups: only when asked
+    if (cases.count("brokers")) run("brokers", run_brokers); // 5 stacks: only when asked
     if (cases.count("instructions")) run("instructions", run_instructions); // slow: only when asked
     print_table();
     return failures ? 1 : 0;

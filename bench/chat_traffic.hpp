@@ -1,0 +1,252 @@
+#pragma once
+/// The chat world of the stored-chat cases (stored_chat.cpp, brokers.cpp):
+/// users, conversations of 2–20 members, senders, and the traffic that runs
+/// through them — every member online and subscribed, each message stamped
+/// with its send time so that every delivery is a latency sample.
+
+#include <mosquitto.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench.hpp"
+#include "client_pool.hpp"
+
+namespace mqchat::bench {
+
+struct chat_world {
+    int users = 0, senders = 0;                     ///< users u0…; the first `senders` of them send
+    std::vector<std::int64_t> convs;                // conversation ids
+    std::vector<std::vector<std::size_t>> members;  // per conversation: user indexes
+    std::vector<std::vector<std::size_t>> sends_to; // per sender: conversation indexes
+};
+
+inline chat_world build_world(pg::connection& db, int users, int senders, int conversations) {
+    chat_world w;
+    w.users = users;
+    w.senders = senders;
+    add_users(db, "u", users, cheap_hash("pw"));
+    std::mt19937 rng(42);
+    w.sends_to.resize(static_cast<std::size_t>(senders));
+    for (int c = 0; c < conversations; ++c) {
+        const int size = 2 + static_cast<int>(rng() % 19);
+        std::vector<std::size_t> m{static_cast<std::size_t>(c % senders)};
+        while (static_cast<int>(m.size()) < size) {
+            const std::size_t u = static_cast<std::size_t>(senders) + rng() % static_cast<std::size_t>(users - senders);
+            if (std::find(m.begin(), m.end(), u) == m.end()) m.push_back(u);
+        }
+        std::vector<std::string> names;
+        for (auto u : m) names.push_back(numbered("u", u));
+        w.convs.push_back(add_conversation(db, names));
+        w.members.push_back(m);
+        w.sends_to[static_cast<std::size_t>(c % senders)].push_back(static_cast<std::size_t>(c));
+    }
+    return w;
+}
+
+/// Reads what follows `key` in a compact JSON payload (no full parse: the
+/// generator must stay cheaper than what it measures).
+inline bool field_after(const mosquitto_message& m, const char* key, std::string_view& out) {
+    const std::string_view p(static_cast<const char*>(m.payload), static_cast<std::size_t>(m.payloadlen));
+    const auto at = p.find(key);
+    if (at == std::string_view::npos) return false;
+    out = p.substr(at + std::strlen(key));
+    return true;
+}
+
+/// Which broker a run measures, and so where a sender publishes and what
+/// tells it a message is done.
+enum class chat_path {
+    /// mqchat: to chat/conv/<id>/send; done when the bridge's ack (after the
+    /// commit and the delivery) reaches the sender's inbox.
+    stored,
+    /// Bare Mosquitto: straight to the group topic chat/conv/<id>/msg; done
+    /// at the broker's PUBACK.
+    bare,
+};
+
+/// Each sender keeps this many messages un-acked at saturation.
+constexpr int in_flight_per_sender = 8;
+
+struct saturation {
+    double acked_per_s = 0;     ///< messages acked (stored, or PUBACKed) per second
+    double delivered_per_s = 0; ///< deliveries to members per second
+    std::uint64_t acked = 0;    ///< in the measured time
+};
+
+struct latency {
+    double achieved_per_s = 0;
+    double p50_ms = 0, p99_ms = 0, p999_ms = 0;
+};
+
+/// The chat world's users logged in to one broker, every member subscribed
+/// QoS 1 to its conversations' group topics, and the traffic both runs
+/// share: senders cycling through their conversations, each message stamped
+/// with its send time in the body, so every delivery is a latency sample.
+class chat_traffic {
+public:
+    /// User u connects to ports[u % ports.size()] (members spread over brokers).
+    chat_traffic(const chat_world& world, const std::vector<int>& ports, chat_path path)
+        : world_(world), path_(path), ports_(ports), pool_("127.0.0.1", ports.at(0)),
+          outstanding_(static_cast<std::size_t>(world.senders), 0),
+          next_conv_(static_cast<std::size_t>(world.senders), 0) {
+        connect_and_subscribe();
+        pool_.on().on_message = [this](int client, const mosquitto_message& m) { on_message(client, m); };
+        pool_.on().on_publish = [this](int client, int, int) {
+            // With mqchat a PUBACK only says the broker took the message.
+            if (path_ == chat_path::bare) done(static_cast<std::size_t>(client));
+        };
+    }
+    ~chat_traffic() { pool_.disconnect_all(); }
+    chat_traffic(const chat_traffic&) = delete;
+    chat_traffic& operator=(const chat_traffic&) = delete;
+
+    /// Closed loop: every sender tops its window up whenever an ack frees a
+    /// slot, for `time`.
+    saturation keep_full(std::chrono::milliseconds time) {
+        const std::uint64_t acked0 = acked_, delivered0 = delivered_;
+        const auto t0 = clock::now();
+        pool_.run([] { return false; }, time, [this] {
+            for (std::size_t k = 0; k < outstanding_.size(); ++k)
+                while (outstanding_[k] < in_flight_per_sender) send(k);
+        });
+        const double secs = std::chrono::duration<double>(clock::now() - t0).count();
+        return {static_cast<double>(acked_ - acked0) / secs, static_cast<double>(delivered_ - delivered0) / secs,
+                acked_ - acked0};
+    }
+
+    /// Open loop: `rate` messages a second, round robin over the senders
+    /// whatever is in flight, for `time`; then waits for what is under way.
+    /// Latencies are those of the messages sent in this phase.
+    latency offer(double rate, std::chrono::milliseconds time) {
+        latencies_.clear();
+        measure_since_ns_ = now_ns();
+        std::uint64_t sent = 0;
+        std::size_t next_sender = 0;
+        const std::uint64_t acked0 = acked_;
+        const auto t0 = clock::now();
+        pool_.run([] { return false; }, time, [&] {
+            const auto due = static_cast<std::uint64_t>(std::chrono::duration<double>(clock::now() - t0).count() * rate);
+            for (; sent < due; ++sent) send(next_sender++ % outstanding_.size());
+        });
+        drain();
+        measure_since_ns_ = -1;
+        latency l;
+        l.achieved_per_s = static_cast<double>(acked_ - acked0) / std::chrono::duration<double>(time).count();
+        l.p50_ms = percentile(latencies_, 50);
+        l.p99_ms = percentile(latencies_, 99);
+        l.p999_ms = percentile(latencies_, 99.9);
+        return l;
+    }
+
+    /// Waits until every message sent is acked and delivered to every
+    /// member, so that the next phase starts on an idle broker.
+    void drain() {
+        pool_.run([this] { return std::all_of(outstanding_.begin(), outstanding_.end(), [](int o) { return o <= 0; }); },
+                  std::chrono::seconds(60));
+        pool_.run([this] { return delivered_ >= expected_deliveries_; }, std::chrono::seconds(60));
+    }
+
+    /// "N sent, N acked, …" for the notes.
+    std::string counts() const {
+        return std::to_string(sent_) + " sent, " + std::to_string(acked_) + " acked, " + std::to_string(delivered_) +
+               " of " + std::to_string(expected_deliveries_) + " deliveries, " + std::to_string(errors_) +
+               " error notices";
+    }
+
+private:
+    void connect_and_subscribe() {
+        for (int u = 0; u < world_.users; ++u)
+            pool_.add({numbered("u", u), numbered("u", u), "pw", 5, "",
+                       ports_[static_cast<std::size_t>(u) % ports_.size()]});
+        std::size_t subacks = 0, expected_subacks = 0, refused = 0;
+        pool_.on().on_connect = [&](int, int rc) { refused += rc != 0; };
+        pool_.on().on_subscribe = [&](int, int, int granted) { subacks += granted == 1; };
+        pool_.connect_all();
+        const auto users = static_cast<std::size_t>(world_.users);
+        if (!pool_.run([&] { return pool_.connected() == users || refused; }, std::chrono::seconds(60)) || refused)
+            throw std::runtime_error("chat users could not connect");
+        for (std::size_t c = 0; c < world_.convs.size(); ++c)
+            for (auto u : world_.members[c]) {
+                pool_.subscribe(static_cast<int>(u), conv_topic(c, "/msg"), 1);
+                ++expected_subacks;
+            }
+        if (path_ == chat_path::stored)
+            for (int u = 0; u < world_.senders; ++u) {
+                pool_.subscribe(u, "chat/user/" + numbered("u", u) + "/inbox", 1);
+                ++expected_subacks;
+            }
+        if (!pool_.run([&] { return subacks == expected_subacks; }, std::chrono::seconds(60)))
+            throw std::runtime_error("subscriptions were refused");
+        pool_.on().on_connect = nullptr;
+        pool_.on().on_subscribe = nullptr;
+    }
+
+    std::string conv_topic(std::size_t conv, const char* suffix) const {
+        return "chat/conv/" + std::to_string(world_.convs[conv]) + suffix;
+    }
+
+    void send(std::size_t sender) {
+        const auto& list = world_.sends_to[sender];
+        const std::size_t c = list[next_conv_[sender]++ % list.size()];
+        const std::string payload = "{\"id\":\"s" + std::to_string(sender) + "-" + std::to_string(++sent_) +
+                                    "\",\"body\":\"t" + std::to_string(now_ns()) + "\",\"ack\":false}";
+        pool_.publish(static_cast<int>(sender), conv_topic(c, path_ == chat_path::stored ? "/send" : "/msg"),
+                      payload.data(), static_cast<int>(payload.size()), 1);
+        ++outstanding_[sender];
+        expected_deliveries_ += world_.members[c].size();
+    }
+
+    void done(std::size_t sender) {
+        if (sender < outstanding_.size()) --outstanding_[sender];
+        ++acked_;
+    }
+
+    void on_message(int client, const mosquitto_message& m) {
+        const std::string_view topic(m.topic);
+        std::string_view rest;
+        if (topic.size() > 6 && topic.substr(topic.size() - 6) == "/inbox") {
+            if (field_after(m, "\"ack\":\"s", rest)) {
+                std::size_t sender = 0;
+                std::from_chars(rest.data(), rest.data() + rest.size(), sender);
+                done(sender);
+            } else {
+                ++errors_;
+            }
+        } else if (field_after(m, "\"body\":\"t", rest)) {
+            ++delivered_;
+            // mqchat: the sender's own copy is its ack ("ack": false).
+            std::string_view id;
+            if (path_ == chat_path::stored && field_after(m, "\"id\":\"s", id)) {
+                std::size_t sender = 0;
+                std::from_chars(id.data(), id.data() + id.size(), sender);
+                if (static_cast<std::size_t>(client) == sender) done(sender);
+            }
+            std::int64_t stamp = 0;
+            std::from_chars(rest.data(), rest.data() + rest.size(), stamp);
+            if (measure_since_ns_ >= 0 && stamp >= measure_since_ns_)
+                latencies_.push_back(static_cast<double>(now_ns() - stamp) / 1e6);
+        }
+    }
+
+    const chat_world& world_;
+    const chat_path path_;
+    const std::vector<int> ports_;
+    client_pool pool_;
+    std::vector<int> outstanding_;        ///< per sender: sent and not yet acked
+    std::vector<std::size_t> next_conv_;  ///< per sender: its next conversation, round robin
+    std::uint64_t sent_ = 0, acked_ = 0, delivered_ = 0, expected_deliveries_ = 0, errors_ = 0;
+    std::int64_t measure_since_ns_ = -1; ///< deliveries of messages sent since then are samples; -1: none
+    std::vector<double> latencies_;
+};
+
+/// CPU milliseconds a process spent per 1,000 messages, between two samples.
+inline double ms_per_1000(double cpu_before, double cpu_after, std::uint64_t messages) {
+    return (cpu_after - cpu_before) * 1000 * 1000.0 / static_cast<double>(std::max<std::uint64_t>(messages, 1));
+}
+
+} // namespace mqchat::bench
