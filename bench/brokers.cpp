@@ -156,6 +156,14 @@ void measure_many_connections(const settings& s) {
         pg::connection c(st.conninfo());
         add_users(c, "m", n, cheap_hash("pw"));
     }
+    // Brokers that load their users at start, as after a restart: a user
+    // created a moment before its login is another matter (on a shared
+    // broker it is left to the broker's other auth until the plugin's
+    // lookup answers; docs/operations.md), and not what this measures.
+    for (std::size_t i = 0; i < st.brokers.size(); ++i) {
+        st.brokers[i]->stop();
+        st.restart_broker(i);
+    }
     std::vector<test::broker*> targets;
     for (auto& b : st.brokers) targets.push_back(b.get());
     const storm_result r = connect_storm(targets, "m", n, 2000);
