@@ -56,7 +56,8 @@ public:
         if (run_.running()) stop(SIGTERM);
         // If scripts/run could not clean up (the test failed half-way):
         // its children by their pid files, PostgreSQL by pg_ctl.
-        for (const char* f : {"/run/bot.pid", "/run/bridge.pid", "/run/mosquitto.pid"}) {
+        for (const char* f : {"/run/bot.pid", "/run/bridge.pid", "/run/mosquitto.pid", "/run/hub.pid", "/run/haproxy.pid",
+                              "/run/mosquitto-b1.pid", "/run/mosquitto-b2.pid"}) {
             const std::string pid = read_file(var_ + f);
             if (!pid.empty()) kill(std::stoi(pid), SIGKILL);
         }
@@ -149,6 +150,28 @@ std::string uncommented(const std::string& text) {
     return out;
 }
 
+/// mqchat-admin against the stack's database; throws with its output when it fails.
+void admin_of(const local_stack& s, const std::vector<std::string>& args) {
+    const std::string db = read_file(s.file("db.conninfo"));
+    std::string o;
+    std::vector<std::string> argv{bin_dir() + "/mqchat-admin"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (run_command(argv, o, {"MQCHAT_DB=" + db.substr(0, db.find('\n'))}) != 0)
+        throw std::runtime_error("mqchat-admin failed: " + o);
+}
+
+/// A base for MQCHAT_BROKER_PORTS whose ports for two brokers and the hub are free.
+int free_broker_ports() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        const int base = 20000 + (free_port() % 400) * 100;
+        bool all_free = !port_open(base + 9);
+        for (int i = 1; i <= 2 && all_free; ++i)
+            for (int k = 0; k < 4 && all_free; ++k) all_free = !port_open(base + 10 * i + k);
+        if (all_free) return base;
+    }
+    throw std::runtime_error("no free ports for two brokers");
+}
+
 mode_t mode_of(const std::string& path) {
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) return 0;
@@ -160,6 +183,7 @@ mode_t mode_of(const std::string& path) {
 class scripts_run_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(scripts_run_test);
     CPPUNIT_TEST(operator_settings_survive_restarts);
+    CPPUNIT_TEST(several_brokers_behind_one_address);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -216,14 +240,7 @@ public:
             CPPUNIT_ASSERT_MESSAGE(read_file(s.file("bridge.conf")), !has(read_file(s.file("bridge.conf")), "smtp_url"));
             if (run == 2) {
                 // The stack works with them: a message is stored and acked.
-                const std::string db = read_file(s.file("db.conninfo"));
-                std::string o;
-                const auto admin = [&](const std::vector<std::string>& args) {
-                    std::vector<std::string> argv{bin_dir() + "/mqchat-admin"};
-                    argv.insert(argv.end(), args.begin(), args.end());
-                    if (run_command(argv, o, {"MQCHAT_DB=" + db.substr(0, db.find('\n'))}) != 0)
-                        throw std::runtime_error("mqchat-admin failed: " + o);
-                };
+                const auto admin = [&](const std::vector<std::string>& args) { admin_of(s, args); };
                 admin({"user", "add", "alice", "--password", "alice-pw"});
                 admin({"user", "add", "bob", "--password", "bob-pw"});
                 admin({"conv", "create", "--member", "alice", "--member", "bob"});
@@ -257,6 +274,35 @@ public:
         CPPUNIT_ASSERT_MESSAGE(s.output(), has(s.output(), "mqchat: stopped"));
         CPPUNIT_ASSERT(!port_open(s.port("MQCHAT_MQTT_PORT")));
         CPPUNIT_ASSERT(!port_open(s.port("MQCHAT_PG_PORT")));
+    }
+
+    void several_brokers_behind_one_address() {
+        local_stack s;
+        const int base = free_broker_ports();
+        s.start({"MQCHAT_BROKERS=2", "MQCHAT_BROKER_PORTS=" + std::to_string(base)});
+        CPPUNIT_ASSERT_MESSAGE(s.output(), has(s.output(), "2 brokers behind HAProxy"));
+        // brokers.txt: each broker's own MQTT and WebSocket ports.
+        CPPUNIT_ASSERT_EQUAL(std::to_string(base + 10) + " " + std::to_string(base + 11) + "\n" +
+                                 std::to_string(base + 20) + " " + std::to_string(base + 21) + "\n",
+                             read_file(s.file("brokers.txt")));
+        admin_of(s, {"user", "add", "alice", "--password", "alice-pw"});
+        admin_of(s, {"user", "add", "bob", "--password", "bob-pw"});
+        admin_of(s, {"conv", "create", "--member", "alice", "--member", "bob"});
+        // bob on broker 2's own port; alice through the load balancer's usual port.
+        mqtt_client bob(base + 20, client_options{"bob-1", "bob", "bob-pw"});
+        CPPUNIT_ASSERT_EQUAL(0, bob.connect());
+        CPPUNIT_ASSERT_EQUAL(1, bob.subscribe("chat/conv/1/msg"));
+        mqtt_client alice(s.port("MQCHAT_MQTT_PORT"), client_options{"alice-1", "alice", "alice-pw"});
+        CPPUNIT_ASSERT_EQUAL(0, alice.connect());
+        CPPUNIT_ASSERT_EQUAL(1, alice.subscribe("chat/user/alice/inbox"));
+        chat_sender sender(alice, "alice", 1);
+        CPPUNIT_ASSERT(sender.send_all({{"across-1", "hello across brokers"}}, 1, 5s, 30s));
+        received r;
+        CPPUNIT_ASSERT(bob.wait_message(r, 10s, "chat/conv/1/msg"));
+        CPPUNIT_ASSERT_EQUAL(std::string("hello across brokers"), json_of(r.payload)["body"].asString());
+        CPPUNIT_ASSERT_EQUAL(143, s.stop(SIGTERM));
+        for (int port : {s.port("MQCHAT_MQTT_PORT"), base + 9, base + 10, base + 20})
+            CPPUNIT_ASSERT_MESSAGE(std::to_string(port), !port_open(port));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(scripts_run_test);
