@@ -288,18 +288,49 @@ public:
         admin_of(s, {"user", "add", "alice", "--password", "alice-pw"});
         admin_of(s, {"user", "add", "bob", "--password", "bob-pw"});
         admin_of(s, {"conv", "create", "--member", "alice", "--member", "bob"});
-        // bob on broker 2's own port; alice through the load balancer's usual port.
+        // bob on broker 2's own port; alice and bob's browsers through the load balancer's usual ports.
         mqtt_client bob(base + 20, client_options{"bob-1", "bob", "bob-pw"});
         CPPUNIT_ASSERT_EQUAL(0, bob.connect());
         CPPUNIT_ASSERT_EQUAL(1, bob.subscribe("chat/conv/1/msg"));
-        mqtt_client alice(s.port("MQCHAT_MQTT_PORT"), client_options{"alice-1", "alice", "alice-pw"});
-        CPPUNIT_ASSERT_EQUAL(0, alice.connect());
-        CPPUNIT_ASSERT_EQUAL(1, alice.subscribe("chat/user/alice/inbox"));
-        chat_sender sender(alice, "alice", 1);
+        // Browsers through HAProxy too: bob over WebSocket and secure WebSocket
+        // (MQTT.js, as the widget), trusting the stack's CA for wss.
+        const std::string ca = s.file("tls/ca.crt");
+        std::vector<std::unique_ptr<child_process>> web;
+        std::vector<std::string> web_logs;
+        for (const std::string& url : {"ws://127.0.0.1:" + std::to_string(s.port("MQCHAT_WS_PORT")) + "/mqtt",
+                                      "wss://127.0.0.1:" + std::to_string(s.port("MQCHAT_WSS_PORT")) + "/mqtt"}) {
+            web_logs.push_back(s.file("web-" + std::to_string(web_logs.size()) + ".log"));
+            const std::string script =
+                "const mqtt = require('mqtt'); const fs = require('fs');"
+                "const c = mqtt.connect(process.env.URL, {username: 'bob', password: 'bob-pw', protocolVersion: 5,"
+                "  clientId: 'bob-web-' + Math.random().toString(16).slice(2), ca: fs.readFileSync(process.env.CA),"
+                "  reconnectPeriod: 500});"
+                "c.on('connect', () => c.subscribe('chat/conv/1/msg', {qos: 1}, () => console.log('subscribed')));"
+                "c.on('message', (t, p) => { console.log('got ' + p); process.exit(0); });"
+                "setTimeout(() => process.exit(2), 30000);";
+            web.push_back(std::make_unique<child_process>(
+                std::vector<std::string>{"node", "-e", script}, web_logs.back(),
+                std::vector<std::string>{"NODE_PATH=" + source_dir() + "/web/node_modules", "URL=" + url, "CA=" + ca}));
+        }
+        for (const auto& log : web_logs) {
+            for (int i = 0; i < 200 && !has(read_file(log), "subscribed"); ++i) std::this_thread::sleep_for(100ms);
+            CPPUNIT_ASSERT_MESSAGE(read_file(log), has(read_file(log), "subscribed"));
+        }
+        // alice through HAProxy's TLS port.
+        client_options tls{"alice-2", "alice", "alice-pw"};
+        tls.cafile = ca;
+        mqtt_client alice_tls(s.port("MQCHAT_TLS_PORT"), tls);
+        CPPUNIT_ASSERT_EQUAL(0, alice_tls.connect());
+        CPPUNIT_ASSERT_EQUAL(1, alice_tls.subscribe("chat/user/alice/inbox"));
+        chat_sender sender(alice_tls, "alice", 1);
         CPPUNIT_ASSERT(sender.send_all({{"across-1", "hello across brokers"}}, 1, 5s, 30s));
         received r;
         CPPUNIT_ASSERT(bob.wait_message(r, 10s, "chat/conv/1/msg"));
         CPPUNIT_ASSERT_EQUAL(std::string("hello across brokers"), json_of(r.payload)["body"].asString());
+        for (std::size_t i = 0; i < web.size(); ++i) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(read_file(web_logs[i]), 0, web[i]->wait_exit(20s));
+            CPPUNIT_ASSERT_MESSAGE(read_file(web_logs[i]), has(read_file(web_logs[i]), "hello across brokers"));
+        }
         CPPUNIT_ASSERT_EQUAL(143, s.stop(SIGTERM));
         for (int port : {s.port("MQCHAT_MQTT_PORT"), base + 9, base + 10, base + 20})
             CPPUNIT_ASSERT_MESSAGE(std::to_string(port), !port_open(port));
