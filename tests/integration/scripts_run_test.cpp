@@ -9,7 +9,10 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -17,6 +20,7 @@
 #include <memory>
 #include <regex>
 #include <sstream>
+#include <unistd.h>
 #include <thread>
 
 #include "support/chat.hpp"
@@ -160,13 +164,30 @@ void admin_of(const local_stack& s, const std::vector<std::string>& args) {
         throw std::runtime_error("mqchat-admin failed: " + o);
 }
 
-/// A base for MQCHAT_BROKER_PORTS whose ports for two brokers and the hub are free.
+/// Whether a listener could bind 127.0.0.1:port now.
+bool bindable(int port) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/// A base for MQCHAT_BROKER_PORTS whose ports for two brokers and the hub are
+/// free: below the kernel's ephemeral range (32768 and up), where the other
+/// tests' listeners and connections take their ports.
 int free_broker_ports() {
-    for (int attempt = 0; attempt < 50; ++attempt) {
-        const int base = 20000 + (free_port() % 400) * 100;
-        bool all_free = !port_open(base + 9);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        const int base = 20000 + (free_port() % 120) * 100;
+        bool all_free = bindable(base + 9);
         for (int i = 1; i <= 2 && all_free; ++i)
-            for (int k = 0; k < 4 && all_free; ++k) all_free = !port_open(base + 10 * i + k);
+            for (int k = 0; k < 4 && all_free; ++k) all_free = bindable(base + 10 * i + k);
         if (all_free) return base;
     }
     throw std::runtime_error("no free ports for two brokers");
