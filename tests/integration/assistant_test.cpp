@@ -422,7 +422,7 @@ public:
         write_file(f.bot->config_path(), conf + "rules_refresh_s 3600\n");
         ::kill(f.bot->pid(), SIGHUP);
         visitor v("vesna");
-        CPPUNIT_ASSERT(!v.from_assistant().isNull());
+        CPPUNIT_ASSERT_MESSAGE(f.bot->log(), !v.from_assistant().isNull());
         v.say("Do you stock left-handed teapots?");
         CPPUNIT_ASSERT_EQUAL(std::string("Hmm, no idea."), v.from_assistant()["body"].asString());
         // A bad file: the settings in use stay, and the log says so.
@@ -540,7 +540,7 @@ public:
             CPPUNIT_ASSERT_MESSAGE(stats, stats.find(std::string("handed over by ") + rule + ": ") != std::string::npos);
         // Switched off: its conversations wait in the queue for a person, no longer the assistant's.
         visitor v("vesna");
-        CPPUNIT_ASSERT(!v.from_assistant().isNull());
+        CPPUNIT_ASSERT_MESSAGE(shared().bot->log(), !v.from_assistant().isNull());
         const std::string off = admin_ok(st.conninfo(), {"desk", "assistant", "shop", "--off"});
         CPPUNIT_ASSERT_MESSAGE(off, off.find("of its conversations wait for a person") != std::string::npos);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
