@@ -11,6 +11,7 @@ MQCHAT_PACKAGES=(
   libjsoncpp-dev libsodium-dev libcppunit-dev libcjose-dev libjansson-dev openssl
   libcurl4-openssl-dev libssl-dev nodejs
   iproute2 valgrind haproxy redis-server libhiredis-dev
+  libmicrohttpd-dev libspdlog-dev prometheus dpkg-dev fakeroot file
 )
 
 say() { printf '%s\n' "mqchat: $*"; }
