@@ -1,9 +1,9 @@
 #include "assistant.hpp"
 
-#include <iostream>
 #include <set>
 #include <utility>
 
+#include "common/log.hpp"
 #include "common/json.hpp"
 #include "common/password.hpp"
 
@@ -19,7 +19,8 @@ constexpr int max_suggestions = 3;
 constexpr std::size_t max_transcript = 10, max_draft_turns = 6, max_draft_entries = 3;
 
 
-void log(const std::string& line) { std::cout << "mqchat-bot: " << line << std::endl; }
+void note(const std::string& line) { log::info() << line; }
+void warn(const std::string& line) { log::warning() << line; }
 
 } // namespace
 
@@ -88,12 +89,12 @@ void assistant::reload_settings() {
         if (fresh.mqtt_uri != config_.mqtt_uri || fresh.mqtt_username != config_.mqtt_username ||
             fresh.mqtt_password != config_.mqtt_password || fresh.mqtt_client_id != config_.mqtt_client_id ||
             fresh.topic_prefix != config_.topic_prefix || fresh.session_expiry_s != config_.session_expiry_s)
-            log("SIGHUP: the broker settings changed; they apply at the next start");
+            note("SIGHUP: the broker settings changed; they apply at the next start");
         config_.request_timeout_ms = fresh.request_timeout_ms;
         config_.rules_refresh_s = fresh.rules_refresh_s;
-        log("SIGHUP: settings read again from " + config_path_ + "; the desks' rules are read again");
+        note("SIGHUP: settings read again from " + config_path_ + "; the desks' rules are read again");
     } catch (const std::exception& e) {
-        log(std::string("SIGHUP: keeping the settings in use: ") + e.what());
+        warn(std::string("SIGHUP: keeping the settings in use: ") + e.what());
     }
     for (auto& [desk, r] : rules_) r.known = false;
 }
@@ -104,7 +105,7 @@ void assistant::retry_refused() {
     for (const auto& filter : link_.take_refused()) {
         auto& r = resubscribe_[filter];
         if (++r.tries > max_resubscribe_tries) {
-            log("the broker keeps refusing " + filter + "; giving up on it");
+            warn("the broker keeps refusing " + filter + "; giving up on it");
             resubscribe_.erase(filter);
             continue;
         }
@@ -123,7 +124,7 @@ void assistant::resume() {
     resumed_ = false;
     const std::uint64_t asked_at = adoptions_;
     call("desk.mine", Json::Value(Json::objectValue), [this, asked_at](const Json::Value& reply) {
-        if (!reply.isMember("result")) log("desk.mine failed: " + reply["error"]["message"].asString());
+        if (!reply.isMember("result")) warn("desk.mine failed: " + reply["error"]["message"].asString());
         std::set<std::int64_t> mine;
         for (const auto& c : reply["result"]["conversations"]) {
             mine.insert(c["conv"].asInt64());
@@ -156,7 +157,7 @@ void assistant::on_inbox(const Json::Value& m) {
     }
     if (m.isMember("ack") || (m["error"].isObject() && m["error"].isMember("id"))) {
         const std::string id = m.isMember("ack") ? m["ack"].asString() : m["error"]["id"].asString();
-        if (m.isMember("error")) log("message " + id + " refused: " + m["error"]["message"].asString());
+        if (m.isMember("error")) warn("message " + id + " refused: " + m["error"]["message"].asString());
         const auto it = acks_.find(id);
         if (it == acks_.end()) return;
         auto then = std::move(it->second.then);
@@ -179,7 +180,7 @@ void assistant::on_inbox(const Json::Value& m) {
             params["card"] = handoff_card(it->second.state);
             call("desk.card", params, [conv](const Json::Value& reply) {
                 if (!reply.isMember("result"))
-                    log("desk.card of " + std::to_string(conv) + ": " + reply["error"]["message"].asString());
+                    note("desk.card of " + std::to_string(conv) + ": " + reply["error"]["message"].asString());
             });
         }
         forget(conv);
@@ -195,7 +196,7 @@ void assistant::adopt(std::int64_t conv, const std::string& desk, const std::str
     c.visitor = visitor;
     c.adopted = ++adoptions_;
     link_.subscribe(topics_.conv_msg(conv));
-    log("conversation " + std::to_string(conv) + " at desk " + desk + " with " + visitor);
+    note("conversation " + std::to_string(conv) + " at desk " + desk + " with " + visitor);
     const std::string why = greeting ? std::string(greeting) : "";
     const Json::Value given = details;
     with_rules(desk, [this, conv, why, given](const assistant_rules& rules) {
@@ -255,7 +256,7 @@ void assistant::handle(std::int64_t conv, const std::string& text, const assista
         const auto c = conversations_.find(conv);
         if (c == conversations_.end() || c->second.leaving) return;
         const Json::Value& best = reply["result"]["matches"][0];
-        if (!reply.isMember("result")) log("desk.kb failed: " + reply["error"]["message"].asString());
+        if (!reply.isMember("result")) warn("desk.kb failed: " + reply["error"]["message"].asString());
         const answer_decision d =
             decide(rules, c->second.state, best.isObject() ? best["key"].asString() : "", best["confidence"].asDouble());
         if (d.what == answer_decision::escalate) return hand_over(conv, d.rule, rules);
@@ -325,7 +326,7 @@ void assistant::on_draft(const draft_result& d) {
         return say(d.conv, p.rules.unsure, done);
     }
     // Slow, failing or nonsensical: the knowledge base's own words, never silence.
-    log("conversation " + std::to_string(d.conv) + ": the model's draft is not used (" + d.why + "); the entry's text instead");
+    note("conversation " + std::to_string(d.conv) + ": the model's draft is not used (" + d.why + "); the entry's text instead");
     remember(d.conv, false, p.best["answer"].asString());
     say(d.conv, answer_text(p.best), done);
 }
@@ -335,7 +336,7 @@ void assistant::hand_over(std::int64_t conv, const std::string& rule, const assi
     if (it == conversations_.end() || it->second.leaving) return;
     it->second.leaving = true;
     const Json::Value card = handoff_card(it->second.state);
-    log("conversation " + std::to_string(conv) + ": handing over (" + rule + ")");
+    note("conversation " + std::to_string(conv) + ": handing over (" + rule + ")");
     // Said first, and stored (acked) before it leaves: the handoff takes its membership.
     say(conv, rules.handoff, [this, conv, rule, card] {
         Json::Value params(Json::objectValue);
@@ -344,7 +345,7 @@ void assistant::hand_over(std::int64_t conv, const std::string& rule, const assi
         params["card"] = card;
         call("desk.handoff", params, [this, conv](const Json::Value& reply) {
             if (!reply.isMember("result"))
-                log("desk.handoff of " + std::to_string(conv) + " failed: " + reply["error"]["message"].asString());
+                warn("desk.handoff of " + std::to_string(conv) + " failed: " + reply["error"]["message"].asString());
             forget(conv);
         });
     });
@@ -366,7 +367,7 @@ void assistant::with_rules(const std::string& desk, std::function<void(const ass
         if (reply.isMember("result") && parse_assistant_rules(reply["result"]["rules"], parsed, why)) {
             d.rules = parsed;
         } else if (!d.known) {
-            log("desk " + desk + ": no rules (" +
+            warn("desk " + desk + ": no rules (" +
                 (reply.isMember("error") ? reply["error"]["message"].asString() : why) + "); using the defaults");
         }
         d.known = true;

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "common/log.hpp"
 #include "common/names.hpp"
 #include "common/options.hpp"
 #include "common/topics.hpp"
@@ -26,6 +27,7 @@ bot_config load_config(const std::string& path) {
     c.model.timeout_ms = static_cast<int>(r.integer("llm_timeout_ms", c.model.timeout_ms, 100, 60000));
     c.model.max_tokens = static_cast<int>(r.integer("llm_max_tokens", c.model.max_tokens, 16, 4000));
     c.model.ca_file = r.string("llm_ca_file", "");
+    c.log_level = r.string("log_level", c.log_level);
     std::string problems = r.errors();
     auto add = [&](const std::string& what) { problems += (problems.empty() ? "" : "; ") + what; };
     if (!c.mqtt_username.empty() && !valid_user_name(c.mqtt_username))
@@ -47,6 +49,11 @@ bot_config load_config(const std::string& path) {
         std::ifstream in(key_file);
         if (!in || !std::getline(in, c.model.api_key) || c.model.api_key.empty())
             add("llm_api_key_file " + key_file + " cannot be read or is empty");
+    }
+    try {
+        log::parse_level(c.log_level);
+    } catch (const std::invalid_argument& e) {
+        add(std::string("log_level ") + e.what());
     }
     if (!problems.empty()) throw std::invalid_argument(path + ": " + problems);
     return c;

@@ -18,6 +18,7 @@ struct bot_config {
     int session_expiry_s = 24 * 3600;   ///< how long the broker keeps messages for a stopped assistant
     int request_timeout_ms = 10000;     ///< a request unanswered this long counts as failed
     int rules_refresh_s = 30;           ///< how often a desk's rules are read again
+    std::string log_level = "info";     ///< debug, info, warning, error
     /// A language model drafting answers from the entries (llm_* keys; url empty: none).
     model_settings model;
 };

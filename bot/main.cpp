@@ -11,6 +11,7 @@
 #include <string>
 
 #include "assistant.hpp"
+#include "common/log.hpp"
 #include "config.hpp"
 #include "link/mosquitto_link.hpp"
 #include "sentiment.hpp"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
             std::cout << "mqchat-bot: settings are valid (" << argv[2] << ")\n";
             return 0;
         }
+        mqchat::log::setup("mqchat-bot", mqchat::log::parse_level(config.log_level));
         std::signal(SIGINT, on_stop);
         std::signal(SIGTERM, on_stop);
         std::signal(SIGHUP, on_hup);
@@ -42,15 +44,14 @@ int main(int argc, char** argv) {
         mqchat::bridge::link_settings settings{config.mqtt_uri, config.mqtt_username, config.mqtt_password,
                                                config.mqtt_client_id, "", config.session_expiry_s, 10000, {}};
         settings.filters = {topics.inbox(config.mqtt_username)};
-        settings.program = "mqchat-bot";
         mqchat::bridge::mosquitto_link link(settings);
         link.connect(stopping);
-        std::cout << "mqchat-bot: running as " << config.mqtt_username << " (broker " << config.mqtt_uri << ", "
-                  << scorer.size() << " words of sentiment)" << std::endl;
+        mqchat::log::info() << "running as " << config.mqtt_username << " (broker " << config.mqtt_uri << ", "
+                            << scorer.size() << " words of sentiment)";
         mqchat::bot::assistant bot(config, argv[1], link, scorer);
         bot.run(stopping, reloading);
         link.disconnect();
-        std::cout << "mqchat-bot: stopped" << std::endl;
+        mqchat::log::info() << "stopped";
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "mqchat-bot: " << e.what() << std::endl;

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "common/http_endpoint.hpp"
+#include "common/log.hpp"
 #include "common/names.hpp"
 #include "common/options.hpp"
 #include "common/token.hpp"
@@ -49,6 +51,9 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file, s
         static_cast<int>(r.integer("visitor_token_ttl_s", c.visitor_token_ttl_s, 60, 30 * 24 * 3600));
     c.visitor_token_issuer = r.string("visitor_token_issuer", c.visitor_token_issuer);
     c.visitor_token_audience = r.string("visitor_token_audience", c.visitor_token_audience);
+    c.metrics_listen = r.string("metrics_listen", c.metrics_listen);
+    c.ready_store_lag_ms = static_cast<int>(r.integer("ready_store_lag_ms", c.ready_store_lag_ms, 100, 3600000));
+    c.log_level = r.string("log_level", c.log_level);
 }
 
 /// Problems found: one line per file, and one per problem of no file in particular ("").
@@ -128,6 +133,18 @@ bridge_config load_config(const std::vector<std::string>& paths) {
         } catch (const std::runtime_error& e) {
             errors.add(from("visitor_token_secret_file"), std::string("visitor_token_secret_file: ") + e.what());
         }
+    }
+    if (!c.metrics_listen.empty()) {
+        try {
+            parse_listen_address(c.metrics_listen);
+        } catch (const std::invalid_argument& e) {
+            errors.add(from("metrics_listen"), std::string("metrics_listen ") + e.what());
+        }
+    }
+    try {
+        log::parse_level(c.log_level);
+    } catch (const std::invalid_argument& e) {
+        errors.add(from("log_level"), std::string("log_level ") + e.what());
     }
     if (!c.smtp_url.empty() && c.smtp_from.empty()) errors.add(from("smtp_url"), "smtp_url needs smtp_from");
     if (!c.apns_key_file.empty() && (c.apns_key_id.empty() || c.apns_team_id.empty()))

@@ -52,6 +52,12 @@ struct bridge_config {
     std::string visitor_token_secret;
     int visitor_token_ttl_s = 24 * 3600;
     std::string visitor_token_issuer, visitor_token_audience;
+    /// Operators' HTTP endpoint: /metrics, /healthz, /readyz ("" : none;
+    /// "PORT" listens on loopback, "HOST:PORT" where told).
+    std::string metrics_listen;
+    /// /readyz fails once a message has waited this long to be stored.
+    int ready_store_lag_ms = 10000;
+    std::string log_level = "info"; ///< debug, info, warning, error
 
     /// Where the values came from: the files in the order read, and for each
     /// key a file set, its value and the last file that set it.

@@ -24,6 +24,8 @@
 #include "push/push_sender.hpp"
 #include "desks/desk_mailer.hpp"
 #include "desks/desk_router.hpp"
+#include "observe/health.hpp"
+#include "common/log.hpp"
 
 namespace {
 std::atomic<bool> stopping{false};
@@ -50,7 +52,8 @@ int main(int argc, char** argv) {
                       << mqchat::bridge::describe_settings(config);
             return 0;
         }
-        std::cout << "mqchat-bridge: settings from " << joined(config.files) << std::endl;
+        mqchat::log::setup("mqchat-bridge", mqchat::log::parse_level(config.log_level));
+        mqchat::log::info() << "settings from " << joined(config.files);
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
 
@@ -74,8 +77,8 @@ int main(int argc, char** argv) {
         mqchat::bridge::mosquitto_link request_link(request_settings);
         link.connect(stopping);
         request_link.connect(stopping);
-        std::cout << "mqchat-bridge: running (broker " << config.mqtt_uri << ", batches of up to "
-                  << config.batch_max << ")" << std::endl;
+        mqchat::log::info() << "running (broker " << config.mqtt_uri << ", batches of up to " << config.batch_max
+                            << ")";
 
         // Automatic assignment of waiting support conversations; notices go on the request link.
         mqchat::bridge::desk_router desks(config.db, request_link, topics);
@@ -104,7 +107,7 @@ int main(int argc, char** argv) {
                 apns = std::make_unique<apns_client>(
                     apns_settings{config.apns_key_file, config.apns_key_id, config.apns_team_id, config.apns_base_url},
                     *http);
-            std::cout << "mqchat-bridge: sending pushes to" << (fcm ? " FCM" : "") << (apns ? " APNs" : "") << std::endl;
+            mqchat::log::info() << "sending pushes to" << (fcm ? " FCM" : "") << (apns ? " APNs" : "");
             pushes = std::make_unique<push_sender>(config.db, std::move(http), std::move(fcm), std::move(apns));
             pushes->start();
         }
@@ -115,7 +118,7 @@ int main(int argc, char** argv) {
                                                          config.smtp_password, config.push_ca_file,
                                                          config.email_digest_delay_s});
             digests->start();
-            std::cout << "mqchat-bridge: e-mail digests after " << config.email_digest_delay_s << " s away" << std::endl;
+            mqchat::log::info() << "e-mail digests after " << config.email_digest_delay_s << " s away";
         }
         // The support desks' offline messages and transcripts (they wait in the database until there is SMTP).
         std::unique_ptr<mqchat::bridge::desk_mailer> desk_mail;
@@ -126,10 +129,14 @@ int main(int argc, char** argv) {
         mqchat::bridge::pg_message_store deferred_store(config.db); // its own connection, for its own thread
         mqchat::bridge::deferred_writer deferred(deferred_store);
         mqchat::bridge::ingest loop(store, link, requests, deferred, topics, config.batch_max);
+        // Metrics, liveness and readiness (off unless metrics_listen is set; the probe runs anyway).
+        mqchat::bridge::health watch(mqchat::bridge::health_settings{config.metrics_listen, config.db,
+                                                                     std::chrono::milliseconds(config.ready_store_lag_ms)},
+                                     link, request_link, loop.heartbeat(), [&requests] { return requests.queued(); });
         loop.run(stopping);
         link.disconnect();
         request_link.disconnect();
-        std::cout << "mqchat-bridge: stopped" << std::endl;
+        mqchat::log::info() << "stopped";
         return 0;
     } catch (const std::exception& e) {
         // One line per file for configuration errors; each names its file.

@@ -1,10 +1,11 @@
 #include "desk_mailer.hpp"
 
 #include <chrono>
-#include <iostream>
 #include <memory>
 
 #include "common/pg.hpp"
+#include "common/log.hpp"
+#include "observe/bridge_metrics.hpp"
 
 namespace mqchat::bridge {
 
@@ -42,22 +43,24 @@ void desk_mailer::run() {
                 std::string why;
                 if (smtp_send(smtp_, to, mail_text(smtp_, to, due.str(i, 4), due.str(i, 5), now_s(), due.str(i, 3)), why)) {
                     db->exec("DELETE FROM desk_mail WHERE id = $1", {id});
-                    std::cout << "mqchat-bridge: desk mail " << id << " (" << kind << ") sent" << std::endl;
+                    log::info() << "desk mail " << id << " (" << kind << ") sent";
+                    bridge_metrics().emails.with({"desk", "sent"}).inc();
                 } else if (due.int64(i, 6) >= max_attempts) {
                     db->exec("DELETE FROM desk_mail WHERE id = $1", {id});
-                    std::cerr << "mqchat-bridge: desk mail " << id << " (" << kind << ") dropped after " << max_attempts
-                              << " attempts: " << why << std::endl;
+                    log::warning() << "desk mail " << id << " (" << kind << ") dropped after " << max_attempts
+                              << " attempts: " << why;
+                    bridge_metrics().emails.with({"desk", "failed"}).inc();
                 } else {
                     // 10 s, 20 s, 40 s … doubling.
                     db->exec("UPDATE desk_mail SET next_attempt_at = now() + make_interval(secs => 10 * 2 ^ (attempts - 1))"
                              " WHERE id = $1",
                              {id});
-                    std::cerr << "mqchat-bridge: desk mail " << id << " (" << kind << ") failed: " << why << "; will retry"
-                              << std::endl;
+                    log::warning() << "desk mail " << id << " (" << kind << ") failed: " << why << "; will retry";
+                    bridge_metrics().emails.with({"desk", "retried"}).inc();
                 }
             }
         } catch (const pg::error& e) {
-            std::cerr << "mqchat-bridge: desk mail: database unavailable (" << e.what() << "); retrying" << std::endl;
+            log::warning() << "desk mail: database unavailable (" << e.what() << "); retrying";
             db.reset();
         }
         for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));

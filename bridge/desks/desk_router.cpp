@@ -1,6 +1,5 @@
 #include "desk_router.hpp"
 
-#include <iostream>
 #include <map>
 #include <memory>
 #include <set>
@@ -8,6 +7,7 @@
 
 #include "common/json.hpp"
 #include "common/pg.hpp"
+#include "common/log.hpp"
 
 namespace mqchat::bridge {
 
@@ -93,8 +93,7 @@ void desk_router::run() {
                 if (announced.count(conv))
                     for (const auto& who : watchers_of(desk))
                         if (who != agent) link_.publish(topics_.inbox(who), taken_body);
-                std::cout << "mqchat-bridge: desk " << desk << ": conversation " << conv << " assigned to " << agent
-                          << std::endl;
+                log::info() << "desk " << desk << ": conversation " << conv << " assigned to " << agent;
             }
             // New conversations this round could not place: now the agents hear of them.
             const auto waiting = db->exec(
@@ -113,10 +112,10 @@ void desk_router::run() {
                 const std::string body = json::write(n);
                 for (const auto& who : watchers_of(waiting.str(i, 1))) link_.publish(topics_.inbox(who), body);
             }
-            if (warned) std::cout << "mqchat-bridge: desk routing runs again" << std::endl;
+            if (warned) log::info() << "desk routing runs again";
             warned = false;
         } catch (const pg::error& e) {
-            if (!warned) std::cerr << "mqchat-bridge: desk routing paused: " << e.what() << std::endl;
+            if (!warned) log::warning() << "desk routing paused: " << e.what();
             warned = true;
             db.reset();
         }

@@ -5,9 +5,10 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <iostream>
 
 #include "common/json.hpp"
+#include "common/log.hpp"
+#include "observe/bridge_metrics.hpp"
 
 namespace mqchat::bridge {
 
@@ -56,7 +57,7 @@ void email_digest::run() {
             if (!db) db = std::make_unique<pg::connection>(conninfo_);
             round(*db);
         } catch (const pg::error& e) {
-            std::cerr << "mqchat-bridge: e-mail digest: database unavailable (" << e.what() << "); retrying" << std::endl;
+            log::warning() << "e-mail digest: database unavailable (" << e.what() << "); retrying";
             db.reset();
         }
         for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -89,8 +90,8 @@ void email_digest::round(pg::connection& db) {
         const std::string to = due.str(i, 2), convs = due.str(i, 3);
         std::string why;
         if (!smtp_send(smtp_, to, message(smtp_, to, due.str(i, 1), convs, now / 1000), why)) {
-            std::cerr << "mqchat-bridge: e-mail digest to " << due.str(i, 1) << " failed: " << why << "; will retry"
-                      << std::endl;
+            log::warning() << "e-mail digest to " << due.str(i, 1) << " failed: " << why << "; will retry";
+            bridge_metrics().emails.with({"digest", "retried"}).inc();
             continue;
         }
         // Covered up to what the digest counted.
@@ -98,7 +99,8 @@ void email_digest::round(pg::connection& db) {
                 "  FROM json_to_recordset($2::json) AS d(conv bigint, last_seq bigint)"
                 " WHERE mb.user_id = $1 AND mb.conv_id = d.conv",
                 {due.str(i, 0), convs});
-        std::cout << "mqchat-bridge: e-mail digest sent to " << due.str(i, 1) << std::endl;
+        log::info() << "e-mail digest sent to " << due.str(i, 1);
+        bridge_metrics().emails.with({"digest", "sent"}).inc();
     }
 }
 

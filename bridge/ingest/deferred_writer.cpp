@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iostream>
 
 #include "common/pg.hpp"
+#include "common/log.hpp"
 
 namespace mqchat::bridge {
 
@@ -109,12 +109,12 @@ void deferred_writer::run() {
             pushes.clear();
             store_.mark_published(published); // after the pushes: see the header
             published.clear();
-            if (warned) std::cout << "mqchat-bridge: receipts, presence, pushes and published seqs are stored again" << std::endl;
+            if (warned) log::info() << "receipts, presence, pushes and published seqs are stored again";
             warned = false;
             backoff_ms = 100;
         } catch (const pg::error& e) {
             if (!warned)
-                std::cerr << "mqchat-bridge: could not store receipts, presence, pushes or published seqs yet: " << e.what() << std::endl;
+                log::warning() << "could not store receipts, presence, pushes or published seqs yet: " << e.what();
             warned = true;
             backoff_ms = std::min(backoff_ms * 2, 5000);
             if (stopping()) return; // the database is away and the bridge stops: nothing here is owed to anyone

@@ -1,12 +1,13 @@
 #include "ingest.hpp"
 
 #include <algorithm>
-#include <iostream>
 #include <thread>
 
 #include "common/json.hpp"
 #include "common/names.hpp"
 #include "common/pg.hpp"
+#include "common/log.hpp"
+#include "observe/bridge_metrics.hpp"
 
 namespace mqchat::bridge {
 
@@ -46,6 +47,16 @@ std::string_view status_name(store_status s) {
     }
     return "?";
 }
+/// Steady-clock ns of the earliest arrival in the batch (0 when unknown).
+std::int64_t oldest_arrival(const std::vector<send_request>& batch) {
+    std::int64_t oldest = 0;
+    for (const auto& r : batch) {
+        const std::int64_t at =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(r.arrived.time_since_epoch()).count();
+        if (at != 0 && (oldest == 0 || at < oldest)) oldest = at;
+    }
+    return oldest;
+}
 } // namespace
 
 ingest::ingest(message_store& store, mqtt_link& link, request_pool& requests, deferred_writer& deferred,
@@ -56,6 +67,7 @@ ingest::ingest(message_store& store, mqtt_link& link, request_pool& requests, de
 void ingest::run(const std::atomic<bool>& stop) {
     std::vector<send_request> batch;
     while (!stop) {
+        heartbeat_.turned();
         if (link_.take_reconnected()) resync_ = true;
         if (resync_) republish_outbox(stop);
         track_publishes();
@@ -65,8 +77,15 @@ void ingest::run(const std::atomic<bool>& stop) {
             hand_over_published();
             continue;
         }
+        const auto started = std::chrono::steady_clock::now();
+        heartbeat_.storing_since_ns.store(oldest_arrival(batch), std::memory_order_relaxed);
         const auto results = store_with_retry(batch, stop);
+        heartbeat_.storing_since_ns.store(0, std::memory_order_relaxed);
         if (results.size() != batch.size()) return; // stopping
+        const double took = metrics::seconds_since(started);
+        bridge_metrics().store_batch_seconds.observe(took);
+        bridge_metrics().store_batch_messages.observe(static_cast<double>(batch.size()));
+        log::debug() << "stored a batch of " << batch.size() << " in " << took * 1000 << " ms";
         deliver(batch, results);
         hand_over_published();
     }
@@ -85,6 +104,7 @@ bool ingest::parse(const incoming& in, send_request& out) {
             p.devices = v["devices"].asInt();
             p.last_seen = v["last_seen"].isInt64() ? v["last_seen"].asInt64() : 0;
             deferred_.add_presence(std::string(t.user), p);
+            bridge_metrics().presence_updates.inc();
         }
         return false;
     }
@@ -92,10 +112,11 @@ bool ingest::parse(const incoming& in, send_request& out) {
         receipt r;
         envelope_error why;
         if (!parse_stamped_receipt(in.payload, r, why)) {
-            std::cerr << "mqchat-bridge: dropped a receipt on " << in.topic << ": " << why.message << std::endl;
+            log::warning() << "dropped a receipt on " << in.topic << ": " << why.message;
             return false;
         }
         deferred_.add_receipt(t.conv, r.user, r);
+        bridge_metrics().receipts.inc();
         return false;
     }
     if (t.kind == topic_kind::rpc_stamped) {
@@ -110,12 +131,15 @@ bool ingest::parse(const incoming& in, send_request& out) {
         // Only the plugin writes .../stamped, so this is a bug, a foreign
         // broker setup, or a plugin newer than this bridge. A sender named in
         // it is told, with the message's id, so that it stops resending.
-        std::cerr << "mqchat-bridge: dropped an unexpected message on " << in.topic << ": " << error.message
-                  << std::endl;
-        if (t.kind == topic_kind::conv_stamped) refuse_unreadable(t.conv, in.payload, out.env.id, error);
+        log::warning() << "dropped an unexpected message on " << in.topic << ": " << error.message;
+        if (t.kind == topic_kind::conv_stamped) {
+            bridge_metrics().messages_refused.with({std::string(error.code.empty() ? error_code::invalid_envelope : error.code)}).inc();
+            refuse_unreadable(t.conv, in.payload, out.env.id, error);
+        }
         return false;
     }
     out.conv = t.conv;
+    out.arrived = in.arrived;
     return true;
 }
 
@@ -155,10 +179,10 @@ std::vector<store_result> ingest::store_with_retry(const std::vector<send_reques
     while (!stop) {
         try {
             auto results = store_.store_batch(batch);
-            if (reported) std::cout << "mqchat-bridge: database is back" << std::endl;
+            if (reported) log::info() << "database is back";
             return results;
         } catch (const pg::broken_connection& e) {
-            if (!reported) std::cerr << "mqchat-bridge: database unavailable (" << e.what() << "); retrying" << std::endl;
+            if (!reported) log::warning() << "database unavailable (" << e.what() << "); retrying";
             reported = true;
             resync_ = true; // the commit may have happened: republish what is unpublished
         } catch (const pg::sql_error& e) {
@@ -167,8 +191,8 @@ std::vector<store_result> ingest::store_with_retry(const std::vector<send_reques
             switch (classify(e.sqlstate)) {
             case sql_failure::wait:
                 if (!reported)
-                    std::cerr << "mqchat-bridge: database cannot store now (SQLSTATE " << e.sqlstate << ": "
-                              << e.what() << "); retrying" << std::endl;
+                    log::warning() << "database cannot store now (SQLSTATE " << e.sqlstate << ": "
+                              << e.what() << "); retrying";
                 reported = true;
                 break;
             case sql_failure::conflict:
@@ -178,6 +202,8 @@ std::vector<store_result> ingest::store_with_retry(const std::vector<send_reques
                 return store_one_by_one(batch, e, stop);
             }
         }
+        bridge_metrics().store_retries.inc();
+        heartbeat_.turned();
         std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
         backoff_ms = std::min(backoff_ms * 2, 2000);
         if (resync_) track_publishes();
@@ -190,8 +216,8 @@ std::vector<store_result> ingest::store_one_by_one(const std::vector<send_reques
     // One message the database refuses must not hold up the others: store
     // them one at a time and refuse only the one that fails.
     if (batch.size() == 1) {
-        std::cerr << "mqchat-bridge: database refused message " << batch[0].env.id << " from "
-                  << batch[0].env.sender << ": " << error.what() << std::endl;
+        log::warning() << "database refused message " << batch[0].env.id << " from "
+                  << batch[0].env.sender << ": " << error.what();
         return {store_result{store_status::failed, 0, 0}};
     }
     std::vector<store_result> out;
@@ -229,31 +255,37 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             m.members_version = res.members_version;
             publish_stored(m);
             stored.emplace_back(m.conv, m.seq);
+            bridge_metrics().messages_stored.inc();
             // "ack": false: the sender's own copy of the message is its ack.
             if (r.env.ack) link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
             break;
         }
         case store_status::duplicate: // already stored and delivered: only ack again (even with "ack": false: no copy comes)
             link_.publish(inbox, ack_json(r.env.id, r.conv, res.seq, res.ts));
+            bridge_metrics().messages_duplicate.inc();
             break;
         case store_status::bad_ref:
+            bridge_metrics().messages_refused.with({std::string(error_code::not_found)}).inc();
             link_.publish(inbox, error_json(error_code::not_found,
                                             "no message " + std::to_string(r.env.ref) + " to " + r.env.type +
                                                 " in conversation " + std::to_string(r.conv),
                                             r.env.id, r.conv));
             break;
         case store_status::not_author:
+            bridge_metrics().messages_refused.with({std::string(error_code::forbidden)}).inc();
             link_.publish(inbox, error_json(error_code::forbidden, "only the sender may " + r.env.type + " a message",
                                             r.env.id, r.conv));
             break;
         case store_status::failed:
+            bridge_metrics().messages_refused.with({std::string(error_code::internal)}).inc();
             link_.publish(inbox, error_json(error_code::internal, "the server could not store this message",
                                             r.env.id, r.conv));
             break;
         case store_status::not_member:
         case store_status::no_conversation:
-            std::cout << "mqchat-bridge: refused message " << r.env.id << " from " << r.env.sender << " in "
-                      << r.conv << ": " << status_name(res.status) << std::endl;
+            bridge_metrics().messages_refused.with({std::string(error_code::not_member)}).inc();
+            log::info() << "refused message " << r.env.id << " from " << r.env.sender << " in "
+                      << r.conv << ": " << status_name(res.status);
             link_.publish(inbox, error_json(error_code::not_member,
                                             "you are not a member of conversation " + std::to_string(r.conv),
                                             r.env.id, r.conv));
@@ -267,6 +299,7 @@ void ingest::track_publishes() {
     while (!in_flight_.empty() && in_flight_.front().handle->done()) {
         const in_flight& f = in_flight_.front();
         if (f.handle->ok()) {
+            bridge_metrics().messages_delivered.inc();
             auto& seq = published_[f.conv];
             seq = std::max(seq, f.seq);
         } else {
@@ -291,6 +324,7 @@ void ingest::republish_outbox(const std::atomic<bool>& stop) {
         while (!stop) {
             const auto page = store_.unpublished(conv, seq, outbox_page);
             std::vector<std::pair<std::int64_t, std::int64_t>> stored;
+            bridge_metrics().messages_republished.inc(page.size());
             for (const auto& m : page) {
                 publish_stored(m);
                 stored.emplace_back(m.conv, m.seq);
@@ -303,9 +337,9 @@ void ingest::republish_outbox(const std::atomic<bool>& stop) {
             track_publishes();
         }
         resync_ = false;
-        if (total) std::cout << "mqchat-bridge: republished " << total << " stored messages" << std::endl;
+        if (total) log::info() << "republished " << total << " stored messages";
     } catch (const pg::error& e) {
-        std::cerr << "mqchat-bridge: cannot read the outbox yet (" << e.what() << ")" << std::endl;
+        log::warning() << "cannot read the outbox yet (" << e.what() << ")";
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
 }

@@ -40,6 +40,7 @@
 #include "deferred_writer.hpp"
 #include "message_store.hpp"
 #include "link/mqtt_link.hpp"
+#include "observe/health.hpp"
 #include "requests/request_pool.hpp"
 
 namespace mqchat::bridge {
@@ -51,6 +52,8 @@ public:
 
     /// Runs until `stop` is set.
     void run(const std::atomic<bool>& stop);
+    /// For the health checks: the loop's last turn, and the batch being stored.
+    const loop_heartbeat& heartbeat() const { return heartbeat_; }
 
 private:
     void collect(std::vector<send_request>& batch);
@@ -83,6 +86,7 @@ private:
     std::deque<in_flight> in_flight_;               ///< .../msg publishes in send order
     std::map<std::int64_t, std::int64_t> published_; ///< acknowledged, not yet handed over
     bool resync_ = true; ///< republish the outbox before the next batch
+    loop_heartbeat heartbeat_;
 };
 
 } // namespace mqchat::bridge

@@ -2,6 +2,7 @@
 /// Where messages are kept: the source of truth (PostgreSQL in production,
 /// see pg_message_store). The ingest loop only talks to this interface.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -15,6 +16,7 @@ namespace mqchat::bridge {
 struct send_request {
     std::int64_t conv = 0;
     send_envelope env; ///< env.sender is the authenticated user
+    std::chrono::steady_clock::time_point arrived = {}; ///< when the link took it (store lag)
 };
 
 /// `failed`: the database refused this message itself (not a lost connection).

@@ -4,12 +4,12 @@
 #include <mqtt_protocol.h>
 
 #include <algorithm>
-#include <iostream>
 #include <stdexcept>
 #include <thread>
 #include <utility>
 
 #include "common/envelope.hpp"
+#include "common/log.hpp"
 
 namespace mqchat::bridge {
 
@@ -102,8 +102,7 @@ void mosquitto_link::connect(const std::atomic<bool>& stop) {
             break;
         }
         if (!reported)
-            std::cerr << settings_.program << ": cannot connect to the broker yet (" << mosquitto_strerror(rc) << "); retrying"
-                      << std::endl;
+            log::warning() << "cannot connect to the broker yet (" << mosquitto_strerror(rc) << "); retrying";
         reported = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
@@ -153,8 +152,7 @@ std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic
                                         false, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
-        std::cerr << settings_.program << ": publish failed (" << mosquitto_strerror(rc) << "); the outbox will republish"
-                  << std::endl;
+        log::warning() << "publish failed (" << mosquitto_strerror(rc) << "); the outbox will republish";
         h->finish(false);
         return h;
     }
@@ -164,11 +162,27 @@ std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic
     return h;
 }
 
+bool mosquitto_link::connected() const {
+    std::lock_guard lock(mutex_);
+    return connected_;
+}
+
+std::size_t mosquitto_link::queued() const {
+    std::lock_guard lock(mutex_);
+    return inbox_.size();
+}
+
+std::chrono::steady_clock::duration mosquitto_link::oldest_waiting() const {
+    std::lock_guard lock(mutex_);
+    if (inbox_.empty()) return {};
+    return std::chrono::steady_clock::now() - inbox_.front().arrived;
+}
+
 void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const mosquitto_property*) {
     auto* self = static_cast<mosquitto_link*>(self_);
     if (rc != 0) {
-        std::cerr << self->settings_.program << ": the broker refused the connection (" << mosquitto_reason_string(rc)
-                  << "); retrying" << std::endl;
+        log::warning() << "the broker refused the connection (" << mosquitto_reason_string(rc)
+                  << "); retrying";
         return;
     }
     // Each (re)connection: make sure of the subscription (the session may have
@@ -195,7 +209,8 @@ void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const
         self->subscribe_mids_ = std::move(mids);
     }
     if (!first) self->reconnected_ = true;
-    std::cout << self->settings_.program << ": connected to " << self->settings_.name << std::endl;
+    self->connects_.fetch_add(1, std::memory_order_relaxed);
+    log::info() << "connected to " << self->settings_.name;
 }
 
 void mosquitto_link::on_disconnect(mosquitto*, void* self_, int rc, const mosquitto_property*) {
@@ -205,7 +220,8 @@ void mosquitto_link::on_disconnect(mosquitto*, void* self_, int rc, const mosqui
         if (!self->connected_) return;
         self->connected_ = false;
     }
-    if (rc != 0) std::cout << self->settings_.program << ": lost the broker (" << mosquitto_strerror(rc) << "); reconnecting" << std::endl;
+    self->disconnects_.fetch_add(1, std::memory_order_relaxed);
+    if (rc != 0) log::info() << "lost the broker (" << mosquitto_strerror(rc) << "); reconnecting";
 }
 
 void mosquitto_link::on_message(mosquitto*, void* self_, const mosquitto_message* m, const mosquitto_property*) {
@@ -213,6 +229,7 @@ void mosquitto_link::on_message(mosquitto*, void* self_, const mosquitto_message
     incoming in;
     in.topic = m->topic;
     in.payload.assign(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen));
+    in.arrived = std::chrono::steady_clock::now();
     std::unique_lock lock(self->mutex_);
     // Full: stop reading here (this is the network thread) until the loop
     // has caught up. The broker keeps what follows in the session's queue;
@@ -269,8 +286,8 @@ void mosquitto_link::on_subscribe(mosquitto*, void* self_, int mid, int count, c
     const auto it = std::find(mids.begin(), mids.end(), mid);
     if (it == mids.end()) return;
     if (count < 1 || granted[0] >= 0x80) {
-        std::cerr << self->settings_.program << ": the broker refused a subscription (reason " << (count > 0 ? granted[0] : -1)
-                  << ")" << std::endl;
+        log::warning() << "the broker refused a subscription (reason " << (count > 0 ? granted[0] : -1)
+                  << ")";
         return;
     }
     mids.erase(it);

@@ -54,7 +54,6 @@ struct link_settings {
     /// filters unsubscribed from (what an older bridge's session had here).
     std::vector<std::string> filters, unsubscribe = {};
     std::string name = "the broker"; ///< in log lines: "connected to the broker (requests)"
-    std::string program = "mqchat-bridge"; ///< the log lines' prefix (the assistant uses this link too)
 };
 
 class mosquitto_link : public mqtt_link {
@@ -83,6 +82,14 @@ public:
     void unsubscribe(const std::string& filter);
     std::vector<std::string> take_refused();
 
+    /// For health checks and metrics (any thread).
+    bool connected() const;
+    std::size_t queued() const; ///< messages received, not yet taken by next()
+    /// How long the oldest message not yet taken has waited (zero: none waits).
+    std::chrono::steady_clock::duration oldest_waiting() const;
+    std::uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
+    std::uint64_t disconnects() const { return disconnects_.load(std::memory_order_relaxed); }
+
 private:
     class handle;
     static void on_connect(mosquitto*, void* self, int rc, int flags, const mosquitto_property*);
@@ -96,7 +103,7 @@ private:
     mosquitto* mosq_ = nullptr;
     bool loop_running_ = false;
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable arrived_;
     std::condition_variable room_; ///< the inbox has room again
     bool stopping_ = false;
@@ -109,6 +116,7 @@ private:
     std::vector<std::string> refused_;
     bool subscribed_ = false;
     std::atomic<bool> reconnected_{false};
+    std::atomic<std::uint64_t> connects_{0}, disconnects_{0};
 };
 
 } // namespace mqchat::bridge

@@ -11,6 +11,8 @@ namespace mqchat::bridge {
 struct incoming {
     std::string topic;
     std::string payload;
+    /// When the link took it from the broker (store lag: observe/health.hpp).
+    std::chrono::steady_clock::time_point arrived = {};
 };
 
 /// The outcome of one QoS 1 publish, known once the broker has acknowledged it.

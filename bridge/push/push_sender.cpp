@@ -1,10 +1,11 @@
 #include "push_sender.hpp"
 
 #include <algorithm>
-#include <iostream>
 #include <random>
 
 #include "common/json.hpp"
+#include "common/log.hpp"
+#include "observe/bridge_metrics.hpp"
 
 namespace mqchat::bridge {
 
@@ -44,7 +45,7 @@ void push_sender::run() {
             if (!db) db = std::make_unique<pg::connection>(conninfo_);
             busy = round(*db);
         } catch (const pg::error& e) {
-            std::cerr << "mqchat-bridge: push sender: database unavailable (" << e.what() << "); retrying" << std::endl;
+            log::warning() << "push sender: database unavailable (" << e.what() << "); retrying";
             db.reset();
         }
         if (!busy)
@@ -68,23 +69,31 @@ bool push_sender::round(pg::connection& db) {
         Json::Value push;
         std::string why;
         json::parse(due.text(i, 3), push, why);
-        const push_result r = push["platform"] == "apns" ? apns_->send(push) : fcm_->send(push);
+        const bool to_apns = push["platform"] == "apns";
+        const push_result r = to_apns ? apns_->send(push) : fcm_->send(push);
+        const auto count = [&](const char* outcome) {
+            bridge_metrics().pushes.with({to_apns ? "apns" : "fcm", outcome}).inc();
+        };
         switch (r.outcome) {
         case push_outcome::sent:
+            count("sent");
             break;
         case push_outcome::invalid_token:
-            std::cout << "mqchat-bridge: push token of device " << device << " is no longer valid (" << r.detail
-                      << "); device removed" << std::endl;
+            log::info() << "push token of device " << device << " is no longer valid (" << r.detail
+                      << "); device removed";
+            count("invalid_token");
             db.exec("DELETE FROM push_devices WHERE id = $1", {device});
             break;
         case push_outcome::rejected:
-            std::cerr << "mqchat-bridge: push " << id << " rejected: " << r.detail << std::endl;
+            log::warning() << "push " << id << " rejected: " << r.detail;
+            count("failed");
             break;
         case push_outcome::retry:
             if (attempts >= max_attempts) {
-                std::cerr << "mqchat-bridge: push " << id << " dropped after " << attempts << " attempts: " << r.detail
-                          << std::endl;
-            } else { // back in the queue (unless the device went meanwhile)
+                log::warning() << "push " << id << " dropped after " << attempts << " attempts: " << r.detail;
+                count("failed");
+            } else {
+                count("retried"); // back in the queue (unless the device went meanwhile)
                 db.exec("INSERT INTO push_queue (device_id, conv_id, seq, payload, attempts, next_at)"
                         " SELECT $1, $2, $3, $4::jsonb, $5, now() + make_interval(secs => $6)"
                         "  WHERE EXISTS (SELECT 1 FROM push_devices WHERE id = $1) ON CONFLICT DO NOTHING",

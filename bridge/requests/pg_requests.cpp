@@ -1,9 +1,9 @@
 #include "pg_requests.hpp"
 
-#include <iostream>
 
 #include "common/json.hpp"
 #include "request_helpers.hpp"
+#include "common/log.hpp"
 
 namespace mqchat::bridge {
 
@@ -86,8 +86,8 @@ std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
                 try {
                     o = answer(*replica);
                 } catch (const pg::broken_connection& e) {
-                    std::cerr << "mqchat-bridge: request " << r.method << " on the read replica: " << e.what()
-                              << "; the primary answers" << std::endl;
+                    log::warning() << "request " << r.method << " on the read replica: " << e.what()
+                              << "; the primary answers";
                     replica_->broken();
                     o = answer(db());
                 }
@@ -96,12 +96,11 @@ std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
             }
         } catch (const pg::broken_connection& e) {
             db_.reset();
-            std::cerr << "mqchat-bridge: request " << r.method << " of " << r.caller << ": database unavailable ("
-                      << e.what() << ")" << std::endl;
+            log::warning() << "request " << r.method << " of " << r.caller << ": database unavailable ("
+                      << e.what() << ")";
             o = fail(error_code::internal, "the database is unavailable; try again");
         } catch (const pg::error& e) {
-            std::cerr << "mqchat-bridge: request " << r.method << " of " << r.caller << " failed: " << e.what()
-                      << std::endl;
+            log::warning() << "request " << r.method << " of " << r.caller << " failed: " << e.what();
             try {
                 db().exec("ROLLBACK");
             } catch (const pg::error&) {

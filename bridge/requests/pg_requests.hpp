@@ -49,6 +49,9 @@ public:
     pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed = {},
                 visitor_token_settings visitor_tokens = {}, replica_settings replica = {});
     std::vector<outgoing_message> handle(const rpc::request& r) override;
+    bool answers(std::string_view name) const override {
+        return methods_.find(name) != methods_.end() || name == "desk.visit";
+    }
 
     /// The statements behind `history` (a page before $2 in conversation $1,
     /// $3 rows) and `sync` ($1 the caller's id, $2 the cursors as JSON, $3

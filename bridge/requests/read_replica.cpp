@@ -2,7 +2,7 @@
 
 #include <json/json.h>
 
-#include <iostream>
+#include "common/log.hpp"
 
 namespace mqchat::bridge {
 
@@ -32,13 +32,13 @@ pg::connection* read_replica::usable() {
             const bool was = fresh_;
             fresh_ = r.int64(0, 0) <= max_lag_.count();
             if (was != fresh_ || checked_ == clock::time_point{})
-                std::cerr << "mqchat-bridge: read replica " << (fresh_ ? "in use" : "behind")
-                          << " (" << r.int64(0, 0) << " ms of lag; at most " << max_lag_.count() << ")" << std::endl;
+                log::warning() << "read replica " << (fresh_ ? "in use" : "behind")
+                          << " (" << r.int64(0, 0) << " ms of lag; at most " << max_lag_.count() << ")";
             checked_ = now;
         }
         return fresh_ ? db_.get() : nullptr;
     } catch (const pg::error& e) {
-        std::cerr << "mqchat-bridge: read replica unavailable (" << e.what() << "); the primary answers" << std::endl;
+        log::warning() << "read replica unavailable (" << e.what() << "); the primary answers";
         broken();
         return nullptr;
     }

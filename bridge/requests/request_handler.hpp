@@ -4,6 +4,7 @@
 /// inbox first, then any notices to other users (e.g. "you were added").
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/rpc.hpp"
@@ -20,6 +21,8 @@ class request_handler {
 public:
     virtual ~request_handler() = default;
     virtual std::vector<outgoing_message> handle(const rpc::request& r) = 0;
+    /// Whether `method` is one this handler answers (metrics label only those).
+    virtual bool answers(std::string_view method) const = 0;
 };
 
 } // namespace mqchat::bridge

@@ -1,10 +1,11 @@
 #include "request_pool.hpp"
 
 #include <algorithm>
-#include <iostream>
 
 #include "common/envelope.hpp"
 #include "common/rpc.hpp"
+#include "common/log.hpp"
+#include "observe/bridge_metrics.hpp"
 
 namespace mqchat::bridge {
 
@@ -31,11 +32,12 @@ void request_pool::take(const incoming& in) {
     rpc::request r;
     std::string why;
     if (t.kind != topic_kind::rpc_stamped || !rpc::parse_stamped(in.payload, t.method, r, why)) {
-        std::cerr << "mqchat-bridge: dropped an unexpected request on " << in.topic << ": " << why << std::endl;
+        log::warning() << "dropped an unexpected request on " << in.topic << ": " << why;
         return;
     }
     if (submit(std::move(r))) return;
     // Not queued (submit leaves it whole): the caller hears so at once.
+    bridge_metrics().requests_overloaded.inc();
     auto reply = overloaded_reply(r, topics_.inbox(r.caller));
     link_.publish(reply.topic, reply.payload, {0, std::move(reply.correlation_data)});
 }
@@ -90,14 +92,18 @@ void request_pool::run(request_handler& handler) {
             r = std::move(queue_.front());
             queue_.pop_front();
         }
+        const auto started = std::chrono::steady_clock::now();
         try {
             for (auto& out : handler.handle(r))
                 link_.publish(out.topic, out.payload, {0, std::move(out.correlation_data)});
+            bridge_metrics()
+                .request_seconds.with({handler.answers(r.method) ? r.method : std::string("unknown")})
+                .observe(metrics::seconds_since(started));
         } catch (const std::exception& e) {
+            bridge_metrics().requests_failed.inc();
             // A handler answers its own errors; this is a bug or a lost
             // database, and the caller retries like after any lost reply.
-            std::cerr << "mqchat-bridge: request " << r.method << " from " << r.caller << " failed: " << e.what()
-                      << std::endl;
+            log::warning() << "request " << r.method << " from " << r.caller << " failed: " << e.what();
         }
         std::lock_guard lock(mutex_);
         // The pace over the last minute or so: restart the count now and then.
