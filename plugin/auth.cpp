@@ -31,7 +31,10 @@ std::int64_t now_s() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-int refuse(const char* user, const char* address, const std::string& why) {
+/// Refuses a login: one log line with the reason in words, and a count by
+/// `reason` (a fixed word: the metrics' label).
+int refuse(plugin_context& ctx, const char* reason, const char* user, const char* address, const std::string& why) {
+    ctx.counted.logins_refused.with({reason}).inc();
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: refused login of %s from %s: %s", user, address ? address : "?",
                          why.c_str());
     return MOSQ_ERR_AUTH;
@@ -45,12 +48,12 @@ constexpr std::int64_t knock_lifetime_s = 600;
 int admit_knock(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const token::token_claims& key,
                 const char* address) {
     if (!valid_knock_name(ed.username))
-        return refuse(ed.username, address, "a site key logs in with a knock name: k- and 16 or more random characters");
+        return refuse(ctx, "knock", ed.username, address, "a site key logs in with a knock name: k- and 16 or more random characters");
     const std::string over = ctx.limiter.allow_knock(address ? address : "?", key.subject, steady_ns());
-    if (!over.empty()) return refuse(ed.username, address, over);
+    if (!over.empty()) return refuse(ctx, "knock_limit", ed.username, address, over);
     const std::int64_t until = std::min(key.exp, now_s() + knock_lifetime_s);
     if (!ctx.users.add_knock(ed.username, key.subject, until + ctx.rules_for_tokens.leeway_s))
-        return refuse(ed.username, address, "this knock name is in use");
+        return refuse(ctx, "knock", ed.username, address, "this knock name is in use");
     if (const char* id = mosquitto_client_id(ed.client)) ctx.token_expiry[id] = until + ctx.rules_for_tokens.leeway_s;
     mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: visitor %s from %s knocks with site key %s (desk %s)", ed.username,
                          address ? address : "?", key.subject.c_str(), key.site_desk.c_str());
@@ -69,21 +72,21 @@ int check_token(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const c
                                  ed.username, address ? address : "?", v.reason.c_str());
             return MOSQ_ERR_PLUGIN_DEFER;
         }
-        return refuse(ed.username, address, "token " + v.reason);
+        return refuse(ctx, "bad_token", ed.username, address, "token " + v.reason);
     }
     if (!v.claims.site_desk.empty()) return admit_knock(ctx, ed, v.claims, address);
-    if (valid_knock_name(name)) return refuse(ed.username, address, "k-… names log in with a site key only");
-    if (v.claims.subject != name) return refuse(ed.username, address, "token is for '" + v.claims.subject + "'");
+    if (valid_knock_name(name)) return refuse(ctx, "knock", ed.username, address, "k-… names log in with a site key only");
+    if (v.claims.subject != name) return refuse(ctx, "bad_token", ed.username, address, "token is for '" + v.claims.subject + "'");
     if (v.claims.guest_conv) {
-        if (!valid_user_name(name)) return refuse(ed.username, address, "not a valid guest name");
+        if (!valid_user_name(name)) return refuse(ctx, "guest", ed.username, address, "not a valid guest name");
         if (!ctx.users.add_guest(name, v.claims.guest_conv, v.claims.exp + ctx.rules_for_tokens.leeway_s))
-            return refuse(ed.username, address, "a registered user has this name; guest tokens are for visitors");
+            return refuse(ctx, "guest", ed.username, address, "a registered user has this name; guest tokens are for visitors");
     } else {
         bool undecided = false;
         const user_entry* user = ctx.find_user(name, undecided);
         if (!user && undecided) return ctx.defer_login();
-        if (!user || user->guest) return refuse(ed.username, address, "token for an unknown user");
-        if (user->banned) return refuse(ed.username, address, "banned");
+        if (!user || user->guest) return refuse(ctx, "unknown_user", ed.username, address, "token for an unknown user");
+        if (user->banned) return refuse(ctx, "banned", ed.username, address, "banned");
     }
     if (const char* id = mosquitto_client_id(ed.client))
         ctx.token_expiry[id] = v.claims.exp + ctx.rules_for_tokens.leeway_s;
@@ -101,7 +104,7 @@ int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     // The fabric's name is how this broker knows its own bridge to the hub
     // (context.cpp, from_fabric): a client with it could pass anything unchecked.
     if (ctx.fabric && ctx.config.fabric_username == ed.username)
-        return refuse(ed.username, address, "this name is the brokers' fabric link (plugin_opt_fabric_username)");
+        return refuse(ctx, "fabric_name", ed.username, address, "this name is the brokers' fabric link (plugin_opt_fabric_username)");
     if (ctx.token_keys && ed.password && token::looks_like_token(ed.password)) return check_token(ctx, ed, address);
 
     const std::string name = ed.username;
@@ -111,13 +114,13 @@ int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     // broker it may well be a device, so the broker's other auth decides; on
     // a chat-only broker the client comes back once the answer is in.
     if (!user) return undecided && ctx.config.exclusive ? ctx.defer_login() : not_ours(ctx);
-    if (!ed.password) return refuse(ed.username, address, "no password");
-    if (user->guest) return refuse(ed.username, address, "guests log in with a guest token");
-    if (user->banned) return refuse(ed.username, address, "banned");
+    if (!ed.password) return refuse(ctx, "no_password", ed.username, address, "no password");
+    if (user->guest) return refuse(ctx, "guest", ed.username, address, "guests log in with a guest token");
+    if (user->banned) return refuse(ctx, "banned", ed.username, address, "banned");
 
     switch (ctx.password_matches(*user, name, ed.password)) {
     case known::yes: break;
-    case known::no: return refuse(ed.username, address, "wrong password");
+    case known::no: return refuse(ctx, "wrong_password", ed.username, address, "wrong password");
     case known::undecided: return ctx.defer_login();
     }
     if (const char* id = mosquitto_client_id(ed.client)) ctx.token_expiry.erase(id);
@@ -130,7 +133,7 @@ int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     const char* id = mosquitto_client_id(ed.client);
     const char* address = mosquitto_client_address(ed.client);
     if (!id || !ctx.limiter.acceptable_client_id(id))
-        return refuse(ed.username, address,
+        return refuse(ctx, "client_id", ed.username, address,
                       "client id must be 1 to " + std::to_string(ctx.config.max_client_id_length) +
                           " printable ASCII characters without / + #");
     // The bridge identity is the operator's own infrastructure (two
@@ -141,7 +144,7 @@ int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     std::string displaced;
     const int elsewhere = ctx.fabric ? ctx.fabric->remote_devices(ed.username) : 0;
     if (!ctx.limiter.admit(ed.client, ed.username, id, &displaced, elsewhere))
-        return refuse(ed.username, address,
+        return refuse(ctx, "too_many_connections", ed.username, address,
                       "too many connections (at most " + std::to_string(ctx.config.max_connections_per_user) +
                           (elsewhere ? ", " + std::to_string(elsewhere) + " of them on other brokers)" : ")"));
     if (ctx.limiter.devices(ed.username) != before) ctx.devices_changed(ed.username);
@@ -151,8 +154,11 @@ int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
 
 int check(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     ctx.apply_pending_changes();
-    const int verdict = authenticate(ctx, ed);
-    return verdict == MOSQ_ERR_SUCCESS ? admit(ctx, ed) : verdict;
+    int verdict = authenticate(ctx, ed);
+    if (verdict == MOSQ_ERR_SUCCESS) verdict = admit(ctx, ed);
+    if (verdict == MOSQ_ERR_SUCCESS) ctx.counted.logins_accepted.inc();
+    else if (verdict == MOSQ_ERR_PLUGIN_DEFER) ctx.counted.logins_not_ours.inc();
+    return verdict; // refusals and come-backs were counted where they were decided
 }
 
 } // namespace

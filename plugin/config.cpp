@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "common/http_endpoint.hpp"
 #include "common/names.hpp"
 #include "common/topics.hpp"
 
@@ -40,6 +41,7 @@ plugin_config parse_config(const option_list& options) {
     c.fabric_username = r.string("fabric_username", "");
     c.broker_name = r.string("broker_name", "");
     c.fabric_grace_ms = static_cast<int>(r.integer("fabric_grace_ms", c.fabric_grace_ms, 0, 600000));
+    c.metrics_listen = r.string("metrics_listen", "");
     std::string errors = r.errors();
     auto problem = [&errors](const std::string& text) { errors += (errors.empty() ? "" : "; ") + text; };
     if (!c.fabric_username.empty() && !valid_user_name(c.fabric_username))
@@ -48,6 +50,13 @@ plugin_config parse_config(const option_list& options) {
         problem("plugin_opt_broker_name: required with plugin_opt_fabric_username (this broker's name among them)");
     if (!c.broker_name.empty() && !valid_user_name(c.broker_name))
         problem("plugin_opt_broker_name: '" + c.broker_name + "' must be 1-64 letters, digits, '.', '_' or '-'");
+    if (!c.metrics_listen.empty()) {
+        try {
+            parse_listen_address(c.metrics_listen);
+        } catch (const std::invalid_argument& e) {
+            problem("plugin_opt_metrics_listen: " + std::string(e.what()));
+        }
+    }
     try {
         topic_names check(c.topic_prefix);
     } catch (const std::invalid_argument& e) {

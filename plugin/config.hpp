@@ -80,6 +80,10 @@ struct plugin_config {
     /// (plugin_opt_fabric_grace_ms): its clients reconnect to another broker
     /// meanwhile, so their presence does not flap offline and back.
     int fabric_grace_ms = 10000;
+    /// Prometheus metrics of this broker's chat side on http://…/metrics
+    /// (plugin_opt_metrics_listen: "PORT" on loopback, or "HOST:PORT";
+    /// empty: none). Served from a thread of its own, never the broker's.
+    std::string metrics_listen;
     bool fabric() const { return !fabric_username.empty(); }
     bool persist_logins() const { return !login_key_file.empty(); }
     bool tokens_enabled() const { return !jwt_hs256_secret_file.empty() || !jwt_jwks_file.empty(); }

@@ -366,12 +366,14 @@ bool plugin_context::answer_refusal(const mosquitto* client, const char* user, c
 int plugin_context::refuse_publish(const mosquitto* client, const char* user, std::string_view code,
                                    const std::string& message, std::string_view client_msg_id, std::int64_t conv,
                                    const char* topic) {
+    counted.publishes_refused.with({std::string(code)}).inc();
     if (answer_refusal(client, user, topic, message)) notify_error(user, code, message, client_msg_id, conv);
     return MOSQ_ERR_ACL_DENIED;
 }
 
 int plugin_context::refuse_request(const mosquitto* client, const char* user, const rpc::request& r,
                                    std::string_view code, const std::string& message, const char* topic) {
+    counted.requests_refused.with({std::string(code)}).inc();
     if (!answer_refusal(client, user, topic, message)) return MOSQ_ERR_ACL_DENIED;
     const std::string inbox = topics.inbox(user);
     const std::string payload = rpc::error_json(r, code, message);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/envelope.hpp"
+#include "common/http_endpoint.hpp"
 #include "common/password.hpp"
 #include "common/rpc.hpp"
 #include "common/topics.hpp"
@@ -20,6 +21,7 @@
 #include "directory.hpp"
 #include "fabric.hpp"
 #include "limits.hpp"
+#include "plugin_metrics.hpp"
 #include "presence.hpp"
 #include "tokens.hpp"
 #include "wait_budget.hpp"
@@ -111,6 +113,9 @@ struct plugin_context {
             return c == client && p == payload && len == payloadlen && t.kind == kind && t.conv == conv;
         }
     } last_write_check;
+    plugin_metrics counted;
+    /// /metrics for operators (plugin_opt_metrics_listen); null when not set.
+    std::unique_ptr<http_endpoint> metrics_endpoint;
     /// Logins told to come back since the last TICK's summary line, and when
     /// that line was last written.
     int logins_deferred = 0;
@@ -172,6 +177,7 @@ public:
     /// Counts a login told to come back (summarised in the log once a second).
     int defer_login() {
         ++logins_deferred;
+        counted.logins_come_back.inc();
         return come_back_later;
     }
 

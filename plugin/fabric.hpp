@@ -61,6 +61,8 @@ public:
     /// count changed.
     std::vector<std::string> expire(clock::time_point now);
 
+    std::size_t brokers_known() const { return brokers_.size(); }
+
     /// The payload format (also for tests).
     static std::string payload(std::string_view run, bool snapshot, const std::map<std::string, int>& devices);
 

@@ -66,6 +66,7 @@ public:
     int devices(const std::string& user) const;
     /// Every user with a device here, and how many.
     const std::unordered_map<std::string, int>& all_devices() const { return devices_; }
+    std::size_t connection_count() const { return admitted_.size(); }
 
 private:
     struct window {

@@ -66,6 +66,7 @@ std::int64_t take_members_version(mosquitto_evt_message& ed) {
             ctx.held.hold({ed.topic, std::string(static_cast<const char*>(ed.payload), ed.payloadlen), ed.qos,
                            t.conv, needed, delivery_hold::clock::now()});
             replace_topic(ed, ctx.topics.conv(t.conv, "held"));
+            ctx.counted.deliveries_held.inc();
         }
         return MOSQ_ERR_SUCCESS;
     }
@@ -94,7 +95,10 @@ std::int64_t take_members_version(mosquitto_evt_message& ed) {
     if (ed.retain) // anywhere under the prefix
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
                                   "chat messages cannot be retained", id(), t.conv, ed.topic);
-    if (t.kind == topic_kind::rpc) return check_request(ctx, ed, *user, username, t);
+    if (t.kind == topic_kind::rpc) {
+        ctx.counted.requests.inc();
+        return check_request(ctx, ed, *user, username, t);
+    }
     // Typing and receipts were parsed by the ACL check of this publish
     // (context.hpp, last_write_check); parsed again only if that is not it.
     const bool checked = ctx.last_write_check.matches(ed.client, ed.payload, ed.payloadlen, t);
@@ -109,6 +113,7 @@ std::int64_t take_members_version(mosquitto_evt_message& ed) {
         if (ctx.limiter.typing_capped() && !ctx.limiter.allow_typing(*user, steady_ns())) return MOSQ_ERR_ACL_DENIED;
         const typing_stamp stamp(typing, at, username);
         replace_payload(ed, stamp.size(), [&](char* out) { stamp.write_to(out); });
+        ctx.counted.typing.inc();
         return MOSQ_ERR_SUCCESS;
     }
     if (t.kind == topic_kind::conv_receipt) {
@@ -122,6 +127,7 @@ std::int64_t take_members_version(mosquitto_evt_message& ed) {
             return ctx.refuse_publish(ed.client, username, error_code::rate_limited,
                                       "sending too fast; slow down and resend", id(), t.conv, ed.topic);
         replace_message(ed, stamp_receipt(rc, username), ed.topic);
+        ctx.counted.receipts.inc();
         return MOSQ_ERR_SUCCESS;
     }
     if (t.kind != topic_kind::conv_send) return MOSQ_ERR_SUCCESS;
@@ -137,6 +143,7 @@ std::int64_t take_members_version(mosquitto_evt_message& ed) {
                                   "sending too fast; slow down and resend", env.id, t.conv, ed.topic);
 
     replace_message(ed, stamp_send(env, username, user->guest), ctx.topics.conv_stamped(t.conv));
+    ctx.counted.sends.inc();
     return MOSQ_ERR_SUCCESS;
 }
 

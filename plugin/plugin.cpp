@@ -64,6 +64,17 @@ MQCHAT_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier, void*
                 return MOSQ_ERR_UNKNOWN;
             }
         }
+        if (!ctx->config.metrics_listen.empty()) {
+            // Served on libmicrohttpd's own thread from the plugin's registry.
+            ctx->metrics_endpoint = std::make_unique<mqchat::http_endpoint>(
+                mqchat::parse_listen_address(ctx->config.metrics_listen),
+                std::map<std::string, mqchat::http_endpoint::handler>{{"/metrics", [] {
+                    return mqchat::http_reply{200, "text/plain; version=0.0.4; charset=utf-8",
+                                              mqchat::metrics::default_registry().exposition()};
+                }}});
+            mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: metrics on http://%s/metrics",
+                                 ctx->config.metrics_listen.c_str());
+        }
         mosquitto_log_printf(MOSQ_LOG_INFO,
                              "mqchat: plugin ready (topic prefix %s, %s, max payload %zu bytes, %s)",
                              ctx->config.topic_prefix.c_str(),
@@ -85,6 +96,7 @@ MQCHAT_EXPORT int mosquitto_plugin_cleanup(void* userdata, struct mosquitto_opt*
     std::unique_ptr<plugin_context> ctx(static_cast<plugin_context*>(userdata));
     if (!ctx) return MOSQ_ERR_SUCCESS;
     for (const auto& cb : callbacks) mosquitto_callback_unregister(ctx->id, cb.event, cb.fn, nullptr);
+    ctx->metrics_endpoint.reset();
     ctx->workers.stop();
     return MOSQ_ERR_SUCCESS;
 }

@@ -51,6 +51,7 @@ void expire_tokens(plugin_context& ctx) {
         if (it->second < now) {
             mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: token of client %s expired; disconnecting it", it->first.c_str());
             mosquitto_kick_client_by_clientid(it->first.c_str(), false);
+            ctx.counted.clients_kicked.with({"token_expired"}).inc();
             it = ctx.token_expiry.erase(it);
         } else {
             ++it;
@@ -106,12 +107,21 @@ int on_tick(int, void*, void* userdata) {
             ctx.offline_at_start.clear();
         }
         expire_tokens(ctx);
+        if (!ctx.clients_to_kick.empty()) ctx.counted.clients_kicked.with({"flood"}).inc(ctx.clients_to_kick.size());
         for (const auto& id : ctx.clients_to_kick) mosquitto_kick_client_by_clientid(id.c_str(), false);
         ctx.clients_to_kick.clear();
         if (!ctx.to_kick.empty()) {
+            ctx.counted.clients_kicked.with({"removed_or_banned"}).inc(ctx.to_kick.size());
             for (const auto& name : ctx.to_kick) mosquitto_kick_client_by_username(name.c_str(), false);
             ctx.to_kick.clear();
         }
+        // The gauges a scrape reads (the scrape runs on the endpoint's thread
+        // and must not touch the broker's data).
+        ctx.counted.connections.set(static_cast<double>(ctx.limiter.connection_count()));
+        ctx.counted.users_online.set(static_cast<double>(ctx.limiter.all_devices().size()));
+        ctx.counted.directory_users.set(static_cast<double>(ctx.users.size()));
+        ctx.counted.held_messages.set(static_cast<double>(ctx.held.size()));
+        ctx.counted.other_brokers.set(ctx.fabric ? static_cast<double>(ctx.fabric->brokers_known()) : 0.0);
         return MOSQ_ERR_SUCCESS;
     });
 }

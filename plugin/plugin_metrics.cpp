@@ -1,0 +1,35 @@
+#include "plugin_metrics.hpp"
+
+namespace mqchat::plugin {
+
+namespace {
+metrics::registry& reg() { return metrics::default_registry(); }
+} // namespace
+
+plugin_metrics::plugin_metrics()
+    : logins_accepted(reg().counters("mqchat_logins_total", "Chat logins by outcome.", {"outcome"}, 8).with({"accepted"})),
+      logins_come_back(reg().counters("mqchat_logins_total", "", {"outcome"}).with({"come_back"})),
+      logins_not_ours(reg().counters("mqchat_logins_total", "", {"outcome"}).with({"not_ours"})),
+      logins_refused(reg().counters("mqchat_logins_refused_total", "Chat logins refused, by reason.", {"reason"}, 32)),
+      publishes_refused(reg().counters("mqchat_publishes_refused_total",
+                                       "Publishes under the chat prefix refused by the plugin, by error code.",
+                                       {"code"}, 32)),
+      requests_refused(reg().counters("mqchat_requests_refused_total",
+                                      "Requests refused by the plugin before the bridge, by error code.", {"code"}, 32)),
+      sends(reg().counters("mqchat_plugin_messages_total",
+                           "Chat publishes checked and passed on by the plugin, by kind.", {"kind"}, 8)
+                .with({"send"})),
+      typing(reg().counters("mqchat_plugin_messages_total", "", {"kind"}).with({"typing"})),
+      receipts(reg().counters("mqchat_plugin_messages_total", "", {"kind"}).with({"receipt"})),
+      requests(reg().counters("mqchat_plugin_messages_total", "", {"kind"}).with({"request"})),
+      deliveries_held(reg().counter_("mqchat_deliveries_held_total",
+                                     "Stored messages held until this broker knew of a membership change.")),
+      clients_kicked(reg().counters("mqchat_clients_kicked_total", "Clients the plugin disconnected, by reason.",
+                                    {"reason"}, 8)),
+      connections(reg().gauge_("mqchat_connections", "Chat clients connected to this broker (bridges not counted).")),
+      users_online(reg().gauge_("mqchat_broker_users_online", "Users with at least one device on this broker.")),
+      directory_users(reg().gauge_("mqchat_directory_users", "Users the plugin holds in memory.")),
+      held_messages(reg().gauge_("mqchat_held_messages", "Stored messages held now for a membership change.")),
+      other_brokers(reg().gauge_("mqchat_fabric_brokers", "Other brokers of the fabric this broker hears of.")) {}
+
+} // namespace mqchat::plugin
