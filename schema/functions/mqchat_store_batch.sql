@@ -12,7 +12,7 @@
 --   bad_ref         `ref` names no message, a deleted one, or an event
 --   not_author      only the sender edits or deletes a message
 -- An element with "guest": true whose sender does not exist yet creates the
--- guest and its membership in that conversation.
+-- guest and its membership in that conversation (unless the name was erased).
 -- Replies, mentions, edits, deletes and reactions: docs/protocol.md,
 -- "Message types", and schema/007_message_lifecycle.sql.
 -- It locks the batch's conversations itself, in id order, so concurrent
@@ -101,7 +101,10 @@ BEGIN
             v_sender_of := m ->> 'sender';
             SELECT u.id INTO v_sender FROM users u WHERE u.name = v_sender_of;
         END IF;
-        IF v_sender IS NULL AND coalesce((m ->> 'guest')::boolean, false) THEN
+        -- Not under a name that was erased (schema/022): its holder's guest
+        -- token may still be valid, but the person asked to be gone.
+        IF v_sender IS NULL AND coalesce((m ->> 'guest')::boolean, false)
+           AND NOT EXISTS (SELECT 1 FROM erased_names e WHERE e.name_hash = sha256(convert_to(v_sender_of, 'UTF8'))) THEN
             INSERT INTO users (name, role) VALUES (v_sender_of, 'guest')
                 ON CONFLICT (name) DO NOTHING RETURNING id INTO v_sender;
             IF v_sender IS NULL THEN
