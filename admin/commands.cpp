@@ -78,6 +78,9 @@ void user_add(pg::connection& db, const std::string& name, const std::string& pa
     check_name(name);
     if (password.empty()) throw failure("the password must not be empty");
     if (password.size() > 1024) throw failure("the password is longer than 1024 bytes");
+    // A name an erased person had is not handed to someone else (docs/data-rights.md).
+    if (db.exec("SELECT 1 FROM erased_names WHERE name_hash = sha256(convert_to($1, 'UTF8'))", {name}).rows() != 0)
+        throw failure("the name '" + name + "' belonged to an erased account and is not given out again");
     const std::string hash = password::hash(password);
     try {
         db.exec("INSERT INTO users (name, password_hash, role) VALUES ($1, $2, $3)",
@@ -160,6 +163,8 @@ void guest_token(pg::connection& db, const std::string& conv_text, std::string n
     check_name(name);
     if (db.exec("SELECT 1 FROM users WHERE name = $1 AND role <> 'guest'", {name}).rows() != 0)
         throw failure("'" + name + "' is a registered user; guests need a name of their own");
+    if (db.exec("SELECT 1 FROM erased_names WHERE name_hash = sha256(convert_to($1, 'UTF8'))", {name}).rows() != 0)
+        throw failure("the name '" + name + "' belonged to an erased account and is not given out again");
     std::int64_t exp = 0;
     const std::string tok = mint(name, conv, t, exp);
     out << "guest " << name << " may join conversation " << conv << " until " << utc(exp) << "\n" << tok << "\n";

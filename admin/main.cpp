@@ -4,15 +4,26 @@
 // Connects with $MQCHAT_DB (a libpq conninfo); without it, with the local
 // cluster that scripts/run keeps under $MQCHAT_VAR (default ./var).
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "assistant.hpp"
+#include "audit.hpp"
 #include "commands.hpp"
+#include "common/names.hpp"
+#include "data_rights.hpp"
 #include "desks.hpp"
+#include "retention.hpp"
 
 namespace {
 
@@ -69,6 +80,25 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
   search-language CONFIG                    full-text search in this PostgreSQL text search
                                             configuration (e.g. english, german, simple);
                                             re-indexes the stored messages
+  user export NAME [--out FILE]             everything stored about NAME as one JSON document
+                                            (docs/data-rights.md); FILE is created, mode 0600
+  user erase NAME --yes-erase-forever       erase NAME's personal data for good: their messages
+                                            become tombstones, devices, e-mail, presence, visitor
+                                            details and memberships go, the account becomes a
+                                            banned placeholder and NAME is disconnected
+  retention set (--conv ID | --desk D | --kind K) (--max-age AGE | --off)
+                                            messages older than AGE (e.g. 30d, 12h, 2w; 1h to
+                                            36500d; "never": keep) are purged; K: group, direct,
+                                            support; the most specific setting wins (conv, desk, kind)
+  retention set --visitors (AGE | --off)    web visitors not seen for AGE and support
+                                            conversations closed AGE ago are purged
+  retention list                            the settings
+  retention run [--batch N]                 purge what has expired now, N rows (1000) a transaction
+  audit [--since AGE] [--limit N]           what was done with mqchat-admin, newest first (100)
+
+Options before the COMMAND:
+  --actor NAME                              who you are, for the audit log (or $MQCHAT_ADMIN_ACTOR);
+                                            the OS user is recorded in any case
 
 The database is $MQCHAT_DB (a libpq conninfo) or, when unset, the local
 cluster described by $MQCHAT_VAR/db.conninfo (MQCHAT_VAR defaults to ./var).
@@ -97,6 +127,25 @@ std::string read_password_file(const std::string& path) {
     return line;
 }
 
+// A user's export is their personal data: created for the owner only, and
+// never over an existing file.
+void write_private_file(const std::string& path, const std::string& text) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) throw mqchat::admin::failure("cannot create " + path + " (it must not exist yet): " + std::strerror(errno));
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int e = errno;
+            ::close(fd);
+            throw mqchat::admin::failure("cannot write " + path + ": " + std::strerror(e));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::close(fd) != 0) throw mqchat::admin::failure("cannot write " + path + ": " + std::strerror(errno));
+}
+
 int run(std::vector<std::string> args) {
     using namespace mqchat::admin;
     auto need = [&](std::size_t n) {
@@ -107,7 +156,7 @@ int run(std::vector<std::string> args) {
         return args.empty() ? 2 : 0;
     }
     const bool single = args[0] == "migrate" || args[0] == "user-token" || args[0] == "guest-token" ||
-                        args[0] == "search-language";
+                        args[0] == "search-language" || args[0] == "audit";
     const std::string cmd = args[0] + (args.size() > 1 && !single ? " " + args[1] : "");
 
     if (cmd == "migrate") need(1);
@@ -118,7 +167,9 @@ int run(std::vector<std::string> args) {
              cmd != "desk routing" && cmd != "desk canned" && cmd != "desk hours" &&
              cmd != "desk email" && cmd != "desk identity-secret" && cmd != "desk prechat" && cmd != "site-key create" &&
              cmd != "site-key revoke" && cmd != "site-key list" && cmd != "desk assistant" && cmd != "desk stats" &&
-             cmd != "kb load" && cmd != "kb list" && cmd != "kb match")
+             cmd != "kb load" && cmd != "kb list" && cmd != "kb match" && cmd != "user export" &&
+             cmd != "user erase" && cmd != "retention set" && cmd != "retention list" && cmd != "retention run" &&
+             cmd != "audit")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
@@ -300,19 +351,133 @@ int run(std::vector<std::string> args) {
     } else if (cmd == "search-language") {
         need(2);
         search_language(db, args[1], std::cout);
+    } else if (cmd == "user export") {
+        if (args.size() != 3 && !(args.size() == 5 && args[3] == "--out"))
+            throw usage_error("user export needs NAME [--out FILE]");
+        if (args.size() == 3) {
+            user_export(db, args[2], std::cout);
+        } else {
+            std::ostringstream doc;
+            user_export(db, args[2], doc);
+            write_private_file(args[4], doc.str());
+            std::cout << "exported " << args[2] << " to " << args[4] << "\n";
+        }
+    } else if (cmd == "user erase") {
+        if (args.size() == 4 && args[3] != "--yes-erase-forever")
+            throw usage_error("unexpected argument '" + args[3] + "'");
+        if (args.size() != 3 && args.size() != 4) throw usage_error("user erase needs NAME --yes-erase-forever");
+        user_erase(db, args[2], args.size() == 4, std::cout);
+    } else if (cmd == "retention set") {
+        retention_target target;
+        bool have_target = false, off = false, forever = false;
+        std::optional<std::int64_t> age;
+        for (std::size_t i = 2; i < args.size(); ++i) {
+            const bool has_value = i + 1 < args.size();
+            auto set_target = [&](retention_target::scope what, std::string value) {
+                if (have_target) throw usage_error("one of --conv, --desk, --kind, --visitors");
+                have_target = true;
+                target = {what, std::move(value)};
+            };
+            if (args[i] == "--conv" && has_value) set_target(retention_target::scope::conv, args[++i]);
+            else if (args[i] == "--desk" && has_value) set_target(retention_target::scope::desk, args[++i]);
+            else if (args[i] == "--kind" && has_value) set_target(retention_target::scope::kind, args[++i]);
+            else if (args[i] == "--visitors") {
+                set_target(retention_target::scope::visitors, "");
+                if (has_value && args[i + 1].rfind("--", 0) != 0) {
+                    age = parse_age(args[++i], "the visitors' max age", min_max_age_s, max_max_age_s);
+                }
+            } else if (args[i] == "--max-age" && has_value && !age && !forever) {
+                if (args[i + 1] == "never") {
+                    forever = true;
+                    ++i;
+                } else {
+                    age = parse_age(args[++i], "--max-age", min_max_age_s, max_max_age_s);
+                }
+            } else if (args[i] == "--off" && !off) {
+                off = true;
+            } else {
+                throw usage_error("unexpected argument '" + args[i] + "'");
+            }
+        }
+        if (!have_target) throw usage_error("retention set needs --conv ID, --desk D, --kind K or --visitors");
+        if (off == (age.has_value() || forever))
+            throw usage_error("retention set needs either a max age or --off");
+        if (forever && target.what == retention_target::scope::visitors)
+            throw usage_error("visitors are not kept forever: give an age or --off");
+        retention_set(db, target, age, off, std::cout);
+    } else if (cmd == "retention list") {
+        need(2);
+        retention_list(db, std::cout);
+    } else if (cmd == "retention run") {
+        int batch = 1000;
+        if (args.size() == 4 && args[2] == "--batch") {
+            const std::string& v = args[3];
+            if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos ||
+                std::stoi(v) < 1 || std::stoi(v) > 100000)
+                throw usage_error("--batch must be a number from 1 to 100000");
+            batch = std::stoi(v);
+        } else if (args.size() != 2) {
+            throw usage_error("retention run takes only --batch N");
+        }
+        retention_run(db, batch, std::cout);
+    } else if (cmd == "audit") {
+        std::int64_t since = 0, limit = 100;
+        for (std::size_t i = 1; i < args.size(); ++i) {
+            if (args[i] == "--since" && i + 1 < args.size()) {
+                since = parse_age(args[++i], "--since", 60, max_max_age_s);
+            } else if (args[i] == "--limit" && i + 1 < args.size()) {
+                const std::string& v = args[++i];
+                if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos ||
+                    std::stoll(v) < 1 || std::stoll(v) > 10000)
+                    throw usage_error("--limit must be a number from 1 to 10000");
+                limit = std::stoll(v);
+            } else {
+                throw usage_error("unexpected argument '" + args[i] + "'");
+            }
+        }
+        audit::list(db, since, limit, std::cout);
     }
     return 0;
+}
+
+// Who the operator says they are: --actor NAME before the command, else
+// $MQCHAT_ADMIN_ACTOR. One line of printable text, at most 200 bytes.
+std::string take_actor(std::vector<std::string>& args) {
+    std::string actor;
+    if (const char* env = std::getenv("MQCHAT_ADMIN_ACTOR"); env) actor = env;
+    if (args.size() >= 2 && args[0] == "--actor") {
+        actor = args[1];
+        args.erase(args.begin(), args.begin() + 2);
+    } else if (!args.empty() && args[0] == "--actor") {
+        throw usage_error("--actor needs a NAME");
+    }
+    if (actor.size() > 200 || !mqchat::valid_utf8(actor))
+        throw usage_error("the actor must be valid UTF-8 of at most 200 bytes");
+    for (unsigned char c : actor)
+        if (c < 0x20 || c == 0x7f) throw usage_error("the actor must be one line of printable text");
+    return actor;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
+    std::unique_ptr<mqchat::admin::audit::entry> audited;
     try {
-        return run(std::vector<std::string>(argv + 1, argv + argc));
+        std::vector<std::string> args(argv + 1, argv + argc);
+        const std::string actor = take_actor(args);
+        // The audit log is kept here, around every command (audit.hpp says
+        // which are recorded): an entry before it runs, its outcome after.
+        if (mqchat::admin::audit::recorded(args))
+            audited = std::make_unique<mqchat::admin::audit::entry>(conninfo(), actor, args);
+        const int rc = run(args);
+        if (audited) audited->finish(rc == 0, "");
+        return rc;
     } catch (const usage_error& e) {
+        if (audited) audited->finish(false, std::string("usage: ") + e.what());
         std::cerr << "mqchat-admin: " << e.what() << "\n\n" << usage;
         return 2;
     } catch (const std::exception& e) {
+        if (audited) audited->finish(false, e.what());
         std::cerr << "mqchat-admin: error: " << e.what() << "\n";
         return 1;
     }
