@@ -1,0 +1,531 @@
+// The Debian package, built from this build tree with cpack: what it holds
+// (binaries, plugin, units, conffiles, schema, web files with a working
+// MQTT.js), that apt resolves its dependencies and systemd accepts its units,
+// that its secret maker and removal scripts do what docs/install.md says,
+// and a smoke test that runs only the files unpacked from it (dpkg -x into a
+// temporary root, never into this machine's /usr or /etc): a database set up
+// as docs/install.md says, mosquitto with the packaged conf.d/mqchat.conf,
+// the packaged bridge with the packaged bridge.conf, and a message that
+// comes back stored with seq 1.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "common/pg.hpp"
+#include "support/chat.hpp"
+#include "support/mqtt_client.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string run_ok(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+                   const std::string& as_user = "") {
+    std::string out;
+    const int rc = run_command(argv, out, env, as_user);
+    if (rc != 0) {
+        std::string line;
+        for (const auto& a : argv) line += a + " ";
+        throw std::runtime_error(line + "exited " + std::to_string(rc) + ":\n" + out);
+    }
+    return out;
+}
+
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+/// Owner, group and permission bits of a file.
+struct file_mode {
+    std::string owner, group;
+    unsigned mode = 0;
+};
+file_mode mode_of(const std::string& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) throw std::runtime_error("cannot stat " + path);
+    std::string owner = std::to_string(st.st_uid), group = std::to_string(st.st_gid);
+    if (const passwd* pw = getpwuid(st.st_uid)) owner = pw->pw_name;
+    std::string out;
+    if (run_command({"getent", "group", std::to_string(st.st_gid)}, out) == 0) group = out.substr(0, out.find(':'));
+    return {owner, group, static_cast<unsigned>(st.st_mode & 07777)};
+}
+std::string describe(const file_mode& m) {
+    char octal[8];
+    std::snprintf(octal, sizeof octal, "%04o", m.mode);
+    return m.owner + ":" + m.group + " " + octal;
+}
+
+/// The package, built once for every test here: cpack from this build tree
+/// into a temp directory, its file list, control files and contents
+/// unpacked into `root`.
+struct package {
+    temp_dir dir{"package"};
+    std::string deb, listing, control = dir.file("control"), root = dir.file("root"), multiarch;
+    double cpack_seconds = 0;
+
+    package() {
+        const std::string build = fs::canonical(fs::path(bin_dir()).parent_path()).string();
+        const auto started = std::chrono::steady_clock::now();
+        const std::string out = run_ok({"cpack", "--config", build + "/CPackConfig.cmake", "-B", dir.file("out")});
+        cpack_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        for (const auto& e : fs::directory_iterator(dir.file("out")))
+            if (e.path().extension() == ".deb") {
+                if (!deb.empty()) throw std::runtime_error("cpack made more than one package:\n" + out);
+                deb = e.path().string();
+            }
+        if (deb.empty()) throw std::runtime_error("cpack made no .deb:\n" + out);
+        listing = run_ok({"dpkg-deb", "--contents", deb});
+        run_ok({"dpkg-deb", "--control", deb, control});
+        run_ok({"dpkg", "--extract", deb, root});
+        multiarch = trimmed(run_ok({"dpkg-architecture", "-qDEB_HOST_MULTIARCH"}));
+    }
+    std::string plugin_path() const { return "/usr/lib/" + multiarch + "/mqchat/mqchat_plugin.so"; }
+    std::string at(const std::string& path) const { return root + path; }
+};
+package& shared() {
+    static auto p = std::make_unique<package>();
+    return *p;
+}
+
+/// Prefixes every absolute /etc/ or /usr/ path in a config line (after a
+/// space or '=') with `root`, as if the package were installed there.
+std::string into_root(const std::string& text, const std::string& root) {
+    static const std::regex absolute(R"((^|[ =])(/etc/|/usr/))");
+    std::string out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        out += (line.empty() || line[0] == '#' ? line : std::regex_replace(line, absolute, "$1" + root + "$2")) + "\n";
+    return out;
+}
+/// Replaces `from` (which must be there, once) with `to`.
+std::string replace_once(std::string text, const std::string& from, const std::string& to) {
+    const auto at = text.find(from);
+    if (at == std::string::npos || text.find(from, at + 1) != std::string::npos)
+        throw std::runtime_error("expected '" + from + "' once in:\n" + text);
+    return text.replace(at, from.size(), to);
+}
+
+std::string http_get(int port, const std::string& path) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        close(fd);
+        throw std::runtime_error("cannot connect to port " + std::to_string(port));
+    }
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+        close(fd);
+        throw std::runtime_error("cannot send the request");
+    }
+    std::string response;
+    char buf[65536];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) response.append(buf, static_cast<std::size_t>(n));
+    close(fd);
+    return response;
+}
+
+unsigned uid_of_process(pid_t pid) {
+    std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("Uid:", 0) == 0) return static_cast<unsigned>(std::stoul(line.substr(4)));
+    throw std::runtime_error("no process " + std::to_string(pid));
+}
+
+/// Waits until `log` holds `text`; false after `timeout`.
+bool wait_log(const std::string& log, const std::string& text, std::chrono::milliseconds timeout) {
+    for (auto until = std::chrono::steady_clock::now() + timeout; std::chrono::steady_clock::now() < until;) {
+        if (contains(read_file(log), text)) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
+} // namespace
+
+class package_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(package_test);
+    CPPUNIT_TEST(package_holds_everything_in_its_place);
+    CPPUNIT_TEST(control_names_dependencies_conffiles_and_scripts);
+    CPPUNIT_TEST(web_files_hold_a_working_mqtt_js);
+    CPPUNIT_TEST(apt_resolves_the_package);
+    CPPUNIT_TEST(systemd_accepts_the_units);
+    CPPUNIT_TEST(secrets_are_made_once_with_their_owners_and_modes);
+    CPPUNIT_TEST(removal_puts_the_broker_config_aside_and_purge_clears_secrets);
+    CPPUNIT_TEST(unpacked_package_stores_and_delivers_a_message);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void package_holds_everything_in_its_place() {
+        const auto& p = shared();
+        std::printf(" [cpack %.1f s, %s, %ld kB] ", p.cpack_seconds, fs::path(p.deb).filename().c_str(),
+                    static_cast<long>(fs::file_size(p.deb) / 1024));
+        for (const std::string& path : std::vector<std::string>{
+                 "/usr/bin/mqchat-bridge", "/usr/bin/mqchat-admin", "/usr/bin/mqchat-bot", p.plugin_path(),
+              std::string("/usr/libexec/mqchat/mqchat-make-secrets"), std::string("/etc/mqchat/bridge.conf"),
+              std::string("/etc/mqchat/bot.conf"), std::string("/etc/mosquitto/conf.d/mqchat.conf"),
+              std::string("/lib/systemd/system/mqchat-bridge.service"),
+              std::string("/lib/systemd/system/mqchat-bot.service"),
+              std::string("/lib/systemd/system/mosquitto.service.d/mqchat.conf"),
+              std::string("/usr/share/mqchat/schema/001_core.sql"),
+              std::string("/usr/share/mqchat/schema/functions/"),
+              std::string("/usr/share/mqchat/www/mqchat-widget.js"),
+              std::string("/usr/share/mqchat/www/mqchat-console.js"),
+              std::string("/usr/share/mqchat/www/console.html"), std::string("/usr/share/mqchat/www/mqtt.min.js"),
+              std::string("/usr/share/mqchat/examples/index.html"),
+              std::string("/usr/share/mqchat/examples/assistant/rules.json"),
+              std::string("/usr/share/doc/mqchat/install.md"), std::string("/usr/share/doc/mqchat/configuration.md")})
+            CPPUNIT_ASSERT_MESSAGE(path + " missing from:\n" + p.listing, contains(p.listing, " ." + path));
+        // Every migration the tool has compiled in is there for reference.
+        for (const auto& e : fs::directory_iterator(fs::path(source_dir()) / "schema"))
+            if (e.path().extension() == ".sql")
+                CPPUNIT_ASSERT_MESSAGE(e.path().filename().string(),
+                                       fs::exists(p.at("/usr/share/mqchat/schema/" + e.path().filename().string())));
+        for (const std::string program : {"mqchat-bridge", "mqchat-admin", "mqchat-bot"})
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(program, 0755u, mode_of(p.at("/usr/bin/" + program)).mode);
+        // The broker can load it: the plugin entry points are exported.
+        const std::string symbols = run_ok({"nm", "-D", "--defined-only", p.at(p.plugin_path())});
+        for (const std::string entry : {"mosquitto_plugin_version", "mosquitto_plugin_init", "mosquitto_plugin_cleanup"})
+            CPPUNIT_ASSERT_MESSAGE(entry + "\n" + symbols, contains(symbols, " T " + entry));
+        // The broker's config names the files where the package put them.
+        const std::string conf = read_file(p.at("/etc/mosquitto/conf.d/mqchat.conf"));
+        CPPUNIT_ASSERT_MESSAGE(conf, contains(conf, "\nplugin " + p.plugin_path() + "\n"));
+        CPPUNIT_ASSERT_MESSAGE(conf, contains(conf, "\nhttp_dir /usr/share/mqchat/www\n"));
+        // Nothing from the build machine leaks into a packaged file.
+        for (const std::string file : {"/etc/mosquitto/conf.d/mqchat.conf", "/etc/mqchat/bridge.conf",
+                                       "/etc/mqchat/bot.conf", "/lib/systemd/system/mqchat-bridge.service"})
+            CPPUNIT_ASSERT_MESSAGE(file, !contains(read_file(p.at(file)), source_dir()) &&
+                                             !contains(read_file(p.at(file)), fs::path(bin_dir()).parent_path().string()));
+    }
+
+    void control_names_dependencies_conffiles_and_scripts() {
+        const auto& p = shared();
+        const std::string fields = run_ok({"dpkg-deb", "--field", p.deb, "Package", "Architecture", "Depends"});
+        CPPUNIT_ASSERT_MESSAGE(fields, contains(fields, "Package: mqchat\n"));
+        const std::string arch = trimmed(run_ok({"dpkg", "--print-architecture"}));
+        CPPUNIT_ASSERT_MESSAGE(fields, contains(fields, "Architecture: " + arch + "\n"));
+        // From dpkg-shlibdeps: the libraries the programs and the plugin link.
+        for (const std::string dep : {"mosquitto (>= 2.0.11)", "adduser", "libc6", "libpq5", "libmosquitto1",
+                                      "libsodium23", "libjsoncpp25", "libcjose0", "libcurl4"})
+            CPPUNIT_ASSERT_MESSAGE(dep + " not in\n" + fields, contains(fields, dep));
+        CPPUNIT_ASSERT_EQUAL(std::string("/etc/mqchat/bridge.conf\n/etc/mqchat/bot.conf\n"
+                                         "/etc/mosquitto/conf.d/mqchat.conf\n"),
+                             read_file(p.control + "/conffiles"));
+        for (const std::string script : {"postinst", "prerm", "postrm"}) {
+            const std::string path = p.control + "/" + script;
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(script, 0755u, mode_of(path).mode);
+            run_ok({"sh", "-n", path});
+        }
+        const std::string postinst = read_file(p.control + "/postinst");
+        CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "\n    /usr/libexec/mqchat/mqchat-make-secrets\n"));
+        // The settings ship 0640 root:root; the daemons' group gets them through dpkg.
+        CPPUNIT_ASSERT_EQUAL(0640u, mode_of(p.at("/etc/mqchat/bridge.conf")).mode);
+        CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "dpkg-statoverride --update --add root mqchat 0640 \"$f\""));
+        CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "for f in /etc/mqchat/bridge.conf /etc/mqchat/bot.conf;"));
+        CPPUNIT_ASSERT_MESSAGE("postinst must not start services", !contains(postinst, "systemctl start") &&
+                                                                       !contains(postinst, "enable --now"));
+    }
+
+    void web_files_hold_a_working_mqtt_js() {
+        const auto& p = shared();
+        const std::string js = p.at("/usr/share/mqchat/www/mqtt.min.js");
+        // The version web/package-lock.json pins …
+        const std::string lock = read_file(source_dir() + "/web/package-lock.json");
+        std::smatch m;
+        CPPUNIT_ASSERT(std::regex_search(lock, m, std::regex(R"re("node_modules/mqtt":\s*\{\s*"version":\s*"([^"]+)")re")));
+        const std::string version = m[1];
+        // … is a browser bundle that defines mqtt.connect (run by node with
+        // the few browser globals it looks for at load).
+        const std::string out = run_ok(
+            {"node", "-e",
+             "globalThis.self = globalThis; globalThis.window = globalThis;"
+             "Object.defineProperty(globalThis, 'navigator', {value: {userAgent: 'node'}, configurable: true});"
+             "const src = require('fs').readFileSync(process.argv[1], 'utf8');"
+             "const mqtt = new Function(src + '; return mqtt;')();"
+             "console.log('mqtt.connect:', typeof mqtt.connect);",
+             js});
+        CPPUNIT_ASSERT_MESSAGE(out, contains(out, "mqtt.connect: function"));
+        CPPUNIT_ASSERT_MESSAGE("MQTT.js " + version, fs::file_size(js) > 100000);
+        // The widget, console and page are the repository's.
+        for (const std::string f : {"mqchat-widget.js", "mqchat-console.js", "console.html"})
+            CPPUNIT_ASSERT_MESSAGE(f, read_file(p.at("/usr/share/mqchat/www/" + f)) ==
+                                          read_file(source_dir() + "/web/" + f));
+    }
+
+    // Needs Debian's package lists (apt-get update has run here): a package
+    // whose dependencies apt cannot resolve fails, never skips.
+    void apt_resolves_the_package() {
+        const auto& p = shared();
+        std::string out;
+        const int rc = run_command({"apt-get", "install", "--simulate", "--no-install-recommends",
+                                    "-o", "Debug::NoLocking=1", p.deb},
+                                   out, {"DEBIAN_FRONTEND=noninteractive"});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, contains(out, "Inst mqchat ") && contains(out, "Conf mqchat "));
+    }
+
+    // systemd-analyze (Debian's systemd package) checks the units as the
+    // package installs them, with only their programs' paths pointed into
+    // the unpacked root, and mosquitto.service with the package's drop-in.
+    void systemd_accepts_the_units() {
+        const auto& p = shared();
+        std::string where;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("systemd-analyze is needed (apt-get install systemd)", 0,
+                                     run_command({"sh", "-c", "command -v systemd-analyze"}, where));
+        const std::string units = p.dir.file("units");
+        fs::create_directories(units + "/mosquitto.service.d");
+        for (const std::string unit : {"mqchat-bridge.service", "mqchat-bot.service"}) {
+            const std::string text = read_file(p.at("/lib/systemd/system/" + unit));
+            write_file(units + "/" + unit,
+                       std::regex_replace(text, std::regex(R"(^(Exec\w+=)/usr/bin/)", std::regex::multiline),
+                                          "$1" + p.root + "/usr/bin/"));
+        }
+        fs::copy_file(p.at("/lib/systemd/system/mosquitto.service.d/mqchat.conf"),
+                      units + "/mosquitto.service.d/mqchat.conf");
+        const std::vector<std::string> env{"SYSTEMD_UNIT_PATH=" + units + ":"};
+        std::string out;
+        const int rc = run_command({"systemd-analyze", "verify", "mqchat-bridge.service", "mqchat-bot.service",
+                                    "mosquitto.service"},
+                                   out, env);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("warnings from systemd-analyze verify", std::string(), out);
+        // The hardening holds: systemd's own exposure score stays low ("OK").
+        for (const std::string unit : {"mqchat-bridge.service", "mqchat-bot.service"}) {
+            run_command({"systemd-analyze", "security", "--offline=yes", unit}, out, env);
+            std::smatch m;
+            CPPUNIT_ASSERT_MESSAGE(out, std::regex_search(out, m, std::regex(R"(Overall exposure level for \S+: ([0-9.]+))")));
+            CPPUNIT_ASSERT_MESSAGE(unit + ": exposure " + m[1].str(), std::stod(m[1]) <= 2.0);
+        }
+    }
+
+    // The postinst's secret maker, run on a scratch root with `nobody` as
+    // the daemons' user (this machine has no mqchat user, and the test must
+    // not create one): directory and files with their owners and modes,
+    // one database password in both passfiles, nothing ever replaced.
+    void secrets_are_made_once_with_their_owners_and_modes() {
+        const auto& p = shared();
+        temp_dir scratch("secrets");
+        const std::vector<std::string> env{"DPKG_ROOT=" + scratch.path(), "MQCHAT_USER=nobody",
+                                           "MQCHAT_BROKER_USER=mosquitto"};
+        const std::string tool = p.at("/usr/libexec/mqchat/mqchat-make-secrets");
+        const std::string first = run_ok({tool}, env);
+        const std::string dir = scratch.file("etc/mqchat/secrets");
+        const std::vector<std::pair<std::string, std::string>> expected{
+            {"", "root:nogroup 0750"},
+            {"bridge.password", "root:nogroup 0640"},
+            {"bot.password", "root:nogroup 0640"},
+            {"token.secret", "root:nogroup 0640"},
+            {"login.key", "root:mosquitto 0640"},
+            {"bridge.pgpass", "nobody:nogroup 0600"},
+            {"mosquitto.pgpass", "mosquitto:mosquitto 0600"}};
+        std::map<std::string, std::string> made;
+        for (const auto& [name, mode] : expected) {
+            const std::string path = name.empty() ? dir : dir + "/" + name;
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(path + "\n" + first, mode, describe(mode_of(path)));
+            if (name.empty()) continue;
+            made[name] = read_file(path);
+            CPPUNIT_ASSERT_MESSAGE(name + ": " + made[name], made[name].size() >= 40 && made[name].back() == '\n');
+        }
+        CPPUNIT_ASSERT_EQUAL(6, static_cast<int>(std::distance(fs::directory_iterator(dir), fs::directory_iterator())));
+        // HS256 needs at least 32 bytes; the secrets differ from each other.
+        CPPUNIT_ASSERT(made["token.secret"].size() > 33);
+        CPPUNIT_ASSERT(made["token.secret"] != made["login.key"] && made["bridge.password"] != made["bot.password"]);
+        CPPUNIT_ASSERT_MESSAGE(made["bridge.pgpass"], std::regex_match(made["bridge.pgpass"],
+                                                                       std::regex(R"(\*:\*:\*:mqchat:[A-Za-z0-9]{40,}\n)")));
+        CPPUNIT_ASSERT_EQUAL(made["bridge.pgpass"], made["mosquitto.pgpass"]);
+
+        // Again: everything kept, byte for byte, including an operator's edit.
+        write_file(dir + "/token.secret", "an operator's own secret of more than thirty-two bytes\n");
+        made["token.secret"] = read_file(dir + "/token.secret");
+        const std::string again = run_ok({tool}, env);
+        CPPUNIT_ASSERT_MESSAGE(again, !contains(again, "created"));
+        for (const auto& [name, text] : made) CPPUNIT_ASSERT_EQUAL_MESSAGE(name, text, read_file(dir + "/" + name));
+
+        // A lost passfile comes back with the password of the other one.
+        fs::remove(dir + "/mosquitto.pgpass");
+        const std::string third = run_ok({tool}, env);
+        CPPUNIT_ASSERT_MESSAGE(third, contains(third, "created " + dir + "/mosquitto.pgpass"));
+        CPPUNIT_ASSERT_EQUAL(made["bridge.pgpass"], read_file(dir + "/mosquitto.pgpass"));
+        CPPUNIT_ASSERT_EQUAL(std::string("mosquitto:mosquitto 0600"), describe(mode_of(dir + "/mosquitto.pgpass")));
+    }
+
+    // postrm on a scratch root: `remove` moves the broker's mqchat.conf
+    // aside (mosquitto reads *.conf only, and the plugin is gone), `purge`
+    // deletes it and the generated secrets.
+    void removal_puts_the_broker_config_aside_and_purge_clears_secrets() {
+        const auto& p = shared();
+        temp_dir scratch("postrm");
+        const std::vector<std::string> env{"DPKG_ROOT=" + scratch.path(), "MQCHAT_USER=nobody"};
+        run_ok({p.at("/usr/libexec/mqchat/mqchat-make-secrets")}, env);
+        fs::create_directories(scratch.file("etc/mosquitto/conf.d"));
+        fs::copy_file(p.at("/etc/mosquitto/conf.d/mqchat.conf"), scratch.file("etc/mosquitto/conf.d/mqchat.conf"));
+        const std::string conf = scratch.file("etc/mosquitto/conf.d/mqchat.conf");
+
+        run_ok({p.control + "/postrm", "remove"}, env);
+        CPPUNIT_ASSERT(!fs::exists(conf));
+        CPPUNIT_ASSERT_EQUAL(read_file(p.at("/etc/mosquitto/conf.d/mqchat.conf")), read_file(conf + ".removed"));
+        CPPUNIT_ASSERT(fs::exists(scratch.file("etc/mqchat/secrets/token.secret"))); // a removal keeps them
+
+        run_ok({p.control + "/postrm", "purge"}, env);
+        CPPUNIT_ASSERT(!fs::exists(conf + ".removed"));
+        CPPUNIT_ASSERT(!fs::exists(scratch.file("etc/mqchat")));
+        CPPUNIT_ASSERT(fs::exists(scratch.file("etc/mosquitto/conf.d")));
+    }
+
+    void unpacked_package_stores_and_delivers_a_message() {
+        const auto& p = shared();
+        const auto started = std::chrono::steady_clock::now();
+        temp_dir dir("package-smoke");
+        const std::string root = dir.file("root");
+        run_ok({"dpkg", "--extract", p.deb, root});
+        // The secrets as the postinst makes them; the daemons' user is the
+        // broker's here (there is no mqchat user on this machine), so the
+        // bridge below runs as `mosquitto` and reads what mqchat would.
+        run_ok({root + "/usr/libexec/mqchat/mqchat-make-secrets"},
+               {"DPKG_ROOT=" + root, "MQCHAT_USER=mosquitto", "MQCHAT_BROKER_USER=mosquitto"});
+        const std::string secrets = root + "/etc/mqchat/secrets";
+        const std::string pgpass = trimmed(read_file(secrets + "/bridge.pgpass"));
+        const std::string db_password = pgpass.substr(pgpass.rfind(':') + 1);
+
+        // The database as docs/install.md sets it up: a role mqchat with the
+        // passfiles' password owning the database, password logins over TCP.
+        pg_cluster db(dir);
+        {
+            pg::connection su(db.conninfo());
+            su.exec("CREATE ROLE mqchat LOGIN PASSWORD '" + db_password + "'");
+            su.exec("ALTER DATABASE mqchat OWNER TO mqchat");
+            const std::string hba = dir.file("pg/pg_hba.conf");
+            write_file(hba, "host all mqchat 127.0.0.1/32 scram-sha-256\n" + read_file(hba));
+            su.exec("SELECT pg_reload_conf()");
+        }
+        const std::string db_address = "host=127.0.0.1 port=" + std::to_string(db.port());
+        bool password_checked = false;
+        for (int i = 0; i < 100 && !password_checked; ++i) {
+            try {
+                pg::connection wrong(db_address + " dbname=mqchat user=mqchat password=wrong connect_timeout=5");
+                std::this_thread::sleep_for(20ms);
+            } catch (const std::exception&) {
+                password_checked = true;
+            }
+        }
+        CPPUNIT_ASSERT_MESSAGE("PostgreSQL still lets mqchat in without its password", password_checked);
+
+        // mqchat-admin from the package, with the bridge's passfile.
+        const std::string admin_db = db_address + " dbname=mqchat user=mqchat passfile=" + secrets +
+                                     "/bridge.pgpass connect_timeout=5";
+        const std::vector<std::string> admin_env{"MQCHAT_DB=" + admin_db};
+        const std::string admin = root + "/usr/bin/mqchat-admin";
+        run_ok({admin, "migrate"}, admin_env);
+        run_ok({admin, "user", "add", "mqchat-bridge", "--password-file", secrets + "/bridge.password", "--bridge"},
+               admin_env);
+        run_ok({admin, "user", "add", "alice", "--password", "alice-pw"}, admin_env);
+        run_ok({admin, "user", "add", "bob", "--password", "bob-pw"}, admin_env);
+        const std::string created =
+            run_ok({admin, "conv", "create", "--title", "from the package", "--member", "alice", "--member", "bob"},
+                   admin_env);
+        const std::int64_t conv = std::stoll(last_word(created));
+
+        // mosquitto as Debian starts it (as root, dropping to `mosquitto`,
+        // with conf.d included), the packaged mqchat.conf with its paths
+        // moved into the root, its ports free ones and the database this one.
+        const int mqtt_port = free_port(), ws_port = free_port();
+        std::string conf = read_file(p.at("/etc/mosquitto/conf.d/mqchat.conf"));
+        conf = replace_once(conf, "\nlistener 1883 127.0.0.1\n", "\nlistener " + std::to_string(mqtt_port) + " 127.0.0.1\n");
+        conf = replace_once(conf, "\nlistener 8080 127.0.0.1\n", "\nlistener " + std::to_string(ws_port) + " 127.0.0.1\n");
+        conf = replace_once(conf, " host=localhost port=5432 ", " " + db_address + " ");
+        conf = into_root(conf, root);
+        fs::create_directories(dir.file("conf.d"));
+        write_file(dir.file("conf.d/mqchat.conf"), conf);
+        fs::create_directories(dir.file("mosquitto-data"));
+        run_ok({"chown", "mosquitto", dir.file("mosquitto-data")});
+        write_file(dir.file("mosquitto.conf"), "persistence true\npersistence_location " + dir.file("mosquitto-data") +
+                                                   "/\nlog_dest stdout\nlog_type all\ninclude_dir " +
+                                                   dir.file("conf.d") + "\n");
+        child_process broker({"mosquitto", "-c", dir.file("mosquitto.conf")}, dir.file("mosquitto.log"));
+        CPPUNIT_ASSERT_MESSAGE(read_file(dir.file("mosquitto.log")), wait_port(mqtt_port, 15000));
+        const passwd* mosquitto_user = getpwnam("mosquitto");
+        CPPUNIT_ASSERT(mosquitto_user);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("the broker dropped to the mosquitto user",
+                                     static_cast<unsigned>(mosquitto_user->pw_uid), uid_of_process(broker.pid()));
+
+        // The packaged bridge with the packaged bridge.conf, as the user that owns its passfile.
+        std::string bridge_conf = read_file(p.at("/etc/mqchat/bridge.conf"));
+        bridge_conf = replace_once(bridge_conf, "\nmqtt_uri tcp://127.0.0.1:1883\n",
+                                   "\nmqtt_uri tcp://127.0.0.1:" + std::to_string(mqtt_port) + "\n");
+        bridge_conf = replace_once(bridge_conf, " host=localhost port=5432 ", " " + db_address + " ");
+        // With the owner and mode the postinst gives it (root:mqchat 0640; mqchat is mosquitto here).
+        write_file(dir.file("bridge.conf"), into_root(bridge_conf, root));
+        run_ok({"chown", "root:mosquitto", dir.file("bridge.conf")});
+        run_ok({"chmod", "0640", dir.file("bridge.conf")});
+        child_process bridge({root + "/usr/bin/mqchat-bridge", dir.file("bridge.conf")}, dir.file("bridge.log"), {},
+                             "mosquitto");
+        CPPUNIT_ASSERT_MESSAGE(read_file(dir.file("bridge.log")) + read_file(dir.file("mosquitto.log")),
+                               wait_log(dir.file("bridge.log"), "mqchat-bridge: running", 20s));
+
+        // A real client sends; the member gets it stored, with seq 1.
+        auto alice = login(mqtt_port, "alice", "alice-pw", "alice-phone");
+        auto bob = login(mqtt_port, "bob", "bob-pw", "bob-phone");
+        const std::string c = std::to_string(conv);
+        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe("chat/conv/" + c + "/msg"));
+        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/user/alice/inbox"));
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish("chat/conv/" + c + "/send",
+                                               R"({"id":"pkg-1","body":"hello from the package"})"));
+        received got;
+        CPPUNIT_ASSERT_MESSAGE(read_file(dir.file("bridge.log")),
+                               bob->wait_message(got, 15s, "chat/conv/" + c + "/msg"));
+        const delivered d = parse_delivered(got.payload);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), d.seq);
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), d.sender);
+        CPPUNIT_ASSERT_EQUAL(std::string("hello from the package"), d.body);
+        CPPUNIT_ASSERT(alice->wait_message(got, 15s, "chat/user/alice/inbox"));
+        const Json::Value ack = json_of(got.payload);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(got.payload, std::string("pkg-1"), ack["ack"].asString());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(got.payload, Json::Int64(1), ack["seq"].asInt64());
+        {
+            pg::connection check(db.conninfo());
+            const auto stored = check.exec("SELECT seq, body FROM messages WHERE conv_id = " + c);
+            CPPUNIT_ASSERT_EQUAL(1, stored.rows());
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(1), stored.int64(0, 0));
+            CPPUNIT_ASSERT_EQUAL(std::string("hello from the package"), stored.str(0, 1));
+        }
+
+        // The WebSocket listener serves the packaged web files.
+        const std::string served = http_get(ws_port, "/mqtt.min.js");
+        CPPUNIT_ASSERT_MESSAGE(served.substr(0, 200), served.rfind("HTTP/1.0 200", 0) == 0 || served.rfind("HTTP/1.1 200", 0) == 0);
+        CPPUNIT_ASSERT_MESSAGE("served mqtt.min.js differs from the packaged one",
+                               served.substr(served.find("\r\n\r\n") + 4) ==
+                                   read_file(root + "/usr/share/mqchat/www/mqtt.min.js"));
+        CPPUNIT_ASSERT(contains(http_get(ws_port, "/console.html"), "mqchat-console.js"));
+
+        alice.reset();
+        bob.reset();
+        CPPUNIT_ASSERT_EQUAL(0, WEXITSTATUS(bridge.stop(SIGTERM)));
+        broker.stop(SIGTERM);
+        std::printf(" [smoke %.1f s] ", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(package_test);
