@@ -53,23 +53,19 @@ install(PROGRAMS ${MQCHAT_PKG_DIR}/mqchat-make-secrets DESTINATION ${CMAKE_INSTA
 # --- web files: what scripts/web-assemble puts in http_dir, but the demo page
 # (it needs a site key; its template goes to examples/) ----------------------
 # MQTT.js comes from npm in the version web/package-lock.json pins: the copy
-# in web/node_modules when it is that one, else `npm ci` in the build tree.
-find_program(MQCHAT_NPM npm)
-if(NOT MQCHAT_NPM)
-  message(FATAL_ERROR "npm not found: the installed web files need MQTT.js from npm (apt-get install npm)")
-endif()
+# in web/node_modules when it is that one (scripts/web-assemble and
+# scripts/test install it), else `npm ci` into the build tree. It is fetched
+# when installing (cmake --install, cpack), not when building: a build never
+# needs npm or the network (scripts/run builds before it installs npm).
 set(MQCHAT_MQTTJS ${CMAKE_BINARY_DIR}/web/mqtt.min.js)
-add_custom_command(
-  OUTPUT ${MQCHAT_MQTTJS}
-  COMMAND ${CMAKE_COMMAND} -DWEB=${PROJECT_SOURCE_DIR}/web -DWORK=${CMAKE_BINARY_DIR}/web/npm
-          -DOUT=${MQCHAT_MQTTJS} -DNPM=${MQCHAT_NPM} -P ${MQCHAT_PKG_DIR}/fetch-mqttjs.cmake
-  DEPENDS ${PROJECT_SOURCE_DIR}/web/package-lock.json ${MQCHAT_PKG_DIR}/fetch-mqttjs.cmake
-  COMMENT "MQTT.js for the installed web files"
-  VERBATIM)
-add_custom_target(mqchat_web ALL DEPENDS ${MQCHAT_MQTTJS})
-if(TARGET package_test)
-  add_dependencies(package_test mqchat_web) # it packages the build tree
-endif()
+install(CODE "
+  execute_process(COMMAND \"${CMAKE_COMMAND}\" \"-DWEB=${PROJECT_SOURCE_DIR}/web\"
+                          \"-DWORK=${CMAKE_BINARY_DIR}/web/npm\" \"-DOUT=${MQCHAT_MQTTJS}\"
+                          -P \"${MQCHAT_PKG_DIR}/fetch-mqttjs.cmake\"
+                  RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR \"MQTT.js for the web files: packaging/fetch-mqttjs.cmake failed (above)\")
+  endif()")
 install(FILES ${PROJECT_SOURCE_DIR}/web/mqchat-widget.js ${PROJECT_SOURCE_DIR}/web/mqchat-console.js
               ${PROJECT_SOURCE_DIR}/web/console.html ${MQCHAT_MQTTJS}
         DESTINATION ${MQCHAT_WEB_INSTALL_DIR})

@@ -1,11 +1,11 @@
-# cmake -DWEB=<repo>/web -DWORK=<dir> -DOUT=<file> -DNPM=<npm> -P fetch-mqttjs.cmake
+# cmake -DWEB=<repo>/web -DWORK=<dir> -DOUT=<file> [-DNPM=<npm>] -P fetch-mqttjs.cmake
 #
 # Puts MQTT.js's browser bundle (dist/mqtt.min.js) at OUT, in the version
 # web/package-lock.json pins. The copy npm already installed in web/
 # (scripts/web-assemble does that) is used when it is that version;
 # otherwise `npm ci` installs the locked packages into WORK. Either way the
 # version is checked, so a stale or missing copy never ends up in a package.
-foreach(var WEB WORK OUT NPM)
+foreach(var WEB WORK OUT)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "fetch-mqttjs.cmake: ${var} is not set")
   endif()
@@ -29,6 +29,13 @@ if(have STREQUAL wanted)
 else()
   mqtt_version("${WORK}" have)
   if(NOT have STREQUAL wanted)
+    if(NOT NPM)
+      find_program(NPM npm)
+      if(NOT NPM)
+        message(FATAL_ERROR "npm not found: the web files need MQTT.js ${wanted} from npm "
+                            "(apt-get install npm, or run scripts/web-assemble once)")
+      endif()
+    endif()
     message(STATUS "MQTT.js ${wanted}: npm ci in ${WORK}")
     file(MAKE_DIRECTORY "${WORK}")
     file(COPY "${WEB}/package.json" "${WEB}/package-lock.json" DESTINATION "${WORK}")
