@@ -25,6 +25,7 @@
 
 #include "support/chat.hpp"
 #include "support/environment.hpp"
+#include "support/http_get.hpp"
 #include "support/mqtt_client.hpp"
 #include "support/process.hpp"
 
@@ -48,7 +49,7 @@ public:
         std::filesystem::create_directory(var_);
         std::filesystem::permissions(var_, std::filesystem::perms::all); // PostgreSQL runs as postgres
         for (const char* name : {"MQCHAT_MQTT_PORT", "MQCHAT_WS_PORT", "MQCHAT_TLS_PORT", "MQCHAT_WSS_PORT",
-                                 "MQCHAT_PG_PORT"}) {
+                                 "MQCHAT_PG_PORT", "MQCHAT_METRICS_PORT", "MQCHAT_PLUGIN_METRICS_PORT"}) {
             ports_.emplace_back(name, free_port());
             env_.push_back(std::string(name) + "=" + std::to_string(ports_.back().second));
         }
@@ -271,6 +272,15 @@ public:
                 chat_sender sender(alice, "alice", 1);
                 CPPUNIT_ASSERT(sender.send_all({{"hello-1", "hi"}}, 1, 5s, 20s));
                 CPPUNIT_ASSERT_EQUAL(std::int64_t(1), sender.acked.at("hello-1"));
+                // The operator's view: the bridge ready, the plugin counting.
+                const std::string bridge = "http://127.0.0.1:" + std::to_string(s.port("MQCHAT_METRICS_PORT"));
+                CPPUNIT_ASSERT_MESSAGE(s.output(), has(s.output(), bridge + "/metrics"));
+                const auto ready = http_get(bridge + "/readyz");
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(ready.body, 200L, ready.status);
+                CPPUNIT_ASSERT(sample_value(http_get(bridge + "/metrics").body, "mqchat_messages_stored_total") >= 1);
+                const auto plugin =
+                    http_get("http://127.0.0.1:" + std::to_string(s.port("MQCHAT_PLUGIN_METRICS_PORT")) + "/metrics");
+                CPPUNIT_ASSERT_MESSAGE(plugin.body, sample_value(plugin.body, "mqchat_logins_total{outcome=\"accepted\"}") >= 1);
             }
             CPPUNIT_ASSERT_EQUAL(143, s.stop(SIGTERM));
             CPPUNIT_ASSERT(read_file(local) == mine);
