@@ -207,6 +207,18 @@ public:
         CPPUNIT_ASSERT_MESSAGE(up.second, up.first == 2);
         CPPUNIT_ASSERT_MESSAGE(stored.second, stored.first >= 5);
         CPPUNIT_ASSERT_MESSAGE(logins.second, logins.first >= 2);
+        // Every query of the shipped Grafana dashboard is one this Prometheus accepts.
+        Json::Value dashboard;
+        CPPUNIT_ASSERT(Json::Reader().parse(read_file(source_dir() + "/docs/grafana/mqchat.json"), dashboard));
+        int queries = 0;
+        for (const auto& panel : dashboard["panels"])
+            for (const auto& target : panel["targets"]) {
+                const auto a = http_get(api + url_encode(target["expr"].asString()));
+                CPPUNIT_ASSERT_MESSAGE(target["expr"].asString() + ": " + a.body,
+                                       a.status == 200 && a.body.find("\"status\":\"success\"") != std::string::npos);
+                ++queries;
+            }
+        CPPUNIT_ASSERT(queries >= 20);
         prometheus.stop();
     }
 

@@ -31,6 +31,13 @@ http_answer http_get(const std::string& url) {
     return a;
 }
 
+std::string url_encode(const std::string& text) {
+    char* e = curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
+    std::string out = e ? e : "";
+    curl_free(e);
+    return out;
+}
+
 double sample_value(const std::string& exposition, const std::string& series) {
     std::istringstream in(exposition);
     std::string line;

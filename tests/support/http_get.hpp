@@ -15,6 +15,9 @@ struct http_answer {
 /// GET `url` with a 5 s timeout; never throws for network failures.
 http_answer http_get(const std::string& url);
 
+/// `text` escaped for a URL's query string.
+std::string url_encode(const std::string& text);
+
 /// The value of the sample `series` (e.g. `mqchat_logins_total{outcome="accepted"}`)
 /// in a Prometheus text exposition; -1 when it is not there.
 double sample_value(const std::string& exposition, const std::string& series);
