@@ -174,6 +174,7 @@ class package_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(apt_resolves_the_package);
     CPPUNIT_TEST(systemd_accepts_the_units);
     CPPUNIT_TEST(secrets_are_made_once_with_their_owners_and_modes);
+    CPPUNIT_TEST(postinst_adds_the_user_overrides_and_secrets_and_starts_nothing);
     CPPUNIT_TEST(removal_puts_the_broker_config_aside_and_purge_clears_secrets);
     CPPUNIT_TEST(unpacked_package_stores_and_delivers_a_message);
     CPPUNIT_TEST_SUITE_END();
@@ -240,7 +241,7 @@ public:
             run_ok({"sh", "-n", path});
         }
         const std::string postinst = read_file(p.control + "/postinst");
-        CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "\n    /usr/libexec/mqchat/mqchat-make-secrets\n"));
+        CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "\n    \"${DPKG_ROOT:-}/usr/libexec/mqchat/mqchat-make-secrets\"\n"));
         // The settings ship 0640 root:root; the daemons' group gets them through dpkg.
         CPPUNIT_ASSERT_EQUAL(0640u, mode_of(p.at("/etc/mqchat/bridge.conf")).mode);
         CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "dpkg-statoverride --update --add root mqchat 0640 \"$f\""));
@@ -370,6 +371,57 @@ public:
         CPPUNIT_ASSERT_MESSAGE(third, contains(third, "created " + dir + "/mosquitto.pgpass"));
         CPPUNIT_ASSERT_EQUAL(made["bridge.pgpass"], read_file(dir + "/mosquitto.pgpass"));
         CPPUNIT_ASSERT_EQUAL(std::string("mosquitto:mosquitto 0600"), describe(mode_of(dir + "/mosquitto.pgpass")));
+    }
+
+    // The postinst on a scratch root (DPKG_ROOT), after an earlier removal
+    // put mqchat.conf aside. The commands that would change this machine's
+    // users and dpkg database (adduser, dpkg-statoverride, systemctl) are
+    // replaced by scripts that record their arguments; getent says there
+    // is no mqchat user yet; `nobody` stands in for it in the secret maker.
+    void postinst_adds_the_user_overrides_and_secrets_and_starts_nothing() {
+        const auto& p = shared();
+        temp_dir scratch("postinst");
+        const std::string root = scratch.file("root"), bin = scratch.file("bin"), calls = scratch.file("calls");
+        fs::create_directories(root + "/usr/libexec/mqchat");
+        fs::create_directories(root + "/etc/mosquitto/conf.d");
+        fs::create_directories(bin);
+        fs::copy_file(p.at("/usr/libexec/mqchat/mqchat-make-secrets"), root + "/usr/libexec/mqchat/mqchat-make-secrets");
+        const std::string packaged_conf = read_file(p.at("/etc/mosquitto/conf.d/mqchat.conf"));
+        write_file(root + "/etc/mosquitto/conf.d/mqchat.conf.removed", packaged_conf);
+        const auto recorder = [&](const std::string& name, const std::string& body) {
+            write_file(bin + "/" + name, "#!/bin/sh\necho \"" + name + " $*\" >> " + calls + "\n" + body);
+            fs::permissions(bin + "/" + name, fs::perms::owner_all);
+        };
+        recorder("adduser", "exit 0\n");
+        recorder("systemctl", "exit 0\n");
+        recorder("dpkg-statoverride", "[ \"$1\" = --list ] && exit 1\nexit 0\n");
+        recorder("getent", "[ \"$1 $2\" = \"passwd mqchat\" ] && exit 2\nexec /usr/bin/getent \"$@\"\n");
+        const std::vector<std::string> env{"PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin", "DPKG_ROOT=" + root,
+                                           "MQCHAT_USER=nobody"};
+
+        const std::string out = run_ok({p.control + "/postinst", "configure", ""}, env);
+        const std::string log = read_file(calls);
+        for (const std::string call :
+             {"adduser --system --group --no-create-home --home /nonexistent --gecos mqchat daemons --quiet mqchat\n",
+              "adduser --quiet mosquitto mqchat\n",
+              "dpkg-statoverride --update --add root mqchat 0640 /etc/mqchat/bridge.conf\n",
+              "dpkg-statoverride --update --add root mqchat 0640 /etc/mqchat/bot.conf\n"})
+            CPPUNIT_ASSERT_MESSAGE(call + " not in\n" + log, contains(log, call));
+        CPPUNIT_ASSERT_MESSAGE("nothing started, enabled or reloaded on this machine:\n" + log, !contains(log, "systemctl"));
+        CPPUNIT_ASSERT_MESSAGE(out, contains(out, "installed; next steps"));
+        // The secrets, under DPKG_ROOT; the broker's config back from its removal.
+        const std::string token = read_file(root + "/etc/mqchat/secrets/token.secret");
+        CPPUNIT_ASSERT_MESSAGE(out, token.size() > 33);
+        CPPUNIT_ASSERT_EQUAL(packaged_conf, read_file(root + "/etc/mosquitto/conf.d/mqchat.conf"));
+        CPPUNIT_ASSERT(!fs::exists(root + "/etc/mosquitto/conf.d/mqchat.conf.removed"));
+
+        // An upgrade: the user's edit of mqchat.conf and every secret stay.
+        write_file(root + "/etc/mosquitto/conf.d/mqchat.conf", packaged_conf + "plugin_opt_typing_per_s 3\n");
+        const std::string upgrade = run_ok({p.control + "/postinst", "configure", "0.0.9"}, env);
+        CPPUNIT_ASSERT_MESSAGE(upgrade, contains(upgrade, "upgraded from 0.0.9: run 'mqchat-admin migrate'"));
+        CPPUNIT_ASSERT_MESSAGE(upgrade, !contains(upgrade, "created"));
+        CPPUNIT_ASSERT_EQUAL(token, read_file(root + "/etc/mqchat/secrets/token.secret"));
+        CPPUNIT_ASSERT(contains(read_file(root + "/etc/mosquitto/conf.d/mqchat.conf"), "plugin_opt_typing_per_s 3\n"));
     }
 
     // postrm on a scratch root: `remove` moves the broker's mqchat.conf
