@@ -54,6 +54,10 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file, s
     c.metrics_listen = r.string("metrics_listen", c.metrics_listen);
     c.ready_store_lag_ms = static_cast<int>(r.integer("ready_store_lag_ms", c.ready_store_lag_ms, 100, 3600000));
     c.log_level = r.string("log_level", c.log_level);
+    c.retention_interval_s =
+        static_cast<int>(r.integer("retention_interval_s", c.retention_interval_s, 0, 7 * 24 * 3600));
+    c.retention_batch_rows = static_cast<int>(r.integer("retention_batch_rows", c.retention_batch_rows, 1, 100000));
+    c.retention_pause_ms = static_cast<int>(r.integer("retention_pause_ms", c.retention_pause_ms, 0, 60000));
 }
 
 /// Problems found: one line per file, and one per problem of no file in particular ("").
@@ -69,7 +73,12 @@ public:
     }
     std::string message() const {
         std::string out;
-        for (const auto& [f, text] : by_file_) out += (out.empty() ? "" : "\n") + (f.empty() ? "" : f + ": ") + text;
+        for (const auto& [f, text] : by_file_) {
+            // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on the one-expression form.
+            if (!out.empty()) out += '\n';
+            if (!f.empty()) out.append(f).append(": ");
+            out += text;
+        }
         return out;
     }
 

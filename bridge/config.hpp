@@ -58,6 +58,12 @@ struct bridge_config {
     /// /readyz fails once a message has waited this long to be stored.
     int ready_store_lag_ms = 10000;
     std::string log_level = "info"; ///< debug, info, warning, error
+    /// Retention (docs/data-rights.md): a purge round every
+    /// retention_interval_s (0: this bridge purges nothing), in batches of
+    /// retention_batch_rows with retention_pause_ms between them.
+    int retention_interval_s = 60;
+    int retention_batch_rows = 1000;
+    int retention_pause_ms = 50;
 
     /// Where the values came from: the files in the order read, and for each
     /// key a file set, its value and the last file that set it.

@@ -25,6 +25,8 @@
 #include "desks/desk_mailer.hpp"
 #include "desks/desk_router.hpp"
 #include "observe/health.hpp"
+#include "retention/retention_job.hpp"
+#include "common/metrics.hpp"
 #include "common/log.hpp"
 
 namespace {
@@ -126,6 +128,21 @@ int main(int argc, char** argv) {
             desk_mail = std::make_unique<mqchat::bridge::desk_mailer>(
                 config.db, mqchat::bridge::smtp_settings{config.smtp_url, config.smtp_from, config.smtp_username,
                                                          config.smtp_password, config.push_ca_file, 0});
+        // Retention: purges what the operators' settings say has expired, off every other path.
+        std::unique_ptr<mqchat::bridge::retention_job> retention;
+        if (config.retention_interval_s > 0) {
+            retention = std::make_unique<mqchat::bridge::retention_job>(
+                config.db, mqchat::bridge::retention_settings{std::chrono::seconds(config.retention_interval_s),
+                                                              config.retention_batch_rows,
+                                                              std::chrono::milliseconds(config.retention_pause_ms)});
+            retention->start();
+            auto& reg = mqchat::metrics::default_registry();
+            reg.counter_reader("mqchat_retention_purged_rows_total",
+                               "Rows the retention job removed (messages, conversations, visitors).",
+                               [&retention] { return static_cast<double>(retention->purged_total()); });
+            reg.counter_reader("mqchat_retention_errors_total", "Retention rounds that ended in a database error.",
+                               [&retention] { return static_cast<double>(retention->errors_total()); });
+        }
         mqchat::bridge::pg_message_store deferred_store(config.db); // its own connection, for its own thread
         mqchat::bridge::deferred_writer deferred(deferred_store);
         mqchat::bridge::ingest loop(store, link, requests, deferred, topics, config.batch_max);

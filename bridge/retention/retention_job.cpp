@@ -1,11 +1,11 @@
 #include "retention_job.hpp"
 
 #include <algorithm>
-#include <iostream>
 #include <memory>
 #include <stdexcept>
 
 #include "common/pg.hpp"
+#include "common/log.hpp"
 
 namespace mqchat::bridge {
 
@@ -65,16 +65,16 @@ void retention_job::run() {
             }
         } catch (const pg::error& e) {
             ++errors_;
-            std::cerr << "mqchat-bridge: retention: database error (" << e.what() << "); retrying in "
-                      << settings_.interval.count() << " s" << std::endl;
+            log::warning() << "retention: database error (" << e.what() << "); retrying in "
+                      << settings_.interval.count() << " s";
             db.reset();
         }
         if (round > 0) {
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                                   round_start)
                                 .count();
-            std::cout << "mqchat-bridge: retention: purged " << round << " rows in " << calls << " batches, " << ms
-                      << " ms" << std::endl;
+            log::info() << "retention: purged " << round << " rows in " << calls << " batches, " << ms
+                      << " ms";
         }
         const auto next = round_start + settings_.interval;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
