@@ -89,7 +89,7 @@ static bool parse_spool(struct device *d) {
         char *end = strchr(line, '\n');
         if (!end) return false;
         *end = '\0';
-        char word[16], alarm[16];
+        char word[MSG_ID_MAX], alarm[16];
         int announced = 0, used = 0;
         if (sscanf(line, "generation %11s", d->generation) == 1 && strlen(d->generation) == 8) {
             have_generation = true;
@@ -113,7 +113,7 @@ static bool parse_spool(struct device *d) {
             snprintf(o->id, sizeof o->id, "%s", word);
             memcpy(o->payload, payload, whole.n + 1);
             d->outbox_len++;
-        } else if (sscanf(line, "%15s", word) == 1) {
+        } else if (sscanf(line, "%31s", word) == 1) {
             return false;
         }
         line = end + 1;
