@@ -199,6 +199,7 @@ class iot_example_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(commands_sent_while_stopped_arrive_after_restart);
     CPPUNIT_TEST(alert_pending_through_a_broker_kill_arrives_once);
     CPPUNIT_TEST(kill_9_with_an_unacked_alert_sends_it_once_after_restart);
+    CPPUNIT_TEST(kill_9_with_an_unsent_alert_while_the_broker_is_down_sends_it_once);
     CPPUNIT_TEST(wrong_token_is_refused_with_backoff_then_a_new_token_works);
     CPPUNIT_TEST_SUITE_END();
 
@@ -396,6 +397,34 @@ public:
         const auto alerts = conv_rows(conv, "sensor-g", "iot.alert");
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), alerts.size());
         CPPUNIT_ASSERT_EQUAL(std::string("ALERT sensor-g: 75 reached the threshold 50"), alerts[0]);
+    }
+
+    void kill_9_with_an_unsent_alert_while_the_broker_is_down_sends_it_once() {
+        auto& s = *shared().stack;
+        const std::int64_t conv = device_conv("sensor-i");
+        sensor_device dev("sensor-i", conv);
+        dev.start_connected();
+        dev.feed("10");
+
+        // The alert is raised while the broker is away: never published, only spooled.
+        s.mqtt->stop(SIGTERM);
+        std::size_t from = dev.mark();
+        dev.feed("80");
+        CPPUNIT_ASSERT(dev.wait_log("queued ", from));
+        dev.stop(SIGKILL);
+        CPPUNIT_ASSERT(has(read_file(dev.spool_file()), "\nmsg "));
+
+        s.mqtt->start();
+        from = dev.mark();
+        dev.start_connected();
+        CPPUNIT_ASSERT(has(dev.log().substr(from), "spool " + dev.spool_file() + ": 1 unsent, alarm high"));
+        CPPUNIT_ASSERT(dev.wait_log("acked ", from, 60s)); // the bridge reconnects on its own
+        auto alice = human(conv);
+        CPPUNIT_ASSERT(has(ask(*alice, conv, "sensor-i", "status"), "value 80, alarm high"));
+        const auto alerts = conv_rows(conv, "sensor-i", "iot.alert");
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), alerts.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("ALERT sensor-i: 80 reached the threshold 50"), alerts[0]);
+        CPPUNIT_ASSERT(!has(read_file(dev.spool_file()), "\nmsg "));
     }
 
     void wrong_token_is_refused_with_backoff_then_a_new_token_works() {
