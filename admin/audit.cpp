@@ -22,7 +22,7 @@ std::string command_of(const std::vector<std::string>& args) {
     if (args.empty()) return "";
     const std::string& first = args[0];
     const bool single = first == "migrate" || first == "user-token" || first == "guest-token" ||
-                        first == "search-language" || first == "audit";
+                        first == "search-language" || first == "audit" || first == "status";
     std::string cmd = first + (args.size() > 1 && !single ? " " + args[1] : "");
     if (cmd.size() > 100) cmd = cmd.substr(0, 97) + "...";
     return cmd;
@@ -64,7 +64,7 @@ bool recorded(const std::vector<std::string>& args) {
     if (args.empty() || args[0] == "-h" || args[0] == "--help") return false;
     const std::string cmd = command_of(args);
     return !(cmd == "conv list" || cmd == "desk list" || cmd == "desk stats" || cmd == "site-key list" ||
-             cmd == "kb list" || cmd == "kb match" || cmd == "retention list" || cmd == "audit");
+             cmd == "kb list" || cmd == "kb match" || cmd == "retention list" || cmd == "audit" || cmd == "status");
 }
 
 // The secrets among the arguments, to be masked wherever they appear.

@@ -24,6 +24,7 @@
 #include "data_rights.hpp"
 #include "desks.hpp"
 #include "retention.hpp"
+#include "status.hpp"
 
 namespace {
 
@@ -77,6 +78,9 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
                                             (valid N days, 365); prints it last
   site-key revoke ID                        visitors with that key get no further
   site-key list [DESK]                      site keys, valid, expired or revoked
+  status [--bridge HOST:PORT ...]           the stack's health for a person: database, brokers and
+                                            bridges connected, each named bridge's /readyz, the
+                                            outbox, queues (docs/operations.md); exits 1 on a FAIL
   search-language CONFIG                    full-text search in this PostgreSQL text search
                                             configuration (e.g. english, german, simple);
                                             re-indexes the stored messages
@@ -156,7 +160,7 @@ int run(std::vector<std::string> args) {
         return args.empty() ? 2 : 0;
     }
     const bool single = args[0] == "migrate" || args[0] == "user-token" || args[0] == "guest-token" ||
-                        args[0] == "search-language" || args[0] == "audit";
+                        args[0] == "search-language" || args[0] == "audit" || args[0] == "status";
     const std::string cmd = args[0] + (args.size() > 1 && !single ? " " + args[1] : "");
 
     if (cmd == "migrate") need(1);
@@ -169,7 +173,7 @@ int run(std::vector<std::string> args) {
              cmd != "site-key revoke" && cmd != "site-key list" && cmd != "desk assistant" && cmd != "desk stats" &&
              cmd != "kb load" && cmd != "kb list" && cmd != "kb match" && cmd != "user export" &&
              cmd != "user erase" && cmd != "retention set" && cmd != "retention list" && cmd != "retention run" &&
-             cmd != "audit")
+             cmd != "audit" && cmd != "status")
         throw usage_error("unknown command '" + cmd + "'");
 
     // --secret-file, --ttl, --issuer, --audience (and --conv, --name for guests)
@@ -197,6 +201,16 @@ int run(std::vector<std::string> args) {
             else if (args[i].rfind("--", 0) != 0) rest.push_back(args[i]);
             else throw usage_error("unexpected argument '" + args[i] + "'");
         }
+    }
+
+    if (cmd == "status") {
+        // Before connecting: a database that cannot be reached is part of the answer.
+        status_options o;
+        for (std::size_t i = 1; i < args.size(); ++i) {
+            if (args[i] == "--bridge" && i + 1 < args.size()) o.bridges.push_back(args[++i]);
+            else throw usage_error("unexpected argument '" + args[i] + "'");
+        }
+        return status(conninfo(), o, std::cout) ? 0 : 1;
     }
 
     mqchat::pg::connection db(conninfo());

@@ -46,8 +46,13 @@ struct fixture {
         stack.add_user("alice", alice_pw);
         stack.add_user("bob", "bob-pw");
         conv = stack.create_conv({"alice", "bob"});
-        stack.restart_bridge({"metrics_listen 127.0.0.1:" + std::to_string(bridge_metrics_port),
-                              "ready_store_lag_ms 1500"});
+        stack.restart_bridge(bridge_settings());
+    }
+    /// The bridge's settings in this suite (more may follow).
+    std::vector<std::string> bridge_settings(std::vector<std::string> more = {}) const {
+        more.insert(more.begin(), {"metrics_listen 127.0.0.1:" + std::to_string(bridge_metrics_port),
+                                   "ready_store_lag_ms 1500"});
+        return more;
     }
     std::string bridge_url(const std::string& path) const {
         return "http://127.0.0.1:" + std::to_string(bridge_metrics_port) + path;
@@ -106,6 +111,7 @@ class observability_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(readiness_follows_the_database_and_the_broker);
     CPPUNIT_TEST(logs_are_shaped_like_mosquittos_and_hold_no_secrets);
     CPPUNIT_TEST(log_level_and_bad_options);
+    CPPUNIT_TEST(admin_status_sums_it_up);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -305,7 +311,7 @@ public:
         auto& f = shared();
         // debug: one line per stored batch; info (the default) has none.
         CPPUNIT_ASSERT(f.stack.store->log().find("debug:") == std::string::npos);
-        f.stack.restart_bridge({"log_level debug"});
+        f.stack.restart_bridge(f.bridge_settings({"log_level debug"}));
         auto alice = login(f.stack.port(), "alice", alice_pw, "alice-debug");
         Json::Value env;
         env["id"] = "debug-1";
@@ -336,6 +342,45 @@ public:
         CPPUNIT_ASSERT(c.start_expecting_exit() != 0);
         CPPUNIT_ASSERT_MESSAGE(c.log(), c.log().find("cannot listen on 127.0.0.1:" +
                                                      std::to_string(f.plugin_metrics_port)) != std::string::npos);
+    }
+
+    void admin_status_sums_it_up() {
+        auto& f = shared();
+        const std::string bridge = "127.0.0.1:" + std::to_string(f.bridge_metrics_port);
+        std::string out;
+        // Everything up (the bridge may still be connecting after the last case).
+        int rc = 1;
+        for (int i = 0; i < 50 && (rc = admin(f.stack.conninfo(), {"status", "--bridge", bridge}, out)) != 0; ++i)
+            std::this_thread::sleep_for(200ms);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
+        for (const char* line : {"database     ok    PostgreSQL 15", "brokers      ok    1 broker with the plugin",
+                                 "bridges      ok    1 bridge running", "outbox       ok", "users        ok    3 users"})
+            CPPUNIT_ASSERT_MESSAGE(out, out.find(line) != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("bridge       ok    http://" + bridge + "/readyz: ") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("FAIL") == std::string::npos);
+        // Read-only: not in the audit log.
+        CPPUNIT_ASSERT(admin_ok(f.stack.conninfo(), {"audit"}).find("status") == std::string::npos);
+
+        // The bridge stopped: both its lines FAIL, and the command says so by its exit code.
+        f.stack.store->stop();
+        rc = admin(f.stack.conninfo(), {"status", "--bridge", bridge}, out);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("bridges      FAIL  no mqchat-bridge is connected") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("bridge       FAIL  http://" + bridge + "/readyz: no answer") !=
+                                        std::string::npos);
+        // A message sent meanwhile waits in the broker's queue for the bridge, not in the outbox.
+        f.stack.store->start();
+
+        // The database stopped: said in one line; the bridge is still asked (not ready).
+        f.stack.db.stop();
+        rc = admin(f.stack.conninfo(), {"status", "--bridge", bridge}, out);
+        f.stack.db.start();
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("database     FAIL  cannot be reached: ") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("bridge       ") != std::string::npos);
+        // Bad arguments: usage, exit 2.
+        CPPUNIT_ASSERT_EQUAL(2, admin(f.stack.conninfo(), {"status", "--bridges", bridge}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("unexpected argument '--bridges'") != std::string::npos);
     }
 };
 
