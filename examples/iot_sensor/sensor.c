@@ -47,7 +47,8 @@ static ssize_t read_some(int fd, char *buf, size_t cap, int timeout_ms) {
     return (ssize_t)n;
 }
 
-/* Runs --sensor-cmd through /bin/sh and reads its first 63 bytes of output. */
+/* Runs --sensor-cmd through /bin/sh and reads its first 63 bytes of output;
+ * a command that has not finished within 2 s is killed, with its children. */
 static ssize_t read_command(const char *command, char *buf, size_t cap) {
     int fds[2];
     if (pipe(fds) != 0) return -1;
@@ -58,6 +59,7 @@ static ssize_t read_command(const char *command, char *buf, size_t cap) {
         return -1;
     }
     if (pid == 0) {
+        setpgid(0, 0); /* its own group: a timeout kills what it started too */
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
@@ -68,7 +70,7 @@ static ssize_t read_command(const char *command, char *buf, size_t cap) {
     const ssize_t n = read_some(fds[0], buf, cap, COMMAND_TIMEOUT_MS);
     close(fds[0]);
     int status = 0;
-    if (n < 0) kill(pid, SIGKILL);
+    if (n < 0) kill(-pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     return n >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? n : -1;
