@@ -38,6 +38,7 @@ struct options {
     char sensor_file[PATH_MAX_LEN];
     char sensor_cmd[PATH_MAX_LEN];
     char spool_file[PATH_MAX_LEN];
+    char cafile[PATH_MAX_LEN]; /* TLS when set */
     double threshold, hysteresis, scale;
     int interval_ms, resend_ms, keepalive_s, queue_max;
     int backoff_min_ms, backoff_max_ms;

@@ -128,6 +128,13 @@ bool link_init(struct device *d) {
         say(d, "mosquitto_new failed: %s", strerror(errno));
         return false;
     }
+    if (d->opt.cafile[0]) {
+        const int rc = mosquitto_tls_set(d->mosq, d->opt.cafile, NULL, NULL, NULL, NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            say(d, "--cafile %s: %s", d->opt.cafile, mosquitto_strerror(rc));
+            return false;
+        }
+    }
     mosquitto_connect_callback_set(d->mosq, on_connect);
     mosquitto_subscribe_callback_set(d->mosq, on_subscribe);
     mosquitto_disconnect_callback_set(d->mosq, on_disconnect);

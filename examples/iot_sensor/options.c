@@ -16,7 +16,8 @@ static const char USAGE[] =
     "in the conversation, e.g. \"@NAME threshold 42\".\n"
     "\n"
     "  --host H            broker address (127.0.0.1)\n"
-    "  --port P            broker MQTT port (1883)\n"
+    "  --port P            broker MQTT port (1883; 8883 with --cafile)\n"
+    "  --cafile F          TLS, trusting the CA certificate in F (the server's name is checked)\n"
     "  --user NAME         the device's mqchat user (MQTT username)\n"
     "  --token-file F      its token: the last line of F (the output of\n"
     "                      `mqchat-admin user-token NAME --secret-file ...`), read at every connect\n"
@@ -43,7 +44,7 @@ static const char USAGE[] =
 enum {
     OPT_HOST = 256, OPT_PORT, OPT_USER, OPT_TOKEN_FILE, OPT_CONV, OPT_CLIENT_ID, OPT_SENSOR_FILE, OPT_SENSOR_CMD,
     OPT_SCALE, OPT_THRESHOLD, OPT_HYSTERESIS, OPT_INTERVAL, OPT_SPOOL_FILE, OPT_QUEUE, OPT_RESEND, OPT_KEEPALIVE,
-    OPT_BACKOFF_MIN, OPT_BACKOFF_MAX
+    OPT_BACKOFF_MIN, OPT_BACKOFF_MAX, OPT_CAFILE
 };
 
 static bool copy(char *dst, size_t cap, const char *src, const char *name) {
@@ -90,6 +91,7 @@ int options_parse(struct options *o, int argc, char **argv) {
     static const struct option longs[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
+        {"cafile", required_argument, NULL, OPT_CAFILE},
         {"user", required_argument, NULL, OPT_USER},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"conv", required_argument, NULL, OPT_CONV},
@@ -112,7 +114,7 @@ int options_parse(struct options *o, int argc, char **argv) {
     };
     memset(o, 0, sizeof *o);
     snprintf(o->host, sizeof o->host, "127.0.0.1");
-    o->port = 1883;
+    o->port = 0; /* 1883, or 8883 with --cafile */
     o->scale = 1;
     o->threshold = 50;
     o->hysteresis = 1;
@@ -130,6 +132,7 @@ int options_parse(struct options *o, int argc, char **argv) {
         switch (c) {
         case OPT_HOST: ok &= copy(o->host, sizeof o->host, a, "--host"); break;
         case OPT_PORT: ok &= int_option(a, 1, 65535, &o->port, "--port"); break;
+        case OPT_CAFILE: ok &= copy(o->cafile, sizeof o->cafile, a, "--cafile"); break;
         case OPT_USER: ok &= copy(o->user, sizeof o->user, a, "--user"); break;
         case OPT_TOKEN_FILE: ok &= copy(o->token_file, sizeof o->token_file, a, "--token-file"); break;
         case OPT_CONV: ok &= integer(a, 1, 999999999999999LL, &o->conv, "--conv"); break;
@@ -151,6 +154,7 @@ int options_parse(struct options *o, int argc, char **argv) {
         default: ok = false; break; /* getopt said what */
         }
     }
+    if (!o->port) o->port = o->cafile[0] ? 8883 : 1883;
     if (optind < argc) {
         fprintf(stderr, "iot_sensor: unexpected argument '%s'\n", argv[optind]);
         ok = false;

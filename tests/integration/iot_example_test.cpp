@@ -34,13 +34,22 @@ namespace {
 const std::string secret = "an-iot-shared-secret-of-at-least-32-bytes";
 
 struct fixture {
-    temp_dir keys{"iot-keys"};
+    temp_dir keys{"iot-keys"}, certs{"iot-tls"}, other_ca{"iot-tls-other"};
+    int tls_port = free_port();
     std::unique_ptr<chat_stack> stack;
 
     fixture() {
         write_file(keys.file("hs256.secret"), secret + "\n");
         write_file(keys.file("other.secret"), "not-the-brokers-secret-but-also-32-bytes-long\n");
+        // A TLS listener with certificates from the script scripts/run uses.
+        for (const auto* d : {&certs, &other_ca}) {
+            std::string out;
+            if (run_command({"bash", source_dir() + "/scripts/make-certs", d->path()}, out) != 0)
+                throw std::runtime_error("make-certs failed:\n" + out);
+        }
         broker_options o;
+        o.extra_lines = {"listener " + std::to_string(tls_port) + " 127.0.0.1", "certfile " + certs.file("server.crt"),
+                         "keyfile " + certs.file("server.key")};
         o.plugin_options = {"jwt_hs256_secret_file " + keys.file("hs256.secret")};
         stack = std::make_unique<chat_stack>("iot", o);
         stack->add_user("alice", "pw-alice");
@@ -202,6 +211,7 @@ class iot_example_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(kill_9_with_an_unacked_alert_sends_it_once_after_restart);
     CPPUNIT_TEST(kill_9_with_an_unsent_alert_while_the_broker_is_down_sends_it_once);
     CPPUNIT_TEST(wrong_token_is_refused_with_backoff_then_a_new_token_works);
+    CPPUNIT_TEST(over_tls_with_the_right_ca_only);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -459,6 +469,25 @@ public:
         write_file(dev.token_file(),
                    admin_ok(f.stack->conninfo(), {"user-token", "sensor-h", "--secret-file", f.keys.file("hs256.secret")}));
         CPPUNIT_ASSERT(dev.wait_log("connected and subscribed", from));
+    }
+
+    void over_tls_with_the_right_ca_only() {
+        auto& f = shared();
+        const std::int64_t conv = device_conv("sensor-j");
+        sensor_device dev("sensor-j", conv);
+        dev.start_connected({"--cafile", f.certs.file("ca.crt"), "--port", std::to_string(f.tls_port)});
+        dev.feed("20");
+        const std::size_t from = dev.mark();
+        dev.feed("70");
+        CPPUNIT_ASSERT(dev.wait_log("acked ", from));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), conv_rows(conv, "sensor-j", "iot.alert").size());
+
+        // A device that trusts another CA does not talk to this broker: it keeps backing off.
+        sensor_device stranger("sensor-k", device_conv("sensor-k"));
+        stranger.start({"--cafile", f.other_ca.file("ca.crt"), "--port", std::to_string(f.tls_port)});
+        CPPUNIT_ASSERT(eventually([&] { return count_of(stranger.log(), "next attempt in ") >= 3; }));
+        CPPUNIT_ASSERT(!has(stranger.log(), "connected and subscribed"));
+        CPPUNIT_ASSERT(stranger.running());
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(iot_example_test);
