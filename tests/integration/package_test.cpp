@@ -475,7 +475,7 @@ public:
         }
         const std::string db_address = "host=127.0.0.1 port=" + std::to_string(db.port());
         bool password_checked = false;
-        for (int i = 0; i < 100 && !password_checked; ++i) {
+        for (int i = 0; i < 500 && !password_checked; ++i) { // the reload is asynchronous: up to ~10 s
             try {
                 pg::connection wrong(db_address + " dbname=mqchat user=mqchat password=wrong connect_timeout=5");
                 std::this_thread::sleep_for(20ms);
