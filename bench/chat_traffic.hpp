@@ -151,6 +151,9 @@ public:
         pool_.run([this] { return delivered_ >= expected_deliveries_; }, std::chrono::seconds(60));
     }
 
+    /// The latency samples (ms) of the last offer(), for pooling several.
+    const std::vector<double>& samples() const { return latencies_; }
+
     /// "N sent, N acked, …" for the notes.
     std::string counts() const {
         return std::to_string(sent_) + " sent, " + std::to_string(acked_) + " acked, " + std::to_string(delivered_) +
