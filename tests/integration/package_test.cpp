@@ -503,11 +503,14 @@ public:
         // mosquitto as Debian starts it (as root, dropping to `mosquitto`,
         // with conf.d included), the packaged mqchat.conf with its paths
         // moved into the root, its ports free ones and the database this one.
-        const int mqtt_port = free_port(), ws_port = free_port();
+        const int mqtt_port = free_port(), ws_port = free_port(), broker_metrics = free_port(),
+                  bridge_metrics = free_port();
         std::string conf = read_file(p.at("/etc/mosquitto/conf.d/mqchat.conf"));
         conf = replace_once(conf, "\nlistener 1883 127.0.0.1\n", "\nlistener " + std::to_string(mqtt_port) + " 127.0.0.1\n");
         conf = replace_once(conf, "\nlistener 8080 127.0.0.1\n", "\nlistener " + std::to_string(ws_port) + " 127.0.0.1\n");
         conf = replace_once(conf, " host=localhost port=5432 ", " " + db_address + " ");
+        conf = replace_once(conf, "\nplugin_opt_metrics_listen 127.0.0.1:9881\n",
+                            "\nplugin_opt_metrics_listen 127.0.0.1:" + std::to_string(broker_metrics) + "\n");
         conf = into_root(conf, root);
         fs::create_directories(dir.file("conf.d"));
         write_file(dir.file("conf.d/mqchat.conf"), conf);
@@ -528,6 +531,8 @@ public:
         bridge_conf = replace_once(bridge_conf, "\nmqtt_uri tcp://127.0.0.1:1883\n",
                                    "\nmqtt_uri tcp://127.0.0.1:" + std::to_string(mqtt_port) + "\n");
         bridge_conf = replace_once(bridge_conf, " host=localhost port=5432 ", " " + db_address + " ");
+        bridge_conf = replace_once(bridge_conf, "\nmetrics_listen 127.0.0.1:9880\n",
+                                   "\nmetrics_listen 127.0.0.1:" + std::to_string(bridge_metrics) + "\n");
         // With the owner and mode the postinst gives it (root:mqchat 0640; mqchat is mosquitto here).
         write_file(dir.file("bridge.conf"), into_root(bridge_conf, root));
         run_ok({"chown", "root:mosquitto", dir.file("bridge.conf")});
@@ -571,6 +576,14 @@ public:
                                served.substr(served.find("\r\n\r\n") + 4) ==
                                    read_file(root + "/usr/share/mqchat/www/mqtt.min.js"));
         CPPUNIT_ASSERT(contains(http_get(ws_port, "/console.html"), "mqchat-console.js"));
+
+        // The metrics the packaged files turn on: the broker's and the bridge's, which is ready.
+        const std::string broker_scrape = http_get(broker_metrics, "/metrics");
+        CPPUNIT_ASSERT_MESSAGE(broker_scrape, contains(broker_scrape, "mqchat_logins_total{outcome=\"accepted\"}"));
+        const std::string bridge_scrape = http_get(bridge_metrics, "/metrics");
+        CPPUNIT_ASSERT_MESSAGE(bridge_scrape, contains(bridge_scrape, "mqchat_messages_stored_total 1"));
+        const std::string ready = http_get(bridge_metrics, "/readyz");
+        CPPUNIT_ASSERT_MESSAGE(ready, contains(ready.substr(0, ready.find("\r\n")), " 200"));
 
         alice.reset();
         bob.reset();
