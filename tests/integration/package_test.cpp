@@ -184,21 +184,28 @@ public:
         const auto& p = shared();
         std::printf(" [cpack %.1f s, %s, %ld kB] ", p.cpack_seconds, fs::path(p.deb).filename().c_str(),
                     static_cast<long>(fs::file_size(p.deb) / 1024));
-        for (const std::string& path : std::vector<std::string>{
-                 "/usr/bin/mqchat-bridge", "/usr/bin/mqchat-admin", "/usr/bin/mqchat-bot", p.plugin_path(),
-              std::string("/usr/libexec/mqchat/mqchat-make-secrets"), std::string("/etc/mqchat/bridge.conf"),
-              std::string("/etc/mqchat/bot.conf"), std::string("/etc/mosquitto/conf.d/mqchat.conf"),
-              std::string("/lib/systemd/system/mqchat-bridge.service"),
-              std::string("/lib/systemd/system/mqchat-bot.service"),
-              std::string("/lib/systemd/system/mosquitto.service.d/mqchat.conf"),
-              std::string("/usr/share/mqchat/schema/001_core.sql"),
-              std::string("/usr/share/mqchat/schema/functions/"),
-              std::string("/usr/share/mqchat/www/mqchat-widget.js"),
-              std::string("/usr/share/mqchat/www/mqchat-console.js"),
-              std::string("/usr/share/mqchat/www/console.html"), std::string("/usr/share/mqchat/www/mqtt.min.js"),
-              std::string("/usr/share/mqchat/examples/index.html"),
-              std::string("/usr/share/mqchat/examples/assistant/rules.json"),
-              std::string("/usr/share/doc/mqchat/install.md"), std::string("/usr/share/doc/mqchat/configuration.md")})
+        const std::vector<std::string> paths{"/usr/bin/mqchat-bridge",
+                                             "/usr/bin/mqchat-admin",
+                                             "/usr/bin/mqchat-bot",
+                                             p.plugin_path(),
+                                             "/usr/libexec/mqchat/mqchat-make-secrets",
+                                             "/etc/mqchat/bridge.conf",
+                                             "/etc/mqchat/bot.conf",
+                                             "/etc/mosquitto/conf.d/mqchat.conf",
+                                             "/lib/systemd/system/mqchat-bridge.service",
+                                             "/lib/systemd/system/mqchat-bot.service",
+                                             "/lib/systemd/system/mosquitto.service.d/mqchat.conf",
+                                             "/usr/share/mqchat/schema/001_core.sql",
+                                             "/usr/share/mqchat/schema/functions/",
+                                             "/usr/share/mqchat/www/mqchat-widget.js",
+                                             "/usr/share/mqchat/www/mqchat-console.js",
+                                             "/usr/share/mqchat/www/console.html",
+                                             "/usr/share/mqchat/www/mqtt.min.js",
+                                             "/usr/share/mqchat/examples/index.html",
+                                             "/usr/share/mqchat/examples/assistant/rules.json",
+                                             "/usr/share/doc/mqchat/install.md",
+                                             "/usr/share/doc/mqchat/configuration.md"};
+        for (const auto& path : paths)
             CPPUNIT_ASSERT_MESSAGE(path + " missing from:\n" + p.listing, contains(p.listing, " ." + path));
         // Every migration the tool has compiled in is there for reference.
         for (const auto& e : fs::directory_iterator(fs::path(source_dir()) / "schema"))
