@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "audit.hpp"
 #include "commands.hpp"
 #include "common/names.hpp"
+#include "common/options.hpp"
 #include "data_rights.hpp"
 #include "desks.hpp"
 #include "retention.hpp"
@@ -112,16 +114,24 @@ struct usage_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The installed bridge's settings (docs/install.md): its db_conninfo is the database.
+constexpr const char* installed_bridge_conf = "/etc/mqchat/bridge.conf";
+
 std::string conninfo() {
     if (const char* db = std::getenv("MQCHAT_DB"); db && *db) return db;
     const char* var = std::getenv("MQCHAT_VAR");
     const std::string path = std::string(var && *var ? var : "./var") + "/db.conninfo";
     std::ifstream in(path);
     std::string line;
-    if (!in || !std::getline(in, line) || line.empty())
-        throw mqchat::admin::failure("no database: set MQCHAT_DB to a libpq conninfo, or start the "
-                                     "local stack with scripts/run (looked for " + path + ")");
-    return line;
+    if (in && std::getline(in, line) && !line.empty()) return line;
+    // Not in a scripts/run directory: an installed stack's bridge says where its database is.
+    if (!(var && *var) && std::filesystem::exists(installed_bridge_conf)) {
+        for (const auto& [key, value] : mqchat::read_option_file(installed_bridge_conf))
+            if (key == "db_conninfo" && !value.empty()) return value;
+    }
+    throw mqchat::admin::failure("no database: set MQCHAT_DB to a libpq conninfo, start the local stack with "
+                                 "scripts/run (looked for " + path + "), or set db_conninfo in " +
+                                 installed_bridge_conf);
 }
 
 std::string read_password_file(const std::string& path) {
