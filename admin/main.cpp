@@ -114,8 +114,12 @@ struct usage_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// The installed bridge's settings (docs/install.md): its db_conninfo is the database.
-constexpr const char* installed_bridge_conf = "/etc/mqchat/bridge.conf";
+// The installed bridge's settings (docs/install.md): its db_conninfo is the
+// database. MQCHAT_CONF_DIR names another directory than /etc/mqchat.
+std::string installed_bridge_conf() {
+    const char* dir = std::getenv("MQCHAT_CONF_DIR");
+    return std::string(dir && *dir ? dir : "/etc/mqchat") + "/bridge.conf";
+}
 
 std::string conninfo() {
     if (const char* db = std::getenv("MQCHAT_DB"); db && *db) return db;
@@ -125,13 +129,13 @@ std::string conninfo() {
     std::string line;
     if (in && std::getline(in, line) && !line.empty()) return line;
     // Not in a scripts/run directory: an installed stack's bridge says where its database is.
-    if (!(var && *var) && std::filesystem::exists(installed_bridge_conf)) {
-        for (const auto& [key, value] : mqchat::read_option_file(installed_bridge_conf))
+    if (!(var && *var) && std::filesystem::exists(installed_bridge_conf())) {
+        for (const auto& [key, value] : mqchat::read_option_file(installed_bridge_conf()))
             if (key == "db_conninfo" && !value.empty()) return value;
     }
     throw mqchat::admin::failure("no database: set MQCHAT_DB to a libpq conninfo, start the local stack with "
                                  "scripts/run (looked for " + path + "), or set db_conninfo in " +
-                                 installed_bridge_conf);
+                                 installed_bridge_conf());
 }
 
 std::string read_password_file(const std::string& path) {

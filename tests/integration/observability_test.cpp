@@ -378,6 +378,17 @@ public:
         CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, rc);
         CPPUNIT_ASSERT_MESSAGE(out, out.find("database     FAIL  cannot be reached: ") != std::string::npos);
         CPPUNIT_ASSERT_MESSAGE(out, out.find("bridge       ") != std::string::npos);
+        // Installed: no MQCHAT_DB, no scripts/run directory; the bridge's
+        // config names the database (MQCHAT_CONF_DIR stands in for /etc/mqchat).
+        const std::string etc = f.stack.dir.file("etc-mqchat");
+        std::filesystem::create_directories(etc);
+        write_file(etc + "/bridge.conf", "# as installed\ndb_conninfo " + f.stack.conninfo() + "\n");
+        rc = run_command({bin_dir() + "/mqchat-admin", "status"}, out,
+                         {"MQCHAT_DB=", "MQCHAT_VAR=", "MQCHAT_CONF_DIR=" + etc});
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("database     ok") != std::string::npos);
+        rc = run_command({bin_dir() + "/mqchat-admin", "status"}, out,
+                         {"MQCHAT_DB=", "MQCHAT_VAR=", "MQCHAT_CONF_DIR=" + etc + "/none"});
+        CPPUNIT_ASSERT_MESSAGE(out, rc != 0 && out.find("no database: set MQCHAT_DB") != std::string::npos);
         // Bad arguments: usage, exit 2.
         CPPUNIT_ASSERT_EQUAL(2, admin(f.stack.conninfo(), {"status", "--bridges", bridge}, out));
         CPPUNIT_ASSERT_MESSAGE(out, out.find("unexpected argument '--bridges'") != std::string::npos);
