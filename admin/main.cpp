@@ -23,6 +23,7 @@
 #include "commands.hpp"
 #include "common/names.hpp"
 #include "common/options.hpp"
+#include "common/secret_file.hpp"
 #include "data_rights.hpp"
 #include "desks.hpp"
 #include "retention.hpp"
@@ -139,10 +140,11 @@ std::string conninfo() {
 }
 
 std::string read_password_file(const std::string& path) {
-    std::ifstream in(path);
-    std::string line;
-    if (!in || !std::getline(in, line)) throw mqchat::admin::failure("cannot read password file " + path);
-    return line;
+    try {
+        return mqchat::read_secret_line(path);
+    } catch (const std::runtime_error& e) {
+        throw mqchat::admin::failure(std::string("--password-file: ") + e.what());
+    }
 }
 
 // A user's export is their personal data: created for the owner only, and

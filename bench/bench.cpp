@@ -137,7 +137,7 @@ void add_bridge_user(pg::connection& db) {
 }
 
 std::vector<std::string> shipped_plugin_options(const test::temp_dir& dir) {
-    test::write_file(dir.file("login.key"), std::string(48, 'k') + "\n");
+    test::write_secret_file(dir.file("login.key"), std::string(48, 'k') + "\n");
     return {"listen_backlog 4096", "login_key_file " + dir.file("login.key"), "rate_per_s 20", "rate_burst 60",
             "max_connections_per_user 10"};
 }

@@ -228,7 +228,7 @@ void run_desks_ws(const settings& s) {
     test::pg_cluster db(dir);
     make_bench_desk(db.conninfo());
     const std::string secret_file = dir.file("token.secret");
-    test::write_file(secret_file, "desks-ws-bench-secret-of-more-than-32-bytes\n");
+    test::write_secret_file(secret_file, "desks-ws-bench-secret-of-more-than-32-bytes\n");
     const std::string key = test::last_word(
         test::admin_ok(db.conninfo(), {"site-key", "create", "bench", "--label", "bench", "--secret-file", secret_file}));
 

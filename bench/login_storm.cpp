@@ -96,8 +96,8 @@ void run_login_storm(const settings& s) {
     }
     const std::string topic = "chat/conv/" + std::to_string(conv) + "/typing";
     const std::string secret(48, 's');
-    test::write_file(dir.file("login.key"), std::string(48, 'k') + "\n");
-    test::write_file(dir.file("hs256.secret"), secret + "\n");
+    test::write_secret_file(dir.file("login.key"), std::string(48, 'k') + "\n");
+    test::write_secret_file(dir.file("hs256.secret"), secret + "\n");
 
     test::broker_options o; // as the shipped mosquitto.conf
     o.plugin_options = {"listen_backlog 4096", "login_key_file " + dir.file("login.key"),

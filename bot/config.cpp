@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "common/names.hpp"
 #include "common/options.hpp"
+#include "common/secret_file.hpp"
 #include "common/topics.hpp"
 
 namespace mqchat::bot {
@@ -33,9 +34,11 @@ bot_config load_config(const std::string& path) {
     if (!c.mqtt_username.empty() && !valid_user_name(c.mqtt_username))
         add("mqtt_username '" + c.mqtt_username + "' is not a valid user name");
     if (!password_file.empty()) {
-        std::ifstream in(password_file);
-        if (!in || !std::getline(in, c.mqtt_password) || c.mqtt_password.empty())
-            add("mqtt_password_file " + password_file + " cannot be read or is empty");
+        try {
+            c.mqtt_password = read_secret_line(password_file);
+        } catch (const std::runtime_error& e) {
+            add(std::string("mqtt_password_file: ") + e.what());
+        }
     }
     if (c.mqtt_uri.rfind("tcp://", 0) != 0 && c.mqtt_uri.rfind("mqtt://", 0) != 0)
         add("mqtt_uri '" + c.mqtt_uri + "' must be tcp://HOST:PORT");
@@ -46,9 +49,11 @@ bot_config load_config(const std::string& path) {
         if (c.model.model.empty()) add("llm_model is required with llm_url");
     }
     if (!key_file.empty()) {
-        std::ifstream in(key_file);
-        if (!in || !std::getline(in, c.model.api_key) || c.model.api_key.empty())
-            add("llm_api_key_file " + key_file + " cannot be read or is empty");
+        try {
+            c.model.api_key = read_secret_line(key_file);
+        } catch (const std::runtime_error& e) {
+            add(std::string("llm_api_key_file: ") + e.what());
+        }
     }
     try {
         log::parse_level(c.log_level);

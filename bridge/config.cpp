@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "common/names.hpp"
 #include "common/options.hpp"
+#include "common/secret_file.hpp"
 #include "common/token.hpp"
 #include "common/topics.hpp"
 
@@ -16,7 +17,8 @@ namespace {
 
 /// Reads the keys one file sets over `c`: what the file leaves out keeps the
 /// value of an earlier file, or the default.
-void read_keys(option_reader& r, bridge_config& c, std::string& password_file, std::string& visitor_secret_file) {
+void read_keys(option_reader& r, bridge_config& c, std::string& password_file, std::string& visitor_secret_file,
+               std::string& smtp_password_file) {
     c.mqtt_uri = r.string("mqtt_uri", c.mqtt_uri);
     c.mqtt_username = r.string("mqtt_username", c.mqtt_username);
     password_file = r.string("mqtt_password_file", password_file);
@@ -44,6 +46,7 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file, s
     c.smtp_from = r.string("smtp_from", c.smtp_from);
     c.smtp_username = r.string("smtp_username", c.smtp_username);
     c.smtp_password = r.string("smtp_password", c.smtp_password);
+    smtp_password_file = r.string("smtp_password_file", smtp_password_file);
     c.email_digest_delay_s =
         static_cast<int>(r.integer("email_digest_delay_s", c.email_digest_delay_s, 1, 30 * 24 * 3600));
     visitor_secret_file = r.string("visitor_token_secret_file", visitor_secret_file);
@@ -92,7 +95,7 @@ bridge_config load_config(const std::vector<std::string>& paths) {
     if (paths.empty()) throw std::invalid_argument("no config file given");
     bridge_config c;
     c.files = paths;
-    std::string password_file, visitor_secret_file;
+    std::string password_file, visitor_secret_file, smtp_password_file;
     problems errors;
     for (const auto& path : paths) {
         option_list options;
@@ -103,7 +106,7 @@ bridge_config load_config(const std::vector<std::string>& paths) {
             continue;
         }
         option_reader r(options);
-        read_keys(r, c, password_file, visitor_secret_file);
+        read_keys(r, c, password_file, visitor_secret_file, smtp_password_file);
         if (const std::string e = r.errors(); !e.empty()) errors.add(path, e);
         for (const auto& [key, value] : options) c.settings[key] = {value, path};
     }
@@ -131,10 +134,28 @@ bridge_config load_config(const std::vector<std::string>& paths) {
         errors.add(from("topic_prefix"), e.what());
     }
     if (!password_file.empty()) {
-        std::ifstream in(password_file);
-        if (!in || !std::getline(in, c.mqtt_password) || c.mqtt_password.empty())
-            errors.add(from("mqtt_password_file"),
-                       "mqtt_password_file '" + password_file + "' cannot be read or is empty");
+        try {
+            c.mqtt_password = read_secret_line(password_file);
+        } catch (const std::runtime_error& e) {
+            errors.add(from("mqtt_password_file"), std::string("mqtt_password_file: ") + e.what());
+        }
+    }
+    if (!smtp_password_file.empty()) {
+        try {
+            c.smtp_password = read_secret_line(smtp_password_file);
+        } catch (const std::runtime_error& e) {
+            errors.add(from("smtp_password_file"), std::string("smtp_password_file: ") + e.what());
+        }
+    }
+    // Read later by the push clients; checked here so a bad one stops the start.
+    for (const char* key : {"fcm_service_account_file", "apns_key_file"}) {
+        const auto it = c.settings.find(key);
+        if (it == c.settings.end() || it->second.value.empty()) continue;
+        try {
+            check_secret_file(it->second.value);
+        } catch (const std::runtime_error& e) {
+            errors.add(it->second.file, std::string(key) + ": " + e.what());
+        }
     }
     if (!visitor_secret_file.empty()) {
         try {

@@ -1,4 +1,5 @@
 #include "common/password.hpp"
+#include "common/secret_file.hpp"
 
 #include <sodium.h>
 
@@ -41,6 +42,7 @@ remember_key remember_key::random() {
 
 remember_key remember_key::from_file(const std::string& path) {
     init_sodium();
+    check_secret_file(path);
     std::ifstream in(path);
     if (!in) throw std::runtime_error("cannot read the key file " + path);
     std::string secret;

@@ -8,6 +8,7 @@
 
 #include "common/json.hpp"
 #include "common/names.hpp"
+#include "common/secret_file.hpp"
 
 namespace mqchat::token {
 
@@ -210,6 +211,7 @@ verdict verify(std::string_view token, const key_set& keys, const rules& rules, 
 // ---------------------------------------------------------------- signing
 
 std::string read_hs256_secret(const std::string& path) {
+    check_secret_file(path);
     std::ifstream in(path);
     std::string secret;
     if (!in || !std::getline(in, secret)) throw std::runtime_error("cannot read the secret file " + path);

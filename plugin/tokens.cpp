@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/secret_file.hpp"
+
 namespace mqchat::plugin {
 
 namespace {
@@ -20,6 +22,11 @@ std::unique_ptr<token::key_set> load_token_keys(const plugin_config& config) {
     if (!config.tokens_enabled()) return nullptr;
     auto keys = std::make_unique<token::key_set>();
     if (!config.jwt_hs256_secret_file.empty()) {
+        try {
+            check_secret_file(config.jwt_hs256_secret_file);
+        } catch (const std::runtime_error& e) {
+            throw std::invalid_argument("plugin_opt_jwt_hs256_secret_file: " + std::string(e.what()));
+        }
         std::string secret = read_all("jwt_hs256_secret_file", config.jwt_hs256_secret_file);
         while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
         try {

@@ -9,7 +9,7 @@ MQCHAT_PACKAGES=(
   libpaho-mqttpp-dev libpaho-mqtt-dev
   libpq-dev postgresql
   libjsoncpp-dev libsodium-dev libcppunit-dev libcjose-dev libjansson-dev openssl
-  libcurl4-openssl-dev libssl-dev nodejs npm
+  libcurl4-openssl-dev libssl-dev nodejs
   iproute2 valgrind haproxy redis-server libhiredis-dev
   libmicrohttpd-dev libspdlog-dev prometheus dpkg-dev fakeroot file
 )

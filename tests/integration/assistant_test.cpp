@@ -447,7 +447,7 @@ public:
                            files.file("node.log"));
         const std::string port = fake.wait_for_file(files.file("port"));
         CPPUNIT_ASSERT_MESSAGE(read_file(files.file("node.log")), !port.empty());
-        write_file(files.file("key"), "test-llm-key\n");
+        write_secret_file(files.file("key"), "test-llm-key\n");
         admin_ok(st.conninfo(), {"user", "add", "drafter", "--password", "pw-drafter", "--bot"});
         admin_ok(st.conninfo(), {"desk", "create", "smart"});
         admin_ok(st.conninfo(), {"desk", "assistant", "smart", "drafter", "--rules", st.dir.file("rules.json")});

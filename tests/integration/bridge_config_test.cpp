@@ -6,6 +6,8 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <filesystem>
+
 #include <stdexcept>
 #include <string>
 
@@ -31,7 +33,7 @@ struct files {
     temp_dir dir{"bridge-config"};
     std::string base = dir.file("bridge.conf"), local = dir.file("bridge.local.conf");
     files() {
-        write_file(dir.file("secret"), "pw\n");
+        write_secret_file(dir.file("secret"), "pw\n");
         // What scripts/run generates; the database is never reached by --check.
         write_file(base, "# generated\nmqtt_uri tcp://127.0.0.1:1\nmqtt_password_file " + dir.file("secret") +
                              "\ndb_conninfo host=127.0.0.1 port=1 password=hush dbname=mqchat\nbatch_max 100\n");
@@ -139,8 +141,30 @@ public:
         // A file a key points at is named with the file that set the key.
         write_file(f.local, "mqtt_password_file " + f.dir.file("no-secret") + "\n");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, bridge_cli({"--check", f.base, f.local}, out));
-        CPPUNIT_ASSERT_MESSAGE(out, has(out, f.local + ": mqtt_password_file '" + f.dir.file("no-secret") +
-                                                 "' cannot be read or is empty"));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, f.local + ": mqtt_password_file: cannot read the secret file " +
+                                                 f.dir.file("no-secret")));
+        // A secret every user of the host may read is refused, with the fix; 0640 is fine.
+        write_file(f.dir.file("open-secret"), "pw\n");
+        std::filesystem::permissions(f.dir.file("open-secret"), std::filesystem::perms(0644));
+        write_file(f.local, "mqtt_password_file " + f.dir.file("open-secret") + "\n");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, bridge_cli({"--check", f.base, f.local}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, f.local + ": mqtt_password_file: the secret file " +
+                                                 f.dir.file("open-secret") +
+                                                 " can be read or written by every user (mode 0644); chmod o-rwx"));
+        std::filesystem::permissions(f.dir.file("open-secret"), std::filesystem::perms(0640));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, bridge_cli({"--check", f.base, f.local}, out));
+        // The same for the push providers' keys and the SMTP password, read from files.
+        write_file(f.dir.file("account.json"), "{}\n");
+        std::filesystem::permissions(f.dir.file("account.json"), std::filesystem::perms(0604));
+        write_file(f.dir.file("smtp.pw"), "\n");
+        std::filesystem::permissions(f.dir.file("smtp.pw"), std::filesystem::perms(0600));
+        write_file(f.local, "fcm_project_id p\nfcm_service_account_file " + f.dir.file("account.json") +
+                                "\nsmtp_url smtp://127.0.0.1:25\nsmtp_from a@example.org\nsmtp_password_file " +
+                                f.dir.file("smtp.pw") + "\n");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, bridge_cli({"--check", f.base, f.local}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "fcm_service_account_file: the secret file " + f.dir.file("account.json") +
+                                                 " can be read or written by every user (mode 0604)"));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "smtp_password_file: the secret file " + f.dir.file("smtp.pw") + " is empty"));
     }
 
     void the_bridge_refuses_to_start_on_a_bad_operator_file() {

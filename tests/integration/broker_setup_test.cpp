@@ -4,6 +4,8 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <filesystem>
+
 #include <mqtt_protocol.h>
 
 #include <memory>
@@ -71,6 +73,7 @@ class broker_setup_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(listen_backlog_is_widened);
     CPPUNIT_TEST(remembered_logins_survive_a_restart);
     CPPUNIT_TEST(bad_login_key_file_stops_the_broker_naming_it);
+    CPPUNIT_TEST(secret_files_open_to_everyone_stop_the_broker_naming_them);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -183,7 +186,7 @@ public:
         // With a login key, a password that passed Argon2id once is remembered
         // in the database: after a broker restart the reconnect is a hash.
         const std::string key = shared().dir.file("login.key");
-        write_file(key, std::string(48, 'k') + "\n");
+        write_secret_file(key, std::string(48, 'k') + "\n");
         broker_options o;
         o.plugin_options = {"login_key_file " + key};
         broker b(shared().dir, shared().db.conninfo(), o, "remember");
@@ -234,10 +237,27 @@ public:
     void bad_login_key_file_stops_the_broker_naming_it() {
         std::string log;
         const std::string short_key = shared().dir.file("short.key");
-        write_file(short_key, "short\n");
+        write_secret_file(short_key, "short\n");
         CPPUNIT_ASSERT(started_broker_exit({"login_key_file " + short_key}, true, log) != 0);
         CPPUNIT_ASSERT_MESSAGE(log, log.find("plugin_opt_login_key_file: the key file " + short_key +
                                              " must hold at least 32 bytes") != std::string::npos);
+    }
+
+    void secret_files_open_to_everyone_stop_the_broker_naming_them() {
+        std::string log;
+        const std::string key = shared().dir.file("open.key");
+        write_file(key, std::string(48, 'k') + "\n");
+        std::filesystem::permissions(key, std::filesystem::perms(0644));
+        CPPUNIT_ASSERT(started_broker_exit({"login_key_file " + key}, true, log) != 0);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("plugin_opt_login_key_file: the secret file " + key +
+                                             " can be read or written by every user (mode 0644); chmod o-rwx") !=
+                                        std::string::npos);
+        const std::string secret = shared().dir.file("open-hs256.secret");
+        write_file(secret, std::string(40, 's') + "\n");
+        std::filesystem::permissions(secret, std::filesystem::perms(0666));
+        CPPUNIT_ASSERT(started_broker_exit({"jwt_hs256_secret_file " + secret}, true, log) != 0);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("plugin_opt_jwt_hs256_secret_file: the secret file " + secret +
+                                             " can be read or written by every user (mode 0666)") != std::string::npos);
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(broker_setup_test);

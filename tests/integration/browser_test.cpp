@@ -33,7 +33,7 @@ struct web_stack {
     std::unique_ptr<chat_stack> stack;
 
     web_stack() {
-        write_file(secret_file, token_secret + "\n");
+        write_secret_file(secret_file, token_secret + "\n");
         std::string out;
         if (run_command({"mkdir", "-p", www}, out) != 0) throw std::runtime_error(out);
         broker_options o;

@@ -43,7 +43,7 @@ struct fixture {
     std::string site_key;
 
     static std::string write_secret(const std::string& path) {
-        write_file(path, token_secret + "\n");
+        write_secret_file(path, token_secret + "\n");
         return path;
     }
     fixture() {

@@ -47,7 +47,7 @@ struct fixture {
     std::int64_t conv = 0, support = 0;
 
     fixture() {
-        write_file(keys_dir.file("hs256.secret"), secret + "\n");
+        write_secret_file(keys_dir.file("hs256.secret"), secret + "\n");
         write_jwks({&rsa, &ec});
         broker_options o;
         o.plugin_options = {"jwt_hs256_secret_file " + keys_dir.file("hs256.secret"),

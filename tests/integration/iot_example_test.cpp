@@ -39,8 +39,8 @@ struct fixture {
     std::unique_ptr<chat_stack> stack;
 
     fixture() {
-        write_file(keys.file("hs256.secret"), secret + "\n");
-        write_file(keys.file("other.secret"), "not-the-brokers-secret-but-also-32-bytes-long\n");
+        write_secret_file(keys.file("hs256.secret"), secret + "\n");
+        write_secret_file(keys.file("other.secret"), "not-the-brokers-secret-but-also-32-bytes-long\n");
         // A TLS listener with certificates from the script scripts/run uses.
         for (const auto* d : {&certs, &other_ca}) {
             std::string out;

@@ -7,6 +7,8 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <filesystem>
+
 #include <json/json.h>
 #include <signal.h>
 
@@ -276,7 +278,9 @@ public:
         account["client_email"] = "mqchat@example.iam.gserviceaccount.com";
         account["private_key"] = read_file(keys.file("sa.key"));
         account["token_uri"] = "https://127.0.0.1:" + port + "/token";
-        write_file(keys.file("account.json"), Json::writeString(Json::StreamWriterBuilder(), account));
+        write_secret_file(keys.file("account.json"), Json::writeString(Json::StreamWriterBuilder(), account));
+        // Private keys are the bridge's to read only (it refuses one open to every user).
+        std::filesystem::permissions(keys.file("apns.p8"), std::filesystem::perms(0600));
 
         pg::connection db(f.stack.conninfo());
         db.exec("INSERT INTO push_devices (user_id, platform, token, app_id)"

@@ -49,7 +49,7 @@ struct fixture {
     int next_address = 2; ///< 127.0.0.N: each test knocks from addresses of its own
 
     static std::string write_secret(const std::string& path) {
-        write_file(path, token_secret + "\n");
+        write_secret_file(path, token_secret + "\n");
         return path;
     }
     fixture() {

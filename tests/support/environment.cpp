@@ -77,6 +77,11 @@ void write_file(const std::string& path, const std::string& text) {
     if (!out) throw std::runtime_error("cannot write " + path);
 }
 
+void write_secret_file(const std::string& path, const std::string& text) {
+    write_file(path, text);
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
 std::string bin_dir() { return MQCHAT_TEST_BIN_DIR; }
 std::string source_dir() { return MQCHAT_TEST_SOURCE_DIR; }
 std::string plugin_path() { return MQCHAT_TEST_PLUGIN; }

@@ -32,6 +32,8 @@ private:
 /// Reads a whole file ("" if missing).
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
+/// The same for a secret (a password, a key): mode 0600, as the programs require.
+void write_secret_file(const std::string& path, const std::string& text);
 
 /// Where the build put things (set by tests/CMakeLists.txt).
 std::string bin_dir();

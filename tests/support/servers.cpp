@@ -165,7 +165,7 @@ void broker::stop(int sig) { server_.stop(sig, std::chrono::seconds(10)); }
 bridge::bridge(const temp_dir& dir, const std::string& conninfo, int mqtt_port, const std::string& password,
                const std::string& name, const std::vector<std::string>& extra_config)
     : config_(dir.file(name + ".conf")), log_(dir.file(name + ".log")) {
-    write_file(dir.file(name + ".password"), password + "\n");
+    write_secret_file(dir.file(name + ".password"), password + "\n");
     std::string text = "mqtt_uri tcp://127.0.0.1:" + std::to_string(mqtt_port) +
                        "\nmqtt_username mqchat-bridge\nmqtt_password_file " + dir.file(name + ".password") +
                        "\nmqtt_client_id " + name + "\ndb_conninfo " + conninfo + "\n";
@@ -200,7 +200,7 @@ assistant_bot::assistant_bot(const temp_dir& dir, int mqtt_port, const std::stri
                              const std::vector<std::string>& extra_config)
     : config_(dir.file("bot-" + user + ".conf")), log_(dir.file("bot-" + user + ".log")) {
     const std::string password_file = dir.file("bot-" + user + ".password");
-    write_file(password_file, password + "\n");
+    write_secret_file(password_file, password + "\n");
     std::string text = "mqtt_uri tcp://127.0.0.1:" + std::to_string(mqtt_port) + "\nmqtt_username " + user +
                        "\nmqtt_password_file " + password_file + "\n";
     for (const auto& line : extra_config) text += line + "\n";

@@ -1,9 +1,9 @@
 #include <cppunit/extensions/HelperMacros.h>
 
-#include <cstdio>
-#include <fstream>
+#include <filesystem>
 
 #include "common/password.hpp"
+#include "support/environment.hpp"
 
 using namespace mqchat;
 
@@ -42,14 +42,18 @@ public:
         // Another key, another digest; the same key file, the same digest.
         CPPUNIT_ASSERT(password::remember_digest(k, "a", "pw", h) !=
                        password::remember_digest(password::remember_key::random(), "a", "pw", h));
-        const std::string file = "/tmp/mqchat-password-test-key";
-        { std::ofstream(file) << std::string(40, 'k') << "\n"; }
+        const test::temp_dir dir("password-test");
+        const std::string file = dir.file("key");
+        test::write_secret_file(file, std::string(40, 'k') + "\n");
         const auto f1 = password::remember_key::from_file(file), f2 = password::remember_key::from_file(file);
         CPPUNIT_ASSERT(password::remember_digest(f1, "a", "pw", h) == password::remember_digest(f2, "a", "pw", h));
-        { std::ofstream(file) << "too short\n"; }
+        // A key file every user may read is refused (common/secret_file.hpp).
+        std::filesystem::permissions(file, std::filesystem::perms(0644));
+        CPPUNIT_ASSERT_THROW(password::remember_key::from_file(file), std::runtime_error);
+        test::write_secret_file(file, "too short\n");
+        std::filesystem::permissions(file, std::filesystem::perms(0600));
         CPPUNIT_ASSERT_THROW(password::remember_key::from_file(file), std::runtime_error);
         CPPUNIT_ASSERT_THROW(password::remember_key::from_file("/nonexistent/key"), std::runtime_error);
-        std::remove(file.c_str());
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(password_test);
