@@ -73,6 +73,7 @@ void plugin_context::apply_workers_results() {
             if (users.remove(c.name)) {
                 mosquitto_log_printf(MOSQ_LOG_NOTICE, "mqchat: user %s was deleted; disconnecting its clients",
                                      c.name.c_str());
+                presence.forget(c.name);
                 to_kick.push_back(std::move(c.name));
             }
             break;
@@ -240,7 +241,11 @@ void plugin_context::devices_changed(const std::string& user) {
     const user_entry* u = users.find(user);
     if (u && u->bridge) return;
     if (fabric) fabric->local_changed(user, limiter.devices(user));
-    presence.publish(user, total_devices(user), u ? u->presence : presence_choice{});
+    // A user no longer in the directory was deleted or erased: its presence
+    // was cleared then (presence.forget), and its last client going must
+    // not bring it back.
+    if (!u) return;
+    presence.publish(user, total_devices(user), u->presence);
 }
 
 void plugin_context::remote_devices_changed(const std::vector<std::string>& changed) {

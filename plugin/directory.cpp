@@ -90,6 +90,11 @@ std::vector<std::string> directory::expire_guests(std::int64_t now_s) {
 }
 
 bool directory::remove(std::string_view name) {
+    // A guest goes too (its row deleted by retention, or renamed by an erase).
+    if (const auto g = guests_.find(name); g != guests_.end()) {
+        guests_.erase(g);
+        return true;
+    }
     const auto it = users_.find(name);
     if (it == users_.end()) return false;
     users_.erase(it);

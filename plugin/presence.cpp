@@ -42,6 +42,13 @@ void presence_publisher::choice_changed(const std::string& user, int devices, co
     publish(user, devices, choice);
 }
 
+void presence_publisher::forget(const std::string& user) {
+    published_.erase(user);
+    if (!enabled_) return;
+    const std::string topic = topics_.presence(user);
+    mosquitto_broker_publish_copy(nullptr, topic.c_str(), 0, nullptr, 1, true, nullptr);
+}
+
 void presence_publisher::mark_offline(const std::string& user, const presence_choice& choice) {
     if (published_.count(user)) return; // already published by this run
     publish(user, 0, choice);

@@ -30,6 +30,10 @@ public:
     /// Users a previous run of the broker left online (from the database):
     /// offline now, unless they are already back.
     void mark_offline(const std::string& user, const presence_choice& choice);
+    /// A user deleted or erased: its retained presence is cleared (an empty
+    /// retained message), so no "last seen" outlives the account or greets
+    /// a new user given the name later.
+    void forget(const std::string& user);
 
     /// The JSON published for these values (for tests and the bridge's docs).
     static std::string payload(int devices, const presence_choice& choice, std::int64_t now_ms);

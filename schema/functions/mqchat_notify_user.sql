@@ -10,15 +10,16 @@
 -- The data travels in the notice so a new user can log in the moment the
 -- transaction that adds it commits, without another round trip. Guests are
 -- the plugin's own business (it learns them from their tokens), so they are
--- not announced.
+-- not announced — except when one goes (deleted by retention, or renamed
+-- by `mqchat-admin user erase`): 'user- <name>' then disconnects it.
 CREATE OR REPLACE FUNCTION mqchat_notify_user() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        IF OLD.role <> 'guest' THEN
+        PERFORM pg_notify('mqchat_directory', 'user- ' || OLD.name);
+    ELSIF NEW.role = 'guest' THEN
+        IF TG_OP = 'UPDATE' AND OLD.name <> NEW.name THEN
             PERFORM pg_notify('mqchat_directory', 'user- ' || OLD.name);
         END IF;
-    ELSIF NEW.role = 'guest' THEN
-        NULL;
     ELSIF TG_OP = 'UPDATE' AND OLD.name <> NEW.name THEN
         PERFORM pg_notify('mqchat_directory', 'user- ' || OLD.name);
         PERFORM pg_notify('mqchat_directory', 'user ' || NEW.name);

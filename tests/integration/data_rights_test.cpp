@@ -201,6 +201,7 @@ class data_rights_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(export_of_a_web_visitor);
     CPPUNIT_TEST(erase_leaves_tombstones_no_text_and_kicks);
     CPPUNIT_TEST(erase_without_the_flag_or_of_a_service_identity_changes_nothing);
+    CPPUNIT_TEST(a_deleted_users_presence_does_not_outlive_it);
     CPPUNIT_TEST(retention_most_specific_setting_wins);
     CPPUNIT_TEST(visitors_and_closed_support_conversations_expire);
     CPPUNIT_TEST(malformed_retention_values_are_refused);
@@ -383,9 +384,17 @@ public:
             CPPUNIT_ASSERT(dump().find(marker) != std::string::npos); // the test can see it before
 
             const int disconnects = eve->client->disconnects();
+            const int visitor_disconnects = v.session->client->disconnects();
             const std::string out = admin_ok(db(), {"user", "erase", "eve", "--yes-erase-forever"});
             CPPUNIT_ASSERT_MESSAGE(out, out.find("erased eve") != std::string::npos);
             const std::string vout = admin_ok(db(), {"user", "erase", v.name, "--yes-erase-forever"});
+            // The visitor's session (a guest's token) is kicked too.
+            bool visitor_kicked = false;
+            for (int i = 0; i < 100 && !visitor_kicked; ++i) {
+                visitor_kicked = v.session->client->disconnects() > visitor_disconnects;
+                std::this_thread::sleep_for(50ms);
+            }
+            CPPUNIT_ASSERT_MESSAGE(s.mqtt->log(), visitor_kicked);
 
             // The connected session is kicked, and eve logs in no more.
             bool kicked = false;
@@ -480,6 +489,38 @@ public:
                                                     " WHERE u.name = 'gus'"));
         // gus still logs in.
         member gus("gus", "pw-gus");
+    }
+
+    void a_deleted_users_presence_does_not_outlive_it() {
+        auto& s = shared().stack;
+        s.add_user("kim", "pw-kim");
+        s.add_user("lee", "pw-lee");
+        const std::int64_t conv = s.create_conv({"kim", "lee"});
+        { member kim("kim", "pw-kim"); } // online, then offline with a last seen: retained
+        // What lee gets on subscribing to kim's presence: "denied" when the
+        // broker refuses the subscription, else the retained message ("" for none).
+        const auto retained_presence = [&](const std::string& id) -> std::string {
+            auto lee = login(s.port(), "lee", "pw-lee", id);
+            if (lee->subscribe("chat/presence/kim") >= 0x80) return "denied";
+            received r;
+            // A retained message comes right after the subscription, or not at all.
+            return lee->wait_message(r, 2s, "chat/presence/kim") ? r.payload : std::string();
+        };
+        std::string before;
+        for (int i = 0; i < 50 && (before = retained_presence("lee-1")).find("offline") == std::string::npos; ++i)
+            std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_MESSAGE(before, before.find("\"state\":\"offline\"") != std::string::npos);
+        // Deleted, and the name given to someone new who has not connected yet:
+        // no "last seen" of the old kim greets lee.
+        admin_ok(db(), {"user", "del", "kim"});
+        s.add_user("kim", "pw-new-kim");
+        admin_ok(db(), {"conv", "add-member", std::to_string(conv), "kim"});
+        std::string after = "denied";
+        for (int i = 0; i < 50 && after == "denied"; ++i) { // until the broker knows the new kim's membership
+            after = retained_presence("lee-" + std::to_string(i + 2));
+            if (after == "denied") std::this_thread::sleep_for(100ms);
+        }
+        CPPUNIT_ASSERT_MESSAGE(after, after.empty());
     }
 
     void retention_most_specific_setting_wins() {
