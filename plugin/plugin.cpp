@@ -49,6 +49,8 @@ MQCHAT_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier, void*
         for (int i = 0; i < option_count; ++i) opts.emplace_back(options[i].key, options[i].value);
         auto ctx = std::make_unique<plugin_context>(identifier, parse_config(opts));
         ctx->token_keys = load_token_keys(ctx->config);
+        // Before the workers start, so a port in use stops nothing half-started.
+        ctx->metrics_endpoint = serve_metrics(ctx->config.metrics_listen);
 
         ctx->workers.start();
         if (!ctx->workers.wait_first_load(std::chrono::milliseconds(ctx->config.startup_wait_ms)))
@@ -63,17 +65,6 @@ MQCHAT_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier, void*
                 mosquitto_log_printf(MOSQ_LOG_ERR, "mqchat: cannot register callback for event %d", cb.event);
                 return MOSQ_ERR_UNKNOWN;
             }
-        }
-        if (!ctx->config.metrics_listen.empty()) {
-            // Served on libmicrohttpd's own thread from the plugin's registry.
-            ctx->metrics_endpoint = std::make_unique<mqchat::http_endpoint>(
-                mqchat::parse_listen_address(ctx->config.metrics_listen),
-                std::map<std::string, mqchat::http_endpoint::handler>{{"/metrics", [] {
-                    return mqchat::http_reply{200, "text/plain; version=0.0.4; charset=utf-8",
-                                              mqchat::metrics::default_registry().exposition()};
-                }}});
-            mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: metrics on http://%s/metrics",
-                                 ctx->config.metrics_listen.c_str());
         }
         mosquitto_log_printf(MOSQ_LOG_INFO,
                              "mqchat: plugin ready (topic prefix %s, %s, max payload %zu bytes, %s)",

@@ -1,5 +1,8 @@
 #include "plugin_metrics.hpp"
 
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+
 namespace mqchat::plugin {
 
 namespace {
@@ -31,5 +34,15 @@ plugin_metrics::plugin_metrics()
       directory_users(reg().gauge_("mqchat_directory_users", "Users the plugin holds in memory.")),
       held_messages(reg().gauge_("mqchat_held_messages", "Stored messages held now for a membership change.")),
       other_brokers(reg().gauge_("mqchat_fabric_brokers", "Other brokers of the fabric this broker hears of.")) {}
+
+std::unique_ptr<http_endpoint> serve_metrics(const std::string& listen) {
+    if (listen.empty()) return nullptr;
+    auto endpoint = std::make_unique<http_endpoint>(
+        parse_listen_address(listen), std::map<std::string, http_endpoint::handler>{{"/metrics", [] {
+            return http_reply{200, "text/plain; version=0.0.4; charset=utf-8", reg().exposition()};
+        }}});
+    mosquitto_log_printf(MOSQ_LOG_INFO, "mqchat: metrics on http://%s/metrics", listen.c_str());
+    return endpoint;
+}
 
 } // namespace mqchat::plugin

@@ -5,6 +5,10 @@
 /// broker's thread; the gauges are set once a second from TICK. Label
 /// values come from fixed sets (refusal reasons, error codes).
 
+#include <memory>
+#include <string>
+
+#include "common/http_endpoint.hpp"
 #include "common/metrics.hpp"
 
 namespace mqchat::plugin {
@@ -31,5 +35,10 @@ struct plugin_metrics {
     metrics::gauge& held_messages;
     metrics::gauge& other_brokers; ///< brokers of the fabric this one hears of
 };
+
+/// The plugin's /metrics on `listen` (plugin_opt_metrics_listen), served on
+/// libmicrohttpd's own thread; null when `listen` is empty. Throws
+/// std::runtime_error naming the address when it cannot listen.
+std::unique_ptr<http_endpoint> serve_metrics(const std::string& listen);
 
 } // namespace mqchat::plugin
