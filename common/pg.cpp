@@ -1,4 +1,5 @@
 #include "common/pg.hpp"
+#include "common/metrics.hpp"
 
 #include <charconv>
 
@@ -13,13 +14,35 @@ std::int64_t result::int64(int row, int col) const {
     return v;
 }
 
+namespace {
+/// Every connection of the process counts here (docs/operations.md,
+/// "Watching it run"): connects by outcome, errors by kind. A duplicate
+/// (23505) is an answer ("already stored"), not an error.
+metrics::counter& connects(const char* outcome) {
+    return metrics::default_registry()
+        .counters("mqchat_database_connects_total", "Connections to PostgreSQL opened, by outcome (ok, failed).",
+                  {"outcome"}, 4)
+        .with({outcome});
+}
+metrics::counter& errors(const char* kind) {
+    return metrics::default_registry()
+        .counters("mqchat_database_errors_total",
+                  "PostgreSQL errors, by kind (connection_lost, sql); duplicates not counted.", {"kind"}, 4)
+        .with({kind});
+}
+} // namespace
+
 connection::connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str()), &PQfinish) {
     if (!conn_) throw broken_connection("out of memory connecting to PostgreSQL");
     if (PQstatus(conn_.get()) != CONNECTION_OK) {
+        static metrics::counter& failed = connects("failed");
+        failed.inc();
         std::string why = PQerrorMessage(conn_.get());
         while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
         throw broken_connection("cannot connect to PostgreSQL: " + why);
     }
+    static metrics::counter& ok = connects("ok");
+    ok.inc();
     // Every mqchat query is short; a planner estimate above jit_above_cost
     // (easily reached by the counts in conv.list or the push badges) would
     // spend hundreds of milliseconds compiling a plan that runs in one.
@@ -33,6 +56,8 @@ result connection::check(PGresult* raw) {
     if (PQstatus(conn_.get()) != CONNECTION_OK) {
         std::string why = PQerrorMessage(conn_.get());
         while (!why.empty() && why.back() == '\n') why.pop_back();
+        static metrics::counter& lost = errors("connection_lost");
+        lost.inc();
         throw broken_connection("lost connection to PostgreSQL: " + why);
     }
     const char* state = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
@@ -40,8 +65,14 @@ result connection::check(PGresult* raw) {
     std::string what = msg ? msg : PQerrorMessage(conn_.get());
     std::string sqlstate = state ? state : "";
     // Class 08 is "connection exception"; 57P01..57P03 are admin shutdown and friends.
-    if (sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P0", 0) == 0) throw broken_connection(what);
+    if (sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P0", 0) == 0) {
+        static metrics::counter& lost = errors("connection_lost");
+        lost.inc();
+        throw broken_connection(what);
+    }
     if (sqlstate == "23505") throw unique_violation(what, sqlstate);
+    static metrics::counter& refused = errors("sql");
+    refused.inc();
     throw sql_error(what, sqlstate);
 }
 

@@ -279,6 +279,11 @@ public:
         CPPUNIT_ASSERT_EQUAL_MESSAGE(ready.body, 200L, ready.status);
         const std::string bridge = http_get(f.bridge_url("/metrics")).body;
         CPPUNIT_ASSERT_MESSAGE(bridge, sample_value(bridge, "mqchat_broker_disconnects_total{link=\"chat\"}") >= 1);
+        // The stopped database shows as lost connections and failed connects, then new ones.
+        CPPUNIT_ASSERT_MESSAGE(bridge, sample_value(bridge, "mqchat_database_errors_total{kind=\"connection_lost\"}") +
+                                               sample_value(bridge, "mqchat_database_connects_total{outcome=\"failed\"}") >=
+                                           1);
+        CPPUNIT_ASSERT_MESSAGE(bridge, sample_value(bridge, "mqchat_database_connects_total{outcome=\"ok\"}") >= 2);
     }
 
     void logs_are_shaped_like_mosquittos_and_hold_no_secrets() {
