@@ -195,7 +195,7 @@ traffic_figures drive(int port, const std::vector<member_plan>& members, bool ch
 void run_db_stall(const settings& s) {
     const int pairs = s.quick ? 10 : 50;
     const int made_up = s.quick ? 100 : 1000;
-    const auto warm = std::chrono::seconds(s.quick ? 2 : 10);
+    const auto warm = std::chrono::seconds(s.quick ? 1 : 10);
     const auto frozen = std::chrono::seconds(s.quick ? 3 : 30);
 
     test::temp_dir dir("bench-stall");

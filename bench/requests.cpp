@@ -256,8 +256,8 @@ std::size_t storm_worker(int port, const std::string& prefix, int lo, int hi, co
 
 void run_requests(const settings& s) {
     const int requesters = s.quick ? 60 : 400;
-    const int storm_clients = s.quick ? 500 : 10000;
-    const auto phase = std::chrono::seconds(s.quick ? 3 : 10);
+    const int storm_clients = s.quick ? 300 : 10000;
+    const auto phase = std::chrono::seconds(s.quick ? 2 : 10);
 
     test::temp_dir dir("bench-requests");
     test::pg_cluster db(dir);

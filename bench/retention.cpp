@@ -1,7 +1,7 @@
 // Case "retention": purges never lock out live traffic. Two members chat
 // (open loop, 100 messages a second between them, each message stamped with
 // its send time) while the bridge's retention job purges 300,000 expired
-// messages (30,000 with --quick) — a tenth of them in the very conversation
+// messages (20,000 with --quick) — a tenth of them in the very conversation
 // the two are chatting in, the rest in 50 others — with the shipped
 // settings: 1,000 rows a transaction, 50 ms between transactions
 // (docs/data-rights.md, "Retention").
@@ -54,8 +54,8 @@ void fill_old(pg::connection& db, std::int64_t chat_conv, int others, std::int64
 } // namespace
 
 void run_retention(const settings& s) {
-    const std::int64_t old_messages = s.quick ? 30000 : 300000;
-    const auto baseline_time = std::chrono::milliseconds(s.quick ? 3000 : 10000);
+    const std::int64_t old_messages = s.quick ? 20000 : 300000;
+    const auto baseline_time = std::chrono::milliseconds(s.quick ? 2000 : 10000);
     const auto chunk = std::chrono::milliseconds(1000);
     test::temp_dir dir("bench-retention");
     test::pg_cluster db(dir);
