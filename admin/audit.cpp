@@ -5,10 +5,11 @@
 
 #include <cctype>
 #include <cstdlib>
-#include <iostream>
 #include <ostream>
 
 #include <json/json.h>
+
+#include "common/log.hpp"
 
 namespace mqchat::admin::audit {
 
@@ -146,10 +147,10 @@ void entry::finish(bool ok, const std::string& detail) {
                       {os_user(), actor_.empty() ? std::nullopt : std::optional<std::string>(actor_), command_,
                        pg::text_array(args_), std::string(ok ? "ok" : "failed"), d});
         } else {
-            std::cerr << "mqchat-admin: note: not recorded in the audit log (the database has none yet: run migrate)\n";
+            log::info() << "not recorded in the audit log (the database has none yet: run migrate)";
         }
     } catch (const std::exception& e) {
-        std::cerr << "mqchat-admin: warning: could not record the outcome in the audit log: " << e.what() << "\n";
+        log::warning() << "could not record the outcome in the audit log: " << e.what();
     }
 }
 

@@ -5,6 +5,7 @@
 // cluster that scripts/run keeps under $MQCHAT_VAR (default ./var).
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "assistant.hpp"
 #include "audit.hpp"
 #include "commands.hpp"
+#include "common/log.hpp"
 #include "common/names.hpp"
 #include "common/options.hpp"
 #include "common/secret_file.hpp"
@@ -493,7 +495,18 @@ std::string take_actor(std::vector<std::string>& args) {
 int main(int argc, char** argv) {
     std::unique_ptr<mqchat::admin::audit::entry> audited;
     try {
+        // Its answer is on stdout; its log lines (errors, warnings, and at
+        // MQCHAT_LOG_LEVEL=debug what each command did) go to stderr.
+        const char* level = std::getenv("MQCHAT_LOG_LEVEL");
+        try {
+            mqchat::log::setup("mqchat-admin", mqchat::log::parse_level(level && *level ? level : "info"),
+                               mqchat::log::destination::stderr_only);
+        } catch (const std::invalid_argument& e) {
+            std::cerr << "mqchat-admin: MQCHAT_LOG_LEVEL " << e.what() << "\n";
+            return 2;
+        }
         std::vector<std::string> args(argv + 1, argv + argc);
+        const auto started = std::chrono::steady_clock::now();
         const std::string actor = take_actor(args);
         // The audit log is kept here, around every command (audit.hpp says
         // which are recorded): an entry before it runs, its outcome after.
@@ -501,6 +514,12 @@ int main(int argc, char** argv) {
             audited = std::make_unique<mqchat::admin::audit::entry>(conninfo(), actor, args);
         const int rc = run(args);
         if (audited) audited->finish(rc == 0, "");
+        mqchat::log::debug() << (args.empty() ? "(no command)" : args[0]) << (args.size() > 1 ? " " + args[1] : "")
+                             << " exited " << rc << " after "
+                             << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - started)
+                                    .count()
+                             << " ms" << (audited ? " (in the audit log)" : "");
         return rc;
     } catch (const usage_error& e) {
         if (audited) audited->finish(false, std::string("usage: ") + e.what());
@@ -508,7 +527,7 @@ int main(int argc, char** argv) {
         return 2;
     } catch (const std::exception& e) {
         if (audited) audited->finish(false, e.what());
-        std::cerr << "mqchat-admin: error: " << e.what() << "\n";
+        mqchat::log::error() << e.what();
         return 1;
     }
 }

@@ -30,14 +30,20 @@ spdlog::level::level_enum to_spdlog(level l) {
     return spdlog::level::info;
 }
 
-std::shared_ptr<spdlog::logger> make_logger(const std::string& program, level lowest) {
+std::shared_ptr<spdlog::logger> make_logger(const std::string& program, level lowest, destination where) {
     // Two sinks: up to info on stdout, warnings and errors on stderr. Both
     // flush each line (spdlog's stdout sinks do), so a supervisor or a test
     // reading the output sees a line as soon as it is written.
     auto out = std::make_shared<below_warning_sink>();
     auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     out->set_level(spdlog::level::debug);
-    err->set_level(spdlog::level::warn);
+    err->set_level(where == destination::split ? spdlog::level::warn : spdlog::level::debug);
+    if (where == destination::stderr_only) {
+        err->set_pattern("%E: %n: %v");
+        auto logger = std::make_shared<spdlog::logger>(program, err);
+        logger->set_level(to_spdlog(lowest));
+        return logger;
+    }
     // Mosquitto's shape: seconds since the epoch, a colon, the text.
     out->set_pattern("%E: %n: %v");
     err->set_pattern("%E: %n: %v");
@@ -48,7 +54,7 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& program, level lo
 
 std::mutex setup_mutex;
 std::shared_ptr<spdlog::logger>& current() {
-    static std::shared_ptr<spdlog::logger> logger = make_logger("mqchat", level::info);
+    static std::shared_ptr<spdlog::logger> logger = make_logger("mqchat", level::info, destination::split);
     return logger;
 }
 
@@ -72,9 +78,9 @@ std::string_view level_name(level l) {
     return "info";
 }
 
-void setup(std::string program, level lowest) {
+void setup(std::string program, level lowest, destination where) {
     std::lock_guard lock(setup_mutex);
-    current() = make_logger(program, lowest);
+    current() = make_logger(program, lowest, where);
 }
 
 void set_level(level lowest) {

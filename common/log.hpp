@@ -25,8 +25,13 @@ enum class level { debug, info, warning, error };
 level parse_level(std::string_view text);
 std::string_view level_name(level l);
 
+/// Where lines go: daemons split them (up to info on stdout, warnings and
+/// errors on stderr); a command-line tool whose stdout is its answer sends
+/// every line to stderr.
+enum class destination { split, stderr_only };
+
 /// Once at start: the program's name for every line, and the lowest level written.
-void setup(std::string program, level lowest = level::info);
+void setup(std::string program, level lowest = level::info, destination where = destination::split);
 void set_level(level lowest); ///< e.g. after a reload
 bool enabled(level l);
 

@@ -398,6 +398,18 @@ public:
         rc = run_command({bin_dir() + "/mqchat-admin", "status"}, out,
                          {"MQCHAT_DB=", "MQCHAT_VAR=", "MQCHAT_CONF_DIR=" + etc + "/none"});
         CPPUNIT_ASSERT_MESSAGE(out, rc != 0 && out.find("no database: set MQCHAT_DB") != std::string::npos);
+        // The admin tool's own log: on stderr, in the same shape, at MQCHAT_LOG_LEVEL.
+        rc = run_command({bin_dir() + "/mqchat-admin", "conv", "list", "alice"}, out,
+                         {"MQCHAT_DB=" + f.stack.conninfo(), "MQCHAT_LOG_LEVEL=debug"});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, std::regex_search(out, std::regex(R"(\d{10}: mqchat-admin: debug: conv list exited 0 after \d+ ms)")));
+        rc = admin(f.stack.conninfo(), {"conv", "list", "alice"}, out);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("debug:") == std::string::npos);
+        rc = admin(f.stack.conninfo(), {"conv", "list", "nobody-here"}, out);
+        CPPUNIT_ASSERT_MESSAGE(out, rc == 1 && std::regex_search(out, std::regex(R"(\d{10}: mqchat-admin: error: )")));
+        rc = run_command({bin_dir() + "/mqchat-admin", "conv", "list", "alice"}, out,
+                         {"MQCHAT_DB=" + f.stack.conninfo(), "MQCHAT_LOG_LEVEL=chatty"});
+        CPPUNIT_ASSERT_MESSAGE(out, rc == 2 && out.find("MQCHAT_LOG_LEVEL 'chatty' is not a log level") != std::string::npos);
         // Bad arguments: usage, exit 2.
         CPPUNIT_ASSERT_EQUAL(2, admin(f.stack.conninfo(), {"status", "--bridges", bridge}, out));
         CPPUNIT_ASSERT_MESSAGE(out, out.find("unexpected argument '--bridges'") != std::string::npos);
