@@ -223,14 +223,14 @@ void run_desks_ws(const settings& s) {
     const int arrivals_per_s = rate_env && std::atoi(rate_env) > 0 ? std::atoi(rate_env) : 200;
     const char* transport_env = std::getenv("MQCHAT_BENCH_DESKS_TRANSPORT");
     const bool tcp = transport_env && std::string(transport_env) == "tcp";
+    // MQCHAT_BENCH_DESKS_BROKERS=N: N brokers linked by a hub (docs/operations.md,
+    // "More than one broker") behind HAProxy, visitors and agents spread over them.
+    const char* brokers_env = std::getenv("MQCHAT_BENCH_DESKS_BROKERS");
+    const int broker_count = brokers_env && std::atoi(brokers_env) > 1 ? std::atoi(brokers_env) : 1;
 
     test::temp_dir dir("bench-desks-ws");
-    test::pg_cluster db(dir);
-    make_bench_desk(db.conninfo());
     const std::string secret_file = dir.file("token.secret");
     test::write_secret_file(secret_file, "desks-ws-bench-secret-of-more-than-32-bytes\n");
-    const std::string key = test::last_word(
-        test::admin_ok(db.conninfo(), {"site-key", "create", "bench", "--label", "bench", "--secret-file", secret_file}));
 
     const int ws_port = test::free_port();
     test::broker_options o;
@@ -239,12 +239,40 @@ void run_desks_ws(const settings& s) {
     // Every visitor knocks from 127.0.0.1: the per-address cap would measure itself.
     o.plugin_options.push_back("knocks_per_minute_per_address 0");
     o.plugin_options.push_back("knocks_per_minute_per_site_key 0");
-    o.extra_lines = {"listener " + std::to_string(ws_port) + " 127.0.0.1", "protocol websockets", "socket_domain ipv4"};
-    test::broker b(dir, db.conninfo(), o, "desks-ws");
-    b.start();
-    test::bridge store(dir, db.conninfo(), b.port(), bridge_password, "desks-ws-bridge",
-                       {"visitor_token_secret_file " + secret_file});
-    store.start();
+    const std::vector<std::string> ws_listener = {"listener " + std::to_string(ws_port) + " 127.0.0.1",
+                                                  "protocol websockets", "socket_domain ipv4"};
+    // One broker with a WebSocket listener, or several behind HAProxy; the
+    // visitors' and agents' WebSocket and MQTT ports either way.
+    std::unique_ptr<test::pg_cluster> own_db;
+    std::unique_ptr<test::broker> b;
+    std::unique_ptr<test::fabric_stack> fabric;
+    std::unique_ptr<test::bridge> store;
+    int visitor_ws_port = ws_port, mqtt_port = 0;
+    std::string conninfo;
+    if (broker_count == 1) {
+        own_db = std::make_unique<test::pg_cluster>(dir);
+        conninfo = own_db->conninfo();
+        make_bench_desk(conninfo);
+        o.extra_lines = ws_listener;
+        b = std::make_unique<test::broker>(dir, conninfo, o, "desks-ws");
+        b->start();
+        mqtt_port = b->port();
+        store = std::make_unique<test::bridge>(dir, conninfo, mqtt_port, bridge_password, "desks-ws-bridge",
+                                               std::vector<std::string>{"visitor_token_secret_file " + secret_file});
+    } else {
+        fabric = std::make_unique<test::fabric_stack>("bench-desks-ws-fabric", broker_count, 0, o, true);
+        conninfo = fabric->conninfo();
+        make_bench_desk(conninfo);
+        fabric->start_load_balancer();
+        visitor_ws_port = fabric->load_balancer_ws_port();
+        mqtt_port = fabric->load_balancer_port();
+        store = std::make_unique<test::bridge>(fabric->dir, conninfo, fabric->hub->port(),
+                                               test::fabric_stack::bridge_password, "desks-ws-bridge",
+                                               std::vector<std::string>{"visitor_token_secret_file " + secret_file});
+    }
+    store->start();
+    const std::string key = test::last_word(
+        test::admin_ok(conninfo, {"site-key", "create", "bench", "--label", "bench", "--secret-file", secret_file}));
 
     // bench/desk_visitors.mjs with these settings; its figures by name.
     auto drive = [&](int port, std::vector<std::string> env) {
@@ -263,18 +291,20 @@ void run_desks_ws(const settings& s) {
         if (rc != 0 || figure.size() < 11) throw std::runtime_error("bench/desk_visitors.mjs failed:\n" + out);
         return figure;
     };
-    auto figure = drive(ws_port, {"MQCHAT_SITE_KEY=" + key, "MQCHAT_AGENTS=" + std::to_string(agents),
-                                  tcp ? "MQCHAT_VISITOR_URL=mqtt://127.0.0.1:" + std::to_string(b.port()) : "MQCHAT_VISITOR_URL="});
-    store.stop();
-    b.stop();
+    auto figure = drive(visitor_ws_port, {"MQCHAT_SITE_KEY=" + key, "MQCHAT_AGENTS=" + std::to_string(agents),
+                                          tcp ? "MQCHAT_VISITOR_URL=mqtt://127.0.0.1:" + std::to_string(mqtt_port)
+                                              : "MQCHAT_VISITOR_URL="});
+    store->stop();
+    if (b) b->stop();
+    fabric.reset();
 
     // The baseline: bare Mosquitto with the same listeners, the same
     // connections at the same pace, a round trip in place of desk.visit.
     test::broker_options bare_options;
     bare_options.with_plugin = false;
     bare_options.allow_anonymous = true;
-    bare_options.extra_lines = o.extra_lines;
-    test::broker bare(dir, db.conninfo(), bare_options, "desks-ws-bare");
+    bare_options.extra_lines = ws_listener;
+    test::broker bare(dir, conninfo, bare_options, "desks-ws-bare");
     bare.start();
     auto baseline = drive(ws_port, {"MQCHAT_BARE=1", "MQCHAT_AGENTS=0",
                                     tcp ? "MQCHAT_VISITOR_URL=mqtt://127.0.0.1:" + std::to_string(bare.port()) : "MQCHAT_VISITOR_URL="});
@@ -286,7 +316,8 @@ void run_desks_ws(const settings& s) {
     const std::string what = std::to_string(visitors) + " web visitors at " + std::to_string(arrivals_per_s) + "/s, " +
                              std::to_string(agents) +
                              " agents (least_busy, capacity 100), MQTT.js over " + (tcp ? "TCP" : "WebSocket") +
-                             ": knock, desk.visit, guest login";
+                             ": knock, desk.visit, guest login" +
+                             (broker_count > 1 ? "; " + std::to_string(broker_count) + " brokers behind HAProxy" : "");
     report("desk_ws_assign_p50_ms", figure["assign_p50_ms"], "ms", std::nullopt, what);
     report("desk_ws_assign_p99_ms", figure["assign_p99_ms"], "ms", std::nullopt, "desk.visit to the agent's desk.assigned");
     report("desk_ws_visit_p50_ms", figure["visit_p50_ms"], "ms", baseline["visit_p50_ms"],
