@@ -96,8 +96,9 @@ std::int64_t take_members_version(mosquitto_evt_message& ed) {
         return ctx.refuse_publish(ed.client, username, error_code::retain_not_allowed,
                                   "chat messages cannot be retained", id(), t.conv, ed.topic);
     if (t.kind == topic_kind::rpc) {
-        ctx.counted.requests.inc();
-        return check_request(ctx, ed, *user, username, t);
+        const int verdict = check_request(ctx, ed, *user, username, t);
+        if (verdict == MOSQ_ERR_SUCCESS) ctx.counted.requests.inc();
+        return verdict;
     }
     // Typing and receipts were parsed by the ACL check of this publish
     // (context.hpp, last_write_check); parsed again only if that is not it.
