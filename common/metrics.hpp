@@ -120,8 +120,12 @@ public:
     void counter_reader(std::string name, std::string help, std::function<double()> read, label_pairs fixed = {});
 
     /// Shorthands for series without labels.
-    counter& counter_(std::string name, std::string help) { return counters(std::move(name), std::move(help)).get(); }
-    gauge& gauge_(std::string name, std::string help) { return gauges(std::move(name), std::move(help)).get(); }
+    counter& single_counter(std::string name, std::string help) {
+        return counters(std::move(name), std::move(help)).get();
+    }
+    gauge& single_gauge(std::string name, std::string help) {
+        return gauges(std::move(name), std::move(help)).get();
+    }
 
     /// The text exposition of every family, in registration order.
     std::string exposition() const;

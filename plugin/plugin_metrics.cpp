@@ -25,15 +25,15 @@ plugin_metrics::plugin_metrics()
       typing(reg().counters("mqchat_plugin_messages_total", "", {"kind"}).with({"typing"})),
       receipts(reg().counters("mqchat_plugin_messages_total", "", {"kind"}).with({"receipt"})),
       requests(reg().counters("mqchat_plugin_messages_total", "", {"kind"}).with({"request"})),
-      deliveries_held(reg().counter_("mqchat_deliveries_held_total",
+      deliveries_held(reg().single_counter("mqchat_deliveries_held_total",
                                      "Stored messages held until this broker knew of a membership change.")),
       clients_kicked(reg().counters("mqchat_clients_kicked_total", "Clients the plugin disconnected, by reason.",
                                     {"reason"}, 8)),
-      connections(reg().gauge_("mqchat_connections", "Chat clients connected to this broker (bridges not counted).")),
-      users_online(reg().gauge_("mqchat_broker_users_online", "Users with at least one device on this broker.")),
-      directory_users(reg().gauge_("mqchat_directory_users", "Users the plugin holds in memory.")),
-      held_messages(reg().gauge_("mqchat_held_messages", "Stored messages held now for a membership change.")),
-      other_brokers(reg().gauge_("mqchat_fabric_brokers", "Other brokers of the fabric this broker hears of.")) {}
+      connections(reg().single_gauge("mqchat_connections", "Chat clients connected to this broker (bridges not counted).")),
+      users_online(reg().single_gauge("mqchat_broker_users_online", "Users with at least one device on this broker.")),
+      directory_users(reg().single_gauge("mqchat_directory_users", "Users the plugin holds in memory.")),
+      held_messages(reg().single_gauge("mqchat_held_messages", "Stored messages held now for a membership change.")),
+      other_brokers(reg().single_gauge("mqchat_fabric_brokers", "Other brokers of the fabric this broker hears of.")) {}
 
 std::unique_ptr<http_endpoint> serve_metrics(const std::string& listen) {
     if (listen.empty()) return nullptr;

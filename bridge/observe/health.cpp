@@ -172,15 +172,15 @@ void health::gather_stats(pg::connection& db) {
         "       (SELECT count(*) FROM presence WHERE devices > 0),"
         "       (SELECT count(*) FROM push_queue),"
         "       (SELECT count(*) FROM desk_mail)");
-    reg.gauge_("mqchat_users", "Users in the directory (read from the database every 15 s).")
+    reg.single_gauge("mqchat_users", "Users in the directory (read from the database every 15 s).")
         .set(static_cast<double>(counts.int64(0, 0)));
-    reg.gauge_("mqchat_conversations", "Conversations (read from the database every 15 s).")
+    reg.single_gauge("mqchat_conversations", "Conversations (read from the database every 15 s).")
         .set(static_cast<double>(counts.int64(0, 1)));
-    reg.gauge_("mqchat_users_online", "Users with at least one device connected, on any broker (stored presence).")
+    reg.single_gauge("mqchat_users_online", "Users with at least one device connected, on any broker (stored presence).")
         .set(static_cast<double>(counts.int64(0, 2)));
-    reg.gauge_("mqchat_push_queue_depth", "Push notifications waiting to be sent.")
+    reg.single_gauge("mqchat_push_queue_depth", "Push notifications waiting to be sent.")
         .set(static_cast<double>(counts.int64(0, 3)));
-    reg.gauge_("mqchat_desk_mail_queue_depth", "Desk e-mails (offline messages, transcripts) waiting to be sent.")
+    reg.single_gauge("mqchat_desk_mail_queue_depth", "Desk e-mails (offline messages, transcripts) waiting to be sent.")
         .set(static_cast<double>(counts.int64(0, 4)));
 
     // Support desks: a label per desk (operators create desks; there are few).
