@@ -20,6 +20,7 @@
 
 #include <chrono>
 
+#include "common/hmac.hpp"
 #include "common/json.hpp"
 #include "common/names.hpp"
 #include "common/token.hpp"
@@ -35,28 +36,10 @@ namespace {
 constexpr std::size_t max_external_id = 200, max_display_name = 100, min_secret = 16, max_secret = 200;
 constexpr int max_past = 20;
 
-std::string hex(const unsigned char* bytes, std::size_t n) {
-    std::string out(n * 2 + 1, '\0');
-    sodium_bin2hex(out.data(), out.size(), bytes, n);
-    out.pop_back();
-    return out;
-}
-
 std::string sha256(std::string_view text) {
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
     return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
-}
-
-/// HMAC-SHA256 of `message` under `key`, as lowercase hex (what a site's
-/// backend computes: hash_hmac('sha256', $id, $secret) and the like).
-std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
-    crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(message.data()), message.size());
-    crypto_auth_hmacsha256_final(&st, mac);
-    return hex(mac, sizeof mac);
 }
 
 bool same_secret(std::string_view a, std::string_view b) {
