@@ -247,7 +247,10 @@ void search_language(pg::connection& db, const std::string& config, std::ostream
         throw failure("the configuration name '" + name + "' is not a plain identifier");
     pg::transaction(db, [&] {
         db.exec("UPDATE mqchat_settings SET value = $1 WHERE key = 'search_config'", {name});
-        db.exec("UPDATE messages SET search = to_tsvector($1::regconfig, body)", {name});
+        // An attachment's name is searched with its caption (mqchat_store_batch).
+        db.exec("UPDATE messages m SET search = to_tsvector($1::regconfig, m.body || coalesce(' ' ||"
+                " (SELECT md.declared_name FROM media md WHERE md.id = m.media_id AND NOT m.deleted), ''))",
+                {name});
     });
     out << "full-text search now uses '" << name << "'; stored messages re-indexed\n";
 }

@@ -17,8 +17,32 @@ namespace {
 
 /// Reads the keys one file sets over `c`: what the file leaves out keeps the
 /// value of an earlier file, or the default.
+/// "image/jpeg, image/*" → its items, trimmed.
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const auto comma = text.find(',', start);
+        std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const auto first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+        if (first != std::string::npos) out.push_back(item.substr(first, last - first + 1));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+/// "type/subtype" or "type/*", lowercase: what media.upload compares with.
+bool valid_type_pattern(const std::string& t) {
+    const auto slash = t.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == t.size() || t.size() > 100) return false;
+    if (t.substr(slash + 1) == "*") return t.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") == slash;
+    return t.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-./") == std::string::npos &&
+           t.find('/', slash + 1) == std::string::npos;
+}
+
 void read_keys(option_reader& r, bridge_config& c, std::string& password_file, std::string& visitor_secret_file,
-               std::string& smtp_password_file) {
+               std::string& smtp_password_file, std::string& media_secret_file, std::string& media_types) {
     c.mqtt_uri = r.string("mqtt_uri", c.mqtt_uri);
     c.mqtt_username = r.string("mqtt_username", c.mqtt_username);
     password_file = r.string("mqtt_password_file", password_file);
@@ -54,6 +78,14 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file, s
         static_cast<int>(r.integer("visitor_token_ttl_s", c.visitor_token_ttl_s, 60, 30 * 24 * 3600));
     c.visitor_token_issuer = r.string("visitor_token_issuer", c.visitor_token_issuer);
     c.visitor_token_audience = r.string("visitor_token_audience", c.visitor_token_audience);
+    c.media_base_url = r.string("media_base_url", c.media_base_url);
+    media_secret_file = r.string("media_url_secret_file", media_secret_file);
+    c.media_max_bytes = r.integer("media_max_bytes", c.media_max_bytes, 1, std::int64_t(1) << 40);
+    media_types = r.string("media_types", media_types);
+    c.media_quota_bytes_per_day =
+        r.integer("media_quota_bytes_per_day", c.media_quota_bytes_per_day, 1, std::int64_t(1) << 50);
+    c.media_upload_ttl_s = static_cast<int>(r.integer("media_upload_ttl_s", c.media_upload_ttl_s, 10, 24 * 3600));
+    c.media_url_ttl_s = static_cast<int>(r.integer("media_url_ttl_s", c.media_url_ttl_s, 60, 7 * 24 * 3600));
     c.metrics_listen = r.string("metrics_listen", c.metrics_listen);
     c.ready_store_lag_ms = static_cast<int>(r.integer("ready_store_lag_ms", c.ready_store_lag_ms, 100, 3600000));
     c.log_level = r.string("log_level", c.log_level);
@@ -95,7 +127,7 @@ bridge_config load_config(const std::vector<std::string>& paths) {
     if (paths.empty()) throw std::invalid_argument("no config file given");
     bridge_config c;
     c.files = paths;
-    std::string password_file, visitor_secret_file, smtp_password_file;
+    std::string password_file, visitor_secret_file, smtp_password_file, media_secret_file, media_types;
     problems errors;
     for (const auto& path : paths) {
         option_list options;
@@ -106,7 +138,7 @@ bridge_config load_config(const std::vector<std::string>& paths) {
             continue;
         }
         option_reader r(options);
-        read_keys(r, c, password_file, visitor_secret_file, smtp_password_file);
+        read_keys(r, c, password_file, visitor_secret_file, smtp_password_file, media_secret_file, media_types);
         if (const std::string e = r.errors(); !e.empty()) errors.add(path, e);
         for (const auto& [key, value] : options) c.settings[key] = {value, path};
     }
@@ -163,6 +195,31 @@ bridge_config load_config(const std::vector<std::string>& paths) {
         } catch (const std::runtime_error& e) {
             errors.add(from("visitor_token_secret_file"), std::string("visitor_token_secret_file: ") + e.what());
         }
+    }
+    if (!media_secret_file.empty()) {
+        try {
+            c.media_url_secret = read_secret_line(media_secret_file);
+            if (c.media_url_secret.size() < 32)
+                errors.add(from("media_url_secret_file"), "media_url_secret_file: " + media_secret_file +
+                                                              " holds fewer than 32 characters; make one with "
+                                                              "`openssl rand -hex 32`");
+        } catch (const std::runtime_error& e) {
+            errors.add(from("media_url_secret_file"), std::string("media_url_secret_file: ") + e.what());
+        }
+    }
+    if (!c.media_base_url.empty()) {
+        if (c.media_base_url.rfind("http://", 0) != 0 && c.media_base_url.rfind("https://", 0) != 0)
+            errors.add(from("media_base_url"), "media_base_url '" + c.media_base_url + "' is not an http(s) URL");
+        if (c.media_url_secret.empty() && media_secret_file.empty())
+            errors.add(from("media_base_url"), "media_base_url needs media_url_secret_file");
+        while (!c.media_base_url.empty() && c.media_base_url.back() == '/') c.media_base_url.pop_back();
+    }
+    if (!media_types.empty()) {
+        c.media_types = split_list(media_types);
+        for (const auto& t : c.media_types)
+            if (!valid_type_pattern(t))
+                errors.add(from("media_types"), "media_types: '" + t + "' is not a MIME type (image/jpeg) or family (image/*)");
+        if (c.media_types.empty()) errors.add(from("media_types"), "media_types is empty");
     }
     if (!c.metrics_listen.empty()) {
         try {

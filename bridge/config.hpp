@@ -6,6 +6,7 @@
 /// every problem in every file in one message, each naming its file.
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,6 +53,21 @@ struct bridge_config {
     std::string visitor_token_secret;
     int visitor_token_ttl_s = 24 * 3600;
     std::string visitor_token_issuer, visitor_token_audience;
+    /// Attachments (docs/media.md): the media service's public base URL as
+    /// clients reach it ("": no attachments), the secret its URLs are signed
+    /// with (media_url_secret_file, the same file as the media service's
+    /// url_secret_file), and what may be sent: bytes per file, MIME types
+    /// ("image/*" for a family), bytes per user per day, how long an upload
+    /// URL and a download URL live.
+    std::string media_base_url;
+    std::string media_url_secret;
+    std::int64_t media_max_bytes = 25 << 20;
+    std::vector<std::string> media_types = {"image/jpeg", "image/png",  "image/gif",  "image/webp",
+                                            "application/pdf", "text/plain", "audio/mpeg", "audio/ogg",
+                                            "video/mp4",  "video/webm"};
+    std::int64_t media_quota_bytes_per_day = std::int64_t(500) << 20;
+    int media_upload_ttl_s = 600;
+    int media_url_ttl_s = 3600;
     /// Operators' HTTP endpoint: /metrics, /healthz, /readyz ("" : none;
     /// "PORT" listens on loopback, "HOST:PORT" where told).
     std::string metrics_listen;

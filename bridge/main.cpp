@@ -87,12 +87,17 @@ int main(int argc, char** argv) {
         const mqchat::bridge::visitor_token_settings visitor_tokens{config.visitor_token_secret, config.visitor_token_ttl_s,
                                                                     config.visitor_token_issuer,
                                                                     config.visitor_token_audience};
+        const mqchat::bridge::media_settings media{config.media_base_url,   config.media_url_secret,
+                                                   config.media_max_bytes,  config.media_types,
+                                                   config.media_quota_bytes_per_day, config.media_upload_ttl_s,
+                                                   config.media_url_ttl_s};
         mqchat::bridge::request_pool requests(
             [&] {
                 return std::make_unique<mqchat::bridge::pg_requests>(
                     config.db, topics, [&desks] { desks.poke(); }, visitor_tokens,
                     mqchat::bridge::replica_settings{config.replica_db,
-                                                     std::chrono::milliseconds(config.replica_max_lag_ms)});
+                                                     std::chrono::milliseconds(config.replica_max_lag_ms)},
+                    media);
             },
             request_link, topics,
             config.request_threads, config.request_queue_max);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/json.hpp"
+#include "common/media_url.hpp"
 #include "common/names.hpp"
 
 namespace mqchat {
@@ -49,8 +50,23 @@ bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error
         out.type = type.asString();
     }
     const bool event = is_event_type(out.type);
-    // A delete and an unreaction carry no text; everything else does.
-    const bool needs_body = out.type != message_type::delete_ && out.type != message_type::unreaction;
+    const bool attachment = is_media_type(out.type);
+    if (v.isMember("media")) {
+        const Json::Value& media = v["media"];
+        if (!attachment)
+            return fail(error, error_code::invalid_envelope, "field 'media' is only for types image, file, audio and video");
+        if (!media.isString() || !media_url::valid_media_id(media.asString()))
+            return fail(error, error_code::invalid_envelope,
+                        "field 'media' must be an upload's id (32 hex digits, from media.upload)");
+        out.media = media.asString();
+    } else if (attachment) {
+        return fail(error, error_code::invalid_envelope,
+                    "a message of type '" + out.type + "' needs 'media', the id media.upload gave");
+    }
+    // A delete and an unreaction carry no text, an attachment may have a
+    // caption; everything else has text.
+    const bool needs_body =
+        out.type != message_type::delete_ && out.type != message_type::unreaction && !attachment;
     const Json::Value& body = v["body"];
     if (body.isNull() && needs_body) return fail(error, error_code::invalid_envelope, "missing field 'body'");
     if (!body.isNull() && !body.isString())
@@ -92,11 +108,17 @@ Json::Value fields_object(const send_envelope& env) {
     if (!env.type.empty()) v["type"] = env.type;
     if (env.reply_to > 0) v["reply_to"] = Json::Int64(env.reply_to);
     if (env.ref > 0) v["ref"] = Json::Int64(env.ref);
+    if (!env.media.empty()) v["media"] = env.media;
     if (!env.ack) v["ack"] = false;
     return v;
 }
 
 } // namespace
+
+bool is_media_type(std::string_view type) {
+    return type == message_type::image || type == message_type::file || type == message_type::audio ||
+           type == message_type::video;
+}
 
 std::string message_id_of(std::string_view payload, std::size_t max_payload) {
     if (payload.empty() || payload.size() > max_payload) return {};
@@ -310,6 +332,7 @@ Json::Value stored_value(const stored_message& m) {
     if (m.ref > 0) v["ref"] = Json::Int64(m.ref);
     if (m.edited) v["edited"] = true;
     if (m.deleted) v["deleted"] = true;
+    if (!m.media.isNull()) v["media"] = m.media;
     if (!m.mentions.empty()) {
         Json::Value a(Json::arrayValue);
         for (const auto& n : m.mentions) a.append(n);

@@ -34,6 +34,10 @@ inline constexpr std::string_view not_found = "not_found"; ///< no such conversa
 inline constexpr std::string_view forbidden = "forbidden"; ///< e.g. only a group's admins may do this
 inline constexpr std::string_view conflict = "conflict"; ///< someone else changed it first (a support conversation claimed, closed)
 inline constexpr std::string_view overloaded = "overloaded"; ///< too many requests waiting: retry after retry_after_ms
+// Attachments (media.upload; docs/media.md):
+inline constexpr std::string_view too_large = "too_large";               ///< a file above the conversation's limit
+inline constexpr std::string_view type_not_allowed = "type_not_allowed"; ///< a type the conversation does not take
+inline constexpr std::string_view quota_exceeded = "quota_exceeded";     ///< the user's uploads of the last day
 } // namespace error_code
 
 /// Types with a meaning to the server: events about an earlier message
@@ -43,7 +47,15 @@ inline constexpr std::string_view edit = "edit";             ///< body: the new 
 inline constexpr std::string_view delete_ = "delete";        ///< no body; erases the text (the sender only)
 inline constexpr std::string_view reaction = "reaction";     ///< body: an emoji or short word
 inline constexpr std::string_view unreaction = "unreaction"; ///< takes one's reaction back (body: which one, or none for all)
+// Attachments: `media` names an upload (docs/media.md); the body, if any, is its caption.
+inline constexpr std::string_view image = "image";
+inline constexpr std::string_view file = "file";
+inline constexpr std::string_view audio = "audio";
+inline constexpr std::string_view video = "video";
 } // namespace message_type
+
+/// image, file, audio, video: the types that carry `media` (and need no body).
+bool is_media_type(std::string_view type);
 
 /// A message as a client sends it on `chat/conv/{cid}/send`.
 struct send_envelope {
@@ -52,6 +64,7 @@ struct send_envelope {
     std::string type;          ///< optional, e.g. "text"; empty when absent
     std::int64_t reply_to = 0; ///< optional seq this message answers; 0 when absent
     std::int64_t ref = 0;      ///< edit, delete, (un)reaction: the seq it is about; 0 otherwise
+    std::string media;         ///< image, file, audio, video: the upload's id (media.upload); "" otherwise
     /// false ("ack": false): no ack on the sender's inbox once stored — a
     /// sender subscribed to the conversation takes its own copy on
     /// `…/msg` (same id, with seq) as the ack. Saves the broker a publish
@@ -101,6 +114,9 @@ struct stored_message {
     bool deleted = false;               ///< history: deleted; the text is gone
     std::vector<std::string> mentions;  ///< members named with @name in the text
     Json::Value reactions;              ///< history: {"👍": ["bob", …]} or null
+    /// An attachment as the media service checked it: {"id", "name", "mime",
+    /// "size", "width"?, "height"?, "thumb"} (docs/media.md), or null.
+    Json::Value media;
     /// Not in the JSON: the conversation's membership version when it was
     /// stored (schema/004), sent as the MQTT 5 user property mqchat-mv.
     std::int64_t members_version = 0;

@@ -44,6 +44,7 @@ std::string_view status_name(store_status s) {
     case store_status::failed: return "failed";
     case store_status::bad_ref: return "bad_ref";
     case store_status::not_author: return "not_author";
+    case store_status::bad_media: return "bad_media";
     }
     return "?";
 }
@@ -252,6 +253,7 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             m.reply_to = r.env.reply_to;
             m.ref = r.env.ref;
             m.mentions = res.mentions;
+            m.media = res.media;
             m.members_version = res.members_version;
             publish_stored(m);
             stored.emplace_back(m.conv, m.seq);
@@ -274,6 +276,13 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
         case store_status::not_author:
             bridge_metrics().messages_refused.with({std::string(error_code::forbidden)}).inc();
             link_.publish(inbox, error_json(error_code::forbidden, "only the sender may " + r.env.type + " a message",
+                                            r.env.id, r.conv));
+            break;
+        case store_status::bad_media:
+            bridge_metrics().messages_refused.with({std::string(error_code::not_found)}).inc();
+            link_.publish(inbox, error_json(error_code::not_found,
+                                            "no upload " + r.env.media + " of yours, ready and not yet sent, in conversation " +
+                                                std::to_string(r.conv),
                                             r.env.id, r.conv));
             break;
         case store_status::failed:

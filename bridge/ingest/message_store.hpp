@@ -21,8 +21,10 @@ struct send_request {
 
 /// `failed`: the database refused this message itself (not a lost connection).
 /// `bad_ref`: an edit, delete or reaction about no message (or a deleted one,
-/// or another event); `not_author`: an edit or delete of someone else's message.
-enum class store_status { stored, duplicate, not_member, no_conversation, failed, bad_ref, not_author };
+/// or another event); `not_author`: an edit or delete of someone else's message;
+/// `bad_media`: an attachment whose upload is unknown, someone else's, for
+/// another conversation, not (yet) ready, or already sent in a message.
+enum class store_status { stored, duplicate, not_member, no_conversation, failed, bad_ref, not_author, bad_media };
 
 struct store_result {
     store_status status = store_status::stored;
@@ -30,6 +32,7 @@ struct store_result {
     std::int64_t ts = 0;  ///< stored / duplicate: its server time
     std::int64_t members_version = 0; ///< stored: the conversation's membership version (schema/004)
     std::vector<std::string> mentions = {}; ///< stored: members named with @name
+    Json::Value media = {}; ///< stored: the attachment as members see it (stored_message::media), or null
 };
 
 /// What the plugin last published on a user's presence topic.

@@ -33,6 +33,14 @@ auto pg_message_store::with_db(Fn&& fn) {
 }
 
 namespace {
+/// An attachment's JSON (mqchat_media_json) as the database wrote it.
+Json::Value media_json(std::string_view text) {
+    Json::Value v;
+    std::string why;
+    if (!json::parse(text, v, why)) return Json::Value();
+    return v;
+}
+
 /// [{"conv", "seq"}, …]: how mark_published and mqchat_queue_push take messages.
 template <class Pairs>
 std::string conv_seq_json(const Pairs& pairs) {
@@ -59,13 +67,14 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
         if (r.env.reply_to > 0) m["reply_to"] = Json::Int64(r.env.reply_to);
         if (r.env.guest) m["guest"] = true;
         if (r.env.ref > 0) m["ref"] = Json::Int64(r.env.ref);
+        if (!r.env.media.empty()) m["media"] = r.env.media;
         arr.append(std::move(m));
     }
     const std::string payload = json::write(arr);
     return with_db([&](pg::connection& c) {
         // One statement, so one round trip: its implicit transaction is the
         // batch's (nothing is stored if any of it fails).
-        const auto res = c.exec("SELECT idx, status, seq, ts, array_to_string(mentions, ','), members_version"
+        const auto res = c.exec("SELECT idx, status, seq, ts, array_to_string(mentions, ','), members_version, media"
                                 "  FROM mqchat_store_batch($1::jsonb)",
                                 {payload});
         if (static_cast<std::size_t>(res.rows()) != batch.size())
@@ -81,6 +90,7 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
                        : st == "not_member" ? store_status::not_member
                        : st == "bad_ref"    ? store_status::bad_ref
                        : st == "not_author" ? store_status::not_author
+                       : st == "bad_media"  ? store_status::bad_media
                                             : store_status::no_conversation;
             if (!res.is_null(i, 2)) r.seq = res.int64(i, 2);
             if (!res.is_null(i, 3)) r.ts = res.int64(i, 3);
@@ -90,6 +100,7 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
                 names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
             }
             if (!res.is_null(i, 5)) r.members_version = res.int64(i, 5);
+            if (!res.is_null(i, 6)) r.media = media_json(res.text(i, 6));
         }
         return out;
     });
@@ -100,7 +111,8 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
     return with_db([&](pg::connection& c) {
         const auto r = c.exec(
             "SELECT m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body,"
-            "       coalesce(m.type, ''), coalesce(m.reply_to, 0), c.members_version, coalesce(m.ref, 0)"
+            "       coalesce(m.type, ''), coalesce(m.reply_to, 0), c.members_version, coalesce(m.ref, 0),"
+            "       (SELECT mqchat_media_json(md) FROM media md WHERE md.id = m.media_id)"
             "  FROM conversations c"
             "  LEFT JOIN conversation_outbox o ON o.conv_id = c.id"
             "  JOIN messages m ON m.conv_id = c.id AND m.seq > coalesce(o.published_seq, 0)"
@@ -122,6 +134,7 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
             m.reply_to = r.int64(i, 7);
             m.members_version = r.int64(i, 8);
             m.ref = r.int64(i, 9);
+            if (!r.is_null(i, 10)) m.media = media_json(r.text(i, 10));
             out.push_back(std::move(m));
         }
         return out;

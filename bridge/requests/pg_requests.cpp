@@ -10,8 +10,9 @@ namespace mqchat::bridge {
 using namespace request_helpers;
 
 pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed,
-                         visitor_token_settings visitor_tokens, replica_settings replica)
+                         visitor_token_settings visitor_tokens, replica_settings replica, media_settings media)
     : conninfo_(std::move(conninfo)), topics_(topics), visitor_tokens_(std::move(visitor_tokens)),
+      media_(std::move(media)),
       queue_changed_(std::move(queue_changed)),
       replica_(replica.conninfo.empty() ? nullptr
                                         : std::make_unique<read_replica>(replica.conninfo, replica.max_lag)),
@@ -52,7 +53,9 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::f
                {"desk.assistant", &pg_requests::desk_assistant},
                {"desk.handoff", &pg_requests::desk_handoff},
                {"desk.to_bot", &pg_requests::desk_to_bot},
-               {"desk.card", &pg_requests::desk_card}} {}
+               {"desk.card", &pg_requests::desk_card},
+               {"media.upload", &pg_requests::media_upload},
+               {"media.url", &pg_requests::media_url}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/pg.hpp"
 #include "common/topics.hpp"
@@ -41,13 +42,26 @@ struct replica_settings {
     std::chrono::milliseconds max_lag{2000};
 };
 
+/// Attachments (docs/media.md): where the media service is, the secret its
+/// URLs are signed with, and the server's policy (a desk may narrow it).
+/// Empty base_url: media.upload and media.url refuse.
+struct media_settings {
+    std::string base_url; ///< what clients use, e.g. https://chat.example.com/media-service
+    std::string url_secret;
+    std::int64_t max_bytes = 25 << 20;
+    std::vector<std::string> types;
+    std::int64_t quota_bytes_per_day = std::int64_t(500) << 20;
+    int upload_ttl_s = 600;
+    int url_ttl_s = 3600;
+};
+
 class pg_requests : public request_handler {
 public:
     /// `queue_changed` (may be empty) is called after a request put a support
     /// conversation in a desk's queue or freed an agent's capacity (the desk
     /// router then runs at once rather than at its next round).
     pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed = {},
-                visitor_token_settings visitor_tokens = {}, replica_settings replica = {});
+                visitor_token_settings visitor_tokens = {}, replica_settings replica = {}, media_settings media = {});
     std::vector<outgoing_message> handle(const rpc::request& r) override;
     bool answers(std::string_view name) const override {
         return methods_.find(name) != methods_.end() || name == "desk.visit";
@@ -102,6 +116,9 @@ private:
     method_outcome desk_handoff(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_to_bot(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_card(pg::connection& db, const rpc::request& r, std::int64_t me);
+    // Attachments (requests_media.cpp).
+    method_outcome media_upload(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome media_url(pg::connection& db, const rpc::request& r, std::int64_t me);
     /// A web visitor's identity and conversation (requests_visitors.cpp):
     /// called before the caller has a row of its own, so without `me`.
     method_outcome desk_visit(pg::connection& db, const rpc::request& r);
@@ -111,6 +128,7 @@ private:
     std::string conninfo_;
     const topic_names& topics_;
     visitor_token_settings visitor_tokens_;
+    media_settings media_;
     std::unique_ptr<pg::connection> db_;
     std::function<void()> queue_changed_;
     std::unique_ptr<read_replica> replica_; ///< null: every request on the primary

@@ -95,6 +95,10 @@ stored_message message_from_row(const pg::result& r, int row, int first_col) {
         std::string why;
         json::parse(r.text(row, first_col + 12), m.reactions, why);
     }
+    if (!r.is_null(row, first_col + 13)) {
+        std::string why;
+        json::parse(r.text(row, first_col + 13), m.media, why);
+    }
     return m;
 }
 

@@ -47,7 +47,8 @@ bool conv_param(pg::connection& db, const Json::Value& params, std::int64_t me, 
                 method_outcome& error);
 
 // A message as history shows it: its current text (after edits), whether it
-// was edited or deleted, the members it mentions, and its reactions.
+// was edited or deleted, the members it mentions, its reactions, and its
+// attachment (gone with a deleted message).
 inline constexpr const char* message_columns =
     "m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body, coalesce(m.type, ''),"
     " coalesce(m.reply_to, 0), coalesce(m.ref, 0), m.edited_at IS NOT NULL, m.deleted,"
@@ -55,7 +56,8 @@ inline constexpr const char* message_columns =
     "   WHERE mn.conv_id = m.conv_id AND mn.seq = m.seq),"
     " (SELECT json_object_agg(x.reaction, x.names) FROM (SELECT r.reaction, json_agg(ru.name ORDER BY ru.name) names"
     "   FROM reactions r JOIN users ru ON ru.id = r.user_id WHERE r.conv_id = m.conv_id AND r.seq = m.seq"
-    "   GROUP BY r.reaction) x)";
+    "   GROUP BY r.reaction) x),"
+    " (SELECT mqchat_media_json(md) FROM media md WHERE md.id = m.media_id AND NOT m.deleted)";
 
 /// A row of message_columns, starting at `first_col`.
 stored_message message_from_row(const pg::result& r, int row, int first_col = 0);

@@ -3,7 +3,9 @@
 -- presence the bridge keeps), is not the sender, has not muted the
 -- conversation, and wants this message (its notify setting; mentions from
 -- the mentions table). The payload carries what the sender thread needs:
--- title, body (the text, or "New message" when the member hides previews),
+-- title, body (the text, or "New message" when the member hides previews;
+-- for an attachment "Photo", "Video", "Audio" or the file's name, and the
+-- caption if any),
 -- the ids, and the badge (unread messages in all the member's conversations,
 -- counted up to 999).
 -- Returns the number queued.
@@ -24,7 +26,12 @@ BEGIN
         SELECT DISTINCT (e ->> 'conv')::bigint AS conv_id, (e ->> 'seq')::bigint AS seq
           FROM jsonb_array_elements(stored) e
     ), m AS MATERIALIZED (
-        SELECT msg.conv_id, msg.seq, msg.sender_id, msg.body, c.kind, c.title
+        SELECT msg.conv_id, msg.seq, msg.sender_id, c.kind, c.title,
+               CASE WHEN msg.media_id IS NULL THEN msg.body
+                    ELSE CASE msg.type WHEN 'image' THEN 'Photo' WHEN 'video' THEN 'Video' WHEN 'audio' THEN 'Audio'
+                                       ELSE coalesce((SELECT md.declared_name FROM media md WHERE md.id = msg.media_id), 'File')
+                         END || CASE WHEN msg.body <> '' THEN ': ' || msg.body ELSE '' END
+               END AS body
           FROM s
           JOIN messages msg ON msg.conv_id = s.conv_id AND msg.seq = s.seq
           JOIN conversations c ON c.id = msg.conv_id

@@ -1,6 +1,6 @@
 -- Stores a batch of sends in order, in the caller's transaction. `batch` is a
 -- JSON array of {"conv", "sender", "id", "body", "type"?, "reply_to"?, "ref"?,
--- "guest"?}. One result row per element, same order (idx from 0):
+-- "media"?, "guest"?}. One result row per element, same order (idx from 0):
 --   stored          new message with its seq and ts; `mentions` lists the
 --                   members named in it (@name); `members_version` is the
 --                   conversation's membership version the message was
@@ -11,6 +11,10 @@
 --   no_conversation the conversation does not exist; nothing stored
 --   bad_ref         `ref` names no message, a deleted one, or an event
 --   not_author      only the sender edits or deletes a message
+--   bad_media       "media" names no upload of the sender's for this
+--                   conversation that is ready and not yet in a message
+-- A stored attachment comes back in `media` (mqchat_media_json), and its
+-- upload is tied to the message (media.seq): members may download it now.
 -- An element with "guest": true whose sender does not exist yet creates the
 -- guest and its membership in that conversation (unless the name was erased).
 -- Replies, mentions, edits, deletes and reactions: docs/protocol.md,
@@ -30,7 +34,7 @@
 -- trigger on messages only fills in a vector that is missing); the mention
 -- scan runs only for bodies with an '@'.
 CREATE OR REPLACE FUNCTION mqchat_store_batch(batch jsonb)
-RETURNS TABLE (idx int, status text, seq bigint, ts bigint, mentions text[], members_version bigint)
+RETURNS TABLE (idx int, status text, seq bigint, ts bigint, mentions text[], members_version bigint, media jsonb)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -52,6 +56,9 @@ DECLARE
     v_type      text;
     v_ref       bigint;
     v_body      text;
+    v_media     text;
+    v_media_out jsonb;
+    v_searched  text;            -- what search finds: the text, and an attachment's name
     v_search    regconfig := mqchat_search_config();
     o_sender    bigint;
     o_type      text;
@@ -77,10 +84,12 @@ BEGIN
         ts := NULL;
         mentions := NULL;
         members_version := NULL;
+        media := NULL;
         v_conv := (m ->> 'conv')::bigint;
         v_type := m ->> 'type';
         v_ref := (m ->> 'ref')::bigint;
         v_body := coalesce(m ->> 'body', '');
+        v_media := m ->> 'media';
         IF v_locked IS DISTINCT FROM v_conv THEN
             IF v_locked IS NOT NULL THEN
                 v_lasts[k] := v_last;
@@ -145,13 +154,29 @@ BEGIN
                 CONTINUE;
             END IF;
         END IF;
+        v_media_out := NULL;
+        v_searched := v_body;
+        IF v_media IS NOT NULL THEN
+            -- Only the uploader's own, checked upload for this conversation,
+            -- once: a second message cannot take it over.
+            UPDATE media md SET seq = v_last + 1
+             WHERE md.id = v_media AND md.conv_id = v_conv AND md.uploader_id = v_sender
+               AND md.status = 'ready' AND md.seq IS NULL
+            RETURNING mqchat_media_json(md), md.declared_name INTO v_media_out, v_searched;
+            IF NOT FOUND THEN
+                status := 'bad_media';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            v_searched := v_body || ' ' || v_searched;
+        END IF;
 
         v_last := v_last + 1;
         v_seq := v_last;
         v_ts := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
-        INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts, search)
+        INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts, search, media_id)
         VALUES (v_conv, v_seq, v_sender, m ->> 'id', v_body, v_type, (m ->> 'reply_to')::bigint, v_ref, v_ts,
-                to_tsvector(v_search, v_body));
+                to_tsvector(v_search, v_searched), v_media);
 
         IF v_type = 'edit' THEN
             UPDATE messages SET body = v_body, edited_at = v_ts, search = to_tsvector(v_search, v_body)
@@ -190,6 +215,7 @@ BEGIN
         seq := v_seq;
         ts := v_ts;
         members_version := v_version;
+        media := v_media_out;
         RETURN NEXT;
     END LOOP;
     IF v_locked IS NOT NULL THEN

@@ -1,0 +1,403 @@
+// The bridge's side of attachments (docs/media.md) against the real stack:
+// media.upload grants (policy per server and per desk, quotas, open
+// uploads, members only), messages of type image/file that name an upload
+// (only the sender's own, ready, for that conversation, once), what members
+// receive and what history, search and pushes show, and media.url (members
+// only, not once the message is deleted). The media service's own checks
+// and the bytes are media_test's; here a row is made ready by SQL as the
+// service would (mark_ready), so each rule of the bridge is seen alone.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <json/json.h>
+#include <mqtt_protocol.h>
+
+#include <memory>
+#include <thread>
+
+#include "common/json.hpp"
+#include "common/media_url.hpp"
+#include "common/pg.hpp"
+#include "support/rpc_caller.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* secret = "0123456789abcdef0123456789abcdef-media-test";
+constexpr const char* base_url = "http://media.test:8080/m";
+
+struct fixture {
+    chat_stack stack{"media-requests"};
+    std::int64_t conv = 0, other_conv = 0;
+    fixture() {
+        for (const char* u : {"alice", "bob", "carol"}) stack.add_user(u, std::string("pw-") + u);
+        write_secret_file(stack.dir.path() + "/media.secret", secret);
+        stack.restart_bridge({std::string("media_base_url ") + base_url + "/",
+                              "media_url_secret_file " + stack.dir.path() + "/media.secret",
+                              "media_max_bytes 1000000", "media_types image/*, application/pdf, text/plain",
+                              "media_quota_bytes_per_day 3000000"});
+        conv = stack.create_conv({"alice", "bob"}, "photos");
+        other_conv = stack.create_conv({"alice", "carol"}, "elsewhere");
+    }
+};
+fixture& shared() {
+    static auto f = std::make_unique<fixture>();
+    return *f;
+}
+
+struct caller : rpc_caller {
+    explicit caller(const std::string& user) : rpc_caller(shared().stack.port(), user, "pw-" + user) {}
+};
+
+std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
+
+Json::Value grant(caller& c, std::int64_t conv, const std::string& name, const std::string& type, std::int64_t size) {
+    return c.call("media.upload", params({{"conv", Json::Int64(conv)}, {"name", name}, {"type", type}, {"size", Json::Int64(size)}}));
+}
+
+/// What the media service does once the bytes passed its checks.
+void mark_ready(const std::string& id, const std::string& mime, std::int64_t size, int width = 0, int height = 0) {
+    pg::connection db(shared().stack.conninfo());
+    db.exec("UPDATE media SET status = 'ready', mime = $2, size = $3, width = nullif($4::int, 0),"
+            " height = nullif($5::int, 0), sha256 = repeat('a', 64),"
+            " thumb_sha256 = CASE WHEN $4::int > 0 THEN repeat('b', 64) END, thumb_mime = 'image/jpeg', ready_at = now()"
+            " WHERE id = $1",
+            {id, mime, std::to_string(size), std::to_string(width), std::to_string(height)});
+}
+
+/// Publishes a send and returns what the inbox says of it: the ack or the error.
+Json::Value send(caller& c, std::int64_t conv, const Json::Value& envelope) {
+    const std::string id = envelope["id"].asString();
+    c.client->publish("chat/conv/" + std::to_string(conv) + "/send", json::write(envelope));
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        for (auto it = c.notices.begin(); it != c.notices.end(); ++it)
+            if ((*it)["ack"].asString() == id || (*it)["id"].asString() == id) {
+                Json::Value v = *it;
+                c.notices.erase(it);
+                return v;
+            }
+        received r;
+        if (c.client->wait_message(r, 200ms, c.inbox())) {
+            Json::Value v;
+            std::string why;
+            if (json::parse(r.payload, v, why)) c.notices.push_back(v);
+        }
+    }
+    throw std::runtime_error("no ack or error for " + id);
+}
+
+Json::Value media_send(const std::string& id, const std::string& type, const std::string& media,
+                       const std::string& caption = "") {
+    Json::Value v(Json::objectValue);
+    v["id"] = id;
+    v["type"] = type;
+    v["media"] = media;
+    if (!caption.empty()) v["body"] = caption;
+    return v;
+}
+
+std::int64_t count(const std::string& sql, const pg::params& args = {}) {
+    pg::connection db(shared().stack.conninfo());
+    return db.exec(sql, args).int64(0, 0);
+}
+
+} // namespace
+
+class media_requests_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(media_requests_test);
+    CPPUNIT_TEST(upload_grant_is_a_signed_single_upload_url);
+    CPPUNIT_TEST(grants_follow_the_servers_and_the_desks_policy);
+    CPPUNIT_TEST(quota_and_open_uploads_are_limited_per_user);
+    CPPUNIT_TEST(bad_grant_requests_change_nothing);
+    CPPUNIT_TEST(attachment_reaches_members_history_search_and_push);
+    CPPUNIT_TEST(attachment_must_be_the_senders_ready_upload_for_that_conversation_once);
+    CPPUNIT_TEST(download_urls_for_members_only_and_not_after_delete);
+    CPPUNIT_TEST(plugin_refuses_malformed_attachments);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void upload_grant_is_a_signed_single_upload_url() {
+        caller alice("alice");
+        const Json::Value g = grant(alice, shared().conv, "holiday.jpg", "image/jpeg", 123456);
+        CPPUNIT_ASSERT_MESSAGE(g.toStyledString(), g.isMember("result"));
+        const std::string id = g["result"]["media"].asString();
+        CPPUNIT_ASSERT(media_url::valid_media_id(id));
+        CPPUNIT_ASSERT_EQUAL(std::string("PUT"), g["result"]["method"].asString());
+        const std::int64_t expires_s = g["result"]["expires"].asInt64() / 1000;
+        const std::string expected = std::string(base_url) + media_url::signed_path(secret, media_url::upload, id, expires_s);
+        CPPUNIT_ASSERT_EQUAL(expected, g["result"]["upload_url"].asString());
+        // About upload_ttl_s (600 s) from now.
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        CPPUNIT_ASSERT(expires_s > now + 500 && expires_s <= now + 601);
+        // The row holds the grant and its policy, and nothing that is not known yet.
+        pg::connection db(shared().stack.conninfo());
+        const auto row = db.exec("SELECT md.status, md.declared_name, md.declared_type, md.declared_size, md.max_bytes,"
+                                 " array_to_string(md.allowed_types, ','), md.conv_id, u.name, md.sha256 IS NULL, md.seq IS NULL"
+                                 " FROM media md JOIN users u ON u.id = md.uploader_id WHERE md.id = $1",
+                                 {id});
+        CPPUNIT_ASSERT_EQUAL(1, row.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("pending"), row.str(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::string("holiday.jpg"), row.str(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::string("image/jpeg"), row.str(0, 2));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(123456), row.int64(0, 3));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1000000), row.int64(0, 4));
+        CPPUNIT_ASSERT_EQUAL(std::string("image/*,application/pdf,text/plain"), row.str(0, 5));
+        CPPUNIT_ASSERT_EQUAL(shared().conv, row.int64(0, 6));
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), row.str(0, 7));
+        CPPUNIT_ASSERT(row.boolean(0, 8) && row.boolean(0, 9));
+    }
+
+    void grants_follow_the_servers_and_the_desks_policy() {
+        caller alice("alice");
+        CPPUNIT_ASSERT_EQUAL(std::string("too_large"), code_of(grant(alice, shared().conv, "big.jpg", "image/jpeg", 1000001)));
+        CPPUNIT_ASSERT(grant(alice, shared().conv, "just.jpg", "image/jpeg", 1000000).isMember("result"));
+        CPPUNIT_ASSERT(grant(alice, shared().conv, "any.heic", "image/heic", 10).isMember("result")); // image/* allows it
+        CPPUNIT_ASSERT_EQUAL(std::string("type_not_allowed"),
+                             code_of(grant(alice, shared().conv, "tool.exe", "application/x-dosexec", 10)));
+        CPPUNIT_ASSERT_EQUAL(std::string("type_not_allowed"),
+                             code_of(grant(alice, shared().conv, "page.html", "text/html", 10)));
+
+        // A desk narrows it for its support conversations.
+        const std::string ci = shared().stack.conninfo();
+        admin_ok(ci, {"desk", "create", "photos-desk", "--title", "Photo help"});
+        pg::connection db(ci);
+        db.exec("UPDATE desks SET media_max_bytes = 5000, media_types = '{image/png}' WHERE name = 'photos-desk'");
+        const std::int64_t support = shared().stack.create_conv({"alice", "bob"}, "support");
+        db.exec("INSERT INTO support_conversations (conv_id, desk_id, status, closed_at)"
+                " SELECT $1, id, 'closed', now() FROM desks WHERE name = 'photos-desk'",
+                {std::to_string(support)});
+        CPPUNIT_ASSERT_EQUAL(std::string("type_not_allowed"), code_of(grant(alice, support, "a.jpg", "image/jpeg", 100)));
+        CPPUNIT_ASSERT_EQUAL(std::string("too_large"), code_of(grant(alice, support, "a.png", "image/png", 5001)));
+        const Json::Value ok = grant(alice, support, "a.png", "image/png", 5000);
+        CPPUNIT_ASSERT_MESSAGE(ok.toStyledString(), ok.isMember("result"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(5000), ok["result"]["max_bytes"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), count("SELECT count(*) FROM media WHERE id = $1 AND allowed_types = '{image/png}'"
+                                                    " AND max_bytes = 5000",
+                                                    {ok["result"]["media"].asString()}));
+    }
+
+    void quota_and_open_uploads_are_limited_per_user() {
+        caller bob("bob");
+        // 20 open uploads at most (each row is a grant nobody finished yet).
+        for (int i = 0; i < 20; ++i) {
+            const Json::Value g = grant(bob, shared().conv, "f" + std::to_string(i) + ".txt", "text/plain", 10);
+            CPPUNIT_ASSERT_MESSAGE(g.toStyledString(), g.isMember("result"));
+        }
+        CPPUNIT_ASSERT_EQUAL(std::string("rate_limited"), code_of(grant(bob, shared().conv, "more.txt", "text/plain", 10)));
+        // Finished ones no longer count as open; the bytes of the day do count.
+        pg::connection db(shared().stack.conninfo());
+        db.exec("UPDATE media SET status = 'ready', mime = 'text/plain', size = 10, sha256 = repeat('c', 64)"
+                " WHERE uploader_id = (SELECT id FROM users WHERE name = 'bob')");
+        CPPUNIT_ASSERT(grant(bob, shared().conv, "big1.pdf", "application/pdf", 1000000).isMember("result"));
+        CPPUNIT_ASSERT(grant(bob, shared().conv, "big2.pdf", "application/pdf", 1000000).isMember("result"));
+        // 2,000,200 used or granted of 3,000,000.
+        const Json::Value over = grant(bob, shared().conv, "big3.pdf", "application/pdf", 1000000);
+        CPPUNIT_ASSERT_EQUAL(std::string("quota_exceeded"), code_of(over));
+        CPPUNIT_ASSERT(over["error"]["message"].asString().find("3000000") != std::string::npos);
+        CPPUNIT_ASSERT(grant(bob, shared().conv, "fits.pdf", "application/pdf", 999000).isMember("result"));
+        // Uploads older than a day are not counted.
+        db.exec("UPDATE media SET created_at = now() - interval '25 hours'"
+                " WHERE uploader_id = (SELECT id FROM users WHERE name = 'bob')");
+        CPPUNIT_ASSERT(grant(bob, shared().conv, "tomorrow.pdf", "application/pdf", 1000000).isMember("result"));
+    }
+
+    void bad_grant_requests_change_nothing() {
+        caller carol("carol");
+        const std::int64_t before = count("SELECT count(*) FROM media");
+        // Not a member of alice and bob's conversation.
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(grant(carol, shared().conv, "x.jpg", "image/jpeg", 10)));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(grant(carol, 999999, "x.jpg", "image/jpeg", 10)));
+        const std::int64_t conv = shared().other_conv;
+        for (const char* name : {"", "../../etc/passwd", "a/b.jpg", "a\\b.jpg", "line\nbreak.jpg", ".."})
+            CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(grant(carol, conv, name, "image/jpeg", 10)));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(grant(carol, conv, std::string(256, 'a'), "image/jpeg", 10)));
+        for (const char* type : {"", "image", "IMAGE/JPEG", "image/jpeg; charset=x", "image/jpeg/x", "'; DROP TABLE media; --"})
+            CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(grant(carol, conv, "x.jpg", type, 10)));
+        for (std::int64_t size : {std::int64_t(0), std::int64_t(-5)})
+            CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(grant(carol, conv, "x.jpg", "image/jpeg", size)));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(carol.call("media.upload", params({{"conv", Json::Int64(conv)}, {"name", "x.jpg"},
+                                                                        {"type", "image/jpeg"}, {"size", "10"}}))));
+        // Hostile SQL in a name is a name.
+        const Json::Value g = grant(carol, conv, "x'); DELETE FROM media; --.jpg", "image/jpeg", 10);
+        CPPUNIT_ASSERT(g.isMember("result"));
+        CPPUNIT_ASSERT_EQUAL(before + 1, count("SELECT count(*) FROM media"));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"), code_of(carol.call("media.url", params({{"media", "nope"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(carol.call("media.url", params({{"media", Json::Value(Json::arrayValue)}}))));
+    }
+
+    void attachment_reaches_members_history_search_and_push() {
+        caller alice("alice"), bob("bob");
+        const std::int64_t conv = shared().conv;
+        const std::string msg_topic = "chat/conv/" + std::to_string(conv) + "/msg";
+        CPPUNIT_ASSERT_EQUAL(1, bob.client->subscribe(msg_topic));
+        const std::string photo = grant(alice, conv, "sunset.jpg", "image/jpeg", 2000)["result"]["media"].asString();
+        mark_ready(photo, "image/jpeg", 1800, 640, 480);
+        const std::string doc = grant(alice, conv, "Quarterly report.pdf", "application/pdf", 3000)["result"]["media"].asString();
+        mark_ready(doc, "application/pdf", 2900);
+
+        const Json::Value ack = send(alice, conv, media_send("m-photo", "image", photo, "the view from the hill"));
+        CPPUNIT_ASSERT_MESSAGE(ack.toStyledString(), ack.isMember("seq"));
+        const std::int64_t photo_seq = ack["seq"].asInt64();
+        const Json::Value ack2 = send(alice, conv, media_send("m-doc", "file", doc));
+        CPPUNIT_ASSERT_MESSAGE(ack2.toStyledString(), ack2.isMember("seq"));
+
+        // Bob gets the attachment as the service checked it.
+        received r;
+        Json::Value got;
+        std::string why;
+        CPPUNIT_ASSERT(bob.client->wait_message(r, 10s, msg_topic));
+        CPPUNIT_ASSERT(json::parse(r.payload, got, why));
+        CPPUNIT_ASSERT_EQUAL(std::string("image"), got["type"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("the view from the hill"), got["body"].asString());
+        CPPUNIT_ASSERT_EQUAL(photo, got["media"]["id"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("image/jpeg"), got["media"]["mime"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1800), got["media"]["size"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(640, got["media"]["width"].asInt());
+        CPPUNIT_ASSERT_EQUAL(480, got["media"]["height"].asInt());
+        CPPUNIT_ASSERT(got["media"]["thumb"].asBool());
+        CPPUNIT_ASSERT_EQUAL(std::string("sunset.jpg"), got["media"]["name"].asString());
+        CPPUNIT_ASSERT(bob.client->wait_message(r, 10s, msg_topic));
+        CPPUNIT_ASSERT(json::parse(r.payload, got, why));
+        CPPUNIT_ASSERT_EQUAL(std::string("file"), got["type"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string(""), got["body"].asString());
+        CPPUNIT_ASSERT(!got["media"].isMember("width"));
+        CPPUNIT_ASSERT(!got["media"]["thumb"].asBool());
+        // The upload now belongs to the message.
+        CPPUNIT_ASSERT_EQUAL(photo_seq, count("SELECT seq FROM media WHERE id = $1", {photo}));
+
+        // History shows them the same way; search finds the caption and the file's name.
+        const Json::Value h = bob.call("history", params({{"conv", Json::Int64(conv)}, {"limit", 5}}));
+        bool saw_photo = false;
+        for (const auto& m : h["result"]["messages"])
+            if (m["id"].asString() == "m-photo") {
+                saw_photo = true;
+                CPPUNIT_ASSERT_EQUAL(photo, m["media"]["id"].asString());
+                CPPUNIT_ASSERT_EQUAL(640, m["media"]["width"].asInt());
+            }
+        CPPUNIT_ASSERT(saw_photo);
+        const Json::Value s1 = bob.call("search", params({{"q", "hill"}}));
+        CPPUNIT_ASSERT_MESSAGE(s1.toStyledString(), s1["result"]["hits"].size() == 1);
+        CPPUNIT_ASSERT_EQUAL(photo, s1["result"]["hits"][0]["message"]["media"]["id"].asString());
+        const Json::Value s2 = bob.call("search", params({{"q", "quarterly"}}));
+        CPPUNIT_ASSERT_MESSAGE(s2.toStyledString(), s2["result"]["hits"].size() == 1);
+        CPPUNIT_ASSERT_EQUAL(std::string("m-doc"), s2["result"]["hits"][0]["message"]["id"].asString());
+
+        // A push says "Photo" (with the caption) or the file's name, never a URL.
+        pg::connection db(shared().stack.conninfo());
+        db.exec("INSERT INTO push_devices (user_id, platform, token, app_id) SELECT id, 'fcm', 'tok-bob-media', 'app' FROM users WHERE name = 'bob'");
+        db.exec("DELETE FROM presence WHERE user_id = (SELECT id FROM users WHERE name = 'bob')");
+        db.exec("UPDATE members SET notify = 'all' WHERE conv_id = $1", {std::to_string(conv)});
+        const auto pushed = db.exec("SELECT mqchat_queue_push(jsonb_build_array(jsonb_build_object('conv', $1::bigint, 'seq', $2::bigint),"
+                                    " jsonb_build_object('conv', $1::bigint, 'seq', $3::bigint)))",
+                                    {std::to_string(conv), std::to_string(photo_seq), std::to_string(ack2["seq"].asInt64())});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), pushed.int64(0, 0));
+        const auto bodies = db.exec("SELECT payload ->> 'body' FROM push_queue WHERE conv_id = $1 ORDER BY seq",
+                                    {std::to_string(conv)});
+        CPPUNIT_ASSERT_EQUAL(2, bodies.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("Photo: the view from the hill"), bodies.str(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::string("Quarterly report.pdf"), bodies.str(1, 0));
+        db.exec("DELETE FROM push_queue WHERE conv_id = $1", {std::to_string(conv)});
+        db.exec("DELETE FROM push_devices WHERE token = 'tok-bob-media'");
+    }
+
+    void attachment_must_be_the_senders_ready_upload_for_that_conversation_once() {
+        caller alice("alice"), bob("bob");
+        const std::int64_t conv = shared().conv;
+        const std::int64_t stored_before = count("SELECT count(*) FROM messages");
+        const std::string pending = grant(alice, conv, "p.jpg", "image/jpeg", 10)["result"]["media"].asString();
+        // Not ready yet (the bytes never came, or were refused).
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(alice, conv, media_send("b-1", "image", pending))));
+        pg::connection db(shared().stack.conninfo());
+        db.exec("UPDATE media SET status = 'refused', refusal = 'polyglot' WHERE id = $1", {pending});
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(alice, conv, media_send("b-2", "image", pending))));
+        // Someone else's upload.
+        const std::string alices = grant(alice, conv, "a.jpg", "image/jpeg", 10)["result"]["media"].asString();
+        mark_ready(alices, "image/jpeg", 10, 1, 1);
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(bob, conv, media_send("b-3", "image", alices))));
+        // For another conversation.
+        const std::string elsewhere = grant(alice, shared().other_conv, "e.jpg", "image/jpeg", 10)["result"]["media"].asString();
+        mark_ready(elsewhere, "image/jpeg", 10, 1, 1);
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(alice, conv, media_send("b-4", "image", elsewhere))));
+        // Unknown id.
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"),
+                             code_of(send(alice, conv, media_send("b-5", "file", std::string(32, 'f')))));
+        CPPUNIT_ASSERT_EQUAL(stored_before, count("SELECT count(*) FROM messages"));
+        // Once: the first message takes it; its resend is a duplicate (the same seq), another message cannot.
+        const Json::Value first = send(alice, conv, media_send("b-6", "image", alices));
+        CPPUNIT_ASSERT_MESSAGE(first.toStyledString(), first.isMember("seq"));
+        const Json::Value again = send(alice, conv, media_send("b-6", "image", alices));
+        CPPUNIT_ASSERT_EQUAL(first["seq"].asInt64(), again["seq"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(alice, conv, media_send("b-7", "image", alices))));
+        CPPUNIT_ASSERT_EQUAL(stored_before + 1, count("SELECT count(*) FROM messages"));
+        CPPUNIT_ASSERT_EQUAL(first["seq"].asInt64(), count("SELECT seq FROM media WHERE id = $1", {alices}));
+    }
+
+    void download_urls_for_members_only_and_not_after_delete() {
+        caller alice("alice"), bob("bob"), carol("carol");
+        const std::int64_t conv = shared().conv;
+        const std::string id = grant(alice, conv, "cat.png", "image/png", 10)["result"]["media"].asString();
+        mark_ready(id, "image/png", 10, 2, 2);
+        // Before it is sent, only the uploader may see it (a preview).
+        CPPUNIT_ASSERT(alice.call("media.url", params({{"media", id}})).isMember("result"));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(bob.call("media.url", params({{"media", id}}))));
+        const Json::Value ack = send(alice, conv, media_send("u-1", "image", id));
+        const Json::Value u = bob.call("media.url", params({{"media", id}}));
+        CPPUNIT_ASSERT_MESSAGE(u.toStyledString(), u.isMember("result"));
+        const Json::Value& m = u["result"]["media"][0];
+        const std::int64_t exp = m["expires"].asInt64() / 1000;
+        CPPUNIT_ASSERT_EQUAL(std::string(base_url) + media_url::signed_path(secret, media_url::media, id, exp), m["url"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string(base_url) + media_url::signed_path(secret, media_url::thumb, id, exp),
+                             m["thumb_url"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("image/png"), m["mime"].asString());
+        CPPUNIT_ASSERT(media_url::verify(secret, media_url::media, id, std::to_string(exp),
+                                         media_url::signature(secret, media_url::media, id, exp), exp - 10) ==
+                       media_url::check::ok);
+        // Not a member: nothing, not even whether it exists; a list leaves it out.
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(carol.call("media.url", params({{"media", id}}))));
+        Json::Value ids(Json::arrayValue);
+        ids.append(id);
+        ids.append(std::string(32, '0'));
+        const Json::Value list = carol.call("media.url", params({{"media", ids}}));
+        CPPUNIT_ASSERT_EQUAL(0u, list["result"]["media"].size());
+        CPPUNIT_ASSERT_EQUAL(1u, bob.call("media.url", params({{"media", ids}}))["result"]["media"].size());
+        // Deleted by its sender: gone from history and from media.url.
+        Json::Value del(Json::objectValue);
+        del["id"] = "u-1-del";
+        del["type"] = "delete";
+        del["ref"] = ack["seq"];
+        CPPUNIT_ASSERT(send(alice, conv, del).isMember("seq"));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(bob.call("media.url", params({{"media", id}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.call("media.url", params({{"media", id}}))));
+        const Json::Value h = bob.call("history", params({{"conv", Json::Int64(conv)}, {"after", Json::Int64(ack["seq"].asInt64() - 1)}, {"limit", 1}}));
+        CPPUNIT_ASSERT(h["result"]["messages"][0]["deleted"].asBool());
+        CPPUNIT_ASSERT(!h["result"]["messages"][0].isMember("media"));
+    }
+
+    void plugin_refuses_malformed_attachments() {
+        caller alice("alice");
+        const std::int64_t conv = shared().conv;
+        const std::string topic = "chat/conv/" + std::to_string(conv) + "/send";
+        const std::int64_t before = count("SELECT count(*) FROM messages");
+        for (const char* payload : {
+                 R"({"id":"x-1","type":"image"})",                                            // no media
+                 R"({"id":"x-2","type":"image","media":"not-an-id"})",                        // not an id
+                 R"({"id":"x-3","type":"image","media":12345})",                              // not a string
+                 R"({"id":"x-4","body":"hi","media":"0123456789abcdef0123456789abcdef"})",     // media on a text
+                 R"({"id":"x-5","type":"file","media":"0123456789ABCDEF0123456789ABCDEF"})",  // upper case
+                 R"({"id":"x-6","type":"edit","ref":1,"body":"x","media":"0123456789abcdef0123456789abcdef"})"}) {
+            CPPUNIT_ASSERT_EQUAL(int(MQTT_RC_NOT_AUTHORIZED), alice.client->publish(topic, payload));
+            CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), alice.notice_error());
+        }
+        CPPUNIT_ASSERT_EQUAL(before, count("SELECT count(*) FROM messages"));
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(media_requests_test);
