@@ -16,11 +16,28 @@ namespace mqchat::media {
 namespace {
 
 using curl_ptr = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
+using slist_ptr = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
 
-curl_ptr signed_handle(const s3_settings& s, const std::string& url) {
-    curl_ptr c(curl_easy_init(), &curl_easy_cleanup);
-    if (!c) throw storage_error("cannot start a curl handle");
-    CURL* h = c.get();
+/// SHA-256 of no bytes: the payload hash of GET, HEAD and DELETE.
+constexpr const char* empty_payload = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// A curl handle with the request's SigV4 signing set up, and its header list.
+struct signed_request {
+    curl_ptr handle{nullptr, &curl_easy_cleanup};
+    slist_ptr headers{nullptr, &curl_slist_free_all};
+    CURL* get() const { return handle.get(); }
+};
+
+/// `payload_sha256`: the body's SHA-256 (hex), sent as x-amz-content-sha256
+/// and signed: S3 requires the header and checks the body against it.
+/// curl 7.88 signs a header the caller sets, and hashes nothing itself for
+/// a body read from a file, so it is ours to give.
+signed_request signed_handle(const s3_settings& s, const std::string& url, const std::string& payload_sha256,
+                             const char* content_type = nullptr) {
+    signed_request r;
+    r.handle.reset(curl_easy_init());
+    if (!r.handle) throw storage_error("cannot start a curl handle");
+    CURL* h = r.get();
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -28,7 +45,11 @@ curl_ptr signed_handle(const s3_settings& s, const std::string& url) {
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, provider.c_str()); // copied by curl
     curl_easy_setopt(h, CURLOPT_USERNAME, s.access_key.c_str());
     curl_easy_setopt(h, CURLOPT_PASSWORD, s.secret_key.c_str());
-    return c;
+    curl_slist* list = curl_slist_append(nullptr, ("x-amz-content-sha256: " + payload_sha256).c_str());
+    if (content_type) list = curl_slist_append(list, (std::string("Content-Type: ") + content_type).c_str());
+    r.headers.reset(list);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    return r;
 }
 
 size_t keep_text(char* data, size_t size, size_t n, void* out) {
@@ -67,7 +88,7 @@ public:
         std::string error;
     };
 
-    s3_reader(curl_ptr handle, std::uint64_t offset) : handle_(std::move(handle)), offset_(offset) {
+    s3_reader(signed_request request, std::uint64_t offset) : request_(std::move(request)), offset_(offset) {
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) != 0) throw storage_error(std::string("cannot make a pipe: ") + std::strerror(errno));
         read_end_ = fds[0];
@@ -110,10 +131,10 @@ private:
         const std::size_t len = size * n;
         if (len == 2 && data[0] == '\r' && data[1] == '\n' && !self->head_set_) {
             long status = 0;
-            curl_easy_getinfo(self->handle_.get(), CURLINFO_RESPONSE_CODE, &status);
+            curl_easy_getinfo(self->request_.get(), CURLINFO_RESPONSE_CODE, &status);
             if (status == 100) return len;
             curl_off_t cl = -1;
-            curl_easy_getinfo(self->handle_.get(), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+            curl_easy_getinfo(self->request_.get(), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
             self->head_set_ = true;
             self->head_.set_value(head{status, static_cast<std::int64_t>(cl), ""});
             if (status != 200 && status != 206) return 0; // not the bytes: stop here
@@ -133,7 +154,7 @@ private:
         return size * n;
     }
     void run() {
-        CURL* h = handle_.get();
+        CURL* h = request_.get();
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &on_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, this);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &on_body);
@@ -152,7 +173,7 @@ private:
         if (thread_.joinable()) thread_.join();
     }
 
-    curl_ptr handle_;
+    signed_request request_;
     std::uint64_t offset_, length_ = 0, done_ = 0;
     long status_ = 0;
     int read_end_ = -1, write_end_ = -1;
@@ -178,28 +199,20 @@ void s3_storage::put(const std::filesystem::path& file, const std::string& sha25
     std::error_code ec;
     const auto size = std::filesystem::file_size(file, ec);
     if (ec) throw storage_error("cannot stat " + file.string() + ": " + ec.message());
-    auto c = signed_handle(settings_, url_of("blobs/" + sha256));
+    // The key is the body's SHA-256: the payload hash S3 checks the bytes against.
+    auto c = signed_handle(settings_, url_of("blobs/" + sha256), sha256, "application/octet-stream");
     curl_easy_setopt(c.get(), CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c.get(), CURLOPT_READDATA, in.get());
     curl_easy_setopt(c.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
     curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout_ms));
-    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/octet-stream");
-    curl_easy_setopt(c.get(), CURLOPT_HTTPHEADER, headers);
     std::string body;
-    long status = 0;
-    try {
-        status = perform(c.get(), "S3 PUT", &body);
-    } catch (...) {
-        curl_slist_free_all(headers);
-        throw;
-    }
-    curl_slist_free_all(headers);
+    const long status = perform(c.get(), "S3 PUT", &body);
     if (status != 200) throw storage_error(status_error("S3 PUT", status, body));
 }
 
 std::unique_ptr<blob_reader> s3_storage::open(const std::string& sha256, std::uint64_t offset, std::uint64_t length) {
     if (!valid_sha256(sha256)) throw storage_error("not a blob key: '" + sha256 + "'");
-    auto c = signed_handle(settings_, url_of("blobs/" + sha256));
+    auto c = signed_handle(settings_, url_of("blobs/" + sha256), empty_payload);
     // No overall timeout: a large download to a slow client may take long;
     // a stalled server is caught by the low-speed limit.
     curl_easy_setopt(c.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -218,7 +231,7 @@ std::unique_ptr<blob_reader> s3_storage::open(const std::string& sha256, std::ui
 
 bool s3_storage::exists(const std::string& sha256) {
     if (!valid_sha256(sha256)) throw storage_error("not a blob key: '" + sha256 + "'");
-    auto c = signed_handle(settings_, url_of("blobs/" + sha256));
+    auto c = signed_handle(settings_, url_of("blobs/" + sha256), empty_payload);
     curl_easy_setopt(c.get(), CURLOPT_NOBODY, 1L);
     curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout_ms));
     const long status = perform(c.get(), "S3 HEAD");
@@ -229,7 +242,7 @@ bool s3_storage::exists(const std::string& sha256) {
 
 void s3_storage::remove(const std::string& sha256) {
     if (!valid_sha256(sha256)) throw storage_error("not a blob key: '" + sha256 + "'");
-    auto c = signed_handle(settings_, url_of("blobs/" + sha256));
+    auto c = signed_handle(settings_, url_of("blobs/" + sha256), empty_payload);
     curl_easy_setopt(c.get(), CURLOPT_CUSTOMREQUEST, "DELETE");
     curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout_ms));
     std::string body;
@@ -239,7 +252,7 @@ void s3_storage::remove(const std::string& sha256) {
 
 std::string s3_storage::probe() {
     try {
-        auto c = signed_handle(settings_, url_of("probe/readyz"));
+        auto c = signed_handle(settings_, url_of("probe/readyz"), "UNSIGNED-PAYLOAD");
         static const char text[] = "ok";
         struct source {
             const char* data;

@@ -50,7 +50,7 @@ sweeper::result sweeper::sweep_once() {
     svc_.metrics.swept_.with({"rows"}).inc(out.rows);
     svc_.metrics.swept_.with({"blobs"}).inc(out.blobs);
     if (out.rows > 0 || out.blobs > 0)
-        log::info() << "swept " << out.rows << " uploads and " << out.blobs << " blobs no one refers to";
+        log::info() << "swept " << out.rows << " uploads and " << out.blobs << " blobs (" << svc_.store.describe() << ")";
     return out;
 }
 
