@@ -49,7 +49,8 @@ public:
         std::filesystem::create_directory(var_);
         std::filesystem::permissions(var_, std::filesystem::perms::all); // PostgreSQL runs as postgres
         for (const char* name : {"MQCHAT_MQTT_PORT", "MQCHAT_WS_PORT", "MQCHAT_TLS_PORT", "MQCHAT_WSS_PORT",
-                                 "MQCHAT_PG_PORT", "MQCHAT_METRICS_PORT", "MQCHAT_PLUGIN_METRICS_PORT"}) {
+                                 "MQCHAT_PG_PORT", "MQCHAT_METRICS_PORT", "MQCHAT_PLUGIN_METRICS_PORT",
+                                 "MQCHAT_MEDIA_PORT", "MQCHAT_MEDIA_METRICS_PORT"}) {
             ports_.emplace_back(name, free_port());
             env_.push_back(std::string(name) + "=" + std::to_string(ports_.back().second));
         }
@@ -281,6 +282,29 @@ public:
                 const auto plugin =
                     http_get("http://127.0.0.1:" + std::to_string(s.port("MQCHAT_PLUGIN_METRICS_PORT")) + "/metrics");
                 CPPUNIT_ASSERT_MESSAGE(plugin.body, sample_value(plugin.body, "mqchat_logins_total{outcome=\"accepted\"}") >= 1);
+                // Attachments work out of the box: chat_cli uploads a file
+                // through the media service scripts/run started, and fetches it back.
+                const std::string media = "http://127.0.0.1:" + std::to_string(s.port("MQCHAT_MEDIA_METRICS_PORT"));
+                CPPUNIT_ASSERT_MESSAGE(s.output(), has(s.output(), media + "/metrics"));
+                CPPUNIT_ASSERT_EQUAL(200L, http_get(media + "/readyz").status);
+                const std::string note = s.file("note.txt"), back = s.file("note-back.txt");
+                write_file(note, "the keys are under the mat\n");
+                const std::string uri = "tcp://127.0.0.1:" + std::to_string(s.port("MQCHAT_MQTT_PORT"));
+                const std::vector<std::string> cli{bin_dir() + "/chat_cli", "--uri", uri, "--user", "alice", "--password",
+                                                   "alice-pw"};
+                std::string said;
+                auto with = [&](std::vector<std::string> more) {
+                    std::vector<std::string> argv = cli;
+                    argv.insert(argv.end(), more.begin(), more.end());
+                    return run_command(argv, said);
+                };
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(said, 0, with({"attach", "--conv", "1", note, "--caption", "for bob"}));
+                CPPUNIT_ASSERT_MESSAGE(said, has(said, "stored as #2"));
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(said, 0, with({"history", "--conv", "1"}));
+                CPPUNIT_ASSERT_MESSAGE(said, has(said, "[file note.txt, 27 B, id "));
+                const std::string id = said.substr(said.find(", id ") + 5, 32);
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(said, 0, with({"fetch", id, "--out", back}));
+                CPPUNIT_ASSERT_EQUAL(read_file(note), read_file(back));
             }
             CPPUNIT_ASSERT_EQUAL(143, s.stop(SIGTERM));
             CPPUNIT_ASSERT(read_file(local) == mine);
