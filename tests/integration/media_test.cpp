@@ -12,7 +12,6 @@
 #include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <vips/vips.h>
 
 #include <algorithm>
 #include <regex>
@@ -28,6 +27,7 @@
 #include "common/pg.hpp"
 #include "support/http_get.hpp"
 #include "support/servers.hpp"
+#include "support/test_images.hpp"
 
 using namespace mqchat;
 using namespace mqchat::test;
@@ -146,26 +146,6 @@ std::size_t temp_files(const media_service& m) {
     std::error_code ec;
     for (const auto& f : fs::recursive_directory_iterator(m.data_dir() + "/tmp", ec)) n += f.is_regular_file();
     return n;
-}
-
-/// A real JPEG, w × h, from libvips (a gradient, so each size differs).
-std::string make_jpeg(int w, int h) {
-    static const bool started = VIPS_INIT("media_test") == 0;
-    CPPUNIT_ASSERT(started);
-    VipsImage *xy = nullptr, *rgb = nullptr, *u8 = nullptr;
-    CPPUNIT_ASSERT_EQUAL(0, vips_xyz(&xy, w, h, nullptr));
-    VipsImage* bands[3] = {xy, xy, xy};
-    CPPUNIT_ASSERT_EQUAL(0, vips_bandjoin(bands, &rgb, 2, nullptr)); // x, y
-    CPPUNIT_ASSERT_EQUAL(0, vips_cast_uchar(rgb, &u8, nullptr));
-    void* buf = nullptr;
-    std::size_t len = 0;
-    CPPUNIT_ASSERT_EQUAL(0, vips_jpegsave_buffer(u8, &buf, &len, nullptr));
-    std::string out(static_cast<const char*>(buf), len);
-    g_free(buf);
-    g_object_unref(u8);
-    g_object_unref(rgb);
-    g_object_unref(xy);
-    return out;
 }
 
 const std::string pdf = "%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
