@@ -5,13 +5,17 @@
 // receive and what history, search and pushes show, and media.url (members
 // only, not once the message is deleted). The media service's own checks
 // and the bytes are media_test's; here a row is made ready by SQL as the
-// service would (mark_ready), so each rule of the bridge is seen alone.
+// service would (mark_ready), so each rule of the bridge is seen alone —
+// and once the whole way, with the real mqchat-media: a photo uploaded,
+// sent, received, its thumbnail fetched; a refused upload cannot be sent;
+// a deleted photo's bytes are swept.
 
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <json/json.h>
 #include <mqtt_protocol.h>
 
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -19,7 +23,9 @@
 #include "common/media_url.hpp"
 #include "common/pg.hpp"
 #include "support/rpc_caller.hpp"
+#include "support/http_get.hpp"
 #include "support/servers.hpp"
+#include "support/test_images.hpp"
 
 using namespace mqchat;
 using namespace mqchat::test;
@@ -28,15 +34,17 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr const char* secret = "0123456789abcdef0123456789abcdef-media-test";
-constexpr const char* base_url = "http://media.test:8080/m";
 
 struct fixture {
     chat_stack stack{"media-requests"};
+    media_service media{stack.dir, stack.conninfo(), secret, {"sweep_interval_s 1", "orphan_ttl_s 3600"}};
+    const std::string base_url = media.base_url();
     std::int64_t conv = 0, other_conv = 0;
     fixture() {
         for (const char* u : {"alice", "bob", "carol"}) stack.add_user(u, std::string("pw-") + u);
+        media.start();
         write_secret_file(stack.dir.path() + "/media.secret", secret);
-        stack.restart_bridge({std::string("media_base_url ") + base_url + "/",
+        stack.restart_bridge({"media_base_url " + base_url + "/",
                               "media_url_secret_file " + stack.dir.path() + "/media.secret",
                               "media_max_bytes 1000000", "media_types image/*, application/pdf, text/plain",
                               "media_quota_bytes_per_day 3000000"});
@@ -119,6 +127,7 @@ class media_requests_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(download_urls_for_members_only_and_not_after_delete);
     CPPUNIT_TEST(plugin_refuses_malformed_attachments);
     CPPUNIT_TEST(export_lists_uploads_and_erase_detaches_them);
+    CPPUNIT_TEST(a_photo_the_whole_way_through_the_media_service);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -130,7 +139,7 @@ public:
         CPPUNIT_ASSERT(media_url::valid_media_id(id));
         CPPUNIT_ASSERT_EQUAL(std::string("PUT"), g["result"]["method"].asString());
         const std::int64_t expires_s = g["result"]["expires"].asInt64() / 1000;
-        const std::string expected = std::string(base_url) + media_url::signed_path(secret, media_url::upload, id, expires_s);
+        const std::string expected = shared().base_url + media_url::signed_path(secret, media_url::upload, id, expires_s);
         CPPUNIT_ASSERT_EQUAL(expected, g["result"]["upload_url"].asString());
         // About upload_ttl_s (600 s) from now.
         const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -362,8 +371,8 @@ public:
         CPPUNIT_ASSERT_MESSAGE(u.toStyledString(), u.isMember("result"));
         const Json::Value& m = u["result"]["media"][0];
         const std::int64_t exp = m["expires"].asInt64() / 1000;
-        CPPUNIT_ASSERT_EQUAL(std::string(base_url) + media_url::signed_path(secret, media_url::media, id, exp), m["url"].asString());
-        CPPUNIT_ASSERT_EQUAL(std::string(base_url) + media_url::signed_path(secret, media_url::thumb, id, exp),
+        CPPUNIT_ASSERT_EQUAL(shared().base_url + media_url::signed_path(secret, media_url::media, id, exp), m["url"].asString());
+        CPPUNIT_ASSERT_EQUAL(shared().base_url + media_url::signed_path(secret, media_url::thumb, id, exp),
                              m["thumb_url"].asString());
         CPPUNIT_ASSERT_EQUAL(std::string("image/png"), m["mime"].asString());
         CPPUNIT_ASSERT(media_url::verify(secret, media_url::media, id, std::to_string(exp),
@@ -437,6 +446,77 @@ public:
                                                     {sent, unsent}));
         caller alice("alice");
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.call("media.url", params({{"media", sent}}))));
+    }
+
+    void a_photo_the_whole_way_through_the_media_service() {
+        caller alice("alice"), bob("bob"), carol("carol");
+        const std::int64_t conv = shared().conv;
+        const std::string msg_topic = "chat/conv/" + std::to_string(conv) + "/msg";
+        CPPUNIT_ASSERT_EQUAL(1, bob.client->subscribe(msg_topic));
+        const std::string photo = make_jpeg(1200, 800);
+        const Json::Value g = grant(alice, conv, "IMG_0001.jpg", "image/jpeg", static_cast<std::int64_t>(photo.size()));
+        CPPUNIT_ASSERT_MESSAGE(g.toStyledString(), g.isMember("result"));
+        const std::string id = g["result"]["media"].asString();
+        const auto put = http_request("PUT", g["result"]["upload_url"].asString(), {"Content-Type: image/jpeg"}, photo);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(put.body, 200L, put.status);
+        Json::Value checked;
+        std::string why;
+        CPPUNIT_ASSERT(json::parse(put.body, checked, why));
+        CPPUNIT_ASSERT_EQUAL(1200, checked["width"].asInt());
+        CPPUNIT_ASSERT(checked["thumb"].asBool());
+
+        const Json::Value ack = send(alice, conv, media_send("w-1", "image", id, "our street"));
+        CPPUNIT_ASSERT_MESSAGE(ack.toStyledString(), ack.isMember("seq"));
+        received r;
+        Json::Value got;
+        CPPUNIT_ASSERT(bob.client->wait_message(r, 10s, msg_topic));
+        CPPUNIT_ASSERT(json::parse(r.payload, got, why));
+        CPPUNIT_ASSERT_EQUAL(id, got["media"]["id"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("image/jpeg"), got["media"]["mime"].asString());
+        CPPUNIT_ASSERT_EQUAL(800, got["media"]["height"].asInt());
+
+        // Bob fetches the thumbnail and the photo with the URLs media.url signs.
+        const Json::Value u = bob.call("media.url", params({{"media", id}}));
+        CPPUNIT_ASSERT_MESSAGE(u.toStyledString(), u.isMember("result"));
+        const auto thumb = http_get(u["result"]["media"][0]["thumb_url"].asString());
+        CPPUNIT_ASSERT_EQUAL(200L, thumb.status);
+        CPPUNIT_ASSERT(thumb.body.size() > 100 && thumb.body.size() < photo.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("\xff\xd8\xff"), thumb.body.substr(0, 3)); // a JPEG
+        const auto full = http_get(u["result"]["media"][0]["url"].asString());
+        CPPUNIT_ASSERT_EQUAL(200L, full.status);
+        CPPUNIT_ASSERT_EQUAL(got["media"]["size"].asInt64(), static_cast<std::int64_t>(full.body.size()));
+        // Carol, not a member, gets no URL; a forged one is refused by the service.
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(carol.call("media.url", params({{"media", id}}))));
+        std::string forged = u["result"]["media"][0]["url"].asString();
+        forged.back() = forged.back() == '0' ? '1' : '0';
+        CPPUNIT_ASSERT_EQUAL(403L, http_get(forged).status);
+
+        // A file the service refuses (text that says it is a PNG) cannot be sent.
+        const std::string fake = "this is not a picture at all\n";
+        const Json::Value g2 = grant(alice, conv, "cat.png", "image/png", static_cast<std::int64_t>(fake.size()));
+        const auto refused = http_request("PUT", g2["result"]["upload_url"].asString(), {}, fake);
+        CPPUNIT_ASSERT_MESSAGE(refused.body, refused.status >= 400 && refused.status < 500);
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"),
+                             code_of(send(alice, conv, media_send("w-2", "image", g2["result"]["media"].asString()))));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), count("SELECT count(*) FROM messages WHERE client_id = 'w-2'"));
+
+        // Deleted: the sweeper takes the row and its bytes; the old URL answers 404.
+        const std::string sha = [&] {
+            pg::connection db(shared().stack.conninfo());
+            return db.exec("SELECT sha256 FROM media WHERE id = $1", {id}).str(0, 0);
+        }();
+        const std::string blob = shared().media.data_dir() + "/blobs/" + sha.substr(0, 2) + "/" + sha;
+        CPPUNIT_ASSERT(std::filesystem::exists(blob));
+        Json::Value del(Json::objectValue);
+        del["id"] = "w-1-del";
+        del["type"] = "delete";
+        del["ref"] = ack["seq"];
+        CPPUNIT_ASSERT(send(alice, conv, del).isMember("seq"));
+        const auto deadline = std::chrono::steady_clock::now() + 15s;
+        while (std::filesystem::exists(blob) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_MESSAGE(shared().media.log(), !std::filesystem::exists(blob));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), count("SELECT count(*) FROM media WHERE id = $1", {id}));
+        CPPUNIT_ASSERT_EQUAL(404L, http_get(u["result"]["media"][0]["url"].asString()).status);
     }
 };
 
