@@ -3,8 +3,9 @@
 // Feeds arbitrary bytes to parse_send (max_payload 16384) and parse_stamped
 // and checks, besides "no crash, no sanitizer report":
 //  - an accepted send has the documented shape: id of 1-64 printable ASCII,
-//    non-empty UTF-8 body without NUL, type a short safe word or empty,
-//    reply_to >= 0, no sender, not a guest;
+//    UTF-8 body without NUL (non-empty but for a delete, an unreaction and
+//    an attachment), type a short safe word or empty, reply_to >= 0, media
+//    (32 hex digits) exactly on attachment types, no sender, not a guest;
 //  - stamp_send of an accepted send gives JSON that parse_stamped accepts
 //    with the same id, body, type, reply_to, sender and guest flag, and that
 //    stamping that again gives the same bytes;
@@ -24,6 +25,7 @@
 
 #include "common/envelope.hpp"
 #include "common/json.hpp"
+#include "common/media_url.hpp"
 #include "common/names.hpp"
 
 using namespace mqchat;
@@ -43,13 +45,16 @@ bool valid_client_id(std::string_view id) {
 
 void check_fields(const send_envelope& e) {
     check(valid_client_id(e.id));
-    check(!e.body.empty() && valid_utf8(e.body));
+    const bool may_be_empty = e.type == message_type::delete_ || e.type == message_type::unreaction || is_media_type(e.type);
+    check((may_be_empty || !e.body.empty()) && valid_utf8(e.body));
+    check(is_media_type(e.type) ? media_url::valid_media_id(e.media) : e.media.empty());
     check(e.type.empty() || (e.type.size() <= max_type_length && valid_user_name(e.type)));
     check(e.reply_to >= 0);
 }
 
 bool same_fields(const send_envelope& a, const send_envelope& b) {
-    return a.id == b.id && a.body == b.body && a.type == b.type && a.reply_to == b.reply_to;
+    return a.id == b.id && a.body == b.body && a.type == b.type && a.reply_to == b.reply_to && a.ref == b.ref &&
+           a.media == b.media;
 }
 
 /// stamp_send -> parse_stamped gives back what went in; stamping is stable.
