@@ -127,6 +127,8 @@ inspection inspect(const std::filesystem::path& upload, std::string_view declare
                       "the file has " + std::to_string(size) + " bytes; at most " +
                           std::to_string(policy.max_bytes) + " are accepted");
     const std::string bytes = read_all(upload);
+    if (bytes.size() > policy.max_bytes) // it grew since file_size(): the bytes read are what count
+        return refuse(std::move(r), refusal::too_large, "the file is larger than " + std::to_string(policy.max_bytes) + " bytes");
 
     // The bytes say what the file is; the name and the declared type only
     // have to agree with them.

@@ -113,12 +113,26 @@ image_extent gif_end(std::string_view b) {
     }
 }
 
+/// Which bitstreams a WebP's chunks hold (an animation's frames too).
+void webp_bitstreams(std::string_view b, std::size_t pos, std::size_t end, bool& lossless, bool& lossy) {
+    while (pos + 8 <= end) {
+        const std::string_view fourcc = b.substr(pos, 4);
+        const std::uint64_t size = le32(b, pos + 4);
+        if (fourcc == "VP8L") lossless = true;
+        if (fourcc == "VP8 ") lossy = true;
+        if (fourcc == "ANMF" && size >= 16) webp_bitstreams(b, pos + 8 + 16, std::min<std::uint64_t>(end, pos + 8 + size), lossless, lossy);
+        pos += 8 + size + (size & 1);
+    }
+}
+
 image_extent webp_end(std::string_view b) {
     if (b.size() < 16) return truncated();
     if (b.substr(0, 4) != "RIFF" || b.substr(8, 4) != "WEBP") return malformed();
     const std::uint64_t end = 8 + std::uint64_t{le32(b, 4)};
     if (end > b.size()) return truncated();
-    return {status::complete, static_cast<std::size_t>(end), b.substr(12, 4) == "VP8L"};
+    bool lossless = false, lossy = false;
+    webp_bitstreams(b, 12, static_cast<std::size_t>(end), lossless, lossy);
+    return {status::complete, static_cast<std::size_t>(end), lossless && !lossy};
 }
 
 bool iequals_at(std::string_view hay, std::size_t pos, std::string_view lower_needle) {

@@ -187,6 +187,7 @@ class media_inspect_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(png_with_alpha_gets_a_webp_thumbnail);
     CPPUNIT_TEST(animated_gif_stays_animated);
     CPPUNIT_TEST(webp_is_reencoded);
+    CPPUNIT_TEST(progressive_jpeg_and_lossless_webp);
     CPPUNIT_TEST(files_are_stored_as_they_came);
     CPPUNIT_TEST(empty_and_too_large);
     CPPUNIT_TEST(type_must_be_allowed);
@@ -282,6 +283,22 @@ public:
         CPPUNIT_ASSERT_EQUAL(40, thumb.height()); // the first frame, not the strip
     }
 
+    void progressive_jpeg_and_lossless_webp() {
+        // Several scans, each with its own entropy-coded data, before EOI.
+        const std::string progressive =
+            take(picture(300, 200).jpegsave_buffer(VImage::option()->set("interlace", true)));
+        const inspection p = run(progressive, "p.jpg", "image/jpeg");
+        CPPUNIT_ASSERT_MESSAGE(p.message, p.ok());
+        CPPUNIT_ASSERT_EQUAL(300, p.width);
+        // A lossless WebP stays lossless (VP8L).
+        const std::string lossless = take(picture(64, 64).webpsave_buffer(VImage::option()->set("lossless", true)));
+        const inspection w = run(lossless, "l.webp", "image/webp");
+        CPPUNIT_ASSERT_MESSAGE(w.message, w.ok());
+        CPPUNIT_ASSERT(detail::find_image_end("image/webp", lossless).lossless);
+        CPPUNIT_ASSERT(test::read_file(w.stored.string()).find("VP8L") != std::string::npos);
+        CPPUNIT_ASSERT(!detail::find_image_end("image/webp", webp(64, 64)).lossless);
+    }
+
     void webp_is_reencoded() {
         const inspection r = run(webp(1000, 500), "x.webp", "image/webp");
         CPPUNIT_ASSERT_MESSAGE(r.message, r.ok());
@@ -366,7 +383,7 @@ public:
         const auto took = std::chrono::steady_clock::now() - started;
         CPPUNIT_ASSERT_EQUAL(std::string(refusal::too_many_pixels), r.refusal);
         // Decoding 400 million pixels would take seconds and 400 MB.
-        CPPUNIT_ASSERT(took < std::chrono::milliseconds(500));
+        CPPUNIT_ASSERT(took < std::chrono::seconds(2));
         CPPUNIT_ASSERT(!std::filesystem::exists(dir_->file("stored.png")));
 
         // The budget counts every frame of an animation.
