@@ -75,7 +75,7 @@ inspection inspect_image(inspection r, std::string_view bytes, const inspect_pol
     // Another file hidden behind the image, or inside it, is what a
     // polyglot is; re-encoding would drop it, but such an upload is not an
     // accident and is refused whole.
-    if (!detail::trailing_is_padding(bytes.substr(extent.end)))
+    if (!detail::trailing_is_tolerated(r.mime, bytes.substr(extent.end)))
         return refuse(std::move(r), refusal::polyglot,
                       std::to_string(bytes.size() - extent.end) + " bytes follow the end of the image");
     if (const std::string_view marker = detail::foreign_marker(bytes); !marker.empty())

@@ -164,7 +164,16 @@ image_extent find_image_end(std::string_view mime, std::string_view bytes) {
     return malformed();
 }
 
-bool trailing_is_padding(std::string_view trailing) {
+namespace {
+bool samsung_trailer(std::string_view t) {
+    if (t.size() < 12 || t.substr(t.size() - 4) != "SEFT") return false;
+    const std::uint64_t directory = le32(t, t.size() - 8);
+    return directory + 8 <= t.size() && t.substr(t.size() - 8 - directory, 4) == "SEFH";
+}
+} // namespace
+
+bool trailing_is_tolerated(std::string_view mime, std::string_view trailing) {
+    if (mime == "image/jpeg" && samsung_trailer(trailing)) return true;
     return trailing.size() <= max_padding &&
            std::all_of(trailing.begin(), trailing.end(),
                        [](char c) { return c == '\0' || static_cast<std::uint8_t>(c) == 0xFF; });
@@ -176,6 +185,7 @@ std::string_view foreign_marker(std::string_view bytes) {
     for (std::size_t pos = bytes.find('<'); pos != std::string_view::npos; pos = bytes.find('<', pos + 1))
         for (std::string_view m : markup)
             if (iequals_at(bytes, pos, m)) return m;
+    if (bytes.find("%PDF-") != std::string_view::npos) return "a PDF document";
     static constexpr std::string_view zip{"PK\x03\x04", 4};
     for (std::size_t pos = bytes.find(zip); pos != std::string_view::npos; pos = bytes.find(zip, pos + 1))
         if (plausible_zip_header(bytes, pos)) return "a ZIP archive";

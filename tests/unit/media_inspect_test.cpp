@@ -441,8 +441,27 @@ public:
         CPPUNIT_ASSERT_EQUAL(polyglot, run(php, "a.png", "image/png").refusal); // before IEND
         // Data after a PNG's IEND.
         CPPUNIT_ASSERT_EQUAL(polyglot, run(png(20, 20) + "trailing payload", "a.png", "image/png").refusal);
-        // A little padding, as some cameras leave, is not a second file.
+        // A PDF hidden in a JPEG comment (readers look for %PDF- in the
+        // first KB).
+        std::string with_pdf = j;
+        const std::string pdf_start = pdf().substr(0, 60);
+        with_pdf.insert(2, std::string("\xFF\xFE\x00", 3) + static_cast<char>(pdf_start.size() + 2) + pdf_start);
+        CPPUNIT_ASSERT_EQUAL(polyglot, run(with_pdf, "a.jpg", "image/jpeg").refusal);
+        // A little padding, as some cameras leave, is not a second file;
+        // nor is the trailer of Samsung's cameras (data, "SEFH" directory,
+        // its length, "SEFT").
         CPPUNIT_ASSERT(run(j + std::string(64, '\0'), "a.jpg", "image/jpeg").ok());
+        std::string seft = "\x00\x00\x01\x0AImage_UTC_Data1700000000000";
+        const std::string directory = std::string("SEFH\x6A\x00\x00\x00\x01\x00\x00\x00", 12) + std::string(12, '\x01');
+        seft += directory;
+        le(seft, static_cast<std::uint32_t>(directory.size()), 4);
+        seft += "SEFT";
+        const inspection samsung = run(j + seft, "20240101_120000.jpg", "image/jpeg");
+        CPPUNIT_ASSERT_MESSAGE(samsung.message, samsung.ok());
+        CPPUNIT_ASSERT(test::read_file(samsung.stored.string()).find("SEF") == std::string::npos);
+        // A fake one that is a ZIP is still a ZIP.
+        CPPUNIT_ASSERT_EQUAL(polyglot, run(j + zip("x.js", "alert(1)") + directory + seft.substr(seft.size() - 8),
+                                           "a.jpg", "image/jpeg").refusal);
     }
 
     void svg_and_html() {
