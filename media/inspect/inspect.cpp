@@ -75,7 +75,7 @@ inspection inspect_image(inspection r, std::string_view bytes, const inspect_pol
     // Another file hidden behind the image, or inside it, is what a
     // polyglot is; re-encoding would drop it, but such an upload is not an
     // accident and is refused whole.
-    if (!detail::trailing_is_padding(bytes.substr(extent.end)))
+    if (!detail::trailing_is_tolerated(r.mime, bytes.substr(extent.end)))
         return refuse(std::move(r), refusal::polyglot,
                       std::to_string(bytes.size() - extent.end) + " bytes follow the end of the image");
     if (const std::string_view marker = detail::foreign_marker(bytes); !marker.empty())
@@ -127,6 +127,8 @@ inspection inspect(const std::filesystem::path& upload, std::string_view declare
                       "the file has " + std::to_string(size) + " bytes; at most " +
                           std::to_string(policy.max_bytes) + " are accepted");
     const std::string bytes = read_all(upload);
+    if (bytes.size() > policy.max_bytes) // it grew since file_size(): the bytes read are what count
+        return refuse(std::move(r), refusal::too_large, "the file is larger than " + std::to_string(policy.max_bytes) + " bytes");
 
     // The bytes say what the file is; the name and the declared type only
     // have to agree with them.

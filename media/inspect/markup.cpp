@@ -18,6 +18,49 @@ std::string folded(std::string_view s) {
     return out;
 }
 
+/// Character references resolved as a browser would inside an attribute
+/// ("&#106;", "&#x6A", "&colon;"), so that they hide nothing from folded().
+std::string decoded(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '&') {
+            out.push_back(s[i]);
+            continue;
+        }
+        static constexpr std::pair<std::string_view, char> named[] = {{"&colon;", ':'}, {"&tab;", '\t'}, {"&newline;", '\n'}};
+        bool done = false;
+        for (const auto& [name, c] : named)
+            if (s.substr(i, name.size()) == name) {
+                out.push_back(c), i += name.size() - 1, done = true;
+                break;
+            }
+        if (done) continue;
+        std::size_t j = i + 1;
+        const bool hex = j + 1 < s.size() && s[j] == '#' && s[j + 1] == 'x';
+        if (j >= s.size() || s[j] != '#') {
+            out.push_back('&');
+            continue;
+        }
+        j += hex ? 2 : 1;
+        unsigned long code = 0;
+        std::size_t digits = 0;
+        for (; j < s.size() && digits < 8; ++j, ++digits) {
+            const char c = s[j];
+            const int v = c >= '0' && c <= '9' ? c - '0' : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (v < 0) break;
+            code = code * (hex ? 16 : 10) + static_cast<unsigned long>(v);
+        }
+        if (digits == 0) {
+            out.push_back('&');
+            continue;
+        }
+        if (j < s.size() && s[j] == ';') ++j;
+        out.push_back(code < 128 ? static_cast<char>(code) : '?');
+        i = j - 1;
+    }
+    return out;
+}
+
 std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out)
@@ -113,14 +156,15 @@ std::string_view active_content(std::string_view text, bool links_are_references
     }};
     for (const auto& [tag, why] : elements)
         if (t.find(tag) != std::string::npos) return why;
-    const std::string all = folded(t);
-    if (all.find("javascript:") != std::string::npos || all.find("vbscript:") != std::string::npos)
-        return "a javascript: URL";
     const std::string_view why = each_attribute(t, [&](std::string_view name, std::string_view value) -> std::string_view {
         if (is_event_handler(name)) return "an event handler attribute";
         if (name == "attributename" && value.find("href") != std::string_view::npos) return "an animated link";
+        // In any attribute (an animation's values=, a style's url()), not
+        // only in links; in text ("JavaScript: the good parts") it is words.
+        const std::string url = folded(decoded(value));
+        if (url.find("javascript:") != std::string::npos || url.find("vbscript:") != std::string::npos)
+            return "a javascript: URL";
         if (!is_link(name)) return {};
-        const std::string url = folded(value);
         if (runs(url)) return "a link that runs code";
         if (links_are_references && leaves_document(url)) return "an external reference";
         return {};

@@ -9,7 +9,8 @@
 namespace mqchat::media::detail {
 
 /// What makes `text` active, or "" for nothing. Always refused: <script>,
-/// on…= event handlers, javascript:/vbscript: URLs, <foreignObject>,
+/// on…= event handlers, javascript:/vbscript: URLs in any attribute value
+/// (whitespace and character references do not hide them), <foreignObject>,
 /// embedded frames and objects, DTD entities (they can hide the rest), an
 /// animation of a link. When `links_are_references` (SVG, which a browser
 /// renders as a picture), also any href/src or CSS url() that leaves the

@@ -113,12 +113,26 @@ image_extent gif_end(std::string_view b) {
     }
 }
 
+/// Which bitstreams a WebP's chunks hold (an animation's frames too).
+void webp_bitstreams(std::string_view b, std::size_t pos, std::size_t end, bool& lossless, bool& lossy) {
+    while (pos + 8 <= end) {
+        const std::string_view fourcc = b.substr(pos, 4);
+        const std::uint64_t size = le32(b, pos + 4);
+        if (fourcc == "VP8L") lossless = true;
+        if (fourcc == "VP8 ") lossy = true;
+        if (fourcc == "ANMF" && size >= 16) webp_bitstreams(b, pos + 8 + 16, std::min<std::uint64_t>(end, pos + 8 + size), lossless, lossy);
+        pos += 8 + size + (size & 1);
+    }
+}
+
 image_extent webp_end(std::string_view b) {
     if (b.size() < 16) return truncated();
     if (b.substr(0, 4) != "RIFF" || b.substr(8, 4) != "WEBP") return malformed();
     const std::uint64_t end = 8 + std::uint64_t{le32(b, 4)};
     if (end > b.size()) return truncated();
-    return {status::complete, static_cast<std::size_t>(end), b.substr(12, 4) == "VP8L"};
+    bool lossless = false, lossy = false;
+    webp_bitstreams(b, 12, static_cast<std::size_t>(end), lossless, lossy);
+    return {status::complete, static_cast<std::size_t>(end), lossless && !lossy};
 }
 
 bool iequals_at(std::string_view hay, std::size_t pos, std::string_view lower_needle) {
@@ -150,7 +164,16 @@ image_extent find_image_end(std::string_view mime, std::string_view bytes) {
     return malformed();
 }
 
-bool trailing_is_padding(std::string_view trailing) {
+namespace {
+bool samsung_trailer(std::string_view t) {
+    if (t.size() < 12 || t.substr(t.size() - 4) != "SEFT") return false;
+    const std::uint64_t directory = le32(t, t.size() - 8);
+    return directory + 8 <= t.size() && t.substr(t.size() - 8 - directory, 4) == "SEFH";
+}
+} // namespace
+
+bool trailing_is_tolerated(std::string_view mime, std::string_view trailing) {
+    if (mime == "image/jpeg" && samsung_trailer(trailing)) return true;
     return trailing.size() <= max_padding &&
            std::all_of(trailing.begin(), trailing.end(),
                        [](char c) { return c == '\0' || static_cast<std::uint8_t>(c) == 0xFF; });
@@ -162,6 +185,7 @@ std::string_view foreign_marker(std::string_view bytes) {
     for (std::size_t pos = bytes.find('<'); pos != std::string_view::npos; pos = bytes.find('<', pos + 1))
         for (std::string_view m : markup)
             if (iequals_at(bytes, pos, m)) return m;
+    if (bytes.find("%PDF-") != std::string_view::npos) return "a PDF document";
     static constexpr std::string_view zip{"PK\x03\x04", 4};
     for (std::size_t pos = bytes.find(zip); pos != std::string_view::npos; pos = bytes.find(zip, pos + 1))
         if (plausible_zip_header(bytes, pos)) return "a ZIP archive";

@@ -21,12 +21,15 @@ struct image_extent {
 image_extent find_image_end(std::string_view mime, std::string_view bytes);
 
 /// What may follow an image's end without making it a polyglot: a little
-/// padding (0x00 or 0xFF, as some cameras and editors leave), nothing else.
-bool trailing_is_padding(std::string_view trailing);
+/// padding (0x00 or 0xFF, as some cameras and editors leave), or — after a
+/// JPEG — the trailer Samsung's cameras append (a directory "SEFH", its
+/// length, "SEFT"), which is on most of their photos. Nothing else. (The
+/// markers below are still looked for in it, and re-encoding drops it.)
+bool trailing_is_tolerated(std::string_view mime, std::string_view trailing);
 
 /// Markers of another format anywhere in the bytes: HTML or PHP that a
-/// browser or server might run (`<script`, `<html`, `<?php`, …, any case)
-/// or a ZIP local file header that looks real (not four random bytes of
+/// browser or server might run (`<script`, `<html`, `<?php`, …, any case),
+/// a PDF header (readers find one anywhere in the first KB), or a ZIP local file header that looks real (not four random bytes of
 /// compressed pixels). Returns what was found, or "" for nothing.
 std::string_view foreign_marker(std::string_view bytes);
 
