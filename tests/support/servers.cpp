@@ -192,6 +192,34 @@ child_process start_daemon(const std::string& program, const std::string& config
 
 void bridge::start() { process_ = start_daemon("mqchat-bridge", config_, log_); }
 
+// ---------------------------------------------------------------- mqchat-media
+
+media_service::media_service(const temp_dir& dir, const std::string& conninfo, const std::string& url_secret,
+                             const std::vector<std::string>& extra_config, const std::string& name)
+    : config_(dir.file(name + ".conf")), log_(dir.file(name + ".log")), data_(dir.file(name + "-data")),
+      port_(free_port()), metrics_port_(free_port()) {
+    write_secret_file(dir.file(name + ".secret"), url_secret + "\n");
+    std::string text = "db_conninfo " + conninfo + "\nlisten 127.0.0.1:" + std::to_string(port_) +
+                       "\nmetrics_listen 127.0.0.1:" + std::to_string(metrics_port_) + "\nurl_secret_file " +
+                       dir.file(name + ".secret") + "\ndata_dir " + data_ + "\n";
+    for (const auto& line : extra_config) text += line + "\n";
+    write_file(config_, text);
+}
+
+media_service::~media_service() { stop(SIGKILL); }
+
+void media_service::start() {
+    process_ = start_daemon("mqchat-media", config_, log_);
+    if (!wait_port(port_, 10000)) throw std::runtime_error("mqchat-media does not listen:\n" + log());
+}
+
+void media_service::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
+
+int media_service::start_expecting_exit() {
+    process_ = child_process({bin_dir() + "/mqchat-media", config_}, log_);
+    return process_.wait_exit(std::chrono::seconds(10));
+}
+
 void bridge::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
 
 // ---------------------------------------------------------------- assistant

@@ -115,6 +115,33 @@ private:
     child_process process_;
 };
 
+/// mqchat-media (docs/media.md) on a free loopback port, with its data
+/// under `dir`/`name`-data and the URL secret in `dir`/`name`.secret;
+/// `extra_config` lines are added to (and may override) the generated ones.
+class media_service {
+public:
+    media_service(const temp_dir& dir, const std::string& conninfo, const std::string& url_secret,
+                  const std::vector<std::string>& extra_config = {}, const std::string& name = "media");
+    ~media_service();
+
+    /// Starts it and waits until it says it runs.
+    void start();
+    void stop(int sig = 15);
+    /// Starts it and expects it to exit (bad settings); returns its exit code.
+    int start_expecting_exit();
+    int port() const { return port_; }
+    int metrics_port() const { return metrics_port_; }
+    std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    const std::string& data_dir() const { return data_; }
+    const std::string& config_path() const { return config_; }
+    std::string log() const { return read_file(log_); }
+
+private:
+    std::string config_, log_, data_;
+    int port_, metrics_port_;
+    child_process process_;
+};
+
 /// Runs mqchat-admin against `conninfo`; returns the exit code.
 int admin(const std::string& conninfo, const std::vector<std::string>& args, std::string& output);
 /// Runs mqchat-admin and throws with its output unless it succeeds.
