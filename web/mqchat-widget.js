@@ -643,8 +643,9 @@
       setState(li, 'failed: ' + e.message);
     }
   }
-  /** The bytes to the media service: resolves with its answer, rejects with its refusal's message. */
-  function putFile(url, file, progress) {
+  /** The bytes to the media service: resolves with its answer, rejects with its refusal's message. A busy
+   * service (503 overloaded or unavailable) keeps the URL usable: tried again, three times at most. */
+  function putFile(url, file, progress, tries = 3) {
     return new Promise((resolve, reject) => {
       const x = new XMLHttpRequest();
       x.open('PUT', url);
@@ -653,6 +654,8 @@
         let r = null;
         try { r = JSON.parse(x.responseText); } catch (e) { /* not JSON */ }
         if (x.status === 200 && r && r.media) resolve(r);
+        else if (x.status === 503 && tries > 1 && r && r.error && /^(overloaded|unavailable)$/.test(r.error.code))
+          setTimeout(() => putFile(url, file, progress, tries - 1).then(resolve, reject), 5000);
         else reject(new Error(r && r.error ? r.error.message : 'the upload was refused (HTTP ' + x.status + ')'));
       };
       x.onerror = () => reject(new Error('the upload did not go through'));
