@@ -57,8 +57,15 @@ const std::vector<std::pair<const char*, const char*>>& sections() {
          "   FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = $1) x"},
         {"messages",
          "SELECT coalesce(json_agg(x ORDER BY x.conv, x.seq), '[]') FROM ("
-         " SELECT conv_id AS conv, seq, ts, client_id AS id, type, body, reply_to, ref, edited_at, deleted"
+         " SELECT conv_id AS conv, seq, ts, client_id AS id, type, body, reply_to, ref, edited_at, deleted, media_id AS media"
          "   FROM messages WHERE sender_id = $1) x"},
+        // Their uploads: what each is and where its bytes are (the media
+        // service's storage holds them under sha256; docs/data-rights.md).
+        {"media",
+         "SELECT coalesce(json_agg(x ORDER BY x.created_at, x.id), '[]') FROM ("
+         " SELECT id, conv_id AS conv, seq, status, declared_name AS name, declared_type, mime, size, width, height,"
+         "        sha256, thumb_sha256, created_at, refusal"
+         "   FROM media WHERE uploader_id = $1) x"},
         {"reactions",
          "SELECT coalesce(json_agg(x ORDER BY x.conv, x.seq, x.reaction), '[]') FROM ("
          " SELECT conv_id AS conv, seq, reaction FROM reactions WHERE user_id = $1) x"},
@@ -162,7 +169,7 @@ void user_erase(pg::connection& db, const std::string& name, bool confirmed, std
     if (sodium_init() < 0) throw failure("libsodium failed to initialise");
     const std::string placeholder = pseudonym();
     struct counts {
-        std::int64_t messages = 0, devices = 0, memberships = 0, support = 0;
+        std::int64_t messages = 0, devices = 0, memberships = 0, support = 0, media = 0;
     } n;
     pg::transaction(db, [&] {
         const found_user u = find_user(db, name, true);
@@ -189,6 +196,12 @@ void user_erase(pg::connection& db, const std::string& name, bool confirmed, std
             {id}).int64(0, 0);
         db.exec("DELETE FROM reactions WHERE user_id = $1", {id});
         db.exec("DELETE FROM mentions WHERE user_id = $1", {id});
+        // Their uploads, sent or not: detached from every conversation, so
+        // no member may fetch them from now on and the media service's
+        // sweeper removes the rows and the bytes at its next round.
+        n.media = db.exec("WITH d AS (UPDATE media SET conv_id = NULL WHERE uploader_id = $1 RETURNING 1)"
+                          " SELECT count(*) FROM d",
+                          {id}).int64(0, 0);
 
         n.devices = db.exec("WITH d AS (DELETE FROM push_devices WHERE user_id = $1 RETURNING 1) SELECT count(*) FROM d",
                             {id}).int64(0, 0);
@@ -253,7 +266,8 @@ void user_erase(pg::connection& db, const std::string& name, bool confirmed, std
         db.exec("INSERT INTO erased_names (name_hash) VALUES (sha256(convert_to($1, 'UTF8'))) ON CONFLICT DO NOTHING",
                 {name});
     });
-    out << "erased " << name << ": " << n.messages << " messages are tombstones now, " << n.devices << " devices, "
+    out << "erased " << name << ": " << n.messages << " messages are tombstones now, " << n.media
+        << " uploads go with the media service's next sweep, " << n.devices << " devices, "
         << n.memberships << " memberships and " << n.support
         << " support conversations' details removed; the account is the placeholder " << placeholder
         << " (banned, no login); the name " << name << " is not given out again\n";

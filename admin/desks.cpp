@@ -174,6 +174,30 @@ void desk_hours(pg::connection& db, const std::string& desk, const std::vector<s
     out << "desk " << desk << (spans.empty() ? " is always open" : " keeps business hours") << " (" << time_zone << ")\n";
 }
 
+void desk_media(pg::connection& db, const std::string& desk, std::int64_t max_bytes,
+                const std::vector<std::string>& types, std::ostream& out) {
+    if (max_bytes < 0) throw failure("--max-bytes must be a positive number of bytes");
+    std::string array = "{";
+    for (const auto& t : types) {
+        const auto slash = t.find('/');
+        const bool family = slash != std::string::npos && t.substr(slash + 1) == "*";
+        const bool ok = slash != std::string::npos && slash > 0 && slash + 1 < t.size() && t.size() <= 100 &&
+                        t.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-./*") == std::string::npos &&
+                        t.find('/', slash + 1) == std::string::npos &&
+                        (family || t.find('*') == std::string::npos);
+        if (!ok) throw failure("'" + t + "' is not a MIME type (image/jpeg) or a family (image/*)");
+        array += (array.size() > 1 ? ",\"" : "\"") + t + "\"";
+    }
+    array += "}";
+    const std::int64_t d = find_desk(db, desk);
+    db.exec("UPDATE desks SET media_max_bytes = nullif($2::bigint, 0),"
+            " media_types = CASE WHEN $3 = '{}' THEN NULL ELSE $3::text[] END WHERE id = $1",
+            {std::to_string(d), std::to_string(max_bytes), array});
+    out << "desk " << desk << " takes files of "
+        << (max_bytes ? std::to_string(max_bytes) + " bytes at most" : std::string("the server's size limit")) << ", "
+        << (types.empty() ? std::string("the server's types") : "types " + array.substr(1, array.size() - 2)) << "\n";
+}
+
 void desk_email(pg::connection& db, const std::string& desk, const std::string& address, std::ostream& out) {
     if (!address.empty() && !valid_email_address(address)) throw failure("invalid e-mail address '" + address + "'");
     const std::int64_t d = find_desk(db, desk);

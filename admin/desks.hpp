@@ -34,6 +34,11 @@ void desk_canned(pg::connection& db, const std::string& desk, const std::string&
 /// "sat,sun=10:00-14:00" in `time_zone` (an IANA name); no specs: always open.
 void desk_hours(pg::connection& db, const std::string& desk, const std::vector<std::string>& specs,
                 const std::string& time_zone, std::ostream& out);
+/// What may be sent in the desk's support conversations (docs/media.md):
+/// at most `max_bytes` per file (0: the server's media_max_bytes) and these
+/// MIME types or families ("image/*"; none: the server's media_types).
+void desk_media(pg::connection& db, const std::string& desk, std::int64_t max_bytes,
+                const std::vector<std::string>& types, std::ostream& out);
 /// Where the desk's offline messages go (empty: it takes none).
 void desk_email(pg::connection& db, const std::string& desk, const std::string& address, std::ostream& out);
 /// Sets the desk's pre-chat form from specs "NAME[:text|email][:required]"

@@ -64,6 +64,9 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
                                             --tz Europe/Berlin; none: always open
   desk email DESK ADDRESS | desk email DESK --off
                                             where visitors' offline messages go (none: no offline form)
+  desk media DESK [--max-bytes N] [--types T,...]
+                                            what visitors and agents may send there (docs/media.md);
+                                            without options: the server's media_max_bytes/media_types
   desk list                                 desks with their waiting and assigned counts
   desk prechat DESK [NAME[:text|email][:required] ...]
                                             the widget's pre-chat form (none: no form)
@@ -187,7 +190,7 @@ int run(std::vector<std::string> args) {
              cmd != "user-token" && cmd != "guest-token" && cmd != "search-language" && cmd != "desk create" &&
              cmd != "desk add-agent" && cmd != "desk remove-agent" && cmd != "desk supervisor" && cmd != "desk list" &&
              cmd != "desk routing" && cmd != "desk canned" && cmd != "desk hours" &&
-             cmd != "desk email" && cmd != "desk identity-secret" && cmd != "desk prechat" && cmd != "site-key create" &&
+             cmd != "desk email" && cmd != "desk media" && cmd != "desk identity-secret" && cmd != "desk prechat" && cmd != "site-key create" &&
              cmd != "site-key revoke" && cmd != "site-key list" && cmd != "desk assistant" && cmd != "desk stats" &&
              cmd != "kb load" && cmd != "kb list" && cmd != "kb match" && cmd != "user export" &&
              cmd != "user erase" && cmd != "retention set" && cmd != "retention list" && cmd != "retention run" &&
@@ -332,6 +335,33 @@ int run(std::vector<std::string> args) {
             else specs.push_back(args[i]);
         }
         desk_hours(db, args[2], specs, zone, std::cout);
+    } else if (cmd == "desk media") {
+        if (args.size() < 3) throw usage_error("desk media needs a DESK");
+        std::int64_t max_bytes = 0;
+        std::vector<std::string> types;
+        for (std::size_t i = 3; i < args.size(); ++i) {
+            if (args[i] == "--max-bytes" && i + 1 < args.size()) {
+                try {
+                    std::size_t used = 0;
+                    max_bytes = std::stoll(args[++i], &used);
+                    if (used != args[i].size() || max_bytes <= 0) throw std::invalid_argument("");
+                } catch (const std::exception&) {
+                    throw usage_error("--max-bytes needs a positive number, not '" + args[i] + "'");
+                }
+            } else if (args[i] == "--types" && i + 1 < args.size()) {
+                std::string list = args[++i];
+                for (std::size_t start = 0; start <= list.size();) {
+                    const auto comma = list.find(',', start);
+                    std::string t = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                    if (!t.empty()) types.push_back(t);
+                    if (comma == std::string::npos) break;
+                    start = comma + 1;
+                }
+            } else {
+                throw usage_error("unexpected argument '" + args[i] + "'");
+            }
+        }
+        desk_media(db, args[2], max_bytes, types, std::cout);
     } else if (cmd == "desk email") {
         need(4);
         desk_email(db, args[2], args[3] == "--off" ? "" : args[3], std::cout);

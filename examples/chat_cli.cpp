@@ -12,16 +12,26 @@
 //   search TEXT [--conv ID]
 //   create --member NAME [--member NAME ...] [--title T]
 //   send --conv ID TEXT                  send and wait for the ack
+//   attach --conv ID FILE [--caption T] [--type MIME]
+//                                        upload a file (media.upload + HTTP PUT) and send it
+//   fetch MEDIA_ID --out FILE            download an attachment (media.url + HTTP GET)
 //   listen --conv ID                     print messages as they come
 //   open --conv ID                       the last page, then live messages; type to send,
-//                                        /more scrolls up, /search TEXT, /quit
+//                                        /more scrolls up, /search TEXT, /attach FILE [caption], /quit
+//
+// Attachments (docs/protocol.md, "Attachments") travel over HTTP with
+// libcurl: the bytes go straight from the file to the media service and
+// back, never through MQTT.
 
 #include <mqtt/async_client.h>
 
+#include <curl/curl.h>
 #include <json/json.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -126,10 +136,15 @@ public:
 
     /// Sends one message and resends it until its ack names it; returns the seq.
     long long send(const std::string& conv, const std::string& text) {
-        const std::string id = random_id("cli-");
         Json::Value env;
-        env["id"] = id;
         env["body"] = text;
+        return send_envelope(conv, env);
+    }
+
+    /// The same for any envelope (an attachment's); `id` is filled in here.
+    long long send_envelope(const std::string& conv, Json::Value env) {
+        const std::string id = random_id("cli-");
+        env["id"] = id;
         const std::string topic = "chat/conv/" + conv + "/send";
         for (int attempt = 0; attempt < 5; ++attempt) {
             client_.publish(topic, compact(env), 1, false)->wait();
@@ -168,6 +183,25 @@ private:
     std::vector<mqtt::const_message_ptr> other_;
 };
 
+/// "183 KB": sizes as people read them.
+std::string human_size(long long bytes) {
+    std::ostringstream os;
+    if (bytes < 1024) os << bytes << " B";
+    else if (bytes < 1024 * 1024) os << (bytes + 512) / 1024 << " KB";
+    else os << (bytes * 10 / (1024 * 1024)) / 10 << "." << (bytes * 10 / (1024 * 1024)) % 10 << " MB";
+    return os.str();
+}
+
+/// "[image IMG_2210.jpg, 1600×1200, 179 KB, id 4f0c…]": an attachment in a line of text.
+std::string attachment_of(const Json::Value& m) {
+    const Json::Value& a = m["media"];
+    std::ostringstream os;
+    os << "[" << m["type"].asString() << " " << a["name"].asString();
+    if (a.isMember("width")) os << ", " << a["width"].asInt() << "×" << a["height"].asInt();
+    os << ", " << human_size(a["size"].asInt64()) << ", id " << a["id"].asString() << "]";
+    return os.str();
+}
+
 std::string line_of(const Json::Value& m) {
     std::ostringstream os;
     os << "#" << m["seq"].asInt64() << " " << m["sender"].asString();
@@ -176,7 +210,9 @@ std::string line_of(const Json::Value& m) {
     if (type == "edit" || type == "delete" || type == "reaction" || type == "unreaction")
         return os.str() + " " + type + " #" + std::to_string(m["ref"].asInt64()) +
                (m["body"].asString().empty() ? "" : ": " + m["body"].asString());
-    os << ": " << m["body"].asString();
+    os << ": ";
+    if (m["media"].isObject()) os << attachment_of(m) << (m["body"].asString().empty() ? "" : " ");
+    os << m["body"].asString();
     if (m["edited"].asBool()) os << " (edited)";
     if (m.isMember("reply_to")) os << "  ↩ #" << m["reply_to"].asInt64();
     for (const auto& r : m["reactions"].getMemberNames()) os << "  " << r << " " << m["reactions"][r].size();
@@ -227,17 +263,117 @@ void show_live(const mqtt::const_message_ptr& m, const std::string& msg_topic, l
     std::cout << line_of(v) << std::endl;
 }
 
+/// Its MIME type from the file's extension (the media service sniffs the
+/// bytes anyway and refuses a mismatch); --type overrides it.
+std::string type_of(const std::string& path) {
+    static const std::map<std::string, std::string> types = {
+        {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"png", "image/png"},  {"gif", "image/gif"},
+        {"webp", "image/webp"}, {"pdf", "application/pdf"}, {"txt", "text/plain"}, {"mp3", "audio/mpeg"},
+        {"ogg", "audio/ogg"},  {"mp4", "video/mp4"},  {"webm", "video/webm"}, {"zip", "application/zip"}};
+    const auto dot = path.rfind('.');
+    std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    const auto it = types.find(ext);
+    return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+std::size_t append_body(char* data, std::size_t size, std::size_t n, void* out) {
+    static_cast<std::string*>(out)->append(data, size * n);
+    return size * n;
+}
+
+/// PUTs `path` to `url` (streamed from the file); returns the HTTP status and fills `reply`.
+long http_put_file(const std::string& url, const std::string& path, const std::string& type, std::string& reply) {
+    FILE* in = std::fopen(path.c_str(), "rb");
+    if (!in) throw failure("cannot read " + path);
+    std::fseek(in, 0, SEEK_END);
+    const long size = std::ftell(in);
+    std::fseek(in, 0, SEEK_SET);
+    CURL* curl = curl_easy_init();
+    curl_slist* headers = curl_slist_append(nullptr, ("Content-Type: " + type).c_str());
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_READDATA, in);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
+    const CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    std::fclose(in);
+    if (rc != CURLE_OK) throw failure(std::string("upload failed: ") + curl_easy_strerror(rc));
+    return status;
+}
+
+std::size_t write_file(char* data, std::size_t size, std::size_t n, void* out) {
+    static_cast<std::ofstream*>(out)->write(data, static_cast<std::streamsize>(size * n));
+    return size * n;
+}
+
+/// Uploads a file and sends it as an attachment; returns the message's seq.
+long long send_attachment(session& s, const std::string& conv, const std::string& path, const std::string& caption,
+                          std::string type) {
+    std::ifstream probe(path, std::ios::binary | std::ios::ate);
+    if (!probe) throw failure("cannot read " + path);
+    const long long size = probe.tellg();
+    if (type.empty()) type = type_of(path);
+    const auto slash = path.rfind('/');
+    Json::Value p;
+    p["conv"] = Json::Int64(std::stoll(conv));
+    p["name"] = slash == std::string::npos ? path : path.substr(slash + 1);
+    p["type"] = type;
+    p["size"] = Json::Int64(size);
+    const Json::Value grant = s.call("media.upload", p);
+    std::string reply;
+    const long status = http_put_file(grant["upload_url"].asString(), path, type, reply);
+    const Json::Value checked = parse(reply);
+    if (status != 200)
+        throw failure("the media service refused " + path + ": " + checked["error"]["code"].asString() + ": " +
+                      checked["error"]["message"].asString());
+    Json::Value env;
+    env["type"] = type.rfind("image/", 0) == 0 ? "image" : "file";
+    env["media"] = grant["media"];
+    if (!caption.empty()) env["body"] = caption;
+    return s.send_envelope(conv, env);
+}
+
+/// Downloads an attachment into `out`.
+void fetch_attachment(session& s, const std::string& media, const std::string& out_path) {
+    Json::Value p;
+    p["media"] = media;
+    const Json::Value r = s.call("media.url", p);
+    std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
+    if (!out) throw failure("cannot write " + out_path);
+    CURL* curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, r["media"][0]["url"].asString().c_str());
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_file);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
+    const CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    if (rc != CURLE_OK || status != 200)
+        throw failure("download failed: " + (rc != CURLE_OK ? std::string(curl_easy_strerror(rc)) : "HTTP " + std::to_string(status)));
+    std::cout << "saved " << r["media"][0]["name"].asString() << " (" << r["media"][0]["mime"].asString() << ", "
+              << human_size(r["media"][0]["size"].asInt64()) << ") as " << out_path << "\n";
+}
+
 int usage() {
     std::cerr << "usage: chat_cli [--uri URI] --user NAME --password PW "
                  "(list | history --conv ID [--before SEQ] [--limit N] | search TEXT [--conv ID] |\n"
-                 "       create --member NAME ... [--title T] | send --conv ID TEXT | listen --conv ID | open --conv ID)\n";
+                 "       create --member NAME ... [--title T] | send --conv ID TEXT |\n"
+                 "       attach --conv ID FILE [--caption T] [--type MIME] | fetch MEDIA_ID --out FILE |\n"
+                 "       listen --conv ID | open --conv ID)\n";
     return 2;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string uri = "tcp://127.0.0.1:1883", user, password, conv, command, text, title;
+    std::string uri = "tcp://127.0.0.1:1883", user, password, conv, command, text, title, caption, type, out;
     std::vector<std::string> members;
     long long before = 0;
     int limit = 20;
@@ -252,13 +388,19 @@ int main(int argc, char** argv) {
         else if (a == "--limit") limit = std::atoi(next().c_str());
         else if (a == "--member") members.push_back(next());
         else if (a == "--title") title = next();
+        else if (a == "--caption") caption = next();
+        else if (a == "--type") type = next();
+        else if (a == "--out") out = next();
         else if (command.empty()) command = a;
         else text = a;
     }
-    const bool needs_conv = command == "history" || command == "send" || command == "listen" || command == "open";
+    const bool needs_conv =
+        command == "history" || command == "send" || command == "listen" || command == "open" || command == "attach";
     if (user.empty() || command.empty() || (needs_conv && conv.empty()) ||
-        ((command == "send" || command == "search") && text.empty()) || (command == "create" && members.empty()))
+        ((command == "send" || command == "search" || command == "attach" || command == "fetch") && text.empty()) ||
+        (command == "create" && members.empty()) || (command == "fetch" && out.empty()))
         return usage();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
 
     try {
         session s(uri, user, password, command);
@@ -279,6 +421,11 @@ int main(int argc, char** argv) {
         } else if (command == "send") {
             const long long seq = s.send(conv, text);
             std::cout << "stored as #" << seq << " in conversation " << conv << "\n";
+        } else if (command == "attach") {
+            const long long seq = send_attachment(s, conv, text, caption, type);
+            std::cout << "stored as #" << seq << " in conversation " << conv << "\n";
+        } else if (command == "fetch") {
+            fetch_attachment(s, text, out);
         } else if (command == "listen" || command == "open") {
             s.client().subscribe(msg_topic, 1)->wait();
             long long last_seq = 0, oldest = 0;
@@ -289,7 +436,7 @@ int main(int argc, char** argv) {
                 p["limit"] = 1;
                 const Json::Value newest = s.call("history", p);
                 if (!newest["messages"].empty()) last_seq = newest["messages"][0]["seq"].asInt64();
-                std::cout << "-- type to send; /more, /search TEXT, /quit --" << std::endl;
+                std::cout << "-- type to send; /more, /search TEXT, /attach FILE [caption], /quit --" << std::endl;
             } else {
                 std::cout << "listening to conversation " << conv << " (Ctrl-C to stop)" << std::endl;
             }
@@ -304,6 +451,11 @@ int main(int argc, char** argv) {
                             if (oldest > 1) oldest = print_history(s, conv, oldest, limit);
                         } else if (line.rfind("/search ", 0) == 0) {
                             print_search(s, line.substr(8), conv);
+                        } else if (line.rfind("/attach ", 0) == 0) {
+                            const std::string rest = line.substr(8);
+                            const auto space = rest.find(' ');
+                            send_attachment(s, conv, rest.substr(0, space),
+                                            space == std::string::npos ? "" : rest.substr(space + 1), "");
                         } else if (!line.empty()) {
                             s.send(conv, line);
                         }

@@ -49,6 +49,7 @@ class bridge_config_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(every_problem_names_its_file_and_key);
     CPPUNIT_TEST(a_missing_file_or_required_key_is_named);
     CPPUNIT_TEST(the_bridge_refuses_to_start_on_a_bad_operator_file);
+    CPPUNIT_TEST(media_settings_are_checked);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -165,6 +166,40 @@ public:
         CPPUNIT_ASSERT_MESSAGE(out, has(out, "fcm_service_account_file: the secret file " + f.dir.file("account.json") +
                                                  " can be read or written by every user (mode 0604)"));
         CPPUNIT_ASSERT_MESSAGE(out, has(out, "smtp_password_file: the secret file " + f.dir.file("smtp.pw") + " is empty"));
+    }
+
+    void media_settings_are_checked() {
+        files f;
+        write_secret_file(f.dir.file("media.secret"), std::string(40, 'k') + "\n");
+        write_file(f.local, "media_base_url https://chat.example.org/media/\nmedia_url_secret_file " +
+                                f.dir.file("media.secret") + "\nmedia_types image/*, application/pdf\nmedia_max_bytes 1000\n");
+        const auto c = bridge::load_config({f.base, f.local});
+        CPPUNIT_ASSERT_EQUAL(std::string("https://chat.example.org/media"), c.media_base_url); // no trailing '/'
+        CPPUNIT_ASSERT_EQUAL(std::string(40, 'k'), c.media_url_secret);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), c.media_types.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("application/pdf"), c.media_types[1]);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1000), c.media_max_bytes);
+        // Each problem named with its option.
+        write_secret_file(f.dir.file("short.secret"), "short\n");
+        write_file(f.local, "media_base_url ftp://x\nmedia_url_secret_file " + f.dir.file("short.secret") +
+                                "\nmedia_types image/jpeg, IMAGE/PNG, text\nmedia_max_bytes 0\nmedia_url_ttl_s 5\n");
+        std::string out;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, bridge_cli({"--check", f.base, f.local}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "media_base_url 'ftp://x' is not an http(s) URL"));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "media_url_secret_file: " + f.dir.file("short.secret") + " holds fewer than 32"));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "media_types: 'IMAGE/PNG' is not a MIME type"));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "media_types: 'text' is not a MIME type"));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "media_max_bytes '0'"));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "media_url_ttl_s '5'"));
+        // A URL without a secret; a secret every user may read.
+        write_file(f.local, "media_base_url http://127.0.0.1:8090\n");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, bridge_cli({"--check", f.base, f.local}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "media_base_url needs media_url_secret_file"));
+        std::filesystem::permissions(f.dir.file("media.secret"), std::filesystem::perms(0644));
+        write_file(f.local, "media_base_url http://127.0.0.1:8090\nmedia_url_secret_file " + f.dir.file("media.secret") + "\n");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, bridge_cli({"--check", f.base, f.local}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, has(out, "media_url_secret_file: the secret file " + f.dir.file("media.secret") +
+                                                 " can be read or written by every user"));
     }
 
     void the_bridge_refuses_to_start_on_a_bad_operator_file() {

@@ -118,6 +118,7 @@ class media_requests_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(attachment_must_be_the_senders_ready_upload_for_that_conversation_once);
     CPPUNIT_TEST(download_urls_for_members_only_and_not_after_delete);
     CPPUNIT_TEST(plugin_refuses_malformed_attachments);
+    CPPUNIT_TEST(export_lists_uploads_and_erase_detaches_them);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -165,8 +166,13 @@ public:
         // A desk narrows it for its support conversations.
         const std::string ci = shared().stack.conninfo();
         admin_ok(ci, {"desk", "create", "photos-desk", "--title", "Photo help"});
+        const std::string said = admin_ok(ci, {"desk", "media", "photos-desk", "--max-bytes", "5000", "--types", "image/png"});
+        CPPUNIT_ASSERT_MESSAGE(said, said.find("5000 bytes at most") != std::string::npos);
+        std::string refusal;
+        CPPUNIT_ASSERT(admin(ci, {"desk", "media", "photos-desk", "--types", "image/png;x"}, refusal) != 0);
+        CPPUNIT_ASSERT_MESSAGE(refusal, refusal.find("not a MIME type") != std::string::npos);
+        CPPUNIT_ASSERT(admin(ci, {"desk", "media", "photos-desk", "--max-bytes", "-1"}, refusal) != 0);
         pg::connection db(ci);
-        db.exec("UPDATE desks SET media_max_bytes = 5000, media_types = '{image/png}' WHERE name = 'photos-desk'");
         const std::int64_t support = shared().stack.create_conv({"alice", "bob"}, "support");
         db.exec("INSERT INTO support_conversations (conv_id, desk_id, status, closed_at)"
                 " SELECT $1, id, 'closed', now() FROM desks WHERE name = 'photos-desk'",
@@ -179,6 +185,9 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1), count("SELECT count(*) FROM media WHERE id = $1 AND allowed_types = '{image/png}'"
                                                     " AND max_bytes = 5000",
                                                     {ok["result"]["media"].asString()}));
+        // Without options the desk takes the server's policy again.
+        admin_ok(ci, {"desk", "media", "photos-desk"});
+        CPPUNIT_ASSERT(grant(alice, support, "a.jpg", "image/jpeg", 6000).isMember("result"));
     }
 
     void quota_and_open_uploads_are_limited_per_user() {
@@ -397,6 +406,37 @@ public:
             CPPUNIT_ASSERT_EQUAL(std::string("invalid_envelope"), alice.notice_error());
         }
         CPPUNIT_ASSERT_EQUAL(before, count("SELECT count(*) FROM messages"));
+    }
+
+    void export_lists_uploads_and_erase_detaches_them() {
+        const std::string ci = shared().stack.conninfo();
+        shared().stack.add_user("dora", "pw-dora");
+        const std::int64_t conv = shared().stack.create_conv({"dora", "alice"}, "dora's");
+        std::string sent, unsent;
+        {
+            caller dora("dora");
+            sent = grant(dora, conv, "passport.jpg", "image/jpeg", 100)["result"]["media"].asString();
+            mark_ready(sent, "image/jpeg", 90, 10, 10);
+            CPPUNIT_ASSERT(send(dora, conv, media_send("d-1", "image", sent)).isMember("seq"));
+            unsent = grant(dora, conv, "draft.pdf", "application/pdf", 100)["result"]["media"].asString();
+        }
+        Json::Value doc;
+        std::string why;
+        CPPUNIT_ASSERT(json::parse(admin_ok(ci, {"user", "export", "dora"}), doc, why));
+        CPPUNIT_ASSERT_EQUAL(2u, doc["media"].size());
+        CPPUNIT_ASSERT_EQUAL(sent, doc["media"][0]["id"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("passport.jpg"), doc["media"][0]["name"].asString());
+        CPPUNIT_ASSERT_EQUAL(std::string(64, 'a'), doc["media"][0]["sha256"].asString());
+        CPPUNIT_ASSERT_EQUAL(unsent, doc["media"][1]["id"].asString());
+        CPPUNIT_ASSERT_EQUAL(sent, doc["messages"][0]["media"].asString());
+
+        const std::string out = admin_ok(ci, {"user", "erase", "dora", "--yes-erase-forever"});
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("2 uploads") != std::string::npos);
+        // Both are out of every conversation: nobody may fetch them, and the sweeper takes them.
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), count("SELECT count(*) FROM media WHERE id IN ($1, $2) AND conv_id IS NULL",
+                                                    {sent, unsent}));
+        caller alice("alice");
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.call("media.url", params({{"media", sent}}))));
     }
 };
 

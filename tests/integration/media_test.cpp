@@ -334,7 +334,7 @@ public:
         const media_row r = row(id);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(200), r.width);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100), r.height);
-        CPPUNIT_ASSERT_MESSAGE("no thumbnail: is the inspection still the placeholder?", !r.thumb_sha256.empty());
+        CPPUNIT_ASSERT_MESSAGE("no thumbnail", !r.thumb_sha256.empty());
         const std::string thumb = read_file(blob_path(*m, r.thumb_sha256));
         CPPUNIT_ASSERT_EQUAL(r.thumb_sha256, sha256_hex(thumb));
         const auto got = http_request("GET", signed_url(*m, media_url::thumb, id));
