@@ -874,11 +874,13 @@
       try {
         const h = await asVisitor('history', { conv: c.conv, limit: 50 });
         for (const m of h.messages.slice().sort((a, b) => a.seq - b.seq)) {
-          if (m.type && m.type !== 'text') continue;
+          if (m.type && m.type !== 'text' && !isMedia(m)) continue;
           const mine = m.sender === st.visitor;
+          // An attachment by its name only: this list is a transcript.
+          const text = isMedia(m) ? 'Attachment: ' + m.media.name + (m.body ? '\n' + m.body : '') : m.body;
           earlierList.appendChild(el('li', { class: 'mqw-msg' + (mine ? ' mine' : ''), 'data-testid': 'mqchat-earlier-message',
             'data-sender': mine ? 'me' : m.sender },
-          el('span', { class: 'mqw-who', text: mine ? 'You' : m.sender }), el('span', { text: m.body })));
+          el('span', { class: 'mqw-who', text: mine ? 'You' : m.sender }), el('span', { text })));
         }
       } catch (e) {
         earlierList.appendChild(el('li', { class: 'mqw-earlier-head', text: 'Could not load it: ' + e.message }));

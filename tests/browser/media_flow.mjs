@@ -4,7 +4,8 @@
 // button and the agent sees its signed thumbnail; a PDF with a hostile name
 // sent from the keyboard shows as text in both; the agent sends an image
 // back; uploads the server refuses show why and send nothing; a reload shows
-// every attachment again, its URLs asked for in one request. Exits non-zero
+// every attachment again, its URLs asked for in one request; once closed,
+// the earlier conversation lists them by name. Exits non-zero
 // on the first failed expectation, saying which.
 //
 // env: MQCHAT_WEB, MQCHAT_AGENT / MQCHAT_AGENT_PASSWORD, MQCHAT_MEDIA (the
@@ -183,6 +184,16 @@ try {
     await visitor.screenshot({ path: shots + '/widget-media.png' });
     await agent.screenshot({ path: shots + '/console-media.png' });
   }
+
+  step('closed, the conversation is an earlier one: its attachments by name, as text');
+  await agent.getByTestId('close').click();
+  await visitor.getByTestId('mqchat-new-conversation').first().click({ timeout: 15000 });
+  await visitor.getByTestId('mqchat-earlier-toggle').filter({ hasText: 'Earlier conversations (1)' }).click({ timeout: 15000 });
+  const earlier = visitor.getByTestId('mqchat-earlier-message');
+  await earlier.filter({ hasText: 'Attachment: replacement.png' }).waitFor({ timeout: 15000 });
+  assert.equal(await earlier.count(), 4);
+  assert.equal(await earlier.nth(2).locator('span').nth(1).textContent(), 'Attachment: ' + hostileName);
+  assert.equal(await visitor.locator('[data-testid=mqchat-earlier] img').count(), 0);
 
   assert.equal(dialogs, 0, 'a file name ran as script');
   console.log('media_flow: every step passed');
