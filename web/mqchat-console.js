@@ -5,8 +5,9 @@
  * claims one (the first claim wins: a conflict shows at once), chats,
  * reads the visitor's details and earlier conversations, keeps internal
  * notes, inserts canned responses, transfers to another agent or desk,
- * closes and reopens. Everything people wrote is shown with textContent,
- * never as HTML.
+ * closes and reopens; sends and shows attachments (media.upload, a PUT to
+ * the media service, media.url: docs/widget.md, "Attachments"). Everything
+ * people wrote is shown with textContent, never as HTML.
  */
 (function () {
   'use strict';
@@ -81,6 +82,7 @@
         flash('connected');
         await refresh();
         if (st.open) openConversation(st.open, true);
+        askUrls();
       });
     });
     client.on('error', (err) => {
@@ -98,7 +100,12 @@
     try { m = JSON.parse(payload.toString()); } catch (e) { return; }
     if (topic === st.inbox) {
       if (m.corr && waiting.has(m.corr)) { const f = waiting.get(m.corr); waiting.delete(m.corr); f(m); return; }
-      if (m.ack) return;
+      if (m.ack) { if (sending.delete(m.ack)) attachStatus(''); return; }
+      if (m.error && sending.has(m.error.id)) {
+        attachStatus('Not sent: ' + sending.get(m.error.id) + ': ' + m.error.message);
+        sending.delete(m.error.id);
+        return;
+      }
       if (m.notice === 'desk.queued') { alertNew('A visitor is waiting at ' + m.desk); refresh(); }
       else if (m.notice === 'desk.assigned') { if (m.visitor) alertNew('You have a new conversation'); refresh(); }
       else if (m.notice === 'desk.closed' && m.conv === st.open) { flash('Closed by ' + m.by); showActions('closed'); refresh(); }
@@ -273,12 +280,13 @@
     $('reopen').hidden = what !== 'closed';
   }
   function addMessage(m) {
-    if (!m.seq || m.seq <= st.lastSeq || (m.type && m.type !== 'text')) return;
+    if (!m.seq || m.seq <= st.lastSeq || (m.type && m.type !== 'text' && !isMedia(m))) return;
     st.lastSeq = m.seq;
     const mine = m.sender === st.me;
     $('messages').appendChild(el('li', { class: 'msg' + (mine ? ' mine' : ''), 'data-testid': 'message',
       'data-sender': m.sender, 'data-seq': String(m.seq) },
-    el('div', { class: 'muted', text: m.sender }), el('div', { 'data-testid': 'message-body', text: m.body })));
+    el('div', { class: 'muted', text: m.sender }), isMedia(m) ? attachment(m.media, m.type) : null,
+    m.body || !isMedia(m) ? el('div', { 'data-testid': 'message-body', text: m.body || '' }) : null));
     $('messages').scrollTop = $('messages').scrollHeight;
     // Read: the visitor's widget shows it.
     st.client.publish('chat/conv/' + st.open + '/receipt', JSON.stringify({ read: m.seq }), { qos: 0 });
@@ -316,6 +324,116 @@
     st.typingAt = 0;
   }
   $('send').addEventListener('click', sendReply);
+
+  // Attachments, as the widget does them: media.upload grants an upload URL,
+  // the bytes go there by HTTP PUT, the message names the upload; media.url
+  // signs the URLs that show one (batched per history page, asked again
+  // before they expire).
+  const MEDIA_TYPES = ['image', 'file', 'audio', 'video'];
+  function isMedia(m) { return MEDIA_TYPES.includes(m.type) && !!m.media && typeof m.media === 'object'; }
+  const sending = new Map(); // message id → file name, until acked
+  function attachStatus(text) { $('attach-status').textContent = text; }
+  $('attach').addEventListener('click', () => $('attach-file').click());
+  $('attach-file').addEventListener('change', (e) => { const f = e.target.files[0]; e.target.value = ''; attach(f); });
+  async function attach(file) {
+    const conv = st.open;
+    if (!file || !conv) return;
+    attachStatus('Uploading ' + file.name + '…');
+    try {
+      const grant = await call('media.upload', { conv, name: file.name,
+        type: (file.type || 'application/octet-stream').toLowerCase(), size: file.size });
+      const r = await putFile(grant.upload_url, file, (pct) => attachStatus('Uploading ' + file.name + ' · ' + pct + '%'));
+      const id = 'a-' + random(16);
+      sending.set(id, file.name);
+      attachStatus('Sending ' + file.name + '…');
+      st.client.publish('chat/conv/' + conv + '/send', JSON.stringify({ id, type: /^image\//.test(r.mime) ? 'image' : 'file',
+        media: r.media }), { qos: 1 });
+    } catch (e) {
+      attachStatus('Not sent: ' + file.name + ': ' + e.message);
+    }
+  }
+  /** The bytes to the media service: resolves with its answer, rejects with its refusal's message. A busy
+   * service (503 overloaded or unavailable) keeps the URL usable: tried again, three times at most. */
+  function putFile(url, file, progress, tries = 3) {
+    return new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      x.open('PUT', url);
+      x.upload.onprogress = (e) => { if (e.lengthComputable) progress(Math.floor((100 * e.loaded) / e.total)); };
+      x.onload = () => {
+        let r = null;
+        try { r = JSON.parse(x.responseText); } catch (e) { /* not JSON */ }
+        if (x.status === 200 && r && r.media) resolve(r);
+        else if (x.status === 503 && tries > 1 && r && r.error && /^(overloaded|unavailable)$/.test(r.error.code))
+          setTimeout(() => putFile(url, file, progress, tries - 1).then(resolve, reject), 5000);
+        else reject(new Error(r && r.error ? r.error.message : 'the upload was refused (HTTP ' + x.status + ')'));
+      };
+      x.onerror = () => reject(new Error('the upload did not go through'));
+      x.send(file);
+    });
+  }
+  function humanSize(n) {
+    return n < 1024 ? n + ' B' : n < 1048576 ? Math.round(n / 1024) + ' KB' : (n / 1048576).toFixed(1) + ' MB';
+  }
+  const urls = new Map(); // media id → media.url's answer
+  const shown = new Map(); // media id → the links that show it
+  const asking = new Set(); // media ids whose media.url is on its way
+  let urlTimer = 0;
+  /** An image (its thumbnail, sized before it loads, opening the full one) or a link with the file's name and size. */
+  function attachment(media, type) {
+    const a = el('a', { target: '_blank', rel: 'noopener' });
+    if (type === 'image') {
+      a.className = 'att';
+      const img = el('img', { 'data-testid': 'attachment-image', alt: media.name });
+      const scale = Math.min(1, 280 / Math.max(media.width || 1, media.height || 1));
+      if (media.width && media.height) {
+        img.width = Math.max(1, Math.round(media.width * scale));
+        img.height = Math.max(1, Math.round(media.height * scale));
+      }
+      a.appendChild(img);
+    } else {
+      a.setAttribute('data-testid', 'attachment-file');
+      a.textContent = media.name;
+    }
+    const node = type === 'image' ? a : el('span', { class: 'att' }, a, el('span', { class: 'muted', text: ' · ' + humanSize(media.size) }));
+    if (!shown.has(media.id)) shown.set(media.id, new Set());
+    shown.get(media.id).add(a);
+    if (urls.has(media.id)) fillUrl(a, urls.get(media.id));
+    clearTimeout(urlTimer);
+    urlTimer = setTimeout(askUrls, 30); // one media.url for a page of history
+    return node;
+  }
+  function fillUrl(a, u) {
+    a.href = u.url;
+    const img = a.querySelector('img');
+    if (img && !img.naturalWidth) img.src = u.thumb_url || u.url;
+  }
+  /** media.url for what is shown and has no URL, or one about to expire; again before they do. */
+  async function askUrls() {
+    clearTimeout(urlTimer);
+    if (!st.client || !st.client.connected) return; // asked again after the reconnect
+    const soon = Date.now() + 60000;
+    const ids = [];
+    for (const [id, links] of shown) {
+      for (const a of links) if (!a.isConnected) links.delete(a);
+      if (!links.size) shown.delete(id);
+      else if (!asking.has(id) && (!urls.has(id) || urls.get(id).expires < soon)) ids.push(id);
+    }
+    for (let i = 0; i < ids.length; i += 50) {
+      const batch = ids.slice(i, i + 50);
+      batch.forEach((id) => asking.add(id));
+      try {
+        const r = await call('media.url', { media: batch });
+        for (const u of r.media) {
+          urls.set(u.id, u);
+          for (const a of shown.get(u.id) || []) fillUrl(a, u);
+        }
+      } catch (e) { /* asked again after the next reconnect */ }
+      batch.forEach((id) => asking.delete(id));
+    }
+    let next = Infinity;
+    for (const id of shown.keys()) if (urls.has(id)) next = Math.min(next, urls.get(id).expires);
+    if (next < Infinity) urlTimer = setTimeout(askUrls, Math.max(10000, next - 60000 - Date.now()));
+  }
   $('reply').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); sendReply(); } });
   $('reply').addEventListener('input', () => {
     if (!st.open || Date.now() - st.typingAt < 3000) return;

@@ -9,6 +9,10 @@
  * asks desk.visit for an identity and a guest token, then the visitor chats
  * in its support conversation (docs/desks.md, "Visitors from a website").
  *
+ * Attachments: media.upload grants an upload URL of the media service, the
+ * bytes go there by HTTP PUT, then the message names the upload; media.url
+ * signs the URLs that show it (docs/widget.md, "Attachments").
+ *
  * Everything a person or the server wrote is shown with textContent, never
  * as HTML. Controls carry data-testid attributes: the browser tests' contract
  * (docs/widget.md lists them).
@@ -97,6 +101,9 @@
 .mqw-state{display:block;font-size:11px;color:#555;text-align:right}
 .mqw-typing{padding:0 14px;font-size:12px;color:#555;min-height:16px}
 .mqw-compose{display:flex;gap:6px;padding:8px;border-top:1px solid #ddd}
+.mqw-attach{background:none;border:1px solid #bbb;border-radius:6px;color:#2456d6;cursor:pointer;padding:0 8px}
+.mqw-att{display:block;margin:2px 0}.mqw-att img{display:block;max-width:100%;height:auto;border-radius:6px;background:#e4e6ee}
+.mqw-body:empty{display:none}
 .mqw-compose textarea{flex:1;resize:none;height:40px;font:inherit;padding:6px;border:1px solid #bbb;border-radius:6px}
 .mqw-panel button.mqw-primary{background:#2456d6;color:#fff;border:0;border-radius:6px;padding:6px 12px;cursor:pointer;font:inherit}
 .mqw-form{padding:12px 14px;display:flex;flex-direction:column;gap:8px;overflow-y:auto}
@@ -135,6 +142,17 @@
     svg.appendChild(path);
     return svg;
   }
+  /** A paper clip, for the attach button. */
+  function clipIcon() {
+    const svg = bubbleIcon();
+    svg.setAttribute('width', '20');
+    svg.setAttribute('height', '20');
+    svg.firstChild.setAttribute('d', 'M16.5 6.5 8.4 14.6a1.5 1.5 0 0 0 2.1 2.1l8-8a3.5 3.5 0 0 0-5-5l-8.3 8.3a5.5 5.5 0 0 0 7.8 7.8l7.1-7.1');
+    svg.firstChild.setAttribute('fill', 'none');
+    svg.firstChild.setAttribute('stroke', 'currentColor');
+    svg.firstChild.setAttribute('stroke-width', '2');
+    return svg;
+  }
   const badge = el('span', { class: 'mqw-badge', 'data-testid': 'mqchat-unread', 'aria-hidden': 'true' });
   badge.hidden = true;
   const launcher = el('button', { class: 'mqw-launcher', type: 'button', 'data-testid': 'mqchat-launcher',
@@ -165,7 +183,13 @@
   const sendButton = el('button', { class: 'mqw-primary', type: 'button', 'data-testid': 'mqchat-send', text: 'Send' });
   const endButton = el('button', { type: 'button', 'data-testid': 'mqchat-end', 'aria-label': 'End the conversation',
     title: 'End the conversation', text: 'End' });
-  const compose = el('div', { class: 'mqw-compose' }, input, sendButton);
+  // Attachments: a real button opens the (hidden) file picker.
+  const fileInput = el('input', { type: 'file', tabindex: '-1', 'aria-hidden': 'true' });
+  fileInput.hidden = true;
+  const attachButton = el('button', { class: 'mqw-attach', type: 'button', 'data-testid': 'attach',
+    'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => fileInput.click() }, clipIcon());
+  fileInput.addEventListener('change', () => { const f = fileInput.files[0]; fileInput.value = ''; attach(f); });
+  const compose = el('div', { class: 'mqw-compose' }, attachButton, fileInput, input, sendButton);
   const formArea = el('div', { class: 'mqw-form', 'data-testid': 'mqchat-form-area' });
   formArea.hidden = true;
   const panel = el('div', { class: 'mqw-panel', id: 'mqchat-panel', role: 'dialog', 'aria-labelledby': 'mqchat-title',
@@ -415,6 +439,7 @@
     } catch (e) { /* the next reconnect tries again */ }
     showQueue();
     for (const p of st.pending) publishSend(p);
+    askUrls();
     readReceipt();
     pollQueue();
   }
@@ -462,18 +487,18 @@
   // ---------------------------------------------------------------- messages
   function render(m, mine) {
     const who = el('span', { class: 'mqw-who', text: mine ? 'You' : m.sender });
-    const body = el('span', { class: 'mqw-body', 'data-testid': 'mqchat-message-body', text: m.body });
+    const body = el('span', { class: 'mqw-body', 'data-testid': 'mqchat-message-body', text: m.body || '' });
     const state = el('span', { class: 'mqw-state', 'data-testid': 'mqchat-message-state' });
     const li = el('li', { class: 'mqw-msg' + (mine ? ' mine' : ''), 'data-testid': 'mqchat-message',
-      'data-sender': mine ? 'me' : m.sender }, who, body, mine ? state : null);
+      'data-sender': mine ? 'me' : m.sender }, who, isMedia(m) ? attachment(m.media, m.type) : null, body, mine ? state : null);
     list.appendChild(li);
     list.scrollTop = list.scrollHeight;
     return li;
   }
-  function setState(li, state) {
+  function setState(li, state, text) {
     li.dataset.state = state;
     const s = li.querySelector('.mqw-state');
-    if (s) s.textContent = state;
+    if (s) s.textContent = text || state;
   }
   function onMessage(m, fromHistory) {
     if (m.type === 'quick_replies' && m.seq > st.lastSeq) {
@@ -481,7 +506,7 @@
       if (st.withAssistant) showReplies(m.body);
       return;
     }
-    if (!m.seq || (m.conv && m.conv !== st.conv) || (m.type && m.type !== 'text')) return;
+    if (!m.seq || (m.conv && m.conv !== st.conv) || (m.type && m.type !== 'text' && !isMedia(m))) return;
     if (m.sender !== st.visitor) replies.hidden = true;
     const mine = m.sender === st.visitor;
     let li = (mine && st.messages.get(m.id)) || st.messages.get('seq:' + m.seq);
@@ -558,7 +583,8 @@
 
   function publishSend(p) {
     if (!st.client || !st.client.connected) return; // sent by catchUp() after the reconnect
-    st.client.publish('chat/conv/' + st.conv + '/send', JSON.stringify({ id: p.id, body: p.body }), { qos: 1 });
+    const e = p.media ? { id: p.id, type: p.type, media: p.media.id } : { id: p.id, body: p.body };
+    st.client.publish('chat/conv/' + st.conv + '/send', JSON.stringify(e), { qos: 1 });
   }
   async function send() {
     const body = input.value.trim();
@@ -579,10 +605,125 @@
   }
   function restorePending() {
     for (const p of st.pending) {
-      const li = render({ body: p.body, sender: st.visitor }, true);
+      const li = render({ body: p.body, type: p.type, media: p.media, sender: st.visitor }, true);
       st.messages.set(p.id, li);
       setState(li, 'sending');
     }
+  }
+
+  // ---------------------------------------------------------------- attachments
+  // 1. media.upload grants a single-use upload URL (or says why not);
+  // 2. the bytes go there by HTTP PUT, and the media service says what it found (or why it refuses);
+  // 3. the message names the upload, and is sent (and resent) like any other;
+  // 4. media.url signs the URLs that show an attachment, for an hour or so.
+  const MEDIA_TYPES = ['image', 'file', 'audio', 'video'];
+  function isMedia(m) { return MEDIA_TYPES.includes(m.type) && !!m.media && typeof m.media === 'object'; }
+  async function attach(file) {
+    if (!file) return;
+    if (starting || !st.conv || st.closed) {
+      try { await startConversation({}); } catch (e) { setStatus('Could not start the chat: ' + e.message); return; }
+    }
+    const li = render({ sender: st.visitor }, true);
+    const label = el('span', { class: 'mqw-att', text: file.name });
+    li.insertBefore(label, li.querySelector('.mqw-body'));
+    setState(li, 'uploading', 'uploading…');
+    try {
+      const grant = await request(st.client, 'chat/user/' + st.visitor + '/inbox', 'media.upload',
+        { conv: st.conv, name: file.name, type: (file.type || 'application/octet-stream').toLowerCase(), size: file.size });
+      const r = await putFile(grant.upload_url, file, (pct) => setState(li, 'uploading', 'uploading ' + pct + '%'));
+      const media = { id: r.media, name: file.name, mime: r.mime, size: r.size, width: r.width, height: r.height, thumb: r.thumb };
+      const p = { id: 'w-' + random(16), type: /^image\//.test(r.mime) ? 'image' : 'file', media };
+      label.replaceWith(attachment(media, p.type));
+      st.pending.push(p);
+      save();
+      st.messages.set(p.id, li);
+      setState(li, 'sending');
+      publishSend(p);
+    } catch (e) {
+      setState(li, 'failed: ' + e.message);
+    }
+  }
+  /** The bytes to the media service: resolves with its answer, rejects with its refusal's message. A busy
+   * service (503 overloaded or unavailable) keeps the URL usable: tried again, three times at most. */
+  function putFile(url, file, progress, tries = 3) {
+    return new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      x.open('PUT', url);
+      x.upload.onprogress = (e) => { if (e.lengthComputable) progress(Math.floor((100 * e.loaded) / e.total)); };
+      x.onload = () => {
+        let r = null;
+        try { r = JSON.parse(x.responseText); } catch (e) { /* not JSON */ }
+        if (x.status === 200 && r && r.media) resolve(r);
+        else if (x.status === 503 && tries > 1 && r && r.error && /^(overloaded|unavailable)$/.test(r.error.code))
+          setTimeout(() => putFile(url, file, progress, tries - 1).then(resolve, reject), 5000);
+        else reject(new Error(r && r.error ? r.error.message : 'the upload was refused (HTTP ' + x.status + ')'));
+      };
+      x.onerror = () => reject(new Error('the upload did not go through'));
+      x.send(file);
+    });
+  }
+  function humanSize(n) {
+    return n < 1024 ? n + ' B' : n < 1048576 ? Math.round(n / 1024) + ' KB' : (n / 1048576).toFixed(1) + ' MB';
+  }
+  const urls = new Map(); // media id → media.url's answer
+  const shown = new Map(); // media id → the elements that show it
+  const asking = new Set(); // media ids whose media.url is on its way
+  let urlTimer = 0;
+  /** An image (its thumbnail, sized before it loads, opening the full one) or a link with the file's name and size. */
+  function attachment(media, type) {
+    const a = el('a', { target: '_blank', rel: 'noopener' });
+    if (type === 'image') {
+      a.className = 'mqw-att';
+      const img = el('img', { 'data-testid': 'attachment-image', alt: media.name });
+      const scale = Math.min(1, 220 / Math.max(media.width || 1, media.height || 1));
+      if (media.width && media.height) {
+        img.width = Math.max(1, Math.round(media.width * scale));
+        img.height = Math.max(1, Math.round(media.height * scale));
+      }
+      a.appendChild(img);
+    } else {
+      a.setAttribute('data-testid', 'attachment-file');
+      a.textContent = media.name;
+    }
+    const node = type === 'image' ? a : el('span', { class: 'mqw-att' }, a, el('span', { text: ' · ' + humanSize(media.size) }));
+    if (!shown.has(media.id)) shown.set(media.id, new Set());
+    shown.get(media.id).add(a);
+    if (urls.has(media.id)) fillUrl(a, urls.get(media.id));
+    clearTimeout(urlTimer);
+    urlTimer = setTimeout(askUrls, 30); // one media.url for a page of history
+    return node;
+  }
+  function fillUrl(a, u) {
+    a.href = u.url;
+    const img = a.querySelector('img');
+    if (img && !img.naturalWidth) img.src = u.thumb_url || u.url;
+  }
+  /** media.url for what is shown and has no URL, or one about to expire; again before they do. */
+  async function askUrls() {
+    clearTimeout(urlTimer);
+    if (!st.client || !st.client.connected) return; // catchUp() asks after the reconnect
+    const soon = Date.now() + 60000;
+    const ids = [];
+    for (const [id, links] of shown) {
+      for (const a of links) if (!a.isConnected) links.delete(a);
+      if (!links.size) shown.delete(id);
+      else if (!asking.has(id) && (!urls.has(id) || urls.get(id).expires < soon)) ids.push(id);
+    }
+    for (let i = 0; i < ids.length; i += 50) {
+      const batch = ids.slice(i, i + 50);
+      batch.forEach((id) => asking.add(id));
+      try {
+        const r = await request(st.client, 'chat/user/' + st.visitor + '/inbox', 'media.url', { media: batch });
+        for (const u of r.media) {
+          urls.set(u.id, u);
+          for (const a of shown.get(u.id) || []) fillUrl(a, u);
+        }
+      } catch (e) { /* asked again after the next reconnect */ }
+      batch.forEach((id) => asking.delete(id));
+    }
+    let next = Infinity;
+    for (const id of shown.keys()) if (urls.has(id)) next = Math.min(next, urls.get(id).expires);
+    if (next < Infinity) urlTimer = setTimeout(askUrls, Math.max(10000, next - 60000 - Date.now()));
   }
 
   // ---------------------------------------------------------------- forms
@@ -733,11 +874,13 @@
       try {
         const h = await asVisitor('history', { conv: c.conv, limit: 50 });
         for (const m of h.messages.slice().sort((a, b) => a.seq - b.seq)) {
-          if (m.type && m.type !== 'text') continue;
+          if (m.type && m.type !== 'text' && !isMedia(m)) continue;
           const mine = m.sender === st.visitor;
+          // An attachment by its name only: this list is a transcript.
+          const text = isMedia(m) ? 'Attachment: ' + m.media.name + (m.body ? '\n' + m.body : '') : m.body;
           earlierList.appendChild(el('li', { class: 'mqw-msg' + (mine ? ' mine' : ''), 'data-testid': 'mqchat-earlier-message',
             'data-sender': mine ? 'me' : m.sender },
-          el('span', { class: 'mqw-who', text: mine ? 'You' : m.sender }), el('span', { text: m.body })));
+          el('span', { class: 'mqw-who', text: mine ? 'You' : m.sender }), el('span', { text })));
         }
       } catch (e) {
         earlierList.appendChild(el('li', { class: 'mqw-earlier-head', text: 'Could not load it: ' + e.message }));

@@ -7,10 +7,10 @@
 //      MQCHAT_IDENTITY_SECRET (the demo desk's, for a site that vouches for its users),
 //      MQCHAT_WWW (the directory the stack serves, for that site's page),
 //      MQCHAT_SHOTS (optional: a directory for screenshots)
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { agentLogsIn, claim, launch, newPage, showPages, step } from './lib.mjs';
 
 const web = process.env.MQCHAT_WEB;
 const agentName = process.env.MQCHAT_AGENT;
@@ -21,18 +21,11 @@ const shots = process.env.MQCHAT_SHOTS || '';
 const hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>';
 const long = 'L'.repeat(3000);
 
-function step(name) { console.log('step: ' + name); }
-
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
+const browser = await launch();
 try {
-  const visitorContext = await browser.newContext({ viewport: { width: 390, height: 780 } }); // a phone
-  const agentContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const visitor = await visitorContext.newPage();
-  const agent = await agentContext.newPage();
-  for (const [who, page] of [['visitor', visitor], ['agent', agent]]) {
-    page.on('pageerror', (e) => console.log(who + ' page error: ' + e.message));
-    page.on('console', (m) => { if (m.type() === 'error' && !/favicon|404/.test(m.text())) console.log(who + ' console: ' + m.text()); });
-  }
+  const visitor = await newPage(browser, 'visitor', 'phone');
+  const visitorContext = visitor.context();
+  const agent = await newPage(browser, 'agent');
 
   step('the visitor opens the demo page and the widget, fills the pre-chat form and writes');
   await visitor.goto(web + '/index.html');
@@ -48,15 +41,10 @@ try {
   await visitor.getByTestId('mqchat-status').filter({ hasText: 'in the queue' }).waitFor({ timeout: 15000 });
 
   step('the agent logs in, sees it in the queue with the hostile name as text, claims it');
-  await agent.goto(web + '/console.html');
-  await agent.getByTestId('login-user').fill(agentName);
-  await agent.getByTestId('login-password').fill(agentPassword);
-  await agent.getByTestId('login-submit').click();
+  await agentLogsIn(agent, web + '/console.html', agentName, agentPassword);
   const visitorName = await visitor.evaluate(() => window.mqchatWidget.state.visitor);
-  const item = agent.getByTestId('queue-item').filter({ hasText: visitorName });
-  await item.waitFor({ timeout: 15000 });
-  assert.ok((await item.getByTestId('queue-preview').textContent()).startsWith('name: ' + hostile));
-  await item.getByTestId('claim').click();
+  const { preview } = await claim(agent, visitorName);
+  assert.ok(preview.startsWith('name: ' + hostile));
   const firstReceived = agent.getByTestId('message-body').first();
   await firstReceived.waitFor({ timeout: 15000 });
   assert.equal(await firstReceived.textContent(), 'Hello, where is my order? ' + hostile);
@@ -166,12 +154,7 @@ try {
   assert.equal(await agent.evaluate(() => window.__pwned), undefined, 'a visitor\'s markup ran in the console');
   console.log('desk_flow: every step passed');
 } catch (e) {
-  // What each page showed when it failed, for the person reading the log.
-  for (const ctx of browser.contexts())
-    for (const page of ctx.pages()) {
-      console.log('--- ' + page.url() + ' at the failure:\n' + (await page.locator('body').innerText().catch(() => '?')));
-      if (shots) await page.screenshot({ path: shots + '/failure-' + ctx.pages().indexOf(page) + '-' + browser.contexts().indexOf(ctx) + '.png' }).catch(() => {});
-    }
+  await showPages(browser, shots); // what each page showed when it failed, for the person reading the log
   throw e;
 } finally {
   await browser.close();

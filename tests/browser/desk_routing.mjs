@@ -11,36 +11,24 @@
 // Exits non-zero on the first failed expectation, saying which.
 //
 // env: MQCHAT_WEB, MQCHAT_PASSWORD_OF (a JSON object user -> password)
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { agentLogsIn, launch, newPage, step, visitorWrites } from './lib.mjs';
 
 const web = process.env.MQCHAT_WEB;
 const passwords = JSON.parse(process.env.MQCHAT_PASSWORD_OF);
-function step(name) { console.log('step: ' + name); }
 
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
+const browser = await launch();
 
 async function console_(user) {
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  await page.goto(web + '/console.html');
-  await page.getByTestId('login-user').fill(user);
-  await page.getByTestId('login-password').fill(passwords[user]);
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('agent-name').filter({ hasText: user }).waitFor({ timeout: 15000 });
+  const page = await newPage(browser, user);
+  await agentLogsIn(page, web + '/console.html', user, passwords[user]);
   return page;
 }
 
 /** A visitor on `page` (a demo page of some desk) writes `text`; returns its visitor name. */
 async function visit(pageName, text, name) {
-  const page = await (await browser.newContext({ viewport: { width: 390, height: 780 } })).newPage();
-  await page.goto(web + '/' + pageName);
-  await page.getByTestId('mqchat-launcher').click();
-  await page.getByTestId('mqchat-prechat-name').fill(name);
-  await page.getByTestId('mqchat-prechat-submit').click();
-  await page.getByTestId('mqchat-input').fill(text);
-  await page.getByTestId('mqchat-send').click();
-  await page.locator('[data-testid=mqchat-message][data-state]:not([data-state=sending])').first().waitFor({ timeout: 15000 });
-  return { page, visitor: await page.evaluate(() => window.mqchatWidget.state.visitor) };
+  const page = await newPage(browser, 'visitor ' + name, 'phone');
+  return { page, visitor: await visitorWrites(page, web + '/' + pageName, name, text) };
 }
 
 try {

@@ -1,7 +1,8 @@
 // The support widget and the agents' console in a real browser (Debian's
-// chromium driven by playwright-core: tests/browser/desk_flow.mjs) against
-// the real stack: PostgreSQL, Mosquitto with the plugin serving the web
-// files on its WebSocket listener (http_dir), and the bridge. The script
+// chromium driven by playwright-core: tests/browser/*.mjs) against the real
+// stack: PostgreSQL, Mosquitto with the plugin serving the web files on its
+// WebSocket listener (http_dir), the bridge, and for attachments the media
+// service. The script
 // plays a visitor on a phone-sized page and an agent in the console; this
 // side then checks in the database that nothing was lost or doubled and
 // that hostile text was stored as given.
@@ -41,7 +42,7 @@ struct web_stack {
         o.extra_lines = {"listener " + std::to_string(ws_port) + " 127.0.0.1", "protocol websockets", "socket_domain ipv4",
                          "http_dir " + www};
         stack = std::make_unique<chat_stack>("browser", o);
-        stack->restart_bridge({"visitor_token_secret_file " + secret_file});
+        restart_bridge();
         stack->add_user("ann", "pw-ann");
         admin_ok(stack->conninfo(), {"desk", "create", "demo", "--title", "Demo shop help"});
         admin_ok(stack->conninfo(), {"desk", "add-agent", "demo", "ann"});
@@ -50,6 +51,12 @@ struct web_stack {
                                                                        "browser test", "--secret-file", secret_file}));
         const int rc = run_command({"bash", source_dir() + "/scripts/web-assemble", www, key, "demo"}, out);
         if (rc != 0) throw std::runtime_error("scripts/web-assemble failed:\n" + out);
+    }
+
+    /// The bridge again, with visitor tokens and these more settings.
+    void restart_bridge(std::vector<std::string> more = {}) {
+        more.push_back("visitor_token_secret_file " + secret_file);
+        stack->restart_bridge(more);
     }
 
     /// Another desk's demo page: NAME.html, the demo page with that desk's own site key.
@@ -75,6 +82,7 @@ class browser_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_visitor_and_an_agent_chat_in_the_browser);
     CPPUNIT_TEST(agents_race_routing_assigns_and_the_offline_form_mails);
     CPPUNIT_TEST(the_assistant_answers_suggests_and_hands_over);
+    CPPUNIT_TEST(attachments_go_both_ways_and_refusals_show);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -231,6 +239,54 @@ public:
         CPPUNIT_ASSERT_MESSAGE(said, turns[ann_at + 1].rfind("v-", 0) == 0);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(said, std::string("helper:text"), turns[ann_at + 2]);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(said, static_cast<std::ptrdiff_t>(turns.size()), ann_at + 3);
+    }
+
+    void attachments_go_both_ways_and_refusals_show() {
+        web_stack w;
+        const std::string secret = "browser-media-url-secret-of-more-than-32-bytes";
+        media_service media(w.files, w.stack->conninfo(), secret); // its secret in files/media.secret
+        media.start();
+        const std::string media_base = media.base_url();
+        w.restart_bridge({"media_base_url " + media_base, "media_url_secret_file " + w.files.file("media.secret")});
+        std::string out;
+        const int rc = run_command({"node", source_dir() + "/tests/browser/media_flow.mjs"}, out,
+                                   {"MQCHAT_WEB=http://127.0.0.1:" + std::to_string(w.ws_port), "MQCHAT_AGENT=ann",
+                                    "MQCHAT_AGENT_PASSWORD=pw-ann", "MQCHAT_MEDIA=" + media_base,
+                                    "MQCHAT_MEDIA_SECRET=" + secret, "MQCHAT_SHOTS=" + w.files.path()});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out + "\n" + media.log(), 0, rc);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("media_flow: every step passed") != std::string::npos);
+
+        // As the database has it: the text, the visitor's photo and PDF, the
+        // agent's image — each attachment's message names its upload, which
+        // the service stored (ready, its SHA-256) and which belongs to that
+        // message; the refused upload is marked so and carried by no message;
+        // the type the desk does not take was never granted.
+        pg::connection db(w.stack->conninfo());
+        const auto msgs = db.exec("SELECT coalesce(m.type, 'text'), m.media_id, md.status, md.sha256, md.declared_name,"
+                                  "       md.seq = m.seq, md.width, u.name"
+                                  "  FROM messages m JOIN users u ON u.id = m.sender_id"
+                                  "  LEFT JOIN media md ON md.id = m.media_id ORDER BY m.seq");
+        CPPUNIT_ASSERT_EQUAL(4, msgs.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("text"), msgs.str(0, 0));
+        CPPUNIT_ASSERT(msgs.is_null(0, 1));
+        const std::vector<std::pair<std::string, std::string>> sent = {
+            {"image", "broken mug.png"}, {"file", "<img src=x onerror=alert(1)>.pdf"}, {"image", "replacement.png"}};
+        for (int i = 1; i < 4; ++i) {
+            CPPUNIT_ASSERT_EQUAL(sent[i - 1].first, msgs.str(i, 0));
+            CPPUNIT_ASSERT(!msgs.is_null(i, 1));
+            CPPUNIT_ASSERT_EQUAL(std::string("ready"), msgs.str(i, 2));
+            CPPUNIT_ASSERT_EQUAL(std::size_t(64), msgs.str(i, 3).size());
+            CPPUNIT_ASSERT_EQUAL(sent[i - 1].second, msgs.str(i, 4));
+            CPPUNIT_ASSERT(msgs.boolean(i, 5));
+        }
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(120), msgs.int64(1, 6));
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), msgs.str(3, 7));
+        const auto refused = db.exec("SELECT status, refusal, seq IS NULL FROM media WHERE declared_name = 'not really.png'");
+        CPPUNIT_ASSERT_EQUAL(1, refused.rows());
+        CPPUNIT_ASSERT_EQUAL(std::string("refused"), refused.str(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::string("type_mismatch"), refused.str(0, 1));
+        CPPUNIT_ASSERT(refused.boolean(0, 2));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), db.exec("SELECT count(*) FROM media").int64(0, 0));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(browser_test);
