@@ -186,7 +186,7 @@
   // Attachments: a real button opens the (hidden) file picker.
   const fileInput = el('input', { type: 'file', tabindex: '-1', 'aria-hidden': 'true' });
   fileInput.hidden = true;
-  const attachButton = el('button', { class: 'mqw-attach', type: 'button', 'data-testid': 'attach',
+  const attachButton = el('button', { class: 'mqw-attach', type: 'button', 'data-testid': 'mqchat-attach',
     'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => fileInput.click() }, clipIcon());
   fileInput.addEventListener('change', () => { const f = fileInput.files[0]; fileInput.value = ''; attach(f); });
   const compose = el('div', { class: 'mqw-compose' }, attachButton, fileInput, input, sendButton);
@@ -674,7 +674,7 @@
     const a = el('a', { target: '_blank', rel: 'noopener' });
     if (type === 'image') {
       a.className = 'mqw-att';
-      const img = el('img', { 'data-testid': 'attachment-image', alt: media.name });
+      const img = el('img', { 'data-testid': 'mqchat-attachment-image', alt: media.name });
       const scale = Math.min(1, 220 / Math.max(media.width || 1, media.height || 1));
       if (media.width && media.height) {
         img.width = Math.max(1, Math.round(media.width * scale));
@@ -682,7 +682,7 @@
       }
       a.appendChild(img);
     } else {
-      a.setAttribute('data-testid', 'attachment-file');
+      a.setAttribute('data-testid', 'mqchat-attachment-file');
       a.textContent = media.name;
     }
     const node = type === 'image' ? a : el('span', { class: 'mqw-att' }, a, el('span', { text: ' · ' + humanSize(media.size) }));

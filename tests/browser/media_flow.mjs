@@ -69,14 +69,20 @@ function assertSigned(url, purpose) {
   return m[2];
 }
 
+/** A test id on `page`: the widget's all start with "mqchat-" (they share the host page), the console's do not. */
+const widgets = new WeakSet();
+function tid(page, name) {
+  return (widgets.has(page) ? 'mqchat-' : '') + name;
+}
+
 /** Picks `file` through the attach button, with a click or from the keyboard. */
 async function attach(page, file, how = 'click') {
   const chooser = page.waitForEvent('filechooser', { timeout: 10000 });
   if (how === 'keyboard') {
-    await page.getByTestId('attach').focus();
+    await page.getByTestId(tid(page, 'attach')).focus();
     await page.keyboard.press('Enter');
   } else {
-    await page.getByTestId('attach').click();
+    await page.getByTestId(tid(page, 'attach')).click();
   }
   await (await chooser).setFiles(file);
 }
@@ -93,6 +99,7 @@ let dialogs = 0;
 try {
   const visitor = await newPage(browser, 'visitor', 'phone');
   const agent = await newPage(browser, 'agent');
+  widgets.add(visitor);
   for (const page of [visitor, agent]) page.on('dialog', (d) => { dialogs++; d.dismiss().catch(() => {}); });
 
   step('a visitor writes, an agent claims it');
@@ -104,9 +111,9 @@ try {
   step('the visitor sends a photo with the attach button; it goes as a message, acked');
   assert.equal(await visitor.getByRole('button', { name: 'Attach a file' }).count(), 1, 'the attach button has a label');
   await attach(visitor, { name: 'broken mug.png', mimeType: 'image/png', buffer: png(120, 90) });
-  const myPhoto = visitor.locator('[data-testid=mqchat-message][data-sender=me]').filter({ has: visitor.getByTestId('attachment-image') });
+  const myPhoto = visitor.locator('[data-testid=mqchat-message][data-sender=me]').filter({ has: visitor.getByTestId('mqchat-attachment-image') });
   await myPhoto.and(visitor.locator('[data-state=sent],[data-state=delivered],[data-state=read]')).waitFor({ timeout: 20000 });
-  await loaded(visitor, myPhoto.getByTestId('attachment-image'));
+  await loaded(visitor, myPhoto.getByTestId('mqchat-attachment-image'));
 
   step('the console shows its thumbnail: loaded, the signed thumb URL, sized before it loads, the name as alt');
   const thumb = agent.getByTestId('attachment-image');
@@ -131,19 +138,19 @@ try {
   const doc = pdf();
   await attach(visitor, { name: hostileName, mimeType: 'application/pdf', buffer: doc }, 'keyboard');
   for (const [page, list] of [[visitor, '[data-testid=mqchat-messages]'], [agent, '[data-testid=messages]']]) {
-    const link = page.locator(list).getByTestId('attachment-file');
+    const link = page.locator(list).getByTestId(tid(page, 'attachment-file'));
     await link.waitFor({ timeout: 20000 });
     assert.equal(await link.textContent(), hostileName);
     await page.waitForFunction((a) => a.hasAttribute('href'), await link.elementHandle(), { timeout: 15000 });
     assertSigned(await link.getAttribute('href'), 'media');
     assert.equal(await link.getAttribute('rel'), 'noopener');
     assert.equal(await link.locator('..').textContent(), hostileName + ' · ' + doc.length + ' B', 'the name and the size');
-    assert.equal(await page.locator(list + ' img:not([data-testid=attachment-image])').count(), 0, 'markup in a name became an element');
+    assert.equal(await page.locator(list + ' img:not([data-testid=' + tid(page, 'attachment-image') + '])').count(), 0, 'markup in a name became an element');
   }
 
   step('the agent sends an image from the console; the visitor sees its thumbnail');
   await attach(agent, { name: 'replacement.png', mimeType: 'image/png', buffer: png(200, 100) });
-  const theirs = visitor.locator('[data-testid=mqchat-message][data-sender="' + agentName + '"]').getByTestId('attachment-image');
+  const theirs = visitor.locator('[data-testid=mqchat-message][data-sender="' + agentName + '"]').getByTestId('mqchat-attachment-image');
   assertSigned(await loaded(visitor, theirs), 'thumb');
   assert.equal(await theirs.getAttribute('alt'), 'replacement.png');
   await agent.getByTestId('attach-status').filter({ hasText: /^$/ }).waitFor({ state: 'attached', timeout: 15000 }); // acked
@@ -173,10 +180,10 @@ try {
   }));
   await visitor.reload();
   await visitor.getByTestId('mqchat-launcher').click();
-  await visitor.getByTestId('attachment-file').waitFor({ timeout: 20000 });
-  for (const img of await visitor.getByTestId('attachment-image').all()) assertSigned(await loaded(visitor, img), 'thumb');
-  assert.equal(await visitor.getByTestId('attachment-image').count(), 2);
-  assert.equal(await visitor.getByTestId('attachment-file').textContent(), hostileName);
+  await visitor.getByTestId('mqchat-attachment-file').waitFor({ timeout: 20000 });
+  for (const img of await visitor.getByTestId('mqchat-attachment-image').all()) assertSigned(await loaded(visitor, img), 'thumb');
+  assert.equal(await visitor.getByTestId('mqchat-attachment-image').count(), 2);
+  assert.equal(await visitor.getByTestId('mqchat-attachment-file').textContent(), hostileName);
   assert.equal(await visitor.getByTestId('mqchat-message').count(), 4, 'the refused uploads left no message');
   assert.equal(urlRequests.length, 1, 'one media.url for the page: ' + urlRequests.length);
   assert.equal((urlRequests[0].match(/[0-9a-f]{32}/g) || []).length, 3, 'the three attachments in it');
