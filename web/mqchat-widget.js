@@ -48,6 +48,7 @@
     localStorage.setItem(storeKey, JSON.stringify({
       visitor: st.visitor, secret: st.secret, token: st.token, tokenExp: st.tokenExp, conv: st.conv,
       agent: st.agent, pending: st.pending, closed: st.closed, withAssistant: st.withAssistant,
+      attachments: st.attachments,
     }));
   }
   function random(n) {
@@ -68,6 +69,8 @@
     typingTimer: 0, typingSentAt: 0, typingOff: 0, pollTimer: 0, position: 0, waitMs: null,
     earlier: [], // the visitor's closed conversations at the desk, newest first (desk.visit)
     withAssistant: !!saved.withAssistant, // the desk's assistant has the conversation (status bot)
+    // desk.info's attachments: {max_bytes, types}, null when the server takes none, undefined: not known yet.
+    attachments: saved.attachments,
   };
   const tabId = sessionStorage.getItem(storeKey + ':tab') || random(6);
   sessionStorage.setItem(storeKey + ':tab', tabId);
@@ -189,6 +192,12 @@
   const attachButton = el('button', { class: 'mqw-attach', type: 'button', 'data-testid': 'mqchat-attach',
     'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => fileInput.click() }, clipIcon());
   fileInput.addEventListener('change', () => { const f = fileInput.files[0]; fileInput.value = ''; attach(f); });
+  /** The attach button only where the server takes files; the picker offers the desk's types. */
+  function showAttach() {
+    attachButton.hidden = st.attachments === null;
+    if (st.attachments) fileInput.accept = st.attachments.types.join(',');
+  }
+  showAttach();
   const compose = el('div', { class: 'mqw-compose' }, attachButton, fileInput, input, sendButton);
   const formArea = el('div', { class: 'mqw-form', 'data-testid': 'mqchat-form-area' });
   formArea.hidden = true;
@@ -296,6 +305,7 @@
   function adopt(result) {
     st.visitor = result.visitor;
     if (result.desk && result.desk.assistant) st.assistant = result.desk.assistant;
+    if (result.desk && 'attachments' in result.desk) { st.attachments = result.desk.attachments; showAttach(); }
     const current = result.conversation ? result.conversation.conv : 0;
     st.earlier = (result.conversations || []).filter((c) => c.status === 'closed' && c.conv !== current);
     showEarlierBar();

@@ -113,7 +113,7 @@ pg::result desk_overview(pg::connection& db, const std::string& name) {
         "    WHERE s.desk_id = d.id AND s.assigned_at > now() - interval '1 hour'),"
         "  d.prechat_fields::text,"
         "  (SELECT u.name FROM desk_assistants a JOIN users u ON u.id = a.bot_id AND NOT u.banned WHERE a.desk_id = d.id),"
-        "  d.email IS NOT NULL"
+        "  d.email IS NOT NULL, d.media_max_bytes, array_to_string(d.media_types, ',')"
         "  FROM desks d WHERE $1 = '' OR d.name = $1 ORDER BY d.name",
         {name});
 }

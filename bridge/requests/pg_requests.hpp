@@ -124,6 +124,10 @@ private:
     method_outcome desk_visit(pg::connection& db, const rpc::request& r);
 
     outgoing_message notice(const std::string& user, const Json::Value& body) const;
+    /// desk.info's "attachments" of a desk_overview row: {"max_bytes",
+    /// "types"} (the desk's, else the server's), or null when this server
+    /// takes none — so a widget shows its attach button only when it may.
+    Json::Value attachments_of(const pg::result& row, int i) const;
 
     std::string conninfo_;
     const topic_names& topics_;

@@ -502,7 +502,27 @@ method_outcome pg_requests::desk_info(pg::connection& db, const rpc::request& r,
     if (!desk_name_param(r.params, desk_name)) return bad("desk must be a desk name");
     const auto row = desk_overview(db, desk_name);
     if (row.rows() == 0) return fail(error_code::not_found, "no desk named " + desk_name);
-    return ok(desk_overview_row(row, 0));
+    Json::Value res = desk_overview_row(row, 0);
+    res["attachments"] = attachments_of(row, 0);
+    return ok(std::move(res));
+}
+
+Json::Value pg_requests::attachments_of(const pg::result& row, int i) const {
+    if (media_.base_url.empty() || media_.url_secret.empty()) return Json::Value();
+    Json::Value a(Json::objectValue);
+    a["max_bytes"] = Json::Int64(row.is_null(i, 10) ? media_.max_bytes : row.int64(i, 10));
+    Json::Value types(Json::arrayValue);
+    if (row.is_null(i, 11)) {
+        for (const auto& t : media_.types) types.append(t);
+    } else {
+        for (std::string_view list = row.text(i, 11); !list.empty();) {
+            const auto comma = list.find(',');
+            types.append(std::string(list.substr(0, comma)));
+            list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        }
+    }
+    a["types"] = std::move(types);
+    return a;
 }
 
 method_outcome pg_requests::desk_list(pg::connection& db, const rpc::request&, std::int64_t me) {
@@ -515,7 +535,11 @@ method_outcome pg_requests::desk_list(pg::connection& db, const rpc::request&, s
         return fail(error_code::forbidden, "you are not an agent of any desk");
     const auto rows = desk_overview(db, "");
     Json::Value desks(Json::arrayValue);
-    for (int i = 0; i < rows.rows(); ++i) desks.append(desk_overview_row(rows, i));
+    for (int i = 0; i < rows.rows(); ++i) {
+        Json::Value d = desk_overview_row(rows, i);
+        d["attachments"] = attachments_of(rows, i);
+        desks.append(std::move(d));
+    }
     Json::Value res(Json::objectValue);
     res["desks"] = std::move(desks);
     return ok(std::move(res));

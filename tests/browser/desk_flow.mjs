@@ -39,6 +39,8 @@ try {
   await visitor.getByTestId('mqchat-input').fill(long);
   await visitor.getByTestId('mqchat-send').click();
   await visitor.getByTestId('mqchat-status').filter({ hasText: 'in the queue' }).waitFor({ timeout: 15000 });
+  // This stack has no media service: the widget offers no attach button.
+  assert.equal(await visitor.getByTestId('mqchat-attach').isHidden(), true, 'no attach button without attachments');
 
   step('the agent logs in, sees it in the queue with the hostile name as text, claims it');
   await agentLogsIn(agent, web + '/console.html', agentName, agentPassword);

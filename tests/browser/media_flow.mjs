@@ -110,6 +110,8 @@ try {
 
   step('the visitor sends a photo with the attach button; it goes as a message, acked');
   assert.equal(await visitor.getByRole('button', { name: 'Attach a file' }).count(), 1, 'the attach button has a label');
+  // The picker offers what the server takes (desk.info's attachments: the bridge's media_types).
+  assert.match(await visitor.locator('input[type=file]').getAttribute('accept'), /^image\/jpeg,image\/png,.*application\/pdf/);
   await attach(visitor, { name: 'broken mug.png', mimeType: 'image/png', buffer: png(120, 90) });
   const myPhoto = visitor.locator('[data-testid=mqchat-message][data-sender=me]').filter({ has: visitor.getByTestId('mqchat-attachment-image') });
   await myPhoto.and(visitor.locator('[data-state=sent],[data-state=delivered],[data-state=read]')).waitFor({ timeout: 20000 });

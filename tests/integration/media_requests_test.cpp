@@ -194,8 +194,16 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1), count("SELECT count(*) FROM media WHERE id = $1 AND allowed_types = '{image/png}'"
                                                     " AND max_bytes = 5000",
                                                     {ok["result"]["media"].asString()}));
+        // desk.info tells a widget what it may offer.
+        const Json::Value info = alice.call("desk.info", params({{"desk", "photos-desk"}}));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(5000), info["result"]["attachments"]["max_bytes"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(1u, info["result"]["attachments"]["types"].size());
+        CPPUNIT_ASSERT_EQUAL(std::string("image/png"), info["result"]["attachments"]["types"][0].asString());
         // Without options the desk takes the server's policy again.
         admin_ok(ci, {"desk", "media", "photos-desk"});
+        const Json::Value server = alice.call("desk.info", params({{"desk", "photos-desk"}}));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1000000), server["result"]["attachments"]["max_bytes"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(3u, server["result"]["attachments"]["types"].size());
         CPPUNIT_ASSERT(grant(alice, support, "a.jpg", "image/jpeg", 6000).isMember("result"));
     }
 
