@@ -17,21 +17,6 @@ namespace {
 
 /// Reads the keys one file sets over `c`: what the file leaves out keeps the
 /// value of an earlier file, or the default.
-/// "image/jpeg, image/*" → its items, trimmed.
-std::vector<std::string> split_list(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const auto comma = text.find(',', start);
-        std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        const auto first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
-        if (first != std::string::npos) out.push_back(item.substr(first, last - first + 1));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return out;
-}
-
 /// "type/subtype" or "type/*", lowercase: what media.upload compares with.
 bool valid_type_pattern(const std::string& t) {
     const auto slash = t.find('/');
@@ -95,32 +80,6 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file, s
     c.retention_pause_ms = static_cast<int>(r.integer("retention_pause_ms", c.retention_pause_ms, 0, 60000));
 }
 
-/// Problems found: one line per file, and one per problem of no file in particular ("").
-class problems {
-public:
-    void add(const std::string& file, const std::string& what) {
-        for (auto& [f, text] : by_file_)
-            if (!file.empty() && f == file) {
-                text += "; " + what;
-                return;
-            }
-        by_file_.emplace_back(file, what);
-    }
-    std::string message() const {
-        std::string out;
-        for (const auto& [f, text] : by_file_) {
-            // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on the one-expression form.
-            if (!out.empty()) out += '\n';
-            if (!f.empty()) out.append(f).append(": ");
-            out += text;
-        }
-        return out;
-    }
-
-private:
-    std::vector<std::pair<std::string, std::string>> by_file_;
-};
-
 } // namespace
 
 bridge_config load_config(const std::vector<std::string>& paths) {
@@ -128,34 +87,15 @@ bridge_config load_config(const std::vector<std::string>& paths) {
     bridge_config c;
     c.files = paths;
     std::string password_file, visitor_secret_file, smtp_password_file, media_secret_file, media_types;
-    problems errors;
-    for (const auto& path : paths) {
-        option_list options;
-        try {
-            options = read_option_file(path);
-        } catch (const std::runtime_error& e) {
-            errors.add("", e.what()); // names the file (and line) itself
-            continue;
-        }
-        option_reader r(options);
-        read_keys(r, c, password_file, visitor_secret_file, smtp_password_file, media_secret_file, media_types);
-        if (const std::string e = r.errors(); !e.empty()) errors.add(path, e);
-        for (const auto& [key, value] : options) c.settings[key] = {value, path};
-    }
-    const auto from = [&c](const std::string& key) {
-        const auto it = c.settings.find(key);
-        return it == c.settings.end() ? std::string() : it->second.file;
-    };
-
-    std::string missing;
-    for (const char* key : {"db_conninfo", "mqtt_password_file"})
-        if (from(key).empty()) missing += (missing.empty() ? "" : ", ") + std::string(key);
-    if (!missing.empty()) {
-        std::string names;
-        for (const auto& p : paths) names += (names.empty() ? "" : ", ") + p;
-        errors.add("", "missing required option" + std::string(missing.find(',') != std::string::npos ? "s " : " ") +
-                           missing + " (set in none of " + names + ")");
-    }
+    config_problems errors;
+    c.settings = read_config_files(
+        paths,
+        [&](option_reader& r) {
+            read_keys(r, c, password_file, visitor_secret_file, smtp_password_file, media_secret_file, media_types);
+        },
+        errors);
+    const auto from = [&c](const std::string& key) { return file_of(c.settings, key); };
+    require_options(c.settings, paths, {"db_conninfo", "mqtt_password_file"}, errors);
     if (!valid_user_name(c.mqtt_username))
         errors.add(from("mqtt_username"), "mqtt_username '" + c.mqtt_username + "' is not a valid user name");
     if (!valid_user_name(c.share_group))
@@ -215,7 +155,7 @@ bridge_config load_config(const std::vector<std::string>& paths) {
         while (!c.media_base_url.empty() && c.media_base_url.back() == '/') c.media_base_url.pop_back();
     }
     if (!media_types.empty()) {
-        c.media_types = split_list(media_types);
+        c.media_types = list_items(media_types);
         for (const auto& t : c.media_types)
             if (!valid_type_pattern(t))
                 errors.add(from("media_types"), "media_types: '" + t + "' is not a MIME type (image/jpeg) or family (image/*)");
@@ -243,23 +183,6 @@ bridge_config load_config(const std::vector<std::string>& paths) {
     return c;
 }
 
-std::string describe_settings(const bridge_config& c) {
-    std::string out;
-    for (const auto& [key, s] : c.settings) {
-        std::string value = s.value;
-        if (key == "smtp_password") {
-            value = "(hidden)";
-        } else if (key == "db_conninfo") {
-            // A conninfo may hold password=…; show everything else.
-            for (auto at = value.find("password="); at != std::string::npos; at = value.find("password=", at + 1)) {
-                if (at > 0 && value[at - 1] != ' ') continue; // e.g. "passfile=" is not it
-                const auto start = at + 9, end = value.find(' ', start);
-                value.replace(start, end == std::string::npos ? std::string::npos : end - start, "(hidden)");
-            }
-        }
-        out += key + " " + value + "  (" + s.file + ")\n";
-    }
-    return out;
-}
+std::string describe_settings(const bridge_config& c) { return mqchat::describe_settings(c.settings, {"smtp_password"}); }
 
 } // namespace mqchat::bridge

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/config_files.hpp"
+
 namespace mqchat::bridge {
 
 struct bridge_config {
@@ -83,11 +85,8 @@ struct bridge_config {
 
     /// Where the values came from: the files in the order read, and for each
     /// key a file set, its value and the last file that set it.
-    struct setting {
-        std::string value, file;
-    };
     std::vector<std::string> files;
-    std::map<std::string, setting> settings;
+    config_settings settings;
 };
 
 /// Reads `paths` in order (at least one). Throws std::invalid_argument with

@@ -44,45 +44,6 @@ void read_keys(option_reader& r, media_config& c, std::string& url_secret_file, 
     cors = r.string("cors_origins", cors);
 }
 
-/// Problems found: one line per file, and one per problem of no file in particular ("").
-class problems {
-public:
-    void add(const std::string& file, const std::string& what) {
-        for (auto& [f, text] : by_file_)
-            if (!file.empty() && f == file) {
-                text += "; " + what;
-                return;
-            }
-        by_file_.emplace_back(file, what);
-    }
-    std::string message() const {
-        std::string out;
-        for (const auto& [f, text] : by_file_) {
-            if (!out.empty()) out += '\n';
-            if (!f.empty()) out.append(f).append(": ");
-            out += text;
-        }
-        return out;
-    }
-
-private:
-    std::vector<std::pair<std::string, std::string>> by_file_;
-};
-
-std::vector<std::string> split_words(const std::string& text) {
-    std::vector<std::string> out;
-    std::string word;
-    for (char ch : text + " ") {
-        if (ch == ' ' || ch == ',' || ch == '\t') {
-            if (!word.empty()) out.push_back(word);
-            word.clear();
-        } else {
-            word += ch;
-        }
-    }
-    return out;
-}
-
 bool valid_origin(const std::string& o) {
     if (o == "*") return true;
     const auto scheme = o.find("://");
@@ -108,34 +69,11 @@ media_config load_config(const std::vector<std::string>& paths) {
     media_config c;
     c.files = paths;
     std::string url_secret_file, s3_secret_file, cors = "*";
-    problems errors;
-    for (const auto& path : paths) {
-        option_list options;
-        try {
-            options = read_option_file(path);
-        } catch (const std::runtime_error& e) {
-            errors.add("", e.what());
-            continue;
-        }
-        option_reader r(options);
-        read_keys(r, c, url_secret_file, s3_secret_file, cors);
-        if (const std::string e = r.errors(); !e.empty()) errors.add(path, e);
-        for (const auto& [key, value] : options) c.settings[key] = {value, path};
-    }
-    const auto from = [&c](const std::string& key) {
-        const auto it = c.settings.find(key);
-        return it == c.settings.end() ? std::string() : it->second.file;
-    };
-
-    std::string missing;
-    for (const char* key : {"db_conninfo", "url_secret_file"})
-        if (from(key).empty()) missing += (missing.empty() ? "" : ", ") + std::string(key);
-    if (!missing.empty()) {
-        std::string names;
-        for (const auto& p : paths) names += (names.empty() ? "" : ", ") + p;
-        errors.add("", "missing required option" + std::string(missing.find(',') != std::string::npos ? "s " : " ") +
-                           missing + " (set in none of " + names + ")");
-    }
+    config_problems errors;
+    c.settings = read_config_files(
+        paths, [&](option_reader& r) { read_keys(r, c, url_secret_file, s3_secret_file, cors); }, errors);
+    const auto from = [&c](const std::string& key) { return file_of(c.settings, key); };
+    require_options(c.settings, paths, {"db_conninfo", "url_secret_file"}, errors);
     if (!url_secret_file.empty()) {
         try {
             c.url_secret = read_secret_line(url_secret_file);
@@ -184,7 +122,7 @@ media_config load_config(const std::vector<std::string>& paths) {
     }
     if (!c.clamd.empty() && !valid_clamd(c.clamd))
         errors.add(from("clamd"), "clamd '" + c.clamd + "' is not unix:/PATH or tcp:HOST:PORT");
-    c.cors_origins = split_words(cors);
+    c.cors_origins = list_items(cors);
     for (const auto& o : c.cors_origins)
         if (!valid_origin(o)) errors.add(from("cors_origins"), "cors_origins '" + o + "' is not * or scheme://host[:port]");
     if (c.cors_origins.empty()) errors.add(from("cors_origins"), "cors_origins is empty");
@@ -197,20 +135,6 @@ media_config load_config(const std::vector<std::string>& paths) {
     return c;
 }
 
-std::string describe_settings(const media_config& c) {
-    std::string out;
-    for (const auto& [key, s] : c.settings) {
-        std::string value = s.value;
-        if (key == "db_conninfo") {
-            for (auto at = value.find("password="); at != std::string::npos; at = value.find("password=", at + 1)) {
-                if (at > 0 && value[at - 1] != ' ') continue;
-                const auto start = at + 9, end = value.find(' ', start);
-                value.replace(start, end == std::string::npos ? std::string::npos : end - start, "(hidden)");
-            }
-        }
-        out += key + " " + value + "  (" + s.file + ")\n";
-    }
-    return out;
-}
+std::string describe_settings(const media_config& c) { return mqchat::describe_settings(c.settings); }
 
 } // namespace mqchat::media

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/config_files.hpp"
+
 namespace mqchat::media {
 
 struct media_config {
@@ -42,11 +44,8 @@ struct media_config {
     std::string log_level = "info";
     std::vector<std::string> cors_origins{"*"}; ///< "*" or exact origins (scheme://host[:port])
 
-    struct setting {
-        std::string value, file;
-    };
     std::vector<std::string> files;
-    std::map<std::string, setting> settings;
+    config_settings settings;
 };
 
 /// Reads `paths` in order (at least one). Throws std::invalid_argument with
