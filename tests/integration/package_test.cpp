@@ -13,8 +13,10 @@
 
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,6 +163,23 @@ unsigned uid_of_process(pid_t pid) {
     for (std::string line; std::getline(status, line);)
         if (line.rfind("Uid:", 0) == 0) return static_cast<unsigned>(std::stoul(line.substr(4)));
     throw std::runtime_error("no process " + std::to_string(pid));
+}
+
+/// `argv` run with memory that is never writable and executable at once,
+/// as the units' MemoryDenyWriteExecute=yes (Linux ≥ 6.3: PR_SET_MDWE, set
+/// by perl — Essential in Debian — before it execs the program). On an
+/// older kernel, `argv` unchanged; `mdwe` says which.
+std::vector<std::string> without_write_execute(const std::vector<std::string>& argv, bool& mdwe) {
+    constexpr int get_mdwe = 66, set_mdwe = 65, refuse_exec_gain = 1; // linux/prctl.h, 6.3
+    mdwe = prctl(get_mdwe, 0L, 0L, 0L, 0L) >= 0;
+    if (!mdwe) return argv;
+    std::vector<std::string> out{"perl", "-e",
+                                 "syscall(" + std::to_string(SYS_prctl) + ", " + std::to_string(set_mdwe) + ", " +
+                                     std::to_string(refuse_exec_gain) +
+                                     ", 0, 0, 0) == 0 or die \"PR_SET_MDWE: $!\\n\"; exec {$ARGV[0]} @ARGV or die \"$ARGV[0]: $!\\n\"",
+                                 "--"};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
 }
 
 /// Waits until `log` holds `text`; false after `timeout`.
@@ -590,8 +609,11 @@ public:
         run_ok({"chmod", "0640", dir.file("media.conf")});
         const std::string checked = run_ok({root + "/usr/bin/mqchat-media", "--check", dir.file("media.conf")}, {}, "mosquitto");
         CPPUNIT_ASSERT_MESSAGE(checked, contains(checked, "url_secret_file " + secrets + "/media.secret"));
-        child_process media_daemon({root + "/usr/bin/mqchat-media", dir.file("media.conf")}, dir.file("media.log"), {},
-                            "mosquitto");
+        // Under the unit's MemoryDenyWriteExecute where the kernel can say
+        // so: libvips' run-time compiled code (liborc) must cope with it.
+        bool mdwe = false;
+        child_process media_daemon(without_write_execute({root + "/usr/bin/mqchat-media", dir.file("media.conf")}, mdwe),
+                                   dir.file("media.log"), {}, "mosquitto");
         CPPUNIT_ASSERT_MESSAGE(read_file(dir.file("media.log")), wait_log(dir.file("media.log"), "mqchat-media: running", 20s));
 
         // The packaged bridge with the packaged bridge.conf, as the user that
@@ -717,6 +739,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(0, WEXITSTATUS(bridge.stop(SIGTERM)));
         CPPUNIT_ASSERT_EQUAL(0, WEXITSTATUS(media_daemon.stop(SIGTERM)));
         broker.stop(SIGTERM);
+        std::printf(" [media service %s] ", mdwe ? "under PR_SET_MDWE" : "without PR_SET_MDWE (kernel < 6.3)");
         std::printf(" [smoke %.1f s] ", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
 };
