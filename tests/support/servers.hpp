@@ -131,6 +131,7 @@ public:
     int start_expecting_exit();
     int port() const { return port_; }
     int metrics_port() const { return metrics_port_; }
+    pid_t pid() const { return process_.pid(); }
     std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     const std::string& data_dir() const { return data_; }
     const std::string& config_path() const { return config_; }
