@@ -86,9 +86,11 @@ constexpr const char* usage = R"(usage: mqchat-admin COMMAND ...
                                             (valid N days, 365); prints it last
   site-key revoke ID                        visitors with that key get no further
   site-key list [DESK]                      site keys, valid, expired or revoked
-  status [--bridge HOST:PORT ...]           the stack's health for a person: database, brokers and
-                                            bridges connected, each named bridge's /readyz, the
-                                            outbox, queues (docs/operations.md); exits 1 on a FAIL
+  status [--bridge HOST:PORT ...] [--media HOST:PORT ...]
+                                            the stack's health for a person: database, brokers,
+                                            bridges and media services connected, each named
+                                            bridge's and media service's /readyz, the outbox,
+                                            queues, attachments (docs/operations.md); exits 1 on a FAIL
   search-language CONFIG                    full-text search in this PostgreSQL text search
                                             configuration (e.g. english, german, simple);
                                             re-indexes the stored messages
@@ -229,6 +231,7 @@ int run(std::vector<std::string> args) {
         status_options o;
         for (std::size_t i = 1; i < args.size(); ++i) {
             if (args[i] == "--bridge" && i + 1 < args.size()) o.bridges.push_back(args[++i]);
+            else if (args[i] == "--media" && i + 1 < args.size()) o.media.push_back(args[++i]);
             else throw usage_error("unexpected argument '" + args[i] + "'");
         }
         return status(conninfo(), o, std::cout) ? 0 : 1;

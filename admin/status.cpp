@@ -90,25 +90,47 @@ void processes(pg::connection& db, report& r) {
                        : "no mqchat-bridge is connected to the database: nothing is stored or delivered");
 }
 
-void bridge_endpoint(const std::string& where, report& r) {
+/// A daemon's /readyz (bridge, media service: the same JSON shape), one line.
+void readiness(const std::string& part, const std::string& where, report& r) {
     std::string url = where.rfind("http", 0) == 0 ? where : "http://" + where;
     if (url.find("/readyz") == std::string::npos) url += "/readyz";
     const auto [status, body] = http_get(url);
     if (status == 0) {
-        r.line("bridge", grade::fail, url + ": no answer");
+        r.line(part, grade::fail, url + ": no answer");
         return;
     }
     Json::Value v;
     std::string why;
     if (!json::parse(body, v, why) || !v.isObject()) {
-        r.line("bridge", grade::fail, url + ": HTTP " + std::to_string(status) + ", not a readiness answer");
+        r.line(part, grade::fail, url + ": HTTP " + std::to_string(status) + ", not a readiness answer");
         return;
     }
     std::string checks;
     for (const auto& name : v["checks"].getMemberNames())
         checks += (checks.empty() ? "" : "; ") + name + " " + (v["checks"][name]["ok"].asBool() ? "" : "FAILS: ") +
                   v["checks"][name]["detail"].asString();
-    r.line("bridge", status == 200 ? grade::ok : grade::fail, url + ": " + checks);
+    r.line(part, status == 200 ? grade::ok : grade::fail, url + ": " + checks);
+}
+
+/// Attachments: what is stored, and uploads stuck half way (a media
+/// service that died while receiving; the sweeper takes them after
+/// orphan_ttl_s). Only a line when the server has taken any.
+void media(pg::connection& db, report& r) {
+    const auto m = db.exec(
+        "SELECT count(*) FILTER (WHERE status = 'ready'), coalesce(sum(size) FILTER (WHERE status = 'ready'), 0),"
+        "       count(*) FILTER (WHERE status = 'receiving' AND created_at < now() - interval '1 hour'),"
+        "       count(*) FILTER (WHERE status = 'refused' AND created_at > now() - interval '1 day'),"
+        "       (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        "           AND application_name = 'mqchat-media-health')"
+        "  FROM media");
+    const std::int64_t ready = m.int64(0, 0), stuck = m.int64(0, 2), services = m.int64(0, 4);
+    if (ready == 0 && stuck == 0 && services == 0) return;
+    r.line("media", stuck > 0 || services == 0 ? grade::warn : grade::ok,
+           (services > 0 ? plural(services, "media service", "media services") + " running, "
+                         : std::string("no media service is connected to the database (uploads fail), ")) +
+               plural(ready, "file", "files") + " stored (" + std::to_string(m.int64(0, 1) / (1024 * 1024)) + " MiB), " +
+               plural(m.int64(0, 3), "upload", "uploads") + " refused in the last day" +
+               (stuck ? ", " + plural(stuck, "upload", "uploads") + " stuck receiving for over an hour" : ""));
 }
 
 void queues(pg::connection& db, const status_options& o, report& r) {
@@ -167,9 +189,11 @@ bool status(const std::string& conninfo, const status_options& o, std::ostream& 
         r.line("database", grade::fail, "cannot be reached: " + why);
         db.reset();
     }
-    for (const auto& b : o.bridges) bridge_endpoint(b, r);
+    for (const auto& b : o.bridges) readiness("bridge", b, r);
+    for (const auto& m : o.media) readiness("media", m, r);
     if (db) {
         queues(*db, o, r);
+        media(*db, r);
         people(*db, r);
     }
     return !r.failed;

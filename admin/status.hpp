@@ -1,7 +1,8 @@
 #pragma once
 /// `mqchat-admin status`: the stack's health summed up for a person, from
-/// the database (which sees every broker's plugin and every bridge connect)
-/// and, when given, the bridges' readiness endpoints.
+/// the database (which sees every broker's plugin, every bridge and every
+/// media service connect) and, when given, the bridges' and media services'
+/// readiness endpoints.
 
 #include <iosfwd>
 #include <string>
@@ -14,6 +15,8 @@ namespace mqchat::admin {
 struct status_options {
     /// Bridges' endpoints (metrics_listen) to ask /readyz: "HOST:PORT" or a URL.
     std::vector<std::string> bridges;
+    /// Media services' endpoints (their metrics_listen) to ask /readyz.
+    std::vector<std::string> media;
     /// Warn when the outbox holds messages stored longer ago than this.
     int stale_outbox_s = 10;
 };

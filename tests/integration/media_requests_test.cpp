@@ -128,6 +128,7 @@ class media_requests_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(plugin_refuses_malformed_attachments);
     CPPUNIT_TEST(export_lists_uploads_and_erase_detaches_them);
     CPPUNIT_TEST(a_photo_the_whole_way_through_the_media_service);
+    CPPUNIT_TEST(admin_status_sees_the_media_service);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -531,6 +532,29 @@ public:
         CPPUNIT_ASSERT_MESSAGE(shared().media.log(), !std::filesystem::exists(blob));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), count("SELECT count(*) FROM media WHERE id = $1", {id}));
         CPPUNIT_ASSERT_EQUAL(404L, http_get(u["result"]["media"][0]["url"].asString()).status);
+    }
+
+    void admin_status_sees_the_media_service() {
+        const std::string ci = shared().stack.conninfo();
+        const std::string endpoint = "127.0.0.1:" + std::to_string(shared().media.metrics_port());
+        std::string out;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, admin(ci, {"status", "--media", endpoint}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, out.find(endpoint + "/readyz: database answers; storage ") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find(" writable") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("1 media service running, ") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find(" stored (") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("uploads refused in the last day") != std::string::npos);
+        // Stopped: its endpoint is a FAIL (exit 1), and the database no longer sees it.
+        shared().media.stop();
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 1, admin(ci, {"status", "--media", endpoint}, out));
+        CPPUNIT_ASSERT_MESSAGE(out, out.find(": no answer") != std::string::npos);
+        const auto deadline = std::chrono::steady_clock::now() + 15s;
+        while (out.find("no media service is connected") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(200ms);
+            admin(ci, {"status"}, out);
+        }
+        CPPUNIT_ASSERT_MESSAGE(out, out.find("no media service is connected to the database") != std::string::npos);
+        shared().media.start();
     }
 };
 
