@@ -106,7 +106,7 @@ bool verifies(const std::string& signature, const std::string& message, const st
 
 const std::vector<std::string>& user_names() {
     static const std::vector<std::string> names = [] {
-        std::vector<std::string> n{"alice", "bob", "carol", "dora", "eve", "frank", "gail", "ivy", "jack"};
+        std::vector<std::string> n{"alice", "bob", "carol", "dora", "eve", "frank", "gail", "ivy", "jack", "kim"};
         for (int i = 0; i < claimers; ++i) n.push_back("claimer" + std::to_string(i));
         return n;
     }();
@@ -195,6 +195,7 @@ class e2e_keys_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_flood_of_claims_is_refused_and_changes_nothing);
     CPPUNIT_TEST(too_many_devices_or_keys_are_refused);
     CPPUNIT_TEST(removing_a_device_takes_its_keys_and_tells_who_shares_a_conversation);
+    CPPUNIT_TEST(export_lists_devices_and_erase_removes_them);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -594,6 +595,26 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("added"), heard(bob, "devices.changed", "phone")["change"].asString());
     }
 
+    void export_lists_devices_and_erase_removes_them() {
+        device pad("kim", "pad");
+        {
+            caller kim("kim");
+            CPPUNIT_ASSERT(kim.call("keys.upload", pad.upload(4, true)).isMember("result"));
+        }
+        const std::string ci = shared().stack.conninfo();
+        Json::Value doc;
+        std::string why;
+        CPPUNIT_ASSERT(json::parse(admin_ok(ci, {"user", "export", "kim"}), doc, why));
+        CPPUNIT_ASSERT_EQUAL(1u, doc["e2e_devices"].size());
+        const Json::Value& d = doc["e2e_devices"][0];
+        CPPUNIT_ASSERT_EQUAL(std::string("pad"), d["device"].asString());
+        CPPUNIT_ASSERT_EQUAL(pad.signing_key, d["signing_key"].asString());
+        CPPUNIT_ASSERT_EQUAL(4, d["one_time_keys"].asInt());
+        CPPUNIT_ASSERT(d["fallback_key"].isObject());
+        const std::string kim_id = std::to_string(count("SELECT id FROM users WHERE name = 'kim'"));
+        admin_ok(ci, {"user", "erase", "kim", "--yes-erase-forever"});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), count("SELECT count(*) FROM e2e_devices WHERE user_id = $1", {kim_id}));
+    }
 };
 
 CPPUNIT_TEST_SUITE_REGISTRATION(e2e_keys_test);
