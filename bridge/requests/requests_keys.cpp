@@ -411,7 +411,15 @@ method_outcome pg_requests::keys_claim(pg::connection& db, const rpc::request& r
                 d["one_time_key"] = k;
                 o.result["devices"].append(std::move(d));
 
-                const auto [left, has_fallback] = stock(db, row);
+                // Counted only up to the threshold: a claim does not walk a
+                // device's whole stock to learn that it is not low.
+                const auto low = db.exec(
+                    "SELECT (SELECT count(*) FROM (SELECT 1 FROM e2e_one_time_keys WHERE device_id = $1"
+                    "                                AND claimed_at IS NULL LIMIT $2) s),"
+                    "       EXISTS (SELECT 1 FROM e2e_fallback_keys WHERE device_id = $1 AND used_at IS NULL)",
+                    {row, std::to_string(low_one_time_keys)});
+                const std::int64_t left = low.int64(0, 0);
+                const bool has_fallback = low.boolean(0, 1);
                 if (left < low_one_time_keys) {
                     Json::Value n(Json::objectValue);
                     n["notice"] = "keys.low";
