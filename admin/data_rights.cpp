@@ -118,6 +118,17 @@ const std::vector<std::pair<const char*, const char*>>& sections() {
         {"desk_mail_sent",
          "SELECT coalesce(json_agg(x ORDER BY x.at), '[]') FROM ("
          " SELECT kind, conv_id AS conv, at FROM desk_mail_sent_log WHERE requester_id = $1) x"},
+        // Their end-to-end encryption devices: public keys only (schema/024).
+        {"e2e_devices",
+         "SELECT coalesce(json_agg(x ORDER BY x.created_at, x.device), '[]') FROM ("
+         " SELECT d.device, d.signing_key, d.identity_key, d.signature, d.created_at, d.last_seen,"
+         "        (SELECT count(*) FROM e2e_one_time_keys k WHERE k.device_id = d.id AND k.claimed_at IS NULL)"
+         "          AS one_time_keys,"
+         "        (SELECT count(*) FROM e2e_one_time_keys k WHERE k.device_id = d.id AND k.claimed_at IS NOT NULL)"
+         "          AS one_time_keys_claimed,"
+         "        (SELECT row_to_json(f) FROM (SELECT key_id, key, uploaded_at, used_at FROM e2e_fallback_keys"
+         "          WHERE device_id = d.id) f) AS fallback_key"
+         "   FROM e2e_devices d WHERE d.user_id = $1) x"},
     };
     return all;
 }
@@ -205,6 +216,9 @@ void user_erase(pg::connection& db, const std::string& name, bool confirmed, std
 
         n.devices = db.exec("WITH d AS (DELETE FROM push_devices WHERE user_id = $1 RETURNING 1) SELECT count(*) FROM d",
                             {id}).int64(0, 0);
+        // Their end-to-end encryption devices and keys (public, but theirs).
+        db.exec("DELETE FROM e2e_devices WHERE user_id = $1", {id});
+        db.exec("DELETE FROM e2e_claim_rate WHERE user_id = $1", {id});
         db.exec("DELETE FROM presence WHERE user_id = $1", {id});
         db.exec("DELETE FROM presence_settings WHERE user_id = $1", {id});
         db.exec("DELETE FROM login_digests WHERE user_id = $1", {id});

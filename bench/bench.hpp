@@ -128,5 +128,6 @@ void run_desks_ws(const settings& s);
 void run_fabric(const settings& s);
 void run_brokers(const settings& s);
 void run_media(const settings& s);
+void run_e2e_keys(const settings& s);
 
 } // namespace mqchat::bench

@@ -13,7 +13,11 @@ for c in plugin_overhead_qos0_64b plugin_overhead_qos1_64b plugin_overhead_qos1_
          stall_typing_p99_ms stall_receipt_p99_ms stall_made_up_refused stall_messages_lost \
          requests_capacity_per_s chat_p99_under_requests_ms reconnect_storm_s desk_assign_p99_ms desk_message_p99_ms \
          desk_ws_assign_p99_ms desk_ws_visit_p99_ms desk_ws_message_p99_ms retention_chat_p99_ms \
-         media_upload_mb_per_s media_thumbnail_p99_ms media_put_file_mb_per_s media_cp_mb_per_s; do
+         media_upload_mb_per_s media_thumbnail_p99_ms media_put_file_mb_per_s media_cp_mb_per_s \
+         e2e_key_claims_per_s e2e_key_claim_duplicates; do
   grep -q "^{\"case\": \"$c\"" "$out/results.txt" || { echo "missing figure: $c"; missing=1; }
 done
+# Not a speed but a correctness figure: no one-time key is ever handed out twice.
+grep -q '^{"case": "e2e_key_claim_duplicates", "value": 0,' "$out/results.txt" ||
+  { echo "one-time keys were handed out twice"; missing=1; }
 exit $missing

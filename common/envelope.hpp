@@ -38,6 +38,8 @@ inline constexpr std::string_view overloaded = "overloaded"; ///< too many reque
 inline constexpr std::string_view too_large = "too_large";               ///< a file above the conversation's limit
 inline constexpr std::string_view type_not_allowed = "type_not_allowed"; ///< a type the conversation does not take
 inline constexpr std::string_view quota_exceeded = "quota_exceeded";     ///< the user's uploads of the last day
+// The key directory (keys.*, devices.*; docs/protocol.md, "End-to-end encryption"):
+inline constexpr std::string_view too_many = "too_many"; ///< a device or key limit: remove or use some first
 } // namespace error_code
 
 /// Types with a meaning to the server: events about an earlier message

@@ -55,7 +55,12 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::f
                {"desk.to_bot", &pg_requests::desk_to_bot},
                {"desk.card", &pg_requests::desk_card},
                {"media.upload", &pg_requests::media_upload},
-               {"media.url", &pg_requests::media_url}} {}
+               {"media.url", &pg_requests::media_url},
+               {"keys.upload", &pg_requests::keys_upload},
+               {"keys.count", &pg_requests::keys_count},
+               {"keys.claim", &pg_requests::keys_claim},
+               {"devices.list", &pg_requests::devices_list},
+               {"devices.remove", &pg_requests::devices_remove}} {}
 
 pg::connection& pg_requests::db() {
     if (!db_) {

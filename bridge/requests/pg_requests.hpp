@@ -1,6 +1,7 @@
 #pragma once
 /// request_handler on PostgreSQL: conversations, history, sync, search,
-/// threads, the caller's settings and support desks (one file per concern: requests_*.cpp)
+/// threads, the caller's settings, support desks, attachments and the key directory (one file per concern:
+/// requests_*.cpp)
 /// (docs/protocol.md, "Requests"). Every method checks, in the database, that
 /// the caller may see what it asks for; a caller who is not a member of a
 /// conversation learns nothing about it beyond `not_member`.
@@ -119,11 +120,21 @@ private:
     // Attachments (requests_media.cpp).
     method_outcome media_upload(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome media_url(pg::connection& db, const rpc::request& r, std::int64_t me);
+    // The key directory for end-to-end encryption (requests_keys.cpp).
+    method_outcome keys_upload(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome keys_count(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome keys_claim(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome devices_list(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome devices_remove(pg::connection& db, const rpc::request& r, std::int64_t me);
     /// A web visitor's identity and conversation (requests_visitors.cpp):
     /// called before the caller has a row of its own, so without `me`.
     method_outcome desk_visit(pg::connection& db, const rpc::request& r);
 
     outgoing_message notice(const std::string& user, const Json::Value& body) const;
+    /// {"notice": "devices.changed", "user", "device", "change"} for the
+    /// user itself and everyone who shares a conversation with it.
+    std::vector<outgoing_message> device_change_notices(pg::connection& db, std::int64_t me, const std::string& user,
+                                                        const std::string& device, std::string_view change) const;
     /// desk.info's "attachments" of a desk_overview row: {"max_bytes",
     /// "types"} (the desk's, else the server's), or null when this server
     /// takes none — so a widget shows its attach button only when it may.
