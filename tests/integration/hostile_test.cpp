@@ -672,7 +672,7 @@ public:
         const std::int64_t conv = s.create_conv({"alice", "bob", "carol"}, "receipts");
         const std::string send = conv_topic(conv, "send"), receipts = conv_topic(conv, "receipt");
         auto carol = member("carol");
-        CPPUNIT_ASSERT_EQUAL(1, carol->subscribe(receipts));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*carol, receipts)); // a new conversation
         for (int i = 1; i <= 3; ++i) {
             CPPUNIT_ASSERT_EQUAL(0, carol->publish(send, envelope("rc-" + std::to_string(i), "m")));
             received ack;

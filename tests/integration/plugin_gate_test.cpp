@@ -64,19 +64,6 @@ std::unique_ptr<mqtt_client> login(const std::string& user, int protocol = 5, co
     }
 }
 
-/// A member's subscription (see login): returns the SUBACK code, tried
-/// again while it is 0x87.
-int subscribe_member(mqtt_client& c, const std::string& filter) {
-    const auto deadline = std::chrono::steady_clock::now() + undecided_retry;
-    int rc;
-    while ((rc = c.subscribe(filter)) == not_authorized && std::chrono::steady_clock::now() < deadline) {
-        std::cerr << "plugin_gate_test: subscription to " << filter
-                  << " refused (lookup past its budget?), trying again\n";
-        std::this_thread::sleep_for(200ms);
-    }
-    return rc;
-}
-
 std::int64_t stored(const std::string& where = "true") {
     pg::connection c(shared().stack.conninfo());
     return c.exec("SELECT count(*) FROM messages WHERE " + where).int64(0, 0);
@@ -367,9 +354,9 @@ public:
         auto alice = login("alice");
         auto bob = login("bob");
         auto carol = login("carol");
-        CPPUNIT_ASSERT_EQUAL(1, subscribe_member(*bob, conv_topic(conv, "msg"))); // a new conversation
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*bob, conv_topic(conv, "msg"))); // a new conversation
         CPPUNIT_ASSERT_EQUAL(1, bob->subscribe("chat/user/bob/inbox"));
-        CPPUNIT_ASSERT_EQUAL(1, subscribe_member(*carol, conv_topic(conv, "msg")));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*carol, conv_topic(conv, "msg")));
         CPPUNIT_ASSERT_EQUAL(0, alice->publish(conv_topic(conv, "send"), R"({"id":"before","body":"all three"})"));
         received r;
         CPPUNIT_ASSERT(bob->wait_message(r, 10s, conv_topic(conv, "msg")));
@@ -398,7 +385,7 @@ public:
         auto alice = login("alice");
         auto bob = login("bob");
         CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/user/alice/inbox"));
-        CPPUNIT_ASSERT_EQUAL(1, subscribe_member(*bob, conv_topic(conv, "msg"))); // a new conversation
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*bob, conv_topic(conv, "msg"))); // a new conversation
         pg::connection db(s.conninfo());
         // The plugin's worker process, which listens for the notices. (Not
         // the PostgreSQL backend: a backend stopped at the wrong moment holds
@@ -440,7 +427,7 @@ public:
         s.add_user("erin", "pw-erin");
         auto erin = login("erin"); // right after the admin command: no restart (a retry at most, see login)
         const std::int64_t conv = s.create_conv({"alice", "erin"});
-        CPPUNIT_ASSERT_EQUAL(1, subscribe_member(*erin, conv_topic(conv, "msg")));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*erin, conv_topic(conv, "msg")));
         CPPUNIT_ASSERT_EQUAL(0, erin->publish(conv_topic(conv, "send"), R"({"id":"erin-1","body":"new here"})"));
         received r;
         CPPUNIT_ASSERT(erin->wait_message(r, 10s, conv_topic(conv, "msg")));
@@ -470,7 +457,7 @@ public:
             s.add_user("gina", "pw-gina");
             const std::int64_t conv = s.create_conv({"alice", "gina"});
             auto gina = login("gina");
-            CPPUNIT_ASSERT_EQUAL(1, subscribe_member(*gina, conv_topic(conv, "msg")));
+            CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*gina, conv_topic(conv, "msg")));
             auto carol = login("carol");
             CPPUNIT_ASSERT_EQUAL(not_authorized, carol->subscribe(conv_topic(conv, "msg"))); // still checked
             mqtt_client ghost(s.port(), {"", "ghost", "pw"});

@@ -4,6 +4,7 @@
 #include <mqtt_protocol.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
@@ -254,6 +255,16 @@ std::unique_ptr<mqtt_client> login(int port, const std::string& user, const std:
     if (rc != 0) throw std::runtime_error("login of " + user + " on port " + std::to_string(port) + " refused: " +
                                           std::to_string(rc));
     return c;
+}
+
+int subscribe_as_member(mqtt_client& c, const std::string& filter, std::chrono::milliseconds patience) {
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    int rc;
+    while ((rc = c.subscribe(filter)) == MQTT_RC_NOT_AUTHORIZED && std::chrono::steady_clock::now() < deadline) {
+        std::fprintf(stderr, "subscription to %s refused (a lookup past its budget?), trying again\n", filter.c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return rc;
 }
 
 } // namespace mqchat::test

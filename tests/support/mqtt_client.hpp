@@ -110,4 +110,13 @@ private:
 std::unique_ptr<mqtt_client> login(int port, const std::string& user, const std::string& password,
                                    const std::string& client_id);
 
+/// Subscribes as a member who may meet an undecided membership lookup: while
+/// the plugin's lookups are past their wait budget (a loaded machine) it
+/// refuses what it cannot decide from memory — a conversation it has not
+/// heard of yet — and the client is to try again (docs/protocol.md, "Come
+/// back later"). Tries again on 0x87 for up to `patience`; returns the last
+/// SUBACK code. Only for subscriptions a test expects to be granted.
+int subscribe_as_member(mqtt_client& c, const std::string& filter,
+                        std::chrono::milliseconds patience = std::chrono::seconds(10));
+
 } // namespace mqchat::test
