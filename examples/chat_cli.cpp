@@ -10,7 +10,7 @@
 //   list                                 my conversations, latest first, with unread counts
 //   history --conv ID [--before SEQ] [--limit N]
 //   search TEXT [--conv ID]
-//   create --member NAME [--member NAME ...] [--title T]
+//   create --member NAME [--member NAME ...] [--title T] [--encrypted]
 //   send --conv ID TEXT                  send and wait for the ack
 //   attach --conv ID FILE [--caption T] [--type MIME]
 //                                        upload a file (media.upload + HTTP PUT) and send it
@@ -18,6 +18,16 @@
 //   listen --conv ID                     print messages as they come
 //   open --conv ID                       the last page, then live messages; type to send,
 //                                        /more scrolls up, /search TEXT, /attach FILE [caption], /quit
+//   e2e-init --device ID --state FILE    an Olm account for this device; uploads its keys
+//   e2e-send --conv ID --device ID --state FILE TEXT [--member NAME ...]
+//                                        encrypted for every member's devices; waits for the ack
+//   e2e-history --conv ID --device ID --state FILE [--limit N]
+//                                        the newest page, decrypted where addressed to this device
+//   devices [NAME]                       a user's devices (yours by default), signatures checked
+//   devices-remove --device ID           removes one of your devices from the key directory
+//
+// End-to-end encryption (docs/e2e.md) is in e2e/: libolm sessions per
+// device, the state file under MQCHAT_E2E_PASSPHRASE.
 //
 // Attachments (docs/protocol.md, "Attachments") travel over HTTP with
 // libcurl: the bytes go straight from the file to the media service and
@@ -39,6 +49,8 @@
 #include <thread>
 
 #include <poll.h>
+
+#include "e2e/commands.hpp"
 
 namespace {
 
@@ -366,7 +378,10 @@ int usage() {
                  "(list | history --conv ID [--before SEQ] [--limit N] | search TEXT [--conv ID] |\n"
                  "       create --member NAME ... [--title T] | send --conv ID TEXT |\n"
                  "       attach --conv ID FILE [--caption T] [--type MIME] | fetch MEDIA_ID --out FILE |\n"
-                 "       listen --conv ID | open --conv ID)\n";
+                 "       listen --conv ID | open --conv ID |\n"
+                 "       e2e-init --device ID --state FILE | e2e-send --conv ID --device ID --state FILE TEXT |\n"
+                 "       e2e-history --conv ID --device ID --state FILE | devices [NAME] | devices-remove --device ID)\n"
+                 "  create ... --encrypted: an end-to-end encrypted conversation\n";
     return 2;
 }
 
@@ -377,6 +392,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> members;
     long long before = 0;
     int limit = 20;
+    bool encrypted = false;
+    e2e::options e2e_opts;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -391,6 +408,9 @@ int main(int argc, char** argv) {
         else if (a == "--caption") caption = next();
         else if (a == "--type") type = next();
         else if (a == "--out") out = next();
+        else if (a == "--device") e2e_opts.device = next();
+        else if (a == "--state") e2e_opts.state = next();
+        else if (a == "--encrypted") encrypted = true;
         else if (command.empty()) command = a;
         else text = a;
     }
@@ -400,12 +420,29 @@ int main(int argc, char** argv) {
         ((command == "send" || command == "search" || command == "attach" || command == "fetch") && text.empty()) ||
         (command == "create" && members.empty()) || (command == "fetch" && out.empty()))
         return usage();
+    const bool e2e_command = e2e::is_command(command);
+    if (e2e_command) {
+        e2e_opts.command = command;
+        e2e_opts.conv = conv;
+        e2e_opts.text = text;
+        e2e_opts.user = text;
+        e2e_opts.members = members;
+        if (limit != 20) e2e_opts.limit = limit;
+        if (const std::string m = e2e::missing(e2e_opts); !m.empty()) {
+            std::cerr << "chat_cli: " << command << " needs " << m << "\n";
+            return usage();
+        }
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     try {
         session s(uri, user, password, command);
         const std::string msg_topic = "chat/conv/" + conv + "/msg";
-        if (command == "list") {
+        if (e2e_command) {
+            e2e::server l{[&](const std::string& method, const Json::Value& p) { return s.call(method, p); },
+                        [&](const std::string& c, const Json::Value& env) { return s.send_envelope(c, env); }};
+            e2e::run(l, e2e_opts, user, std::cout);
+        } else if (command == "list") {
             print_list(s);
         } else if (command == "history") {
             print_history(s, conv, before, limit);
@@ -415,9 +452,10 @@ int main(int argc, char** argv) {
             Json::Value p;
             for (const auto& m : members) p["members"].append(m);
             if (!title.empty()) p["title"] = title;
+            if (encrypted) p["encrypted"] = true;
             const Json::Value r = s.call("conv.create", p);
-            std::cout << (r["created"].asBool() ? "created" : "found") << " conversation " << r["conv"].asInt64()
-                      << "\n";
+            std::cout << (r["created"].asBool() ? "created" : "found") << (encrypted ? " encrypted" : "")
+                      << " conversation " << r["conv"].asInt64() << "\n";
         } else if (command == "send") {
             const long long seq = s.send(conv, text);
             std::cout << "stored as #" << seq << " in conversation " << conv << "\n";
@@ -473,6 +511,9 @@ int main(int argc, char** argv) {
         std::cerr << "chat_cli: " << e.what() << "\n";
         return 1;
     } catch (const mqtt::exception& e) {
+        std::cerr << "chat_cli: " << e.what() << "\n";
+        return 1;
+    } catch (const std::runtime_error& e) { // e2e::crypto_error: a key, a signature, the state file
         std::cerr << "chat_cli: " << e.what() << "\n";
         return 1;
     }

@@ -12,7 +12,7 @@ MQCHAT_PACKAGES=(
   libcurl4-openssl-dev libssl-dev nodejs
   iproute2 valgrind haproxy redis-server libhiredis-dev
   libmicrohttpd-dev libspdlog-dev prometheus dpkg-dev fakeroot file
-  libvips-dev libmagic-dev
+  libvips-dev libmagic-dev libolm-dev
 )
 
 say() { printf '%s\n' "mqchat: $*"; }

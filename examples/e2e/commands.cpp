@@ -1,0 +1,88 @@
+#include "commands.hpp"
+
+#include "directory.hpp"
+#include "messages.hpp"
+
+#include <cstdlib>
+
+namespace e2e {
+
+namespace {
+
+std::string passphrase() {
+    const char* p = std::getenv("MQCHAT_E2E_PASSPHRASE");
+    if (!p || !*p) throw crypto_error("set MQCHAT_E2E_PASSPHRASE: the state file is kept under it");
+    return p;
+}
+
+device_state open_state(const options& o, const std::string& self) {
+    device_state s = device_state::load(o.state, passphrase());
+    if (s.user != self || s.device != o.device)
+        throw crypto_error(o.state + " holds " + s.user + "/" + s.device + ", not " + self + "/" +
+                           o.device);
+    return s;
+}
+
+} // namespace
+
+bool is_command(const std::string& c) {
+    return c == "e2e-init" || c == "e2e-send" || c == "e2e-history" || c == "devices" ||
+           c == "devices-remove";
+}
+
+std::string missing(const options& o) {
+    const bool needs_state = o.command.rfind("e2e-", 0) == 0;
+    if ((needs_state || o.command == "devices-remove") && o.device.empty()) return "--device";
+    if (needs_state && o.state.empty()) return "--state";
+    if ((o.command == "e2e-send" || o.command == "e2e-history") && o.conv.empty()) return "--conv";
+    if (o.command == "e2e-send" && o.text.empty()) return "TEXT";
+    return "";
+}
+
+void run(server& l, const options& o, const std::string& self, std::ostream& out) {
+    if (o.command == "e2e-init") {
+        device_state s = device_state::create(o.state, self, o.device, passphrase());
+        s.save();
+        const int n = upload_keys(l, s, 50, true);
+        out << "device " << self << "/" << o.device << " registered with " << n
+            << " one-time keys and a fallback key\n";
+    } else if (o.command == "e2e-send") {
+        device_state s = open_state(o, self);
+        top_up(l, s);
+        const long long seq =
+            send_encrypted(l, s, o.conv, members_of(l, s, o.conv, o.members), o.text);
+        out << "stored as #" << seq << " in conversation " << o.conv << " (encrypted)\n";
+    } else if (o.command == "e2e-history") {
+        device_state s = open_state(o, self);
+        top_up(l, s);
+        Json::Value p;
+        p["conv"] = Json::Int64(std::stoll(o.conv));
+        p["limit"] = o.limit;
+        const Json::Value r = l.call("history", p);
+        for (const auto& m : r["messages"])
+            out << "#" << m["seq"].asInt64() << " " << m["sender"].asString() << ": "
+                << read_message(l, s, m) << "\n";
+    } else if (o.command == "devices") {
+        Json::Value p;
+        if (!o.user.empty()) p["user"] = o.user;
+        const Json::Value r = l.call("devices.list", p);
+        for (const auto& d : r["devices"]) {
+            const bool signed_ok =
+                verifies(d["signing_key"].asString(),
+                         signed_text(r["user"].asString(), d["device"].asString(), "device", "",
+                                     d["identity_key"].asString()),
+                         d["signature"].asString());
+            out << r["user"].asString() << "/" << d["device"].asString() << "\tsigning key "
+                << d["signing_key"].asString() << (signed_ok ? "" : "\t(SIGNATURE DOES NOT VERIFY)")
+                << "\n";
+        }
+        if (r["devices"].empty()) out << "no devices\n";
+    } else if (o.command == "devices-remove") {
+        Json::Value p;
+        p["device"] = o.device;
+        l.call("devices.remove", p);
+        out << "device " << self << "/" << o.device << " removed\n";
+    }
+}
+
+} // namespace e2e

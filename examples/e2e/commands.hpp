@@ -1,0 +1,26 @@
+// chat_cli's end-to-end commands (docs/e2e.md): e2e-init, e2e-send,
+// e2e-history, devices, devices-remove.
+#pragma once
+
+#include "link.hpp"
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace e2e {
+
+struct options {
+    std::string command, device, state, conv, user, text;
+    std::vector<std::string> members;
+    int limit = 50;
+};
+
+/// Whether `command` is one of these.
+bool is_command(const std::string& command);
+/// What is missing for `o.command`, or "".
+std::string missing(const options& o);
+/// Runs it; the passphrase comes from MQCHAT_E2E_PASSPHRASE. Throws on failure.
+void run(server& l, const options& o, const std::string& self, std::ostream& out);
+
+} // namespace e2e

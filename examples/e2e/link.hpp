@@ -1,0 +1,19 @@
+// What the e2e module needs from the client's MQTT session: requests and a
+// send that waits for its ack. chat_cli hands in its own.
+#pragma once
+
+#include <json/json.h>
+
+#include <functional>
+#include <string>
+
+namespace e2e {
+
+struct server {
+    /// A request (docs/protocol.md, "Requests"): its result, or throws the server's error.
+    std::function<Json::Value(const std::string& method, const Json::Value& params)> call;
+    /// Publishes an envelope to a conversation and waits for its ack; returns the seq.
+    std::function<long long(const std::string& conv, const Json::Value& envelope)> send;
+};
+
+} // namespace e2e

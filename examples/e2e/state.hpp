@@ -1,0 +1,49 @@
+// What a device keeps between runs: its Olm account, its sessions with other
+// devices, the keys it has pinned for them, and the messages it has already
+// decrypted (an Olm message decrypts once). One JSON file, written through a
+// temporary file and a rename, mode 0600; the account and sessions are libolm
+// pickles and the decrypted messages a secretbox, all under one key stretched
+// from the passphrase (Argon2id, the salt in the file).
+#pragma once
+
+#include "olm.hpp"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace e2e {
+
+/// A device's public keys as the directory gave them once, verified.
+struct device_keys {
+    std::string signing_key, identity_key;
+};
+
+class device_state {
+  public:
+    /// A new device: a fresh account, nothing else. Refuses to overwrite `path`.
+    static device_state create(const std::string& path, const std::string& user,
+                               const std::string& device, const std::string& passphrase);
+    /// The state kept in `path`; throws when missing, damaged or under another passphrase.
+    static device_state load(const std::string& path, const std::string& passphrase);
+    /// Writes it all (temporary file, fsync, rename).
+    void save();
+
+    std::string user, device;
+    account olm;
+    /// "user/device" → its sessions, the one to encrypt with first.
+    std::map<std::string, std::vector<session>> sessions;
+    /// "user/device" → the keys first seen for it (a change is refused).
+    std::map<std::string, device_keys> known;
+    /// "conv:seq" → the plaintext JSON decrypted (or sent) by this device.
+    std::map<std::string, std::string> read;
+
+  private:
+    device_state() = default;
+    std::string path_;
+    std::vector<unsigned char> salt_;
+    std::string key_; // the stretched passphrase, as libolm's pickle key and the secretbox key
+    void derive(const std::string& passphrase);
+};
+
+} // namespace e2e

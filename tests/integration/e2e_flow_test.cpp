@@ -1,0 +1,216 @@
+// End-to-end encrypted conversations with the example client (chat_cli's
+// e2e commands, libolm; docs/e2e.md) against the real stack: devices
+// register their keys, alice and bob write to each other through Olm
+// sessions, the server stores only ciphertext, a device added later reads
+// only what was sent after it came, and a removed device is no longer
+// encrypted for. chat_cli runs as a process, as a user would run it.
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <json/json.h>
+
+#include <sys/stat.h>
+
+#include <sstream>
+
+#include "common/pg.hpp"
+#include "support/environment.hpp"
+#include "support/process.hpp"
+#include "support/servers.hpp"
+
+using namespace mqchat;
+using namespace mqchat::test;
+
+namespace {
+
+struct cli_result {
+    int rc;
+    std::string out;
+};
+
+/// Runs chat_cli as `user` with the passphrase of `passphrase` (default: the user's own).
+cli_result cli(chat_stack& s, const std::string& user, std::vector<std::string> args,
+               const std::string& passphrase = "") {
+    std::vector<std::string> argv{bin_dir() + "/chat_cli",
+                                  "--uri",
+                                  "tcp://127.0.0.1:" + std::to_string(s.port()),
+                                  "--user",
+                                  user,
+                                  "--password",
+                                  "pw-" + user};
+    argv.insert(argv.end(), args.begin(), args.end());
+    cli_result r{};
+    r.rc = run_command(
+        argv, r.out,
+        {"MQCHAT_E2E_PASSPHRASE=" + (passphrase.empty() ? "pass of " + user : passphrase)});
+    return r;
+}
+
+/// The same, asserting success.
+std::string ok(chat_stack& s, const std::string& user, std::vector<std::string> args) {
+    std::string what = user + ":";
+    for (const auto& a : args)
+        what += " " + a;
+    const cli_result r = cli(s, user, std::move(args));
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(what + "\n" + r.out, 0, r.rc);
+    return r.out;
+}
+
+bool has(const std::string& out, const std::string& line) {
+    return out.find(line) != std::string::npos;
+}
+
+/// The number after `prefix` in `out` ("created encrypted conversation 7").
+std::string number_after(const std::string& out, const std::string& prefix) {
+    const auto at = out.find(prefix);
+    CPPUNIT_ASSERT_MESSAGE(out, at != std::string::npos);
+    std::istringstream in(out.substr(at + prefix.size()));
+    long long n = 0;
+    in >> n;
+    return std::to_string(n);
+}
+
+Json::Value parse(const std::string& text) {
+    Json::Value v;
+    std::istringstream(text) >> v;
+    return v;
+}
+
+} // namespace
+
+class e2e_flow_test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(e2e_flow_test);
+    CPPUNIT_TEST(an_encrypted_conversation_between_devices);
+    CPPUNIT_TEST(the_state_file_is_private_and_needs_its_passphrase);
+    CPPUNIT_TEST_SUITE_END();
+
+  public:
+    void an_encrypted_conversation_between_devices() {
+        chat_stack s("e2e-flow");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        temp_dir dir("e2e-flow-state");
+        const std::string a1 = dir.file("alice-laptop.state"), b1 = dir.file("bob-phone.state"),
+                          b2 = dir.file("bob-tablet.state");
+
+        CPPUNIT_ASSERT(has(ok(s, "alice", {"e2e-init", "--device", "laptop", "--state", a1}),
+                           "registered with 50 one-time keys and a fallback key"));
+        ok(s, "bob", {"e2e-init", "--device", "phone", "--state", b1});
+        const std::string conv =
+            number_after(ok(s, "alice", {"create", "--member", "bob", "--encrypted"}),
+                         "encrypted conversation ");
+        CPPUNIT_ASSERT(has(ok(s, "alice", {"list"}), conv + "\t"));
+
+        // alice → bob, decrypted by bob's phone.
+        CPPUNIT_ASSERT(has(ok(s, "alice",
+                              {"e2e-send", "--conv", conv, "--device", "laptop", "--state", a1,
+                               "the lantern is lit"}),
+                           "stored as #1"));
+        std::string at_bob =
+            ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "phone", "--state", b1});
+        CPPUNIT_ASSERT_MESSAGE(at_bob, has(at_bob, "#1 alice: the lantern is lit"));
+
+        // Only ciphertext on the server: the words are nowhere in the table, the body is empty.
+        {
+            pg::connection db(s.conninfo());
+            const auto r = db.exec(
+                "SELECT body, e2e::text FROM messages WHERE conv_id = $1 ORDER BY seq", {conv});
+            CPPUNIT_ASSERT_EQUAL(1, r.rows());
+            CPPUNIT_ASSERT_EQUAL(std::string(), r.str(0, 0));
+            CPPUNIT_ASSERT(!has(r.str(0, 1), "lantern"));
+            const Json::Value e2e = parse(r.str(0, 1));
+            CPPUNIT_ASSERT_EQUAL(std::string("laptop"), e2e["sender_device"].asString());
+            CPPUNIT_ASSERT(e2e["ciphertexts"].isMember("bob/phone"));
+            CPPUNIT_ASSERT(
+                !e2e["ciphertexts"].isMember("alice/laptop")); // never the sending device
+            CPPUNIT_ASSERT_EQUAL(
+                0, e2e["ciphertexts"]["bob/phone"]["type"].asInt()); // a pre-key message first
+        }
+
+        // bob answers; alice reads it (and her own message, kept by her device).
+        CPPUNIT_ASSERT(has(ok(s, "bob",
+                              {"e2e-send", "--conv", conv, "--device", "phone", "--state", b1,
+                               "and the bridge is down"}),
+                           "stored as #2"));
+        std::string at_alice =
+            ok(s, "alice", {"e2e-history", "--conv", conv, "--device", "laptop", "--state", a1});
+        CPPUNIT_ASSERT_MESSAGE(at_alice, has(at_alice, "#1 alice: the lantern is lit"));
+        CPPUNIT_ASSERT_MESSAGE(at_alice, has(at_alice, "#2 bob: and the bridge is down"));
+        // Reading again works: an Olm message decrypts once, the device keeps what it read.
+        at_bob = ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "phone", "--state", b1});
+        CPPUNIT_ASSERT_MESSAGE(at_bob, has(at_bob, "#1 alice: the lantern is lit"));
+        CPPUNIT_ASSERT_MESSAGE(at_bob, has(at_bob, "#2 bob: and the bridge is down"));
+
+        // bob's second device reads what comes after it, not what came before.
+        ok(s, "bob", {"e2e-init", "--device", "tablet", "--state", b2});
+        const std::string devices = ok(s, "alice", {"devices", "bob"});
+        CPPUNIT_ASSERT_MESSAGE(devices,
+                               has(devices, "bob/phone\t") && has(devices, "bob/tablet\t"));
+        CPPUNIT_ASSERT_MESSAGE(devices, !has(devices, "DOES NOT VERIFY"));
+        ok(s, "alice",
+           {"e2e-send", "--conv", conv, "--device", "laptop", "--state", a1, "meet at the mill"});
+        const std::string at_tablet =
+            ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "tablet", "--state", b2});
+        CPPUNIT_ASSERT_MESSAGE(at_tablet, has(at_tablet, "#1 alice: (not for this device)"));
+        CPPUNIT_ASSERT_MESSAGE(at_tablet, has(at_tablet, "#3 alice: meet at the mill"));
+        at_bob = ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "phone", "--state", b1});
+        CPPUNIT_ASSERT_MESSAGE(at_bob, has(at_bob, "#3 alice: meet at the mill"));
+        // bob's phone writes to his tablet too (his own other device).
+        ok(s, "bob", {"e2e-send", "--conv", conv, "--device", "phone", "--state", b1, "on my way"});
+        const std::string tablet_again =
+            ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "tablet", "--state", b2});
+        CPPUNIT_ASSERT_MESSAGE(tablet_again, has(tablet_again, "#4 bob: on my way"));
+
+        // bob removes his phone: alice no longer encrypts for it.
+        CPPUNIT_ASSERT(has(ok(s, "bob", {"devices-remove", "--device", "phone"}), "removed"));
+        ok(s, "alice",
+           {"e2e-send", "--conv", conv, "--device", "laptop", "--state", a1, "the phone is gone"});
+        {
+            pg::connection db(s.conninfo());
+            const auto r =
+                db.exec("SELECT e2e::text FROM messages WHERE conv_id = $1 AND seq = 5", {conv});
+            CPPUNIT_ASSERT_EQUAL(1, r.rows());
+            const Json::Value e2e = parse(r.str(0, 0));
+            CPPUNIT_ASSERT(!e2e["ciphertexts"].isMember("bob/phone"));
+            CPPUNIT_ASSERT(e2e["ciphertexts"].isMember("bob/tablet"));
+            const auto all =
+                db.exec("SELECT string_agg(body || e2e::text, '') FROM messages WHERE conv_id = $1",
+                        {conv});
+            for (const char* word : {"lantern", "bridge", "mill", "my way", "gone"})
+                CPPUNIT_ASSERT_MESSAGE(word, !has(all.str(0, 0), word));
+        }
+        const std::string last =
+            ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "tablet", "--state", b2});
+        CPPUNIT_ASSERT_MESSAGE(last, has(last, "#5 alice: the phone is gone"));
+    }
+
+    void the_state_file_is_private_and_needs_its_passphrase() {
+        chat_stack s("e2e-state");
+        s.add_user("carol", "pw-carol");
+        temp_dir dir("e2e-state-file");
+        const std::string path = dir.file("carol.state");
+        const cli_result init =
+            cli(s, "carol", {"e2e-init", "--device", "desk", "--state", path}, "x");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(init.out, 0, init.rc);
+        struct stat st {};
+        CPPUNIT_ASSERT_EQUAL(0, ::stat(path.c_str(), &st));
+        CPPUNIT_ASSERT_EQUAL(0600u, static_cast<unsigned>(st.st_mode & 0777));
+        // Another passphrase opens nothing; a second init does not overwrite the account.
+        const cli_result other = cli(
+            s, "carol", {"e2e-history", "--conv", "1", "--device", "desk", "--state", path}, "y");
+        CPPUNIT_ASSERT_MESSAGE(other.out, other.rc != 0 && has(other.out, "MQCHAT_E2E_PASSPHRASE"));
+        const cli_result again =
+            cli(s, "carol", {"e2e-init", "--device", "desk", "--state", path}, "x");
+        CPPUNIT_ASSERT_MESSAGE(again.out, again.rc != 0 && has(again.out, "exists"));
+        // Without a passphrase the client refuses to start.
+        std::string out;
+        const int rc = run_command({bin_dir() + "/chat_cli", "--uri",
+                                    "tcp://127.0.0.1:" + std::to_string(s.port()), "--user",
+                                    "carol", "--password", "pw-carol", "e2e-history", "--conv", "1",
+                                    "--device", "desk", "--state", path},
+                                   out, {"MQCHAT_E2E_PASSPHRASE="});
+        CPPUNIT_ASSERT_MESSAGE(out, rc != 0 && has(out, "MQCHAT_E2E_PASSPHRASE"));
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(e2e_flow_test);
