@@ -57,7 +57,7 @@ const std::vector<std::pair<const char*, const char*>>& sections() {
          "   FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = $1) x"},
         {"messages",
          "SELECT coalesce(json_agg(x ORDER BY x.conv, x.seq), '[]') FROM ("
-         " SELECT conv_id AS conv, seq, ts, client_id AS id, type, body, reply_to, ref, edited_at, deleted, media_id AS media"
+         " SELECT conv_id AS conv, seq, ts, client_id AS id, type, body, reply_to, ref, edited_at, deleted, media_id AS media, e2e"
          "   FROM messages WHERE sender_id = $1) x"},
         // Their uploads: what each is and where its bytes are (the media
         // service's storage holds them under sha256; docs/data-rights.md).

@@ -31,6 +31,76 @@ bool is_event_type(std::string_view type) {
            type == message_type::unreaction;
 }
 
+/// Strict base64 (standard or URL alphabet, padding optional), 1..most characters.
+bool base64_text(const Json::Value& v, std::size_t most) {
+    if (!v.isString()) return false;
+    const std::string& s = v.asString();
+    if (s.empty() || s.size() > most) return false;
+    std::size_t pad = 0;
+    for (char c : s) {
+        const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+                            c == '/' || c == '-' || c == '_';
+        if (c == '=') ++pad;
+        else if (!letter || pad) return false; // nothing after padding
+    }
+    return pad <= 2;
+}
+
+/// A device id as the key directory takes it: 1-64 of A-Z a-z 0-9 _ -.
+bool device_id(std::string_view d) {
+    if (d.empty() || d.size() > 64) return false;
+    for (char c : d)
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    return true;
+}
+
+/// A client's key, quoted for an error message when it is short printable
+/// ASCII; otherwise not repeated (the message is one line of UTF-8).
+std::string quoted_key(const std::string& key) {
+    if (key.size() > 64) return "one";
+    for (char c : key)
+        if (c < 0x20 || c > 0x7e) return "one";
+    return "'" + key + "'";
+}
+
+/// The shape of an e2e envelope, never its content: {"sender_device",
+/// "ciphertexts": {"user/device": {"type": 0|1, "body": base64}, …}} or
+/// {"sender_device", "session_id", "ciphertext": base64}, nothing else.
+bool read_e2e(const Json::Value& e, envelope_error& error) {
+    const auto bad = [&](const std::string& why) { return fail(error, error_code::invalid_envelope, "field 'e2e': " + why); };
+    if (!e.isObject()) return bad("must be an object");
+    if (!e["sender_device"].isString() || !device_id(e["sender_device"].asString()))
+        return bad("'sender_device' must be your device's id");
+    const bool per_device = e.isMember("ciphertexts"), group = e.isMember("ciphertext");
+    if (per_device == group) return bad("needs 'ciphertexts' (per device) or 'ciphertext' (a group session), one of them");
+    for (const auto& key : e.getMemberNames())
+        if (key != "sender_device" && key != (per_device ? "ciphertexts" : "ciphertext") && !(group && key == "session_id"))
+            return bad("has an unknown field: " + quoted_key(key));
+    if (group) {
+        if (!e["session_id"].isString() || e["session_id"].asString().empty() || e["session_id"].asString().size() > 128 ||
+            !base64_text(e["session_id"], 128))
+            return bad("'session_id' must be the group session's id (base64)");
+        if (!base64_text(e["ciphertext"], max_e2e_ciphertext))
+            return bad("'ciphertext' must be base64 of at most " + std::to_string(max_e2e_ciphertext) + " characters");
+        return true;
+    }
+    const Json::Value& all = e["ciphertexts"];
+    if (!all.isObject() || all.empty() || all.size() > max_e2e_recipients)
+        return bad("'ciphertexts' must map 1-" + std::to_string(max_e2e_recipients) + " \"user/device\" to ciphertexts");
+    for (const auto& to : all.getMemberNames()) {
+        const auto slash = to.find('/');
+        if (slash == std::string::npos || !valid_user_name(to.substr(0, slash)) || !device_id(to.substr(slash + 1)))
+            return bad("a recipient is not \"user/device\": " + quoted_key(to));
+        const Json::Value& c = all[to];
+        if (!c.isObject() || c.size() != 2 || !c["type"].isIntegral() || c["type"].asInt64() < 0 || c["type"].asInt64() > 1 ||
+            !base64_text(c["body"], max_e2e_ciphertext))
+            return bad("each ciphertext is {\"type\": 0 or 1, \"body\": base64 of at most " +
+                       std::to_string(max_e2e_ciphertext) + " characters}");
+    }
+    return true;
+}
+
 bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error) {
     if (!v.isObject()) return fail(error, error_code::invalid_envelope, "envelope must be a JSON object");
 
@@ -63,10 +133,22 @@ bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error
         return fail(error, error_code::invalid_envelope,
                     "a message of type '" + out.type + "' needs 'media', the id media.upload gave");
     }
+    const bool encrypted = out.type == message_type::e2e;
+    if (v.isMember("e2e")) {
+        if (!encrypted) return fail(error, error_code::invalid_envelope, "field 'e2e' is only for type e2e");
+        if (!read_e2e(v["e2e"], error)) return false;
+        out.e2e = v["e2e"];
+    } else if (encrypted) {
+        return fail(error, error_code::invalid_envelope, "a message of type 'e2e' needs 'e2e', its ciphertexts");
+    }
+    const bool has_text = v.isMember("body") && !(v["body"].isString() && v["body"].asString().empty());
+    if (encrypted && (has_text || v.isMember("ref") || v.isMember("reply_to")))
+        return fail(error, error_code::invalid_envelope,
+                    "an e2e message carries everything inside its ciphertext: no 'body', 'ref' or 'reply_to'");
     // A delete and an unreaction carry no text, an attachment may have a
-    // caption; everything else has text.
+    // caption, an encrypted message has only ciphertext; everything else has text.
     const bool needs_body =
-        out.type != message_type::delete_ && out.type != message_type::unreaction && !attachment;
+        out.type != message_type::delete_ && out.type != message_type::unreaction && !attachment && !encrypted;
     const Json::Value& body = v["body"];
     if (body.isNull() && needs_body) return fail(error, error_code::invalid_envelope, "missing field 'body'");
     if (!body.isNull() && !body.isString())
@@ -104,11 +186,12 @@ bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error
 Json::Value fields_object(const send_envelope& env) {
     Json::Value v(Json::objectValue);
     v["id"] = env.id;
-    v["body"] = env.body;
+    if (env.type != message_type::e2e) v["body"] = env.body;
     if (!env.type.empty()) v["type"] = env.type;
     if (env.reply_to > 0) v["reply_to"] = Json::Int64(env.reply_to);
     if (env.ref > 0) v["ref"] = Json::Int64(env.ref);
     if (!env.media.empty()) v["media"] = env.media;
+    if (!env.e2e.isNull()) v["e2e"] = env.e2e;
     if (!env.ack) v["ack"] = false;
     return v;
 }
@@ -333,6 +416,7 @@ Json::Value stored_value(const stored_message& m) {
     if (m.edited) v["edited"] = true;
     if (m.deleted) v["deleted"] = true;
     if (!m.media.isNull()) v["media"] = m.media;
+    if (!m.e2e.isNull()) v["e2e"] = m.e2e;
     if (!m.mentions.empty()) {
         Json::Value a(Json::arrayValue);
         for (const auto& n : m.mentions) a.append(n);

@@ -54,7 +54,14 @@ inline constexpr std::string_view image = "image";
 inline constexpr std::string_view file = "file";
 inline constexpr std::string_view audio = "audio";
 inline constexpr std::string_view video = "video";
+/// End-to-end encrypted (docs/protocol.md): no body; `e2e` holds the ciphertexts.
+inline constexpr std::string_view e2e = "e2e";
 } // namespace message_type
+
+/// The limits of an `e2e` envelope: recipients (devices) of the per-device
+/// form, and the base64 characters of one ciphertext.
+inline constexpr std::size_t max_e2e_recipients = 100;
+inline constexpr std::size_t max_e2e_ciphertext = 8192;
 
 /// image, file, audio, video: the types that carry `media` (and need no body).
 bool is_media_type(std::string_view type);
@@ -67,6 +74,8 @@ struct send_envelope {
     std::int64_t reply_to = 0; ///< optional seq this message answers; 0 when absent
     std::int64_t ref = 0;      ///< edit, delete, (un)reaction: the seq it is about; 0 otherwise
     std::string media;         ///< image, file, audio, video: the upload's id (media.upload); "" otherwise
+    /// e2e: the opaque envelope, checked for shape (a JSON object), null otherwise.
+    Json::Value e2e;
     /// false ("ack": false): no ack on the sender's inbox once stored — a
     /// sender subscribed to the conversation takes its own copy on
     /// `…/msg` (same id, with seq) as the ack. Saves the broker a publish
@@ -119,6 +128,8 @@ struct stored_message {
     /// An attachment as the media service checked it: {"id", "name", "mime",
     /// "size", "width"?, "height"?, "thumb"} (docs/media.md), or null.
     Json::Value media;
+    /// An end-to-end encrypted message's envelope, as its sender sent it, or null.
+    Json::Value e2e;
     /// Not in the JSON: the conversation's membership version when it was
     /// stored (schema/004), sent as the MQTT 5 user property mqchat-mv.
     std::int64_t members_version = 0;

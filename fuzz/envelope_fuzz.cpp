@@ -5,7 +5,8 @@
 //  - an accepted send has the documented shape: id of 1-64 printable ASCII,
 //    UTF-8 body without NUL (non-empty but for a delete, an unreaction and
 //    an attachment), type a short safe word or empty, reply_to >= 0, media
-//    (32 hex digits) exactly on attachment types, no sender, not a guest;
+//    (32 hex digits) exactly on attachment types, an e2e object exactly on
+//    type e2e (with no body, ref or reply_to), no sender, not a guest;
 //  - stamp_send of an accepted send gives JSON that parse_stamped accepts
 //    with the same id, body, type, reply_to, sender and guest flag, and that
 //    stamping that again gives the same bytes;
@@ -45,16 +46,20 @@ bool valid_client_id(std::string_view id) {
 
 void check_fields(const send_envelope& e) {
     check(valid_client_id(e.id));
-    const bool may_be_empty = e.type == message_type::delete_ || e.type == message_type::unreaction || is_media_type(e.type);
+    const bool may_be_empty = e.type == message_type::delete_ || e.type == message_type::unreaction ||
+                              is_media_type(e.type) || e.type == message_type::e2e;
     check((may_be_empty || !e.body.empty()) && valid_utf8(e.body));
     check(is_media_type(e.type) ? media_url::valid_media_id(e.media) : e.media.empty());
+    // Ciphertext exactly on e2e, and nothing in the clear beside it.
+    check(e.type == message_type::e2e ? e.e2e.isObject() && e.body.empty() && e.ref == 0 && e.reply_to == 0
+                                      : e.e2e.isNull());
     check(e.type.empty() || (e.type.size() <= max_type_length && valid_user_name(e.type)));
     check(e.reply_to >= 0);
 }
 
 bool same_fields(const send_envelope& a, const send_envelope& b) {
     return a.id == b.id && a.body == b.body && a.type == b.type && a.reply_to == b.reply_to && a.ref == b.ref &&
-           a.media == b.media;
+           a.media == b.media && a.e2e == b.e2e;
 }
 
 /// stamp_send -> parse_stamped gives back what went in; stamping is stable.

@@ -45,6 +45,7 @@ std::string_view status_name(store_status s) {
     case store_status::bad_ref: return "bad_ref";
     case store_status::not_author: return "not_author";
     case store_status::bad_media: return "bad_media";
+    case store_status::wrong_encryption: return "wrong_encryption";
     }
     return "?";
 }
@@ -254,6 +255,7 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             m.ref = r.env.ref;
             m.mentions = res.mentions;
             m.media = res.media;
+            m.e2e = r.env.e2e;
             m.members_version = res.members_version;
             publish_stored(m);
             stored.emplace_back(m.conv, m.seq);
@@ -283,6 +285,16 @@ void ingest::deliver(const std::vector<send_request>& batch, const std::vector<s
             link_.publish(inbox, error_json(error_code::not_found,
                                             "no upload " + r.env.media + " of yours, ready and not yet sent, in conversation " +
                                                 std::to_string(r.conv),
+                                            r.env.id, r.conv));
+            break;
+        case store_status::wrong_encryption:
+            bridge_metrics().messages_refused.with({std::string(error_code::forbidden)}).inc();
+            link_.publish(inbox, error_json(error_code::forbidden,
+                                            r.env.type == message_type::e2e
+                                                ? "conversation " + std::to_string(r.conv) +
+                                                      " is not end-to-end encrypted: send plain messages there"
+                                                : "conversation " + std::to_string(r.conv) +
+                                                      " is end-to-end encrypted: send type e2e with ciphertexts",
                                             r.env.id, r.conv));
             break;
         case store_status::failed:

@@ -23,8 +23,12 @@ struct send_request {
 /// `bad_ref`: an edit, delete or reaction about no message (or a deleted one,
 /// or another event); `not_author`: an edit or delete of someone else's message;
 /// `bad_media`: an attachment whose upload is unknown, someone else's, for
-/// another conversation, not (yet) ready, or already sent in a message.
-enum class store_status { stored, duplicate, not_member, no_conversation, failed, bad_ref, not_author, bad_media };
+/// another conversation, not (yet) ready, or already sent in a message;
+/// `wrong_encryption`: an e2e message in a plain conversation, or a plain one
+/// in an end-to-end encrypted conversation.
+enum class store_status {
+    stored, duplicate, not_member, no_conversation, failed, bad_ref, not_author, bad_media, wrong_encryption
+};
 
 struct store_result {
     store_status status = store_status::stored;

@@ -33,7 +33,7 @@ auto pg_message_store::with_db(Fn&& fn) {
 }
 
 namespace {
-/// An attachment's JSON (mqchat_media_json) as the database wrote it.
+/// A JSON column (an attachment's mqchat_media_json, an e2e envelope) as the database wrote it.
 Json::Value media_json(std::string_view text) {
     Json::Value v;
     std::string why;
@@ -68,6 +68,7 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
         if (r.env.guest) m["guest"] = true;
         if (r.env.ref > 0) m["ref"] = Json::Int64(r.env.ref);
         if (!r.env.media.empty()) m["media"] = r.env.media;
+        if (!r.env.e2e.isNull()) m["e2e"] = r.env.e2e;
         arr.append(std::move(m));
     }
     const std::string payload = json::write(arr);
@@ -91,6 +92,7 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
                        : st == "bad_ref"    ? store_status::bad_ref
                        : st == "not_author" ? store_status::not_author
                        : st == "bad_media"  ? store_status::bad_media
+                       : st == "wrong_encryption" ? store_status::wrong_encryption
                                             : store_status::no_conversation;
             if (!res.is_null(i, 2)) r.seq = res.int64(i, 2);
             if (!res.is_null(i, 3)) r.ts = res.int64(i, 3);
@@ -112,7 +114,7 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
         const auto r = c.exec(
             "SELECT m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body,"
             "       coalesce(m.type, ''), coalesce(m.reply_to, 0), c.members_version, coalesce(m.ref, 0),"
-            "       (SELECT mqchat_media_json(md) FROM media md WHERE md.id = m.media_id)"
+            "       (SELECT mqchat_media_json(md) FROM media md WHERE md.id = m.media_id), m.e2e"
             "  FROM conversations c"
             "  LEFT JOIN conversation_outbox o ON o.conv_id = c.id"
             "  JOIN messages m ON m.conv_id = c.id AND m.seq > coalesce(o.published_seq, 0)"
@@ -135,6 +137,7 @@ std::vector<stored_message> pg_message_store::unpublished(std::int64_t after_con
             m.members_version = r.int64(i, 8);
             m.ref = r.int64(i, 9);
             if (!r.is_null(i, 10)) m.media = media_json(r.text(i, 10));
+            if (!r.is_null(i, 11)) m.e2e = media_json(r.text(i, 11));
             out.push_back(std::move(m));
         }
         return out;

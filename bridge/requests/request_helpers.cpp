@@ -99,6 +99,10 @@ stored_message message_from_row(const pg::result& r, int row, int first_col) {
         std::string why;
         json::parse(r.text(row, first_col + 13), m.media, why);
     }
+    if (!r.is_null(row, first_col + 14)) {
+        std::string why;
+        json::parse(r.text(row, first_col + 14), m.e2e, why);
+    }
     return m;
 }
 

@@ -48,7 +48,7 @@ bool conv_param(pg::connection& db, const Json::Value& params, std::int64_t me, 
 
 // A message as history shows it: its current text (after edits), whether it
 // was edited or deleted, the members it mentions, its reactions, and its
-// attachment (gone with a deleted message).
+// attachment (gone with a deleted message), an encrypted one's ciphertexts.
 inline constexpr const char* message_columns =
     "m.conv_id, m.seq, m.ts, m.client_id, coalesce(u.name, ''), m.body, coalesce(m.type, ''),"
     " coalesce(m.reply_to, 0), coalesce(m.ref, 0), m.edited_at IS NOT NULL, m.deleted,"
@@ -57,8 +57,10 @@ inline constexpr const char* message_columns =
     " (SELECT json_object_agg(x.reaction, x.names) FROM (SELECT r.reaction, json_agg(ru.name ORDER BY ru.name) names"
     "   FROM reactions r JOIN users ru ON ru.id = r.user_id WHERE r.conv_id = m.conv_id AND r.seq = m.seq"
     "   GROUP BY r.reaction) x),"
-    " (SELECT mqchat_media_json(md) FROM media md WHERE md.id = m.media_id AND NOT m.deleted)";
+    " (SELECT mqchat_media_json(md) FROM media md WHERE md.id = m.media_id AND NOT m.deleted), m.e2e";
 
+/// How many columns message_columns has.
+inline constexpr int message_column_count = 15;
 /// A row of message_columns, starting at `first_col`.
 stored_message message_from_row(const pg::result& r, int row, int first_col = 0);
 

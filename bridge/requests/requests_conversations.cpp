@@ -19,6 +19,7 @@ method_outcome pg_requests::conv_list(pg::connection& db, const rpc::request& r,
     std::string error;
     if (!page_size(r.params, 50, 200, limit, error)) return bad(error);
     // Latest activity first: the last message's time, or the conversation's creation.
+    const int encrypted_col = 9 + message_column_count;
     const auto rows = db.exec(
         std::string("SELECT c.id, coalesce(c.title, ''), c.kind, c.last_seq, mb.read_seq, mb.role,"
                     "  (SELECT count(*) FROM (SELECT 1 FROM messages x WHERE x.conv_id = c.id AND x.seq > mb.read_seq"
@@ -27,6 +28,7 @@ method_outcome pg_requests::conv_list(pg::connection& db, const rpc::request& r,
                     "    WHERE m2.conv_id = c.id AND m2.user_id <> mb.user_id AND c.kind = 'direct'),"
                     "  m.conv_id IS NOT NULL, ") +
             message_columns +
+            ", c.encrypted" // after the message's columns, at encrypted_col
             "  FROM members mb JOIN conversations c ON c.id = mb.conv_id"
             "  LEFT JOIN messages m ON m.conv_id = c.id AND m.seq = c.last_seq"
             "  LEFT JOIN users u ON u.id = m.sender_id"
@@ -46,6 +48,7 @@ method_outcome pg_requests::conv_list(pg::connection& db, const rpc::request& r,
         c["unread"] = Json::Int64(rows.int64(i, 6));
         if (!rows.is_null(i, 7)) c["with"] = rows.str(i, 7);
         c["last_message"] = rows.boolean(i, 8) ? stored_value(message_from_row(rows, i, 9)) : Json::Value();
+        if (rows.boolean(i, encrypted_col)) c["encrypted"] = true;
         list.append(std::move(c));
     }
     Json::Value result(Json::objectValue);
@@ -78,6 +81,10 @@ method_outcome pg_requests::conv_create(pg::connection& db, const rpc::request& 
     }
     if (kind == "direct" && (names.size() != 1 || !title.empty()))
         return bad("a direct conversation has exactly one other member and no title");
+    // End-to-end encrypted: set once, here, never turned off. A direct one is
+    // a conversation of its own beside the pair's plain one.
+    if (p.isMember("encrypted") && !p["encrypted"].isBool()) return bad("encrypted must be true or false");
+    const bool encrypted = p["encrypted"].asBool();
 
     const std::vector<std::string> others(names.begin(), names.end());
     return pg::transaction(db, [&]() -> method_outcome {
@@ -94,18 +101,21 @@ method_outcome pg_requests::conv_create(pg::connection& db, const rpc::request& 
         bool created = true;
         if (kind == "direct") {
             const std::string a = std::min(r.caller, others[0]), b = std::max(r.caller, others[0]);
-            const auto ins = db.exec("INSERT INTO conversations (kind, direct_key) VALUES ('direct', $1)"
+            // Names have no spaces: "e2e a b" is never a plain pair's key.
+            const std::string key = (encrypted ? "e2e " : "") + a + " " + b;
+            const auto ins = db.exec("INSERT INTO conversations (kind, direct_key, encrypted) VALUES ('direct', $1, $2)"
                                      " ON CONFLICT (direct_key) DO NOTHING RETURNING id",
-                                     {a + " " + b});
+                                     {key, encrypted ? "true" : "false"});
             if (ins.rows() == 1) {
                 conv = ins.int64(0, 0);
             } else {
                 created = false;
-                conv = db.exec("SELECT id FROM conversations WHERE direct_key = $1", {a + " " + b}).int64(0, 0);
+                conv = db.exec("SELECT id FROM conversations WHERE direct_key = $1", {key}).int64(0, 0);
             }
         } else {
-            conv = db.exec("INSERT INTO conversations (title, kind) VALUES (nullif($1, ''), 'group') RETURNING id",
-                           {title})
+            conv = db.exec("INSERT INTO conversations (title, kind, encrypted) VALUES (nullif($1, ''), 'group', $2)"
+                           " RETURNING id",
+                           {title, encrypted ? "true" : "false"})
                        .int64(0, 0);
         }
         const std::string cid = std::to_string(conv);
@@ -119,6 +129,7 @@ method_outcome pg_requests::conv_create(pg::connection& db, const rpc::request& 
         o.result["conv"] = Json::Int64(conv);
         o.result["kind"] = kind;
         o.result["created"] = created;
+        if (encrypted) o.result["encrypted"] = true;
         if (added.rows() > 0) {
             Json::Value n(Json::objectValue);
             n["notice"] = "added";
@@ -126,6 +137,7 @@ method_outcome pg_requests::conv_create(pg::connection& db, const rpc::request& 
             n["kind"] = kind;
             n["by"] = r.caller;
             if (!title.empty()) n["title"] = title;
+            if (encrypted) n["encrypted"] = true;
             for (const auto& name : others) o.notices.push_back(notice(name, n));
         }
         return o;

@@ -3,7 +3,8 @@
 -- presence the bridge keeps), is not the sender, has not muted the
 -- conversation, and wants this message (its notify setting; mentions from
 -- the mentions table). The payload carries what the sender thread needs:
--- title, body (the text, or "New message" when the member hides previews;
+-- title, body (the text, or "New message" when the member hides previews
+-- and always in an end-to-end encrypted conversation;
 -- for an attachment "Photo", "Video", "Audio" or the file's name, and the
 -- caption if any),
 -- the ids, and the badge (unread messages in all the member's conversations,
@@ -26,7 +27,7 @@ BEGIN
         SELECT DISTINCT (e ->> 'conv')::bigint AS conv_id, (e ->> 'seq')::bigint AS seq
           FROM jsonb_array_elements(stored) e
     ), m AS MATERIALIZED (
-        SELECT msg.conv_id, msg.seq, msg.sender_id, c.kind, c.title,
+        SELECT msg.conv_id, msg.seq, msg.sender_id, c.kind, c.title, c.encrypted,
                CASE WHEN msg.media_id IS NULL THEN msg.body
                     ELSE CASE msg.type WHEN 'image' THEN 'Photo' WHEN 'video' THEN 'Video' WHEN 'audio' THEN 'Audio'
                                        ELSE coalesce((SELECT md.declared_name FROM media md WHERE md.id = msg.media_id), 'File')
@@ -57,7 +58,8 @@ BEGIN
                jsonb_build_object(
                    'conv', w.conv_id, 'seq', w.seq, 'sender', su.name, 'kind', w.kind,
                    'title', CASE WHEN w.kind = 'direct' THEN su.name ELSE coalesce(w.title, su.name) END,
-                   'body', CASE WHEN ru.push_preview THEN left(w.body, 200) ELSE 'New message' END,
+                   -- An encrypted conversation's text is not the server's to show.
+                   'body', CASE WHEN ru.push_preview AND NOT w.encrypted THEN left(w.body, 200) ELSE 'New message' END,
                    -- Per conversation of the member, a range of the messages'
                    -- primary key above its read cursor (a plain join let the
                    -- planner scan every message for every push).

@@ -1,6 +1,6 @@
 -- Stores a batch of sends in order, in the caller's transaction. `batch` is a
 -- JSON array of {"conv", "sender", "id", "body", "type"?, "reply_to"?, "ref"?,
--- "media"?, "guest"?}. One result row per element, same order (idx from 0):
+-- "media"?, "e2e"?, "guest"?}. One result row per element, same order (idx from 0):
 --   stored          new message with its seq and ts; `mentions` lists the
 --                   members named in it (@name); `members_version` is the
 --                   conversation's membership version the message was
@@ -13,6 +13,8 @@
 --   not_author      only the sender edits or deletes a message
 --   bad_media       "media" names no upload of the sender's for this
 --                   conversation that is ready and not yet in a message
+--   wrong_encryption a message of type e2e in a conversation that is not
+--                   end-to-end encrypted, or any other type in one that is
 -- A stored attachment comes back in `media` (mqchat_media_json), and its
 -- upload is tied to the message (media.seq): members may download it now.
 -- An element with "guest": true whose sender does not exist yet creates the
@@ -47,6 +49,7 @@ DECLARE
     v_ids       bigint[];        -- the batch's conversations, locked, in id order
     v_lasts     bigint[];        -- their last_seq, counted up as messages are stored
     v_versions  bigint[];        -- their membership versions
+    v_encs      boolean[];       -- whether each is end-to-end encrypted
     k           int := 0;        -- v_locked's place in those arrays
     v_sender    bigint;
     v_sender_of text;            -- the name v_sender was looked up for
@@ -72,9 +75,9 @@ BEGIN
     -- them (messages, the outbox) need not wait for these locks. Read under
     -- the lock, a membership version is a committed one whose change has
     -- been announced.
-    SELECT array_agg(l.id), array_agg(l.last_seq), array_agg(l.members_version)
-      INTO v_ids, v_lasts, v_versions
-      FROM (SELECT c.id, c.last_seq, c.members_version FROM conversations c
+    SELECT array_agg(l.id), array_agg(l.last_seq), array_agg(l.members_version), array_agg(l.encrypted)
+      INTO v_ids, v_lasts, v_versions, v_encs
+      FROM (SELECT c.id, c.last_seq, c.members_version, c.encrypted FROM conversations c
              WHERE c.id IN (SELECT (e ->> 'conv')::bigint FROM jsonb_array_elements(batch) e)
              ORDER BY c.id FOR NO KEY UPDATE) l;
     FOR m IN SELECT value FROM jsonb_array_elements(batch) LOOP
@@ -140,6 +143,13 @@ BEGIN
             RETURN NEXT;
             CONTINUE;
         END IF;
+        -- An encrypted conversation takes ciphertext only, and ciphertext
+        -- goes nowhere else (edits, deletes, reactions there are ciphertexts too).
+        IF v_encs[k] IS DISTINCT FROM (v_type IS NOT DISTINCT FROM 'e2e') THEN
+            status := 'wrong_encryption';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
         IF v_ref IS NOT NULL THEN
             SELECT o.sender_id, o.type, o.deleted INTO o_sender, o_type, o_deleted FROM messages o
              WHERE o.conv_id = v_conv AND o.seq = v_ref;
@@ -174,9 +184,9 @@ BEGIN
         v_last := v_last + 1;
         v_seq := v_last;
         v_ts := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
-        INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts, search, media_id)
+        INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts, search, media_id, e2e)
         VALUES (v_conv, v_seq, v_sender, m ->> 'id', v_body, v_type, (m ->> 'reply_to')::bigint, v_ref, v_ts,
-                to_tsvector(v_search, v_searched), v_media);
+                to_tsvector(v_search, v_searched), v_media, m -> 'e2e');
 
         IF v_type = 'edit' THEN
             UPDATE messages SET body = v_body, edited_at = v_ts, search = to_tsvector(v_search, v_body)

@@ -77,28 +77,6 @@ void mark_ready(const std::string& id, const std::string& mime, std::int64_t siz
             {id, mime, std::to_string(size), std::to_string(width), std::to_string(height)});
 }
 
-/// Publishes a send and returns what the inbox says of it: the ack or the error.
-Json::Value send(caller& c, std::int64_t conv, const Json::Value& envelope) {
-    const std::string id = envelope["id"].asString();
-    c.client->publish("chat/conv/" + std::to_string(conv) + "/send", json::write(envelope));
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-        for (auto it = c.notices.begin(); it != c.notices.end(); ++it)
-            if ((*it)["ack"].asString() == id || (*it)["id"].asString() == id) {
-                Json::Value v = *it;
-                c.notices.erase(it);
-                return v;
-            }
-        received r;
-        if (c.client->wait_message(r, 200ms, c.inbox())) {
-            Json::Value v;
-            std::string why;
-            if (json::parse(r.payload, v, why)) c.notices.push_back(v);
-        }
-    }
-    throw std::runtime_error("no ack or error for " + id);
-}
-
 Json::Value media_send(const std::string& id, const std::string& type, const std::string& media,
                        const std::string& caption = "") {
     Json::Value v(Json::objectValue);
@@ -270,10 +248,10 @@ public:
         const std::string doc = grant(alice, conv, "Quarterly report.pdf", "application/pdf", 3000)["result"]["media"].asString();
         mark_ready(doc, "application/pdf", 2900);
 
-        const Json::Value ack = send(alice, conv, media_send("m-photo", "image", photo, "the view from the hill"));
+        const Json::Value ack = alice.send(conv, media_send("m-photo", "image", photo, "the view from the hill"));
         CPPUNIT_ASSERT_MESSAGE(ack.toStyledString(), ack.isMember("seq"));
         const std::int64_t photo_seq = ack["seq"].asInt64();
-        const Json::Value ack2 = send(alice, conv, media_send("m-doc", "file", doc));
+        const Json::Value ack2 = alice.send(conv, media_send("m-doc", "file", doc));
         CPPUNIT_ASSERT_MESSAGE(ack2.toStyledString(), ack2.isMember("seq"));
 
         // Bob gets the attachment as the service checked it.
@@ -347,28 +325,28 @@ public:
         const std::int64_t stored_before = count("SELECT count(*) FROM messages");
         const std::string pending = grant(alice, conv, "p.jpg", "image/jpeg", 10)["result"]["media"].asString();
         // Not ready yet (the bytes never came, or were refused).
-        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(alice, conv, media_send("b-1", "image", pending))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.send(conv, media_send("b-1", "image", pending))));
         pg::connection db(shared().stack.conninfo());
         db.exec("UPDATE media SET status = 'refused', refusal = 'polyglot' WHERE id = $1", {pending});
-        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(alice, conv, media_send("b-2", "image", pending))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.send(conv, media_send("b-2", "image", pending))));
         // Someone else's upload.
         const std::string alices = grant(alice, conv, "a.jpg", "image/jpeg", 10)["result"]["media"].asString();
         mark_ready(alices, "image/jpeg", 10, 1, 1);
-        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(bob, conv, media_send("b-3", "image", alices))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(bob.send(conv, media_send("b-3", "image", alices))));
         // For another conversation.
         const std::string elsewhere = grant(alice, shared().other_conv, "e.jpg", "image/jpeg", 10)["result"]["media"].asString();
         mark_ready(elsewhere, "image/jpeg", 10, 1, 1);
-        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(alice, conv, media_send("b-4", "image", elsewhere))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.send(conv, media_send("b-4", "image", elsewhere))));
         // Unknown id.
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"),
-                             code_of(send(alice, conv, media_send("b-5", "file", std::string(32, 'f')))));
+                             code_of(alice.send(conv, media_send("b-5", "file", std::string(32, 'f')))));
         CPPUNIT_ASSERT_EQUAL(stored_before, count("SELECT count(*) FROM messages"));
         // Once: the first message takes it; its resend is a duplicate (the same seq), another message cannot.
-        const Json::Value first = send(alice, conv, media_send("b-6", "image", alices));
+        const Json::Value first = alice.send(conv, media_send("b-6", "image", alices));
         CPPUNIT_ASSERT_MESSAGE(first.toStyledString(), first.isMember("seq"));
-        const Json::Value again = send(alice, conv, media_send("b-6", "image", alices));
+        const Json::Value again = alice.send(conv, media_send("b-6", "image", alices));
         CPPUNIT_ASSERT_EQUAL(first["seq"].asInt64(), again["seq"].asInt64());
-        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(send(alice, conv, media_send("b-7", "image", alices))));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.send(conv, media_send("b-7", "image", alices))));
         CPPUNIT_ASSERT_EQUAL(stored_before + 1, count("SELECT count(*) FROM messages"));
         CPPUNIT_ASSERT_EQUAL(first["seq"].asInt64(), count("SELECT seq FROM media WHERE id = $1", {alices}));
     }
@@ -381,7 +359,7 @@ public:
         // Before it is sent, only the uploader may see it (a preview).
         CPPUNIT_ASSERT(alice.call("media.url", params({{"media", id}})).isMember("result"));
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(bob.call("media.url", params({{"media", id}}))));
-        const Json::Value ack = send(alice, conv, media_send("u-1", "image", id));
+        const Json::Value ack = alice.send(conv, media_send("u-1", "image", id));
         const Json::Value u = bob.call("media.url", params({{"media", id}}));
         CPPUNIT_ASSERT_MESSAGE(u.toStyledString(), u.isMember("result"));
         const Json::Value& m = u["result"]["media"][0];
@@ -406,7 +384,7 @@ public:
         del["id"] = "u-1-del";
         del["type"] = "delete";
         del["ref"] = ack["seq"];
-        CPPUNIT_ASSERT(send(alice, conv, del).isMember("seq"));
+        CPPUNIT_ASSERT(alice.send(conv, del).isMember("seq"));
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(bob.call("media.url", params({{"media", id}}))));
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"), code_of(alice.call("media.url", params({{"media", id}}))));
         const Json::Value h = bob.call("history", params({{"conv", Json::Int64(conv)}, {"after", Json::Int64(ack["seq"].asInt64() - 1)}, {"limit", 1}}));
@@ -441,7 +419,7 @@ public:
             caller dora("dora");
             sent = grant(dora, conv, "passport.jpg", "image/jpeg", 100)["result"]["media"].asString();
             mark_ready(sent, "image/jpeg", 90, 10, 10);
-            CPPUNIT_ASSERT(send(dora, conv, media_send("d-1", "image", sent)).isMember("seq"));
+            CPPUNIT_ASSERT(dora.send(conv, media_send("d-1", "image", sent)).isMember("seq"));
             unsent = grant(dora, conv, "draft.pdf", "application/pdf", 100)["result"]["media"].asString();
         }
         Json::Value doc;
@@ -480,7 +458,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(1200, checked["width"].asInt());
         CPPUNIT_ASSERT(checked["thumb"].asBool());
 
-        const Json::Value ack = send(alice, conv, media_send("w-1", "image", id, "our street"));
+        const Json::Value ack = alice.send(conv, media_send("w-1", "image", id, "our street"));
         CPPUNIT_ASSERT_MESSAGE(ack.toStyledString(), ack.isMember("seq"));
         received r;
         Json::Value got;
@@ -512,7 +490,7 @@ public:
         const auto refused = http_request("PUT", g2["result"]["upload_url"].asString(), {}, fake);
         CPPUNIT_ASSERT_MESSAGE(refused.body, refused.status >= 400 && refused.status < 500);
         CPPUNIT_ASSERT_EQUAL(std::string("not_found"),
-                             code_of(send(alice, conv, media_send("w-2", "image", g2["result"]["media"].asString()))));
+                             code_of(alice.send(conv, media_send("w-2", "image", g2["result"]["media"].asString()))));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), count("SELECT count(*) FROM messages WHERE client_id = 'w-2'"));
 
         // Deleted: the sweeper takes the row and its bytes; the old URL answers 404.
@@ -526,7 +504,7 @@ public:
         del["id"] = "w-1-del";
         del["type"] = "delete";
         del["ref"] = ack["seq"];
-        CPPUNIT_ASSERT(send(alice, conv, del).isMember("seq"));
+        CPPUNIT_ASSERT(alice.send(conv, del).isMember("seq"));
         const auto deadline = std::chrono::steady_clock::now() + 15s;
         while (std::filesystem::exists(blob) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
         CPPUNIT_ASSERT_MESSAGE(shared().media.log(), !std::filesystem::exists(blob));

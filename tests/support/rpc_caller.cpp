@@ -67,6 +67,25 @@ Json::Value rpc_caller::notice(const std::string& kind) {
     return Json::Value();
 }
 
+Json::Value rpc_caller::send(std::int64_t conv, const Json::Value& envelope) {
+    const std::string id = envelope["id"].asString();
+    Json::StreamWriterBuilder w;
+    w["indentation"] = "";
+    client->publish("chat/conv/" + std::to_string(conv) + "/send", Json::writeString(w, envelope));
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until) {
+        for (auto it = notices.begin(); it != notices.end(); ++it)
+            if ((*it)["ack"].asString() == id || (*it)["id"].asString() == id) {
+                Json::Value v = *it;
+                notices.erase(it);
+                return v;
+            }
+        received r;
+        if (client->wait_message(r, 200ms, inbox())) notices.push_back(json_of(r.payload));
+    }
+    throw std::runtime_error("no ack or error for " + id);
+}
+
 Json::Value params(std::initializer_list<std::pair<const char*, Json::Value>> items) {
     Json::Value v(Json::objectValue);
     for (const auto& [k, val] : items) v[k] = val;

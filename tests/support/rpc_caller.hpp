@@ -5,6 +5,7 @@
 
 #include <json/json.h>
 
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -34,6 +35,10 @@ struct rpc_caller {
     /// Waits up to 10 s for a notice (not a reply) with the given "notice"
     /// value; null when none came.
     Json::Value notice(const std::string& kind);
+    /// Publishes `envelope` on chat/conv/{conv}/send and returns what the
+    /// inbox says of it: the ack or the error naming its id; throws when
+    /// neither comes in 10 s.
+    Json::Value send(std::int64_t conv, const Json::Value& envelope);
 };
 
 /// A JSON object from key/value pairs: params({{"conv", 12}, {"limit", 50}}).

@@ -24,6 +24,7 @@ class envelope_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(stored_ack_and_error_json);
     CPPUNIT_TEST(typing_parses_and_stamps);
     CPPUNIT_TEST(every_client_receipt_stamps_into_one_the_bridge_takes);
+    CPPUNIT_TEST(e2e_envelope_round_trips_and_its_refusals_are_one_line_of_text);
     CPPUNIT_TEST_SUITE_END();
 
     send_envelope env;
@@ -244,6 +245,30 @@ public:
         r.read = 428;
         r.delivered = 431;
         CPPUNIT_ASSERT_EQUAL(std::string(R"({"delivered":431,"read":428,"user":"bob"})"), stamp_receipt(r, "bob"));
+    }
+
+    void e2e_envelope_round_trips_and_its_refusals_are_one_line_of_text() {
+        const std::string sent =
+            R"({"id":"s-1","type":"e2e","e2e":{"sender_device":"a1","ciphertexts":{"bob/b1":{"type":0,"body":"QUJD"}}}})";
+        CPPUNIT_ASSERT_MESSAGE(err.message, parse(sent));
+        CPPUNIT_ASSERT(env.body.empty());
+        send_envelope back;
+        CPPUNIT_ASSERT(parse_stamped(stamp_send(env, "alice"), back, err));
+        CPPUNIT_ASSERT(back.e2e == env.e2e);
+        Json::Value stamped;
+        std::string why;
+        CPPUNIT_ASSERT(json::parse(stamp_send(env, "alice"), stamped, why));
+        CPPUNIT_ASSERT(!stamped.isMember("body")); // nothing in the clear
+        // Found by the fuzzer: an unknown key that is not UTF-8 was quoted into
+        // the refusal, which must be one line of UTF-8 (it goes into JSON).
+        const std::string bad_key = std::string(R"({"id":"s-2","type":"e2e","e2e":{"sender_device":"a","sessio)") +
+                                    "\xff\xfe\x01" + R"(_id":"c2Vz","ciphertext":"QUJD"}})";
+        CPPUNIT_ASSERT(!parse(bad_key));
+        CPPUNIT_ASSERT_EQUAL(std::string(error_code::invalid_envelope), std::string(err.code));
+        CPPUNIT_ASSERT(valid_utf8(err.message));
+        for (const char c : err.message) CPPUNIT_ASSERT(static_cast<unsigned char>(c) >= 0x20);
+        CPPUNIT_ASSERT(!parse(R"({"id":"s-3","type":"e2e","e2e":{"sender_device":"a","ciphertexts":{"bo\u0001b":{"type":0,"body":"QUJD"}}}})"));
+        for (const char c : err.message) CPPUNIT_ASSERT(static_cast<unsigned char>(c) >= 0x20);
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(envelope_test);
