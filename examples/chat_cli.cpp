@@ -23,6 +23,8 @@
 //                                        encrypted for every member's devices; waits for the ack
 //   e2e-history --conv ID --device ID --state FILE [--limit N]
 //                                        the newest page, decrypted where addressed to this device
+//   e2e-forget --device ID --state FILE USER/DEVICE
+//                                        drops the keys pinned for a device (re-registered with new ones)
 //   devices [NAME]                       a user's devices (yours by default), signatures checked
 //   devices-remove --device ID           removes one of your devices from the key directory
 //
@@ -223,6 +225,7 @@ std::string line_of(const Json::Value& m) {
         return os.str() + " " + type + " #" + std::to_string(m["ref"].asInt64()) +
                (m["body"].asString().empty() ? "" : ": " + m["body"].asString());
     os << ": ";
+    if (type == "e2e") return os.str() + "(encrypted: e2e-history reads it)";
     if (m["media"].isObject()) os << attachment_of(m) << (m["body"].asString().empty() ? "" : " ");
     os << m["body"].asString();
     if (m["edited"].asBool()) os << " (edited)";
@@ -237,7 +240,8 @@ void print_list(session& s) {
     const Json::Value r = s.call("conv.list", p);
     for (const auto& c : r["conversations"]) {
         const std::string name = c.isMember("title") ? c["title"].asString() : "with " + c["with"].asString();
-        std::cout << c["conv"].asInt64() << "\t" << name << "\t" << c["unread"].asInt64() << " unread";
+        std::cout << c["conv"].asInt64() << "\t" << name << (c["encrypted"].asBool() ? " (encrypted)" : "") << "\t"
+                  << c["unread"].asInt64() << " unread";
         if (c["last_message"].isObject()) std::cout << "\t" << line_of(c["last_message"]);
         std::cout << "\n";
     }
@@ -380,7 +384,8 @@ int usage() {
                  "       attach --conv ID FILE [--caption T] [--type MIME] | fetch MEDIA_ID --out FILE |\n"
                  "       listen --conv ID | open --conv ID |\n"
                  "       e2e-init --device ID --state FILE | e2e-send --conv ID --device ID --state FILE TEXT |\n"
-                 "       e2e-history --conv ID --device ID --state FILE | devices [NAME] | devices-remove --device ID)\n"
+                 "       e2e-history --conv ID --device ID --state FILE | e2e-forget --device ID --state FILE USER/DEVICE |\n"
+                 "       devices [NAME] | devices-remove --device ID)\n"
                  "  create ... --encrypted: an end-to-end encrypted conversation\n";
     return 2;
 }

@@ -26,8 +26,8 @@ device_state open_state(const options& o, const std::string& self) {
 } // namespace
 
 bool is_command(const std::string& c) {
-    return c == "e2e-init" || c == "e2e-send" || c == "e2e-history" || c == "devices" ||
-           c == "devices-remove";
+    return c == "e2e-init" || c == "e2e-send" || c == "e2e-history" || c == "e2e-forget" ||
+           c == "devices" || c == "devices-remove";
 }
 
 std::string missing(const options& o) {
@@ -36,6 +36,7 @@ std::string missing(const options& o) {
     if (needs_state && o.state.empty()) return "--state";
     if ((o.command == "e2e-send" || o.command == "e2e-history") && o.conv.empty()) return "--conv";
     if (o.command == "e2e-send" && o.text.empty()) return "TEXT";
+    if (o.command == "e2e-forget" && o.text.find('/') == std::string::npos) return "USER/DEVICE";
     return "";
 }
 
@@ -62,6 +63,14 @@ void run(server& l, const options& o, const std::string& self, std::ostream& out
         for (const auto& m : r["messages"])
             out << "#" << m["seq"].asInt64() << " " << m["sender"].asString() << ": "
                 << read_message(l, s, m) << "\n";
+    } else if (o.command == "e2e-forget") {
+        // After its owner re-registered it (new keys) and the user checked them out of band.
+        device_state s = open_state(o, self);
+        const bool known = s.known.erase(o.text) > 0;
+        s.sessions.erase(o.text);
+        s.save();
+        out << (known ? "forgot the keys and sessions of " : "no keys pinned for ") << o.text
+            << "\n";
     } else if (o.command == "devices") {
         Json::Value p;
         if (!o.user.empty()) p["user"] = o.user;

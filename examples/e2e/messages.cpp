@@ -11,6 +11,8 @@ namespace {
 
 constexpr std::size_t max_recipients = 100;
 constexpr std::size_t max_body = 8192;
+/// The plugin's default max_payload (16 KiB), less room for the envelope's id.
+constexpr std::size_t max_payload = 16384 - 64;
 
 std::string compact(const Json::Value& v) {
     Json::StreamWriterBuilder w;
@@ -122,10 +124,15 @@ long long send_encrypted(server& l, device_state& s, const std::string& conv,
         e2e["ciphertexts"][d.address()]["type"] = type;
         e2e["ciphertexts"][d.address()]["body"] = body;
     }
-    s.save(); // the sessions moved on: never encrypt twice from the same state
     Json::Value env;
     env["type"] = "e2e";
     env["e2e"] = e2e;
+    // Too big: nothing is saved or sent, so the sessions on disk never encrypted it.
+    if (compact(env).size() > max_payload)
+        throw crypto_error(
+            "encrypted for " + std::to_string(targets.size()) +
+            " devices the message is larger than a send may be (16 KiB): shorten it");
+    s.save(); // the sessions moved on: never encrypt twice from the same state
     const long long seq = l.send(conv, env);
     Json::Value stored;
     stored["conv"] = Json::Int64(std::stoll(conv));
