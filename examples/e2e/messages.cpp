@@ -62,9 +62,9 @@ std::string decrypt_from(server& l, device_state& s, const std::string& user,
             }
         session fresh = session::inbound(s.olm, identity_key, body);
         std::string plain = fresh.decrypt(type, body);
-        if (olm_remove_one_time_keys(s.olm.get(), fresh.get()) == olm_error()) {
-            // a fallback key's session: nothing to remove
-        }
+        // Its one-time key is used up (a fallback key's session has none to remove: an error,
+        // ignored).
+        (void)olm_remove_one_time_keys(s.olm.get(), fresh.get());
         list.insert(list.begin(), std::move(fresh));
         return plain;
     }
@@ -89,12 +89,21 @@ std::vector<std::string> members_of(server& l, const device_state& s, const std:
     Json::Value p;
     p["limit"] = 200;
     const Json::Value r = l.call("conv.list", p);
+    bool found = false;
     for (const auto& c : r["conversations"]) {
         if (std::to_string(c["conv"].asInt64()) != conv) continue;
+        found = true;
+        if (!c["encrypted"].asBool())
+            throw crypto_error("conversation " + conv + " is not an encrypted one");
         for (const auto& m : c["members"])
             out.push_back(m.asString());
-        if (c["with"].isString()) out.push_back(c["with"].asString());
+        if (c["with"].isString())
+            out.push_back(c["with"].asString());
+        else if (!c.isMember("members") && extra.empty())
+            throw crypto_error("conversation " + conv +
+                               " is a group: name its members with --member");
     }
+    if (!found) throw crypto_error("conversation " + conv + " is not among your latest 200");
     out.insert(out.end(), extra.begin(), extra.end());
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());

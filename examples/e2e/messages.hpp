@@ -11,7 +11,7 @@
 
 namespace e2e {
 
-/// The members of `conv` as conv.list shows them (its `members`, or the
+/// The members of encrypted `conv` as conv.list shows them (its `members`, or the
 /// other person of a direct conversation), `extra` and yourself.
 std::vector<std::string> members_of(server& l, const device_state& s, const std::string& conv,
                                     const std::vector<std::string>& extra);

@@ -115,7 +115,8 @@ class e2e_flow_test : public CppUnit::TestFixture {
         CPPUNIT_ASSERT_MESSAGE(at_bob, has(at_bob, "#1 alice: the lantern is lit"));
 
         const std::string plain_history = ok(s, "bob", {"history", "--conv", conv});
-        CPPUNIT_ASSERT_MESSAGE(plain_history, has(plain_history, "#1 alice: (encrypted: e2e-history reads it)"));
+        CPPUNIT_ASSERT_MESSAGE(plain_history,
+                               has(plain_history, "#1 alice: (encrypted: e2e-history reads it)"));
         // Only ciphertext on the server: the words are nowhere in the table, the body is empty.
         {
             pg::connection db(s.conninfo());
@@ -241,6 +242,25 @@ class e2e_flow_test : public CppUnit::TestFixture {
         // #1 was for the old account under the same device id: addressed here, not readable.
         CPPUNIT_ASSERT_MESSAGE(at_bob, has(at_bob, "#1 alice: (cannot decrypt: "));
         CPPUNIT_ASSERT_MESSAGE(at_bob, has(at_bob, "#2 alice: still there?"));
+
+        // A group: conv.list does not name its members, the sender does.
+        const std::string group = number_after(
+            ok(s, "alice", {"create", "--member", "bob", "--title", "mill", "--encrypted"}),
+            "encrypted conversation ");
+        r = cli(s, "alice",
+                {"e2e-send", "--conv", group, "--device", "laptop", "--state", a1, "to the group"});
+        CPPUNIT_ASSERT_MESSAGE(r.out, r.rc != 0 && has(r.out, "name its members with --member"));
+        ok(s, "alice",
+           {"e2e-send", "--conv", group, "--member", "bob", "--device", "laptop", "--state", a1,
+            "to the group"});
+        const std::string in_group =
+            ok(s, "bob", {"e2e-history", "--conv", group, "--device", "phone", "--state", b1_new});
+        CPPUNIT_ASSERT_MESSAGE(in_group, has(in_group, "#1 alice: to the group"));
+        // Nor does it encrypt into a plain conversation.
+        const std::string plain = std::to_string(s.create_conv({"alice", "bob"}));
+        r = cli(s, "alice",
+                {"e2e-send", "--conv", plain, "--device", "laptop", "--state", a1, "oops"});
+        CPPUNIT_ASSERT_MESSAGE(r.out, r.rc != 0 && has(r.out, "not an encrypted one"));
     }
 
     void one_time_keys_are_topped_up() {
