@@ -23,6 +23,8 @@
 //                                        encrypted for every member's devices; waits for the ack
 //   e2e-history --conv ID --device ID --state FILE [--limit N]
 //                                        the newest page, decrypted where addressed to this device
+//   e2e-listen --conv ID --device ID --state FILE
+//                                        live messages decrypted; answers keys.low with an upload
 //   e2e-forget --device ID --state FILE USER/DEVICE
 //                                        drops the keys pinned for a device (re-registered with new ones)
 //   devices [NAME]                       a user's devices (yours by default), signatures checked
@@ -384,7 +386,8 @@ int usage() {
                  "       attach --conv ID FILE [--caption T] [--type MIME] | fetch MEDIA_ID --out FILE |\n"
                  "       listen --conv ID | open --conv ID |\n"
                  "       e2e-init --device ID --state FILE | e2e-send --conv ID --device ID --state FILE TEXT |\n"
-                 "       e2e-history --conv ID --device ID --state FILE | e2e-forget --device ID --state FILE USER/DEVICE |\n"
+                 "       e2e-history --conv ID --device ID --state FILE | e2e-listen --conv ID --device ID --state FILE |\n"
+                 "       e2e-forget --device ID --state FILE USER/DEVICE |\n"
                  "       devices [NAME] | devices-remove --device ID)\n"
                  "  create ... --encrypted: an end-to-end encrypted conversation\n";
     return 2;
@@ -445,7 +448,15 @@ int main(int argc, char** argv) {
         const std::string msg_topic = "chat/conv/" + conv + "/msg";
         if (e2e_command) {
             e2e::server l{[&](const std::string& method, const Json::Value& p) { return s.call(method, p); },
-                        [&](const std::string& c, const Json::Value& env) { return s.send_envelope(c, env); }};
+                          [&](const std::string& c, const Json::Value& env) { return s.send_envelope(c, env); },
+                          [&](const std::string& topic) { s.client().subscribe(topic, 1)->wait(); },
+                          [&](int wait_ms, std::string& topic, std::string& payload) {
+                              const auto m = s.next(std::chrono::milliseconds(wait_ms));
+                              if (!m) return false;
+                              topic = m->get_topic();
+                              payload = m->to_string();
+                              return true;
+                          }};
             e2e::run(l, e2e_opts, user, std::cout);
         } else if (command == "list") {
             print_list(s);

@@ -4,6 +4,7 @@
 #include "messages.hpp"
 
 #include <cstdlib>
+#include <sstream>
 
 namespace e2e {
 
@@ -23,18 +24,54 @@ device_state open_state(const options& o, const std::string& self) {
     return s;
 }
 
+/// Live messages of one conversation, decrypted; keys.low answered with an
+/// upload, devices.changed told. Runs until the process is stopped.
+void listen(server& l, const options& o, const std::string& self, std::ostream& out) {
+    device_state s = open_state(o, self);
+    top_up(l, s);
+    const std::string msg_topic = "chat/conv/" + o.conv + "/msg";
+    l.subscribe(msg_topic);
+    out << "listening to conversation " << o.conv << " as " << self << "/" << o.device << std::endl;
+    long long last_seq = 0;
+    for (;;) {
+        std::string topic, payload;
+        if (!l.next(200, topic, payload)) continue;
+        Json::Value v;
+        Json::CharReaderBuilder b;
+        std::string errs;
+        std::istringstream in(payload);
+        if (!Json::parseFromStream(b, in, &v, &errs)) continue;
+        if (topic == msg_topic) {
+            if (v["seq"].asInt64() <= last_seq) continue; // a repeat
+            last_seq = v["seq"].asInt64();
+            out << "#" << last_seq << " " << v["sender"].asString() << ": " << read_message(l, s, v)
+                << std::endl;
+        } else if (v["notice"] == "keys.low" && v["device"] == o.device) {
+            const int n =
+                upload_keys(l, s, 50 - v["one_time_keys"].asInt(), !v["fallback"].asBool());
+            out << "keys.low: uploaded " << n << " one-time keys"
+                << (v["fallback"].asBool() ? "" : " and a fallback key") << std::endl;
+        } else if (v["notice"] == "devices.changed") {
+            out << "devices.changed: " << v["user"].asString() << "/" << v["device"].asString()
+                << " " << v["change"].asString() << std::endl;
+        }
+    }
+}
+
 } // namespace
 
 bool is_command(const std::string& c) {
-    return c == "e2e-init" || c == "e2e-send" || c == "e2e-history" || c == "e2e-forget" ||
-           c == "devices" || c == "devices-remove";
+    return c == "e2e-init" || c == "e2e-send" || c == "e2e-history" || c == "e2e-listen" ||
+           c == "e2e-forget" || c == "devices" || c == "devices-remove";
 }
 
 std::string missing(const options& o) {
     const bool needs_state = o.command.rfind("e2e-", 0) == 0;
     if ((needs_state || o.command == "devices-remove") && o.device.empty()) return "--device";
     if (needs_state && o.state.empty()) return "--state";
-    if ((o.command == "e2e-send" || o.command == "e2e-history") && o.conv.empty()) return "--conv";
+    if ((o.command == "e2e-send" || o.command == "e2e-history" || o.command == "e2e-listen") &&
+        o.conv.empty())
+        return "--conv";
     if (o.command == "e2e-send" && o.text.empty()) return "TEXT";
     if (o.command == "e2e-forget" && o.text.find('/') == std::string::npos) return "USER/DEVICE";
     return "";
@@ -63,6 +100,8 @@ void run(server& l, const options& o, const std::string& self, std::ostream& out
         for (const auto& m : r["messages"])
             out << "#" << m["seq"].asInt64() << " " << m["sender"].asString() << ": "
                 << read_message(l, s, m) << "\n";
+    } else if (o.command == "e2e-listen") {
+        listen(l, o, self, out);
     } else if (o.command == "e2e-forget") {
         // After its owner re-registered it (new keys) and the user checked them out of band.
         device_state s = open_state(o, self);

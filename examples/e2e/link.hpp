@@ -14,6 +14,10 @@ struct server {
     std::function<Json::Value(const std::string& method, const Json::Value& params)> call;
     /// Publishes an envelope to a conversation and waits for its ack; returns the seq.
     std::function<long long(const std::string& conv, const Json::Value& envelope)> send;
+    /// Subscribes to a topic (QoS 1).
+    std::function<void(const std::string& topic)> subscribe;
+    /// The next message that is not a reply, within `wait_ms`: false when none came.
+    std::function<bool(int wait_ms, std::string& topic, std::string& payload)> next;
 };
 
 } // namespace e2e

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <sstream>
+#include <thread>
 
 #include "common/pg.hpp"
 #include "support/environment.hpp"
@@ -71,6 +72,17 @@ std::string number_after(const std::string& out, const std::string& prefix) {
     return std::to_string(n);
 }
 
+/// Waits until the file at `path` holds `text`.
+bool appears(const std::string& path, const std::string& text,
+             std::chrono::seconds timeout = std::chrono::seconds(20)) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+        if (read_file(path).find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+}
+
 Json::Value parse(const std::string& text) {
     Json::Value v;
     std::istringstream(text) >> v;
@@ -84,6 +96,7 @@ class e2e_flow_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(an_encrypted_conversation_between_devices);
     CPPUNIT_TEST(a_lying_directory_is_not_believed);
     CPPUNIT_TEST(one_time_keys_are_topped_up);
+    CPPUNIT_TEST(a_listening_device_decrypts_live_and_answers_keys_low);
     CPPUNIT_TEST(the_state_file_is_private_and_needs_its_passphrase);
     CPPUNIT_TEST_SUITE_END();
 
@@ -295,6 +308,54 @@ class e2e_flow_test : public CppUnit::TestFixture {
         // uploads more.
         ok(s, "alice", {"e2e-history", "--conv", conv, "--device", "laptop", "--state", a1});
         CPPUNIT_ASSERT_EQUAL(std::int64_t(50), unclaimed());
+    }
+
+    void a_listening_device_decrypts_live_and_answers_keys_low() {
+        chat_stack s("e2e-listen");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        temp_dir dir("e2e-listen-state");
+        const std::string a1 = dir.file("alice.state"), b1 = dir.file("bob.state"),
+                          log = dir.file("listen.log");
+        ok(s, "alice", {"e2e-init", "--device", "laptop", "--state", a1});
+        ok(s, "bob", {"e2e-init", "--device", "phone", "--state", b1});
+        const std::string conv =
+            number_after(ok(s, "alice", {"create", "--member", "bob", "--encrypted"}),
+                         "encrypted conversation ");
+        child_process listener({bin_dir() + "/chat_cli", "--uri",
+                                "tcp://127.0.0.1:" + std::to_string(s.port()), "--user", "bob",
+                                "--password", "pw-bob", "e2e-listen", "--conv", conv, "--device",
+                                "phone", "--state", b1},
+                               log, {"MQCHAT_E2E_PASSPHRASE=pass of bob"});
+        CPPUNIT_ASSERT_MESSAGE(read_file(log), appears(log, "listening to conversation"));
+        ok(s, "alice",
+           {"e2e-send", "--conv", conv, "--device", "laptop", "--state", a1, "live from the mill"});
+        CPPUNIT_ASSERT_MESSAGE(read_file(log), appears(log, "#1 alice: live from the mill"));
+
+        // alice claims bob's keys down to 9 (her send took one): bob hears keys.low and uploads
+        // more.
+        rpc_caller alice(s.port(), "alice", "pw-alice");
+        for (int i = 0; i < 40; ++i)
+            CPPUNIT_ASSERT(
+                alice.call("keys.claim", params({{"user", "bob"}, {"device", "phone"}}))["result"]
+                    .isObject());
+        CPPUNIT_ASSERT_MESSAGE(read_file(log), appears(log, "keys.low: uploaded 41 one-time keys"));
+        pg::connection db(s.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(50),
+                             db.exec("SELECT count(*) FROM e2e_one_time_keys k JOIN e2e_devices d "
+                                     "ON d.id = k.device_id"
+                                     " WHERE d.device = 'phone' AND k.claimed_at IS NULL",
+                                     {})
+                                 .int64(0, 0));
+        // The keys it uploaded work: a new device of alice's starts a session with one.
+        ok(s, "alice",
+           {"e2e-init", "--device", "tablet", "--state", dir.file("alice-tablet.state")});
+        CPPUNIT_ASSERT_MESSAGE(read_file(log), appears(log, "devices.changed: alice/tablet added"));
+        ok(s, "alice",
+           {"e2e-send", "--conv", conv, "--device", "tablet", "--state",
+            dir.file("alice-tablet.state"), "from the tablet"});
+        CPPUNIT_ASSERT_MESSAGE(read_file(log), appears(log, "#2 alice: from the tablet"));
+        listener.stop();
     }
 
     void the_state_file_is_private_and_needs_its_passphrase() {
