@@ -129,5 +129,6 @@ void run_fabric(const settings& s);
 void run_brokers(const settings& s);
 void run_media(const settings& s);
 void run_e2e_keys(const settings& s);
+void run_e2e_chat(const settings& s);
 
 } // namespace mqchat::bench

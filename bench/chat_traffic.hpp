@@ -90,8 +90,11 @@ struct latency {
 class chat_traffic {
 public:
     /// User u connects to ports[u % ports.size()] (members spread over brokers).
-    chat_traffic(const chat_world& world, const std::vector<int>& ports, chat_path path)
-        : world_(world), path_(path), ports_(ports), pool_("127.0.0.1", ports.at(0)),
+    /// `e2e_bytes` > 0: every message is an end-to-end encrypted envelope
+    /// (docs/protocol.md) with one ciphertext of that many base64 characters
+    /// per member of the conversation — the conversations must be encrypted.
+    chat_traffic(const chat_world& world, const std::vector<int>& ports, chat_path path, std::size_t e2e_bytes = 0)
+        : world_(world), path_(path), e2e_bytes_(e2e_bytes), ports_(ports), pool_("127.0.0.1", ports.at(0)),
           outstanding_(static_cast<std::size_t>(world.senders), 0),
           next_conv_(static_cast<std::size_t>(world.senders), 0) {
         connect_and_subscribe();
@@ -196,12 +199,29 @@ private:
     void send(std::size_t sender) {
         const auto& list = world_.sends_to[sender];
         const std::size_t c = list[next_conv_[sender]++ % list.size()];
-        const std::string payload = "{\"id\":\"s" + std::to_string(sender) + "-" + std::to_string(++sent_) +
+        const std::string payload = e2e_bytes_ ? e2e_payload(sender, c) :
+                                    "{\"id\":\"s" + std::to_string(sender) + "-" + std::to_string(++sent_) +
                                     "\",\"body\":\"t" + std::to_string(now_ns()) + "\",\"ack\":false}";
         pool_.publish(static_cast<int>(sender), conv_topic(c, path_ == chat_path::stored ? "/send" : "/msg"),
                       payload.data(), static_cast<int>(payload.size()), 1);
         ++outstanding_[sender];
         expected_deliveries_ += world_.members[c].size();
+    }
+
+    /// An e2e envelope: per member a ciphertext "t<send time>AAAA…" (base64
+    /// characters all), so that a delivery still carries its send time.
+    std::string e2e_payload(std::size_t sender, std::size_t c) {
+        const std::string stamp = "t" + std::to_string(now_ns());
+        const std::string body = stamp + std::string(e2e_bytes_ > stamp.size() ? e2e_bytes_ - stamp.size() : 0, 'A');
+        std::string p = "{\"id\":\"s" + std::to_string(sender) + "-" + std::to_string(++sent_) +
+                        "\",\"type\":\"e2e\",\"ack\":false,\"e2e\":{\"sender_device\":\"d\",\"ciphertexts\":{";
+        bool first = true;
+        for (auto u : world_.members[c]) {
+            p.append(first ? "\"" : ",\"").append(numbered("u", u)).append("/d\":{\"type\":1,\"body\":\"");
+            p.append(body).append("\"}");
+            first = false;
+        }
+        return p + "}}}";
     }
 
     void done(std::size_t sender) {
@@ -238,6 +258,7 @@ private:
 
     const chat_world& world_;
     const chat_path path_;
+    const std::size_t e2e_bytes_;
     const std::vector<int> ports_;
     client_pool pool_;
     std::vector<int> outstanding_;        ///< per sender: sent and not yet acked

@@ -3,6 +3,7 @@
 // usage: mqchat-bench [--quick] [--out DIR] [CASE ...]
 //   CASE: overhead, stored_chat, fanout, connections, login_storm, presence, history,
 //         db_stall, requests, desks, desks_ws, retention, media, e2e_keys (default: all these),
+//         e2e_chat (two stored-chat runs: only when named),
 //         instructions (valgrind instruction counts; only when named)
 //
 // Prints one JSON line per figure ({"case", "value", "unit", "baseline",
@@ -26,12 +27,12 @@ int main(int argc, char** argv) {
         if (a == "--quick") s.quick = true;
         else if (a == "--out" && i + 1 < argc) s.out_dir = argv[++i];
         else if (a == "-h" || a == "--help") {
-            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks|desks_ws|retention|media|e2e_keys|fabric|brokers ...]\n";
+            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks|desks_ws|retention|media|e2e_keys|e2e_chat|fabric|brokers ...]\n";
             return 0;
         } else cases.insert(a);
     }
     const std::set<std::string> known = {"overhead", "stored_chat", "fanout",  "connections", "login_storm",
-                                         "presence", "history",     "db_stall", "requests", "desks", "desks_ws", "retention", "media", "e2e_keys", "instructions",
+                                         "presence", "history",     "db_stall", "requests", "desks", "desks_ws", "retention", "media", "e2e_keys", "e2e_chat", "instructions",
                                          "fabric", "brokers"};
     for (const auto& c : cases)
         if (!known.count(c)) {
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     run("retention", run_retention);
     run("media", run_media);
     run("e2e_keys", run_e2e_keys);
+    if (cases.count("e2e_chat")) run("e2e_chat", run_e2e_chat); // two stored-chat runs: only when asked
     if (cases.count("fabric")) run("fabric", run_fabric); // 9 setups: only when asked
     if (cases.count("brokers")) run("brokers", run_brokers); // 5 stacks: only when asked
     if (cases.count("instructions")) run("instructions", run_instructions); // slow: only when asked
