@@ -147,7 +147,10 @@ for (let i = 0; i < visitorCount; i++) {
   running.push((bare ? bareVisitor() : visitor()).then((g) => guests.push(g), (e) => failures.push(e.message)));
 }
 await Promise.all(running);
-const deadline = now() + 20000;
+// Generous: this is also CI's smoke run, beside other suites on two cores,
+// where the WebSocket listener falls behind (docs/benchmarks.md); the
+// figures are not judged there, only that everything arrives.
+const deadline = now() + 60000;
 while (!bare && (messageMs.length < guests.length || assigned < visitorCount) && now() < deadline)
   await new Promise((resolve) => setTimeout(resolve, 100));
 
