@@ -80,7 +80,15 @@ for (let i = 0; i < agentCount; i++) {
       const t0 = startedAt.get(m.visitor);
       if (t0 !== undefined) assignMs.push(now() - t0);
       assigned++;
-      c.subscribe('chat/conv/' + m.conv + '/msg', { qos: 1 }, () => consoleOf(m.conv).open());
+      // A new conversation the broker may not know yet: when the plugin
+      // says come back later (a refused SUBACK under load), try again, as
+      // docs/protocol.md asks of clients.
+      const topic = 'chat/conv/' + m.conv + '/msg', until = now() + 15000;
+      const join = () => c.subscribe(topic, { qos: 1 }, (e, g) => {
+        if (!e && g[0].reason >= 0x80 && now() < until) return setTimeout(join, 200);
+        consoleOf(m.conv).open();
+      });
+      join();
     } else if (topic.endsWith('/msg') && m.sender && m.sender.startsWith('v-')) {
       messageMs.push(now() - Number(m.body));
     }
