@@ -172,18 +172,44 @@
     }
   }
 
+  /**
+   * Subscribes to `topics` of a conversation the agent has just been given. The broker may refuse it
+   * (SUBACK 0x87) while it cannot yet confirm the new membership — its lookup ran past its budget under
+   * load (docs/protocol.md, "Refused subscriptions") — so the refused ones are asked again every 200 ms
+   * for up to 15 s, while `wanted()` holds. Resolves with the topics still refused ([] when all granted).
+   */
+  function subscribeAsMember(topics, wanted) {
+    const until = Date.now() + 15000;
+    return new Promise((resolve) => {
+      const attempt = (list) => st.client.subscribe(list, { qos: 1 }, (err) => {
+        // MQTT.js reports a refusal as an error carrying the SUBACK's codes, in the order asked.
+        const codes = err && err.packet && err.packet.granted;
+        if (err && !codes) return resolve(list); // not a refusal (the connection went): the reconnect subscribes again
+        const refused = codes ? list.filter((t, i) => codes[i] >= 0x80) : [];
+        if (refused.length && Date.now() < until && wanted()) setTimeout(() => attempt(refused), 200);
+        else resolve(refused);
+      });
+      attempt(topics);
+    });
+  }
+
   async function openConversation(conv, again) {
     if (st.open && st.open !== conv) st.client.unsubscribe(['msg', 'typing'].map((t) => 'chat/conv/' + st.open + '/' + t));
     st.open = conv;
     drawLists();
     const base = 'chat/conv/' + conv + '/';
-    st.client.subscribe([base + 'msg', base + 'typing'], { qos: 1 });
     if (!again) { $('messages').textContent = ''; st.lastSeq = 0; }
+    const from = st.lastSeq;
     showActions('open');
     $('note-compose').hidden = false;
+    // History after the subscription stands, from where the panel was before it, so that nothing
+    // falls between the two (what comes live meanwhile is shown once: addMessage).
+    const refused = await subscribeAsMember([base + 'msg', base + 'typing'], () => st.open === conv);
+    if (st.open !== conv) return;
+    if (refused.length) flash('not receiving live messages of #' + conv + ' — reopen it');
     try {
-      const h = await call('history', st.lastSeq ? { conv, after: st.lastSeq, limit: 100 } : { conv, limit: 50 });
-      h.messages.sort((a, b) => a.seq - b.seq).forEach(addMessage);
+      const h = await call('history', from ? { conv, after: from, limit: 100 } : { conv, limit: 50 });
+      if (st.open === conv) h.messages.forEach(addMessage);
     } catch (e) { flash('history: ' + e.message); }
     try {
       const v = await call('desk.visitor', { conv });
@@ -279,15 +305,22 @@
     $('actions').hidden = what !== 'open';
     $('reopen').hidden = what !== 'closed';
   }
+  // Each message once, in seq order: a live one can arrive before the history read that precedes it.
   function addMessage(m) {
-    if (!m.seq || m.seq <= st.lastSeq || (m.type && m.type !== 'text' && !isMedia(m))) return;
-    st.lastSeq = m.seq;
+    const list = $('messages');
+    if (!m.seq || (m.type && m.type !== 'text' && !isMedia(m))) return;
+    if (list.querySelector('[data-seq="' + Number(m.seq) + '"]')) return;
     const mine = m.sender === st.me;
-    $('messages').appendChild(el('li', { class: 'msg' + (mine ? ' mine' : ''), 'data-testid': 'message',
+    const item = el('li', { class: 'msg' + (mine ? ' mine' : ''), 'data-testid': 'message',
       'data-sender': m.sender, 'data-seq': String(m.seq) },
     el('div', { class: 'muted', text: m.sender }), isMedia(m) ? attachment(m.media, m.type) : null,
-    m.body || !isMedia(m) ? el('div', { 'data-testid': 'message-body', text: m.body || '' }) : null));
-    $('messages').scrollTop = $('messages').scrollHeight;
+    m.body || !isMedia(m) ? el('div', { 'data-testid': 'message-body', text: m.body || '' }) : null);
+    let after = list.lastElementChild;
+    while (after && Number(after.dataset.seq) > m.seq) after = after.previousElementSibling;
+    list.insertBefore(item, after ? after.nextSibling : list.firstChild);
+    if (m.seq <= st.lastSeq) return;
+    st.lastSeq = m.seq;
+    list.scrollTop = list.scrollHeight;
     // Read: the visitor's widget shows it.
     st.client.publish('chat/conv/' + st.open + '/receipt', JSON.stringify({ read: m.seq }), { qos: 0 });
   }

@@ -388,7 +388,8 @@
         properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 2000, connectTimeout: 10000 });
       st.client = client;
       client.on('connect', () => {
-        client.subscribe([inbox, base + 'msg', base + 'typing', base + 'receipt'], { qos: 1 }, () => catchUp());
+        subscribeAsMember(client, [inbox, base + 'msg', base + 'typing', base + 'receipt'], () => st.client === client)
+          .then(() => catchUp());
       });
       client.on('message', (topic, payload) => {
         let m;
@@ -420,6 +421,26 @@
     } finally {
       renewing = false;
     }
+  }
+
+  /**
+   * Subscribes to `topics`; the ones the broker refuses (SUBACK 0x87) are asked again every 200 ms for up
+   * to 15 s while `wanted()` holds: a member's subscription is refused while the broker cannot yet confirm
+   * a new membership in time (docs/protocol.md, "Refused subscriptions"). Resolves with those still refused.
+   */
+  function subscribeAsMember(client, topics, wanted) {
+    const until = Date.now() + 15000;
+    return new Promise((resolve) => {
+      const attempt = (list) => client.subscribe(list, { qos: 1 }, (err) => {
+        // MQTT.js reports a refusal as an error carrying the SUBACK's codes, in the order asked.
+        const codes = err && err.packet && err.packet.granted;
+        if (err && !codes) return resolve(list); // not a refusal (the connection went): the reconnect subscribes again
+        const refused = codes ? list.filter((t, i) => codes[i] >= 0x80) : [];
+        if (refused.length && Date.now() < until && wanted()) setTimeout(() => attempt(refused), 200);
+        else resolve(refused);
+      });
+      attempt(topics);
+    });
   }
 
   /** After every (re)connect: what was missed comes from history, unsent messages go again with their ids. */

@@ -7,15 +7,21 @@
 //   - a reply that arrives while the panel is closed lights the unread badge;
 //   - the conversation goes to the other agent, who closes and reopens it,
 //     then to another desk's queue;
+//   - a conversation claimed while the broker cannot confirm the new
+//     membership (the plugin's worker stopped): the console subscribes
+//     again when refused, and live messages reach the agent;
 //   - with no agent online the widget offers the offline form.
 // Exits non-zero on the first failed expectation, saying which.
 //
-// env: MQCHAT_WEB, MQCHAT_PASSWORD_OF (a JSON object user -> password)
+// env: MQCHAT_WEB, MQCHAT_PASSWORD_OF (a JSON object user -> password),
+//      MQCHAT_PLUGIN_WORKER (the pid of the plugin's worker process)
 import assert from 'node:assert/strict';
 import { agentLogsIn, launch, newPage, step, visitorWrites } from './lib.mjs';
 
 const web = process.env.MQCHAT_WEB;
 const passwords = JSON.parse(process.env.MQCHAT_PASSWORD_OF);
+const pluginWorker = Number(process.env.MQCHAT_PLUGIN_WORKER);
+assert.ok(pluginWorker > 0, 'MQCHAT_PLUGIN_WORKER names the plugin\'s worker process');
 
 const browser = await launch();
 
@@ -104,6 +110,27 @@ try {
   await a2.page.getByTestId('mqchat-agent').filter({ hasText: 'pia' }).waitFor({ timeout: 15000 });
   assert.equal(await a3.page.getByTestId('mqchat-agent').textContent(), '', 'the younger conversation waits');
   await a3.page.getByTestId('mqchat-status').filter({ hasText: 'number 1 in the queue' }).waitFor({ timeout: 20000 });
+
+  step('claimed while the broker cannot confirm the new membership: the console subscribes again and shows what comes live');
+  // The plugin's worker process, which hears of the new membership and answers lookups, is stopped:
+  // the broker refuses ann's subscription to the conversation she claims (come back later) until it runs again.
+  const v4 = await visit('index.html', 'Anyone there?', 'Lena');
+  const item4 = ann.getByTestId('queue-item').filter({ hasText: v4.visitor });
+  await item4.waitFor({ timeout: 15000 });
+  process.kill(pluginWorker, 'SIGSTOP');
+  try {
+    await item4.getByTestId('claim').click();
+    await ann.getByTestId('mine-item').filter({ hasText: v4.visitor }).waitFor({ timeout: 15000 });
+    await ann.waitForTimeout(1500); // refused a few times meanwhile
+  } finally {
+    process.kill(pluginWorker, 'SIGCONT');
+  }
+  await ann.getByTestId('message-body').filter({ hasText: 'Anyone there?' }).waitFor({ timeout: 15000 });
+  await v4.page.getByTestId('mqchat-agent').filter({ hasText: 'ann' }).waitFor({ timeout: 15000 });
+  await v4.page.getByTestId('mqchat-input').fill('Can you hear me now?');
+  await v4.page.getByTestId('mqchat-send').click();
+  await ann.getByTestId('message-body').filter({ hasText: 'Can you hear me now?' }).waitFor({ timeout: 15000 });
+  assert.equal(await ann.getByTestId('message').count(), 2, 'each message once');
 
   step('no agent online: the offline form, and its message goes to the desk');
   const night = await (await browser.newContext()).newPage();
