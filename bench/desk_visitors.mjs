@@ -84,8 +84,9 @@ for (let i = 0; i < agentCount; i++) {
       // says come back later (a refused SUBACK under load), try again, as
       // docs/protocol.md asks of clients.
       const topic = 'chat/conv/' + m.conv + '/msg', until = now() + 15000;
-      const join = () => c.subscribe(topic, { qos: 1 }, (e, g) => {
-        if (!e && g[0].reason >= 0x80 && now() < until) return setTimeout(join, 200);
+      // (MQTT.js reports a refusal as an error carrying the SUBACK's codes.)
+      const join = () => c.subscribe(topic, { qos: 1 }, (e) => {
+        if (e && e.packet && e.packet.granted && e.packet.granted[0] >= 0x80 && now() < until) return setTimeout(join, 200);
         consoleOf(m.conv).open();
       });
       join();

@@ -128,6 +128,31 @@ public:
 
     mqtt::async_client& client() { return client_; }
 
+    /// Subscribes to a conversation's topic. A member's subscription to a
+    /// conversation it has just joined may be refused while the broker
+    /// cannot yet confirm the membership (docs/protocol.md, "Refused
+    /// subscriptions"): asked again every 200 ms for up to 15 s.
+    void subscribe_as_member(const std::string& topic) {
+        const auto until = std::chrono::steady_clock::now() + 15s;
+        while (true) {
+            int code = 0;
+            try {
+                auto token = client_.subscribe(topic, 1);
+                token->wait();
+                const auto codes = token->get_subscribe_response().get_reason_codes();
+                if (!codes.empty()) code = codes.front();
+            } catch (const mqtt::exception& e) {
+                if (e.get_reason_code() < 0x80) throw; // not a refusal
+                code = e.get_reason_code();
+            }
+            if (code < 0x80) return;
+            if (std::chrono::steady_clock::now() >= until)
+                throw std::runtime_error("the broker refuses the subscription to " + topic + " (code " +
+                                         std::to_string(code) + ")");
+            std::this_thread::sleep_for(200ms);
+        }
+    }
+
     /// A request; returns its result or throws with the server's error.
     Json::Value call(const std::string& method, const Json::Value& params) {
         const std::string corr = random_id("req-");
@@ -449,7 +474,7 @@ int main(int argc, char** argv) {
         if (e2e_command) {
             e2e::server l{[&](const std::string& method, const Json::Value& p) { return s.call(method, p); },
                           [&](const std::string& c, const Json::Value& env) { return s.send_envelope(c, env); },
-                          [&](const std::string& topic) { s.client().subscribe(topic, 1)->wait(); },
+                          [&](const std::string& topic) { s.subscribe_as_member(topic); },
                           [&](int wait_ms, std::string& topic, std::string& payload) {
                               const auto m = s.next(std::chrono::milliseconds(wait_ms));
                               if (!m) return false;
@@ -481,7 +506,7 @@ int main(int argc, char** argv) {
         } else if (command == "fetch") {
             fetch_attachment(s, text, out);
         } else if (command == "listen" || command == "open") {
-            s.client().subscribe(msg_topic, 1)->wait();
+            s.subscribe_as_member(msg_topic);
             long long last_seq = 0, oldest = 0;
             if (command == "open") {
                 oldest = print_history(s, conv, 0, limit);
