@@ -96,7 +96,7 @@ public:
     chat_traffic(const chat_world& world, const std::vector<int>& ports, chat_path path, std::size_t e2e_bytes = 0)
         : world_(world), path_(path), e2e_bytes_(e2e_bytes), ports_(ports), pool_("127.0.0.1", ports.at(0)),
           outstanding_(static_cast<std::size_t>(world.senders), 0),
-          next_conv_(static_cast<std::size_t>(world.senders), 0) {
+          next_conv_(static_cast<std::size_t>(world.senders), 0), run_(next_run()) {
         connect_and_subscribe();
         pool_.on().on_message = [this](int client, const mosquitto_message& m) { on_message(client, m); };
         pool_.on().on_publish = [this](int client, int, int) {
@@ -161,7 +161,7 @@ public:
     std::string counts() const {
         return std::to_string(sent_) + " sent, " + std::to_string(acked_) + " acked, " + std::to_string(delivered_) +
                " of " + std::to_string(expected_deliveries_) + " deliveries, " + std::to_string(errors_) +
-               " error notices";
+               " error notices, " + std::to_string(disconnects_) + " disconnects";
     }
 
 private:
@@ -190,6 +190,7 @@ private:
             throw std::runtime_error("subscriptions were refused");
         pool_.on().on_connect = nullptr;
         pool_.on().on_subscribe = nullptr;
+        pool_.on().on_disconnect = [this](int) { ++disconnects_; };
     }
 
     std::string conv_topic(std::size_t conv, const char* suffix) const {
@@ -200,7 +201,7 @@ private:
         const auto& list = world_.sends_to[sender];
         const std::size_t c = list[next_conv_[sender]++ % list.size()];
         const std::string payload = e2e_bytes_ ? e2e_payload(sender, c) :
-                                    "{\"id\":\"s" + std::to_string(sender) + "-" + std::to_string(++sent_) +
+                                    "{\"id\":\"" + message_id(sender) +
                                     "\",\"body\":\"t" + std::to_string(now_ns()) + "\",\"ack\":false}";
         pool_.publish(static_cast<int>(sender), conv_topic(c, path_ == chat_path::stored ? "/send" : "/msg"),
                       payload.data(), static_cast<int>(payload.size()), 1);
@@ -208,12 +209,24 @@ private:
         expected_deliveries_ += world_.members[c].size();
     }
 
+    /// "s<sender>-<run>.<n>": the sender first (the ack handler reads it),
+    /// and unique across the traffic runs of one process — two runs on the
+    /// same database (e2e_chat's phases) reusing an id would be, rightly,
+    /// acked as resends and not delivered again.
+    std::string message_id(std::size_t sender) {
+        return "s" + std::to_string(sender) + "-" + std::to_string(run_) + "." + std::to_string(++sent_);
+    }
+    static int next_run() {
+        static int runs = 0;
+        return ++runs;
+    }
+
     /// An e2e envelope: per member a ciphertext "t<send time>AAAA…" (base64
     /// characters all), so that a delivery still carries its send time.
     std::string e2e_payload(std::size_t sender, std::size_t c) {
         const std::string stamp = "t" + std::to_string(now_ns());
         const std::string body = stamp + std::string(e2e_bytes_ > stamp.size() ? e2e_bytes_ - stamp.size() : 0, 'A');
-        std::string p = "{\"id\":\"s" + std::to_string(sender) + "-" + std::to_string(++sent_) +
+        std::string p = "{\"id\":\"" + message_id(sender) +
                         "\",\"type\":\"e2e\",\"ack\":false,\"e2e\":{\"sender_device\":\"d\",\"ciphertexts\":{";
         bool first = true;
         for (auto u : world_.members[c]) {
@@ -263,7 +276,8 @@ private:
     client_pool pool_;
     std::vector<int> outstanding_;        ///< per sender: sent and not yet acked
     std::vector<std::size_t> next_conv_;  ///< per sender: its next conversation, round robin
-    std::uint64_t sent_ = 0, acked_ = 0, delivered_ = 0, expected_deliveries_ = 0, errors_ = 0;
+    const int run_;                       ///< this traffic's number in the process (message ids)
+    std::uint64_t sent_ = 0, acked_ = 0, delivered_ = 0, expected_deliveries_ = 0, errors_ = 0, disconnects_ = 0;
     std::int64_t measure_since_ns_ = -1; ///< deliveries of messages sent since then are samples; -1: none
     std::vector<double> latencies_;
 };
