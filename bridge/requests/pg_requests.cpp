@@ -22,6 +22,7 @@ pg_requests::pg_requests(std::string conninfo, const topic_names& topics, std::f
                {"conv.remove_member", &pg_requests::conv_remove_member},
                {"conv.leave", &pg_requests::conv_leave},
                {"conv.rename", &pg_requests::conv_rename},
+               {"conv.members", &pg_requests::conv_members},
                {"history", &pg_requests::history},
                {"sync", &pg_requests::sync},
                {"search", &pg_requests::search},

@@ -84,6 +84,7 @@ private:
     method_outcome conv_remove_member(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome conv_leave(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome conv_rename(pg::connection& db, const rpc::request& r, std::int64_t me);
+    method_outcome conv_members(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome history(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome sync(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome search(pg::connection& db, const rpc::request& r, std::int64_t me);

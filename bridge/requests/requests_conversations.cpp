@@ -1,5 +1,5 @@
 // Requests about conversations: create (one-to-one found again per pair),
-// list, add and remove members, leave, rename (docs/protocol.md, "Requests").
+// list, list a conversation's members, add and remove members, leave, rename (docs/protocol.md, "Requests").
 
 #include <algorithm>
 #include <optional>
@@ -217,6 +217,34 @@ method_outcome pg_requests::conv_leave(pg::connection& db, const rpc::request& r
         res["left"] = true;
         return ok(std::move(res));
     });
+}
+
+method_outcome pg_requests::conv_members(pg::connection& db, const rpc::request& r, std::int64_t me) {
+    conv_access c;
+    method_outcome error;
+    if (!conv_param(db, r.params, me, c, error)) return error;
+    int limit = 0;
+    std::string message, after;
+    if (!page_size(r.params, 200, 500, limit, message)) return bad(message);
+    if (r.params.isMember("after") && !user_name_param(r.params, "after", after, message)) return bad(message);
+    // By name, so that a client pages through a large group with "after" and sees each member once.
+    const auto rows = db.exec("SELECT u.name, m.role, (extract(epoch FROM m.joined_at) * 1000)::bigint"
+                              "  FROM members m JOIN users u ON u.id = m.user_id"
+                              " WHERE m.conv_id = $1 AND u.name > $2 ORDER BY u.name LIMIT $3",
+                              {std::to_string(c.conv), after, std::to_string(limit + 1)});
+    Json::Value list(Json::arrayValue);
+    for (int i = 0; i < rows.rows() && i < limit; ++i) {
+        Json::Value m(Json::objectValue);
+        m["user"] = rows.str(i, 0);
+        m["role"] = rows.str(i, 1);
+        m["joined"] = Json::Int64(rows.int64(i, 2));
+        list.append(std::move(m));
+    }
+    Json::Value res(Json::objectValue);
+    res["conv"] = Json::Int64(c.conv);
+    res["members"] = std::move(list);
+    res["more"] = rows.rows() > limit;
+    return ok(std::move(res));
 }
 
 method_outcome pg_requests::conv_rename(pg::connection& db, const rpc::request& r, std::int64_t me) {

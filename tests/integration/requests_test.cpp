@@ -121,6 +121,34 @@ public:
         CPPUNIT_ASSERT_EQUAL(conv, carol.notice("removed")["conv"].asInt64());
         CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(carol.call("history", params({{"conv", conv}}))));
         CPPUNIT_ASSERT(alice.call("conv.rename", params({{"conv", conv}, {"title", "the team"}}))["result"].isObject());
+        // The members, by name, with their roles: carol is gone, dave came; pages of one follow each other.
+        const Json::Value members = bob.call("conv.members", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(members.toStyledString(), 3u, members["result"]["members"].size());
+        const char* const expected[][2] = {{"alice", "admin"}, {"bob", "member"}, {"dave", "member"}};
+        for (Json::ArrayIndex i = 0; i < 3; ++i) {
+            CPPUNIT_ASSERT_EQUAL(std::string(expected[i][0]), members["result"]["members"][i]["user"].asString());
+            CPPUNIT_ASSERT_EQUAL(std::string(expected[i][1]), members["result"]["members"][i]["role"].asString());
+            CPPUNIT_ASSERT(members["result"]["members"][i]["joined"].asInt64() > 1700000000000);
+        }
+        CPPUNIT_ASSERT(!members["result"]["more"].asBool());
+        std::string after;
+        std::vector<std::string> paged;
+        for (int page = 0; page < 5; ++page) {
+            Json::Value p = params({{"conv", conv}, {"limit", 1}});
+            if (!after.empty()) p["after"] = after;
+            const Json::Value r = dave.call("conv.members", p)["result"];
+            CPPUNIT_ASSERT_EQUAL(1u, r["members"].size());
+            after = r["members"][0]["user"].asString();
+            paged.push_back(after);
+            if (!r["more"].asBool()) break;
+        }
+        CPPUNIT_ASSERT_EQUAL(std::string("alice bob dave"), paged[0] + " " + paged.at(1) + " " + paged.at(2));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), paged.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(carol.call("conv.members", params({{"conv", conv}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(bob.call("conv.members", params({{"conv", conv}, {"after", "x' OR '1'='1"}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code_of(bob.call("conv.members", params({{"conv", conv}, {"limit", 501}}))));
         // The admin leaves: the longest-standing member becomes admin.
         CPPUNIT_ASSERT(alice.call("conv.leave", params({{"conv", conv}}))["result"]["left"].asBool());
         const Json::Value list = bob.call("conv.list");
@@ -472,6 +500,9 @@ public:
         for (const auto& c : list["result"]["conversations"]) CPPUNIT_ASSERT(c["conv"].asInt64() != conv);
         CPPUNIT_ASSERT_EQUAL(std::string("not_member"),
                              code_of(carol.call("conv.add_member", params({{"conv", conv}, {"user", "carol"}}))));
+        const Json::Value members = carol.call("conv.members", params({{"conv", conv}}));
+        CPPUNIT_ASSERT_EQUAL(std::string("not_member"), code_of(members));
+        CPPUNIT_ASSERT(!members.isMember("result"));
     }
 
     void replies_go_only_to_the_callers_inbox() {
