@@ -242,6 +242,9 @@ method_outcome pg_requests::conv_members(pg::connection& db, const rpc::request&
     }
     Json::Value res(Json::objectValue);
     res["conv"] = Json::Int64(c.conv);
+    res["kind"] = c.kind;
+    if (db.exec("SELECT encrypted FROM conversations WHERE id = $1", {std::to_string(c.conv)}).boolean(0, 0))
+        res["encrypted"] = true;
     res["members"] = std::move(list);
     res["more"] = rows.rows() > limit;
     return ok(std::move(res));

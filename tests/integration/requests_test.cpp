@@ -131,6 +131,8 @@ public:
             CPPUNIT_ASSERT(members["result"]["members"][i]["joined"].asInt64() > 1700000000000);
         }
         CPPUNIT_ASSERT(!members["result"]["more"].asBool());
+        CPPUNIT_ASSERT_EQUAL(std::string("group"), members["result"]["kind"].asString());
+        CPPUNIT_ASSERT(!members["result"].isMember("encrypted"));
         std::string after;
         std::vector<std::string> paged;
         for (int page = 0; page < 5; ++page) {
