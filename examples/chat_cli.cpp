@@ -19,8 +19,9 @@
 //   open --conv ID                       the last page, then live messages; type to send,
 //                                        /more scrolls up, /search TEXT, /attach FILE [caption], /quit
 //   e2e-init --device ID --state FILE    an Olm account for this device; uploads its keys
-//   e2e-send --conv ID --device ID --state FILE TEXT [--member NAME ...]
-//                                        encrypted for every member's devices; waits for the ack
+//   e2e-send --conv ID --device ID --state FILE TEXT
+//                                        encrypted for every member's devices (conv.members; a
+//                                        group through a Megolm session); waits for the ack
 //   e2e-history --conv ID --device ID --state FILE [--limit N]
 //                                        the newest page, decrypted where addressed to this device
 //   e2e-listen --conv ID --device ID --state FILE
@@ -459,7 +460,6 @@ int main(int argc, char** argv) {
         e2e_opts.conv = conv;
         e2e_opts.text = text;
         e2e_opts.user = text;
-        e2e_opts.members = members;
         if (limit != 20) e2e_opts.limit = limit;
         if (const std::string m = e2e::missing(e2e_opts); !m.empty()) {
             std::cerr << "chat_cli: " << command << " needs " << m << "\n";

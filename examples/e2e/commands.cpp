@@ -30,6 +30,7 @@ void listen(server& l, const options& o, const std::string& self, std::ostream& 
     device_state s = open_state(o, self);
     top_up(l, s);
     const std::string msg_topic = "chat/conv/" + o.conv + "/msg";
+    const bool group = conversation_of(l, o.conv).group();
     l.subscribe(msg_topic);
     out << "listening to conversation " << o.conv << " as " << self << "/" << o.device << std::endl;
     long long last_seq = 0;
@@ -44,8 +45,8 @@ void listen(server& l, const options& o, const std::string& self, std::ostream& 
         if (topic == msg_topic) {
             if (v["seq"].asInt64() <= last_seq) continue; // a repeat
             last_seq = v["seq"].asInt64();
-            out << "#" << last_seq << " " << v["sender"].asString() << ": " << read_message(l, s, v)
-                << std::endl;
+            const std::string text = read_message(l, s, v, group);
+            if (!text.empty()) out << "#" << last_seq << " " << v["sender"].asString() << ": " << text << std::endl;
         } else if (v["notice"] == "keys.low" && v["device"] == o.device) {
             const int n =
                 upload_keys(l, s, 50 - v["one_time_keys"].asInt(), !v["fallback"].asBool());
@@ -87,8 +88,7 @@ void run(server& l, const options& o, const std::string& self, std::ostream& out
     } else if (o.command == "e2e-send") {
         device_state s = open_state(o, self);
         top_up(l, s);
-        const long long seq =
-            send_encrypted(l, s, o.conv, members_of(l, s, o.conv, o.members), o.text);
+        const long long seq = send_encrypted(l, s, conversation_of(l, o.conv), o.text);
         out << "stored as #" << seq << " in conversation " << o.conv << " (encrypted)\n";
     } else if (o.command == "e2e-history") {
         device_state s = open_state(o, self);
@@ -96,10 +96,12 @@ void run(server& l, const options& o, const std::string& self, std::ostream& out
         Json::Value p;
         p["conv"] = Json::Int64(std::stoll(o.conv));
         p["limit"] = o.limit;
+        const bool group = conversation_of(l, o.conv).group();
         const Json::Value r = l.call("history", p);
-        for (const auto& m : r["messages"])
-            out << "#" << m["seq"].asInt64() << " " << m["sender"].asString() << ": "
-                << read_message(l, s, m) << "\n";
+        for (const auto& m : r["messages"]) {
+            const std::string text = read_message(l, s, m, group);
+            if (!text.empty()) out << "#" << m["seq"].asInt64() << " " << m["sender"].asString() << ": " << text << "\n";
+        }
     } else if (o.command == "e2e-listen") {
         listen(l, o, self, out);
     } else if (o.command == "e2e-forget") {

@@ -12,7 +12,6 @@ namespace e2e {
 
 struct options {
     std::string command, device, state, conv, user, text;
-    std::vector<std::string> members;
     int limit = 50;
 };
 

@@ -1,6 +1,8 @@
-// Encrypted messages (docs/e2e.md): one Olm ciphertext per recipient device
-// (every member's devices, the sender's other devices too, never the sending
-// device itself), and decryption of what was addressed to this device.
+// Encrypted messages (docs/e2e.md): in a direct conversation one Olm
+// ciphertext per recipient device (every member's devices, the sender's other
+// devices too, never the sending device itself); in a group one Megolm
+// ciphertext whose session key went to those devices over Olm. And
+// decryption of what was addressed to this device.
 #pragma once
 
 #include "link.hpp"
@@ -11,17 +13,27 @@
 
 namespace e2e {
 
-/// The members of encrypted `conv` as conv.list shows them (its `members`, or the
-/// other person of a direct conversation), `extra` and yourself.
-std::vector<std::string> members_of(server& l, const device_state& s, const std::string& conv,
-                                    const std::vector<std::string>& extra);
+/// An encrypted conversation as conv.members shows it to a member.
+struct conversation {
+    std::string conv, kind;            ///< kind: direct, group or support
+    std::vector<std::string> members; ///< every member, yourself too
+    bool group() const { return kind == "group"; }
+};
+/// conv.members (every page); throws when the conversation is not an encrypted one.
+conversation conversation_of(server& l, const std::string& conv);
 
-/// Encrypts `text` for every device of `members` and sends it; returns the seq.
-long long send_encrypted(server& l, device_state& s, const std::string& conv,
-                         const std::vector<std::string>& members, const std::string& text);
+/// Encrypts `text` for every device of the members and sends it; returns the
+/// seq. A direct conversation: an Olm ciphertext per device. A group: one
+/// Megolm ciphertext, after the group session's key went over Olm to the
+/// devices that lack it (as many envelopes as the payload limit needs); a
+/// new session when a device that had the key is gone (docs/e2e.md).
+long long send_encrypted(server& l, device_state& s, const conversation& c, const std::string& text);
 
 /// What this device reads of a stored message: its text decrypted, or why not
-/// ("(not for this device)"). Decrypted texts are kept in the state.
-std::string read_message(server& l, device_state& s, const Json::Value& message);
+/// ("(not for this device)"), or "" for what is not a message to show (a
+/// group session's key, taken into the state). Decrypted texts are kept in
+/// the state. `group`: the message is from a group conversation, where an
+/// Olm envelope without a copy for this device is a key shared with others.
+std::string read_message(server& l, device_state& s, const Json::Value& message, bool group);
 
 } // namespace e2e

@@ -189,4 +189,136 @@ std::string session::decrypt(int type, const std::string& message) {
     return out;
 }
 
+outbound_group::outbound_group()
+    : memory_(olm_outbound_group_session_size()), ptr_(olm_outbound_group_session(memory_.data())) {}
+
+outbound_group::~outbound_group() {
+    if (!memory_.empty()) olm_clear_outbound_group_session(ptr_);
+}
+
+void outbound_group::check(std::size_t rc, const char* what) {
+    if (rc == olm_error())
+        throw crypto_error(std::string(what) + ": " + olm_outbound_group_session_last_error(ptr_));
+}
+
+outbound_group outbound_group::create() {
+    outbound_group g;
+    auto r = random_bytes(olm_init_outbound_group_session_random_length(g.ptr_));
+    g.check(olm_init_outbound_group_session(g.ptr_, r.data(), r.size()),
+            "olm_init_outbound_group_session");
+    wipe(r);
+    return g;
+}
+
+outbound_group outbound_group::unpickle(const std::string& key, const std::string& pickled) {
+    outbound_group g;
+    auto p = copy(pickled);
+    g.check(olm_unpickle_outbound_group_session(g.ptr_, key.data(), key.size(), p.data(), p.size()),
+            "olm_unpickle_outbound_group_session");
+    return g;
+}
+
+std::string outbound_group::pickle(const std::string& key) {
+    std::string out(olm_pickle_outbound_group_session_length(ptr_), '\0');
+    check(olm_pickle_outbound_group_session(ptr_, key.data(), key.size(), out.data(), out.size()),
+          "olm_pickle_outbound_group_session");
+    return out;
+}
+
+std::string outbound_group::id() {
+    std::string out(olm_outbound_group_session_id_length(ptr_), '\0');
+    const std::size_t n = olm_outbound_group_session_id(
+        ptr_, reinterpret_cast<std::uint8_t*>(out.data()), out.size());
+    check(n, "olm_outbound_group_session_id");
+    out.resize(n);
+    return out;
+}
+
+std::string outbound_group::session_key() {
+    std::string out(olm_outbound_group_session_key_length(ptr_), '\0');
+    const std::size_t n = olm_outbound_group_session_key(
+        ptr_, reinterpret_cast<std::uint8_t*>(out.data()), out.size());
+    check(n, "olm_outbound_group_session_key");
+    out.resize(n);
+    return out;
+}
+
+std::uint32_t outbound_group::message_index() {
+    return olm_outbound_group_session_message_index(ptr_);
+}
+
+std::string outbound_group::encrypt(const std::string& plaintext) {
+    std::string out(olm_group_encrypt_message_length(ptr_, plaintext.size()), '\0');
+    const std::size_t n =
+        olm_group_encrypt(ptr_, reinterpret_cast<const std::uint8_t*>(plaintext.data()),
+                          plaintext.size(), reinterpret_cast<std::uint8_t*>(out.data()), out.size());
+    check(n, "olm_group_encrypt");
+    out.resize(n);
+    return out;
+}
+
+inbound_group::inbound_group()
+    : memory_(olm_inbound_group_session_size()), ptr_(olm_inbound_group_session(memory_.data())) {}
+
+inbound_group::~inbound_group() {
+    if (!memory_.empty()) olm_clear_inbound_group_session(ptr_);
+}
+
+void inbound_group::check(std::size_t rc, const char* what) {
+    if (rc == olm_error())
+        throw crypto_error(std::string(what) + ": " + olm_inbound_group_session_last_error(ptr_));
+}
+
+inbound_group inbound_group::from_key(const std::string& session_key) {
+    inbound_group g;
+    g.check(olm_init_inbound_group_session(
+                g.ptr_, reinterpret_cast<const std::uint8_t*>(session_key.data()), session_key.size()),
+            "olm_init_inbound_group_session");
+    return g;
+}
+
+inbound_group inbound_group::unpickle(const std::string& key, const std::string& pickled) {
+    inbound_group g;
+    auto p = copy(pickled);
+    g.check(olm_unpickle_inbound_group_session(g.ptr_, key.data(), key.size(), p.data(), p.size()),
+            "olm_unpickle_inbound_group_session");
+    return g;
+}
+
+std::string inbound_group::pickle(const std::string& key) {
+    std::string out(olm_pickle_inbound_group_session_length(ptr_), '\0');
+    check(olm_pickle_inbound_group_session(ptr_, key.data(), key.size(), out.data(), out.size()),
+          "olm_pickle_inbound_group_session");
+    return out;
+}
+
+std::string inbound_group::id() {
+    std::string out(olm_inbound_group_session_id_length(ptr_), '\0');
+    const std::size_t n = olm_inbound_group_session_id(
+        ptr_, reinterpret_cast<std::uint8_t*>(out.data()), out.size());
+    check(n, "olm_inbound_group_session_id");
+    out.resize(n);
+    return out;
+}
+
+std::uint32_t inbound_group::first_known_index() {
+    return olm_inbound_group_session_first_known_index(ptr_);
+}
+
+std::pair<std::string, std::uint32_t> inbound_group::decrypt(const std::string& message) {
+    auto probe = copy(message);
+    const std::size_t max = olm_group_decrypt_max_plaintext_length(
+        ptr_, reinterpret_cast<std::uint8_t*>(probe.data()), probe.size());
+    check(max, "olm_group_decrypt_max_plaintext_length");
+    auto m = copy(message);
+    std::string out(max, '\0');
+    std::uint32_t index = 0;
+    const std::size_t n =
+        olm_group_decrypt(ptr_, reinterpret_cast<std::uint8_t*>(m.data()), m.size(),
+                          reinterpret_cast<std::uint8_t*>(out.data()), out.size(), &index);
+    check(n, "olm_group_decrypt");
+    out.resize(n);
+    return {out, index};
+}
+
 } // namespace e2e

@@ -1,9 +1,13 @@
-// RAII over libolm's C API: an account and sessions in memory of their own,
+// RAII over libolm's C API: an account, Olm sessions and Megolm group sessions
+// in memory of their own,
 // random bytes from libsodium, every failure thrown with libolm's reason.
 #pragma once
 
+#include <olm/inbound_group_session.h>
 #include <olm/olm.h>
+#include <olm/outbound_group_session.h>
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -75,6 +79,54 @@ class session {
   private:
     std::vector<unsigned char> memory_;
     OlmSession* ptr_;
+    void check(std::size_t rc, const char* what);
+};
+
+/// The sending side of a Megolm group session: one ratchet whose messages
+/// every device holding its key (shared over Olm) can decrypt, from the index
+/// the key was exported at.
+class outbound_group {
+  public:
+    outbound_group();
+    outbound_group(outbound_group&&) = default;
+    outbound_group& operator=(outbound_group&&) = default;
+    outbound_group(const outbound_group&) = delete;
+    ~outbound_group();
+    static outbound_group create();
+    static outbound_group unpickle(const std::string& key, const std::string& pickled);
+    std::string pickle(const std::string& key);
+    std::string id();
+    /// The key as of now: it decrypts this message index and later ones, never earlier.
+    std::string session_key();
+    std::uint32_t message_index();
+    /// Base64 ciphertext of `plaintext`; the ratchet moves on.
+    std::string encrypt(const std::string& plaintext);
+
+  private:
+    std::vector<unsigned char> memory_;
+    OlmOutboundGroupSession* ptr_;
+    void check(std::size_t rc, const char* what);
+};
+
+/// The receiving side of a Megolm group session, from a session key.
+class inbound_group {
+  public:
+    inbound_group();
+    inbound_group(inbound_group&&) = default;
+    inbound_group& operator=(inbound_group&&) = default;
+    inbound_group(const inbound_group&) = delete;
+    ~inbound_group();
+    static inbound_group from_key(const std::string& session_key);
+    static inbound_group unpickle(const std::string& key, const std::string& pickled);
+    std::string pickle(const std::string& key);
+    std::string id();
+    std::uint32_t first_known_index();
+    /// The plaintext and its message index (a server replaying a ciphertext repeats the index).
+    std::pair<std::string, std::uint32_t> decrypt(const std::string& message);
+
+  private:
+    std::vector<unsigned char> memory_;
+    OlmInboundGroupSession* ptr_;
     void check(std::size_t rc, const char* what);
 };
 

@@ -80,6 +80,18 @@ device_state device_state::load(const std::string& path, const std::string& pass
     for (const auto& peer : v["known"].getMemberNames())
         s.known[peer] = {v["known"][peer]["signing_key"].asString(),
                          v["known"][peer]["identity_key"].asString()};
+    for (const auto& conv : v["outbound"].getMemberNames()) {
+        const Json::Value& o = v["outbound"][conv];
+        group_outbound g{outbound_group::unpickle(s.key_, o["session"].asString()), {},
+                         o["messages"].asInt()};
+        for (const auto& d : o["shared_with"])
+            g.shared_with.insert(d.asString());
+        s.outbound.emplace(conv, std::move(g));
+    }
+    for (const auto& k : v["inbound"].getMemberNames())
+        s.inbound.emplace(k, inbound_group::unpickle(s.key_, v["inbound"][k].asString()));
+    for (const auto& k : v["group_seen"].getMemberNames())
+        s.group_seen[k] = v["group_seen"][k].asString();
     const auto nonce = bytes_of(v["read"]["nonce"], "nonce");
     const auto box = bytes_of(v["read"]["box"], "box");
     if (nonce.size() != crypto_secretbox_NONCEBYTES || box.size() < crypto_secretbox_MACBYTES)
@@ -114,6 +126,21 @@ void device_state::save() {
         v["known"][peer]["signing_key"] = k.signing_key;
         v["known"][peer]["identity_key"] = k.identity_key;
     }
+    v["outbound"] = Json::Value(Json::objectValue);
+    for (auto& [conv, g] : outbound) {
+        Json::Value& o = v["outbound"][conv];
+        o["session"] = g.session.pickle(key_);
+        o["messages"] = g.messages;
+        o["shared_with"] = Json::Value(Json::arrayValue);
+        for (const auto& d : g.shared_with)
+            o["shared_with"].append(d);
+    }
+    v["inbound"] = Json::Value(Json::objectValue);
+    for (auto& [k, g] : inbound)
+        v["inbound"][k] = g.pickle(key_);
+    v["group_seen"] = Json::Value(Json::objectValue);
+    for (const auto& [k, at] : group_seen)
+        v["group_seen"][k] = at;
     Json::Value read_json(Json::objectValue);
     for (const auto& [k, text] : read)
         read_json[k] = text;

@@ -1,5 +1,5 @@
 // What a device keeps between runs: its Olm account, its sessions with other
-// devices, the keys it has pinned for them, and the messages it has already
+// devices, its Megolm group sessions (its own and those shared with it), the keys it has pinned for them, and the messages it has already
 // decrypted (an Olm message decrypts once). One JSON file, written through a
 // temporary file and a rename, mode 0600; the account and sessions are libolm
 // pickles and the decrypted messages a secretbox, all under one key stretched
@@ -9,6 +9,7 @@
 #include "olm.hpp"
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,14 @@ namespace e2e {
 /// A device's public keys as the directory gave them once, verified.
 struct device_keys {
     std::string signing_key, identity_key;
+};
+
+/// This device's current Megolm session for one group conversation.
+struct group_outbound {
+    outbound_group session;
+    /// "user/device" that hold its key: a device of these gone means a new session.
+    std::set<std::string> shared_with;
+    int messages = 0; ///< encrypted with it (rotated after group_session_messages)
 };
 
 class device_state {
@@ -37,6 +46,13 @@ class device_state {
     std::map<std::string, device_keys> known;
     /// "conv:seq" → the plaintext JSON decrypted (or sent) by this device.
     std::map<std::string, std::string> read;
+    /// conversation → the group session this device sends with there.
+    std::map<std::string, group_outbound> outbound;
+    /// "conv|user/device|session_id" → a group session's key this device was given over Olm.
+    std::map<std::string, inbound_group> inbound;
+    /// "session_id|index" → the "conv:seq" it was first read at: the same ciphertext at another
+    /// seq is a replay.
+    std::map<std::string, std::string> group_seen;
 
   private:
     device_state() = default;
