@@ -92,9 +92,12 @@ public:
     /// User u connects to ports[u % ports.size()] (members spread over brokers).
     /// `e2e_bytes` > 0: every message is an end-to-end encrypted envelope
     /// (docs/protocol.md) with one ciphertext of that many base64 characters
-    /// per member of the conversation — the conversations must be encrypted.
-    chat_traffic(const chat_world& world, const std::vector<int>& ports, chat_path path, std::size_t e2e_bytes = 0)
-        : world_(world), path_(path), e2e_bytes_(e2e_bytes), ports_(ports), pool_("127.0.0.1", ports.at(0)),
+    /// per member of the conversation, or with `e2e_group` one group
+    /// (Megolm) ciphertext of that size — the conversations must be encrypted.
+    chat_traffic(const chat_world& world, const std::vector<int>& ports, chat_path path, std::size_t e2e_bytes = 0,
+                 bool e2e_group = false)
+        : world_(world), path_(path), e2e_bytes_(e2e_bytes), e2e_group_(e2e_group), ports_(ports),
+          pool_("127.0.0.1", ports.at(0)),
           outstanding_(static_cast<std::size_t>(world.senders), 0),
           next_conv_(static_cast<std::size_t>(world.senders), 0), run_(next_run()) {
         connect_and_subscribe();
@@ -221,13 +224,15 @@ private:
         return ++runs;
     }
 
-    /// An e2e envelope: per member a ciphertext "t<send time>AAAA…" (base64
+    /// An e2e envelope: one group ciphertext, or per member a ciphertext "t<send time>AAAA…" (base64
     /// characters all), so that a delivery still carries its send time.
     std::string e2e_payload(std::size_t sender, std::size_t c) {
         const std::string stamp = "t" + std::to_string(now_ns());
         const std::string body = stamp + std::string(e2e_bytes_ > stamp.size() ? e2e_bytes_ - stamp.size() : 0, 'A');
-        std::string p = "{\"id\":\"" + message_id(sender) +
-                        "\",\"type\":\"e2e\",\"ack\":false,\"e2e\":{\"sender_device\":\"d\",\"ciphertexts\":{";
+        std::string p = "{\"id\":\"" + message_id(sender) + "\",\"type\":\"e2e\",\"ack\":false,\"e2e\":{\"sender_device\":\"d\",";
+        if (e2e_group_)
+            return p + "\"session_id\":\"" + std::string(43, 'S') + "\",\"ciphertext\":\"" + body + "\"}}";
+        p += "\"ciphertexts\":{";
         bool first = true;
         for (auto u : world_.members[c]) {
             p.append(first ? "\"" : ",\"").append(numbered("u", u)).append("/d\":{\"type\":1,\"body\":\"");
@@ -253,7 +258,7 @@ private:
             } else {
                 ++errors_;
             }
-        } else if (field_after(m, "\"body\":\"t", rest)) {
+        } else if (field_after(m, "\"body\":\"t", rest) || field_after(m, "\"ciphertext\":\"t", rest)) {
             ++delivered_;
             // mqchat: the sender's own copy is its ack ("ack": false).
             std::string_view id;
@@ -272,6 +277,7 @@ private:
     const chat_world& world_;
     const chat_path path_;
     const std::size_t e2e_bytes_;
+    const bool e2e_group_;
     const std::vector<int> ports_;
     client_pool pool_;
     std::vector<int> outstanding_;        ///< per sender: sent and not yet acked
