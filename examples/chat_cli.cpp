@@ -28,6 +28,10 @@
 //                                        live messages decrypted; answers keys.low with an upload
 //   e2e-forget --device ID --state FILE USER/DEVICE
 //                                        drops the keys pinned for a device (re-registered with new ones)
+//   safety-number NAME --device ID --state FILE
+//                                        the number you and NAME compare out of band (all devices)
+//   e2e-verify NAME NUMBER --device ID --state FILE
+//                                        NAME's devices are checked: a new one stops sends to NAME
 //   devices [NAME]                       a user's devices (yours by default), signatures checked
 //   devices-remove --device ID           removes one of your devices from the key directory
 //
@@ -414,7 +418,8 @@ int usage() {
                  "       e2e-init --device ID --state FILE | e2e-send --conv ID --device ID --state FILE TEXT |\n"
                  "       e2e-history --conv ID --device ID --state FILE | e2e-listen --conv ID --device ID --state FILE |\n"
                  "       e2e-forget --device ID --state FILE USER/DEVICE |\n"
-                 "       devices [NAME] | devices-remove --device ID)\n"
+                 "       devices [NAME] | devices-remove --device ID |\n"
+                 "       safety-number NAME --device ID --state FILE | e2e-verify NAME NUMBER --device ID --state FILE)\n"
                  "  create ... --encrypted: an end-to-end encrypted conversation\n";
     return 2;
 }
@@ -423,7 +428,7 @@ int usage() {
 
 int main(int argc, char** argv) {
     std::string uri = "tcp://127.0.0.1:1883", user, password, conv, command, text, title, caption, type, out;
-    std::vector<std::string> members;
+    std::vector<std::string> members, more;
     long long before = 0;
     int limit = 20;
     bool encrypted = false;
@@ -446,7 +451,8 @@ int main(int argc, char** argv) {
         else if (a == "--state") e2e_opts.state = next();
         else if (a == "--encrypted") encrypted = true;
         else if (command.empty()) command = a;
-        else text = a;
+        else if (text.empty()) text = a;
+        else more.push_back(a); // e2e-verify USER NUMBER (the number with or without quotes)
     }
     const bool needs_conv =
         command == "history" || command == "send" || command == "listen" || command == "open" || command == "attach";
@@ -460,6 +466,7 @@ int main(int argc, char** argv) {
         e2e_opts.conv = conv;
         e2e_opts.text = text;
         e2e_opts.user = text;
+        for (const auto& m : more) e2e_opts.number += m + " ";
         if (limit != 20) e2e_opts.limit = limit;
         if (const std::string m = e2e::missing(e2e_opts); !m.empty()) {
             std::cerr << "chat_cli: " << command << " needs " << m << "\n";

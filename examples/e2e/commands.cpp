@@ -2,6 +2,7 @@
 
 #include "directory.hpp"
 #include "messages.hpp"
+#include "safety.hpp"
 
 #include <cstdlib>
 #include <sstream>
@@ -63,11 +64,14 @@ void listen(server& l, const options& o, const std::string& self, std::ostream& 
 
 bool is_command(const std::string& c) {
     return c == "e2e-init" || c == "e2e-send" || c == "e2e-history" || c == "e2e-listen" ||
-           c == "e2e-forget" || c == "devices" || c == "devices-remove";
+           c == "e2e-forget" || c == "devices" || c == "devices-remove" || c == "safety-number" ||
+           c == "e2e-verify";
 }
 
 std::string missing(const options& o) {
-    const bool needs_state = o.command.rfind("e2e-", 0) == 0;
+    const bool needs_state = o.command.rfind("e2e-", 0) == 0 || o.command == "safety-number";
+    if ((o.command == "safety-number" || o.command == "e2e-verify") && o.user.empty()) return "USER";
+    if (o.command == "e2e-verify" && o.number.empty()) return "NUMBER";
     if ((needs_state || o.command == "devices-remove") && o.device.empty()) return "--device";
     if (needs_state && o.state.empty()) return "--state";
     if ((o.command == "e2e-send" || o.command == "e2e-history" || o.command == "e2e-listen") &&
@@ -112,6 +116,36 @@ void run(server& l, const options& o, const std::string& self, std::ostream& out
         s.save();
         out << (known ? "forgot the keys and sessions of " : "no keys pinned for ") << o.text
             << "\n";
+    } else if (o.command == "safety-number") {
+        device_state s = open_state(o, self);
+        std::vector<std::string> devices;
+        const std::string number = safety_number_with(l, s, o.user, devices);
+        s.save(); // the devices it saw are pinned now
+        out << "safety number of " << self << " and " << o.user << ":\n  " << number << "\ncovering";
+        for (const auto& d : devices)
+            out << " " << d;
+        out << "\ncompare it with " << o.user
+            << "'s (in person or on a call), then run e2e-verify " << o.user << " NUMBER\n";
+    } else if (o.command == "e2e-verify") {
+        device_state s = open_state(o, self);
+        std::vector<std::string> devices;
+        const std::string number = safety_number_with(l, s, o.user, devices);
+        std::string given, expected;
+        for (char ch : o.number)
+            if (ch >= '0' && ch <= '9') given += ch;
+        for (char ch : number)
+            if (ch != ' ') expected += ch;
+        if (given != expected)
+            throw crypto_error("the safety number does not match: the devices this client sees for " +
+                               self + " and " + o.user +
+                               " are not the ones the other side sees; do not send until you know why");
+        auto& checked = s.verified[o.user];
+        checked.clear();
+        for (const auto& d : verified_devices(l, s, o.user))
+            checked.insert(verified_entry(d.device, d.signing_key));
+        s.save();
+        out << o.user << " verified: " << checked.size() << " device" << (checked.size() == 1 ? "" : "s")
+            << "; a new device of theirs stops sends to them until you verify again\n";
     } else if (o.command == "devices") {
         Json::Value p;
         if (!o.user.empty()) p["user"] = o.user;

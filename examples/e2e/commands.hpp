@@ -1,5 +1,6 @@
 // chat_cli's end-to-end commands (docs/e2e.md): e2e-init, e2e-send,
-// e2e-history, devices, devices-remove.
+// e2e-history, e2e-listen, e2e-forget, devices, devices-remove, safety-number,
+// e2e-verify.
 #pragma once
 
 #include "link.hpp"
@@ -12,6 +13,7 @@ namespace e2e {
 
 struct options {
     std::string command, device, state, conv, user, text;
+    std::string number; ///< e2e-verify: the safety number as typed (spaces or not)
     int limit = 50;
 };
 

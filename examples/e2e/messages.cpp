@@ -1,6 +1,7 @@
 #include "messages.hpp"
 
 #include "directory.hpp"
+#include "safety.hpp"
 
 #include <algorithm>
 #include <set>
@@ -272,8 +273,16 @@ long long send_group(server& l, device_state& s, const std::string& conv,
 long long send_encrypted(server& l, device_state& s, const conversation& c, const std::string& text) {
     std::vector<peer_device> targets;
     for (const auto& user : c.members)
-        for (auto& d : verified_devices(l, s, user))
+        for (auto& d : verified_devices(l, s, user)) {
+            // A user checked with a safety number: a device that came since is not encrypted for
+            // (nor is anything sent) until they are checked again.
+            const auto checked = s.verified.find(d.user);
+            if (checked != s.verified.end() && !checked->second.count(verified_entry(d.device, d.signing_key)))
+                throw crypto_error(d.address() + " is new since you verified " + d.user +
+                                   ": compare your safety number again (safety-number " + d.user +
+                                   ") and run e2e-verify");
             if (!(d.user == s.user && d.device == s.device)) targets.push_back(std::move(d));
+        }
     return c.group() ? send_group(l, s, c.conv, targets, text)
                      : send_per_device(l, s, c.conv, targets, text);
 }

@@ -90,6 +90,9 @@ device_state device_state::load(const std::string& path, const std::string& pass
     }
     for (const auto& k : v["inbound"].getMemberNames())
         s.inbound.emplace(k, inbound_group::unpickle(s.key_, v["inbound"][k].asString()));
+    for (const auto& u : v["verified"].getMemberNames())
+        for (const auto& d : v["verified"][u])
+            s.verified[u].insert(d.asString());
     for (const auto& k : v["group_seen"].getMemberNames())
         s.group_seen[k] = v["group_seen"][k].asString();
     const auto nonce = bytes_of(v["read"]["nonce"], "nonce");
@@ -138,6 +141,10 @@ void device_state::save() {
     v["inbound"] = Json::Value(Json::objectValue);
     for (auto& [k, g] : inbound)
         v["inbound"][k] = g.pickle(key_);
+    v["verified"] = Json::Value(Json::objectValue);
+    for (const auto& [u, devices] : verified)
+        for (const auto& d : devices)
+            v["verified"][u].append(d);
     v["group_seen"] = Json::Value(Json::objectValue);
     for (const auto& [k, at] : group_seen)
         v["group_seen"][k] = at;

@@ -50,6 +50,9 @@ class device_state {
     std::map<std::string, group_outbound> outbound;
     /// "conv|user/device|session_id" → a group session's key this device was given over Olm.
     std::map<std::string, inbound_group> inbound;
+    /// user → "device signing_key" of each device of theirs the user verified (e2e-verify):
+    /// a device not in it blocks sending to them until they are verified again.
+    std::map<std::string, std::set<std::string>> verified;
     /// "session_id|index" → the "conv:seq" it was first read at: the same ciphertext at another
     /// seq is a replay.
     std::map<std::string, std::string> group_seen;

@@ -99,6 +99,7 @@ class e2e_flow_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_group_talks_through_megolm_sessions);
     CPPUNIT_TEST(a_group_larger_than_one_envelope);
     CPPUNIT_TEST(a_lying_directory_is_not_believed);
+    CPPUNIT_TEST(safety_numbers_match_and_a_new_device_stops_sends);
     CPPUNIT_TEST(one_time_keys_are_topped_up);
     CPPUNIT_TEST(a_listening_device_decrypts_live_and_answers_keys_low);
     CPPUNIT_TEST(the_state_file_is_private_and_needs_its_passphrase);
@@ -418,6 +419,55 @@ class e2e_flow_test : public CppUnit::TestFixture {
         r = cli(s, "alice",
                 {"e2e-send", "--conv", plain, "--device", "laptop", "--state", a1, "oops"});
         CPPUNIT_ASSERT_MESSAGE(r.out, r.rc != 0 && has(r.out, "not an encrypted one"));
+    }
+
+    /// alice and bob compare a safety number out of band; once bob is verified, a device of
+    /// his that comes later (his, or one the server slipped in) stops alice's sends to him
+    /// until they compare again.
+    void safety_numbers_match_and_a_new_device_stops_sends() {
+        chat_stack s("e2e-safety");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        temp_dir dir("e2e-safety-state");
+        const std::string a1 = dir.file("alice.state"), b1 = dir.file("bob.state"), b2 = dir.file("bob-tablet.state");
+        ok(s, "alice", {"e2e-init", "--device", "laptop", "--state", a1});
+        ok(s, "bob", {"e2e-init", "--device", "phone", "--state", b1});
+        const std::string conv =
+            number_after(ok(s, "alice", {"create", "--member", "bob", "--encrypted"}), "encrypted conversation ");
+        auto number = [&](const std::string& user, const std::string& device, const std::string& state,
+                          const std::string& other) {
+            const std::string out = ok(s, user, {"safety-number", other, "--device", device, "--state", state});
+            const auto at = out.find(":\n  ");
+            CPPUNIT_ASSERT_MESSAGE(out, at != std::string::npos);
+            const std::string n = out.substr(at + 4, 71); // 12 groups of 5 digits and 11 spaces
+            for (std::size_t i = 0; i < n.size(); ++i)
+                CPPUNIT_ASSERT_MESSAGE(out, i % 6 == 5 ? n[i] == ' ' : (n[i] >= '0' && n[i] <= '9'));
+            return n;
+        };
+        const std::string at_alice = number("alice", "laptop", a1, "bob");
+        CPPUNIT_ASSERT_EQUAL(at_alice, number("bob", "phone", b1, "alice")); // the same on both sides
+        cli_result r = cli(s, "alice", {"e2e-verify", "bob", "12345 67890", "--device", "laptop", "--state", a1});
+        CPPUNIT_ASSERT_MESSAGE(r.out, r.rc != 0 && has(r.out, "does not match"));
+        CPPUNIT_ASSERT(has(ok(s, "alice", {"e2e-verify", "bob", at_alice, "--device", "laptop", "--state", a1}),
+                           "bob verified: 1 device"));
+        ok(s, "alice", {"e2e-send", "--conv", conv, "--device", "laptop", "--state", a1, "checked"});
+
+        // A device of bob's that alice has not checked: nothing is sent.
+        ok(s, "bob", {"e2e-init", "--device", "tablet", "--state", b2});
+        r = cli(s, "alice", {"e2e-send", "--conv", conv, "--device", "laptop", "--state", a1, "unchecked"});
+        CPPUNIT_ASSERT_MESSAGE(r.out, r.rc != 0 && has(r.out, "bob/tablet is new since you verified bob"));
+        pg::connection db(s.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                             db.exec("SELECT count(*) FROM messages WHERE conv_id = $1", {conv}).int64(0, 0));
+        // The number changed with the device; compared again, the send goes, and the tablet reads it.
+        const std::string again = number("alice", "laptop", a1, "bob");
+        CPPUNIT_ASSERT(again != at_alice);
+        CPPUNIT_ASSERT_EQUAL(again, number("bob", "tablet", b2, "alice"));
+        CPPUNIT_ASSERT(has(ok(s, "alice", {"e2e-verify", "bob", again, "--device", "laptop", "--state", a1}),
+                           "bob verified: 2 devices"));
+        ok(s, "alice", {"e2e-send", "--conv", conv, "--device", "laptop", "--state", a1, "checked again"});
+        CPPUNIT_ASSERT(has(ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "tablet", "--state", b2}),
+                           "#2 alice: checked again"));
     }
 
     void one_time_keys_are_topped_up() {
