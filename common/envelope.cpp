@@ -121,10 +121,13 @@ bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error
     }
     const bool event = is_event_type(out.type);
     const bool attachment = is_media_type(out.type);
+    const bool encrypted = out.type == message_type::e2e;
     if (v.isMember("media")) {
         const Json::Value& media = v["media"];
-        if (!attachment)
-            return fail(error, error_code::invalid_envelope, "field 'media' is only for types image, file, audio and video");
+        // An encrypted message may carry an encrypted upload: its key and name are in the ciphertext.
+        if (!attachment && !encrypted)
+            return fail(error, error_code::invalid_envelope,
+                        "field 'media' is only for types image, file, audio, video and e2e");
         if (!media.isString() || !media_url::valid_media_id(media.asString()))
             return fail(error, error_code::invalid_envelope,
                         "field 'media' must be an upload's id (32 hex digits, from media.upload)");
@@ -133,7 +136,6 @@ bool read_fields(const Json::Value& v, send_envelope& out, envelope_error& error
         return fail(error, error_code::invalid_envelope,
                     "a message of type '" + out.type + "' needs 'media', the id media.upload gave");
     }
-    const bool encrypted = out.type == message_type::e2e;
     if (v.isMember("e2e")) {
         if (!encrypted) return fail(error, error_code::invalid_envelope, "field 'e2e' is only for type e2e");
         if (!read_e2e(v["e2e"], error)) return false;

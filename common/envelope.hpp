@@ -54,7 +54,8 @@ inline constexpr std::string_view image = "image";
 inline constexpr std::string_view file = "file";
 inline constexpr std::string_view audio = "audio";
 inline constexpr std::string_view video = "video";
-/// End-to-end encrypted (docs/protocol.md): no body; `e2e` holds the ciphertexts.
+/// End-to-end encrypted (docs/protocol.md): no body; `e2e` holds the ciphertexts, and
+/// `media` may name an encrypted upload (media.upload with encrypted: true).
 inline constexpr std::string_view e2e = "e2e";
 } // namespace message_type
 
@@ -73,7 +74,7 @@ struct send_envelope {
     std::string type;          ///< optional, e.g. "text"; empty when absent
     std::int64_t reply_to = 0; ///< optional seq this message answers; 0 when absent
     std::int64_t ref = 0;      ///< edit, delete, (un)reaction: the seq it is about; 0 otherwise
-    std::string media;         ///< image, file, audio, video: the upload's id (media.upload); "" otherwise
+    std::string media;         ///< image, file, audio, video (and e2e, optionally): the upload's id (media.upload); "" otherwise
     /// e2e: the opaque envelope, checked for shape (a JSON object), null otherwise.
     Json::Value e2e;
     /// false ("ack": false): no ack on the sender's inbox once stored — a

@@ -95,7 +95,8 @@ std::unique_ptr<upload_session> upload_session::begin(service& svc, const std::s
             const auto got = db.exec(
                 "UPDATE media SET status = 'receiving'"
                 " WHERE id = $1 AND status = 'pending' AND upload_expires_at > now()"
-                " RETURNING declared_name, declared_type, declared_size, max_bytes, array_to_json(allowed_types)::text",
+                " RETURNING declared_name, declared_type, declared_size, max_bytes, array_to_json(allowed_types)::text,"
+                "           encrypted",
                 {id});
             if (got.rows() == 1) {
                 r.declared_name = got.str(0, 0);
@@ -107,6 +108,7 @@ std::unique_ptr<upload_session> upload_session::begin(service& svc, const std::s
                 if (json::parse(got.text(0, 4), types, error) && types.isArray())
                     for (const auto& t : types)
                         if (t.isString()) r.allowed_types.push_back(t.asString());
+                r.encrypted = got.boolean(0, 5);
                 return true;
             }
             return false;
@@ -223,6 +225,7 @@ reply upload_session::finish() {
 
 reply upload_session::process() {
     try {
+        if (row_.encrypted) return store_unread();
         inspect_policy policy;
         policy.max_bytes = row_.max_bytes;
         policy.allowed_types = row_.allowed_types;
@@ -293,6 +296,33 @@ reply upload_session::process() {
         r.headers.emplace_back("Retry-After", "30");
         return r;
     }
+}
+
+reply upload_session::store_unread() {
+    // An end-to-end encrypted conversation's file: ciphertext, which no check can read (its size
+    // was held to the grant while it arrived). Stored as it came, as bytes, with no thumbnail.
+    ready_fields f;
+    f.stored = file_;
+    f.mime = "application/octet-stream";
+    f.size = received_;
+    f.sha256 = upload_sha256_;
+    svc_.store.put(file_, f.sha256);
+    const bool marked = svc_.db.with([&](pg::connection& db) { return commit_ready(db, svc_.store, id_, f); });
+    if (!marked) {
+        svc_.db.with([&](pg::connection& db) { collect_blob(db, svc_.store, f.sha256); });
+        done_ = true;
+        outcome("not_found", "the upload's row was removed while it was stored");
+        return error_reply(404, "not_found", "this upload was withdrawn while it was stored");
+    }
+    done_ = true;
+    outcome("stored", std::to_string(f.size) + " bytes, encrypted");
+    Json::Value v;
+    v["media"] = id_;
+    v["mime"] = f.mime;
+    v["size"] = static_cast<Json::UInt64>(f.size);
+    v["encrypted"] = true;
+    v["thumb"] = false;
+    return json_reply(200, json::write(v));
 }
 
 reply upload_session::refuse(std::string_view code, const std::string& message) {

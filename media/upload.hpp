@@ -51,10 +51,14 @@ private:
         std::string declared_name, declared_type;
         std::uint64_t declared_size = 0, max_bytes = 0;
         std::vector<std::string> allowed_types;
+        /// Ciphertext from an end-to-end encrypted conversation: stored unread.
+        bool encrypted = false;
     };
     upload_session(service& svc, std::string id, row r);
     /// On a worker: inspect, scan, store, mark ready.
     reply process();
+    /// process() for ciphertext (row_.encrypted): store and mark ready, unread.
+    reply store_unread();
     reply refuse(std::string_view code, const std::string& message);
     /// Gives the row back (receiving → pending): the same URL may be used again.
     void give_back();

@@ -119,6 +119,11 @@ private:
     method_outcome desk_to_bot(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome desk_card(pg::connection& db, const rpc::request& r, std::int64_t me);
     // Attachments (requests_media.cpp).
+    method_outcome media_upload_encrypted(pg::connection& db, const rpc::request& r, std::int64_t me, std::int64_t conv);
+    /// The upload's row (within the day's quota and the open uploads' limit) and its signed URL.
+    method_outcome grant_upload(pg::connection& db, std::int64_t me, std::int64_t conv, const std::string& name,
+                                const std::string& type, std::int64_t size, std::int64_t max_bytes,
+                                const std::vector<std::string>& types, bool encrypted);
     method_outcome media_upload(pg::connection& db, const rpc::request& r, std::int64_t me);
     method_outcome media_url(pg::connection& db, const rpc::request& r, std::int64_t me);
     // The key directory for end-to-end encryption (requests_keys.cpp).

@@ -87,6 +87,17 @@ method_outcome pg_requests::media_upload(pg::connection& db, const rpc::request&
     conv_access c;
     method_outcome error;
     if (!conv_param(db, r.params, me, c, error)) return error;
+    const Json::Value& encrypted = r.params["encrypted"];
+    if (!encrypted.isNull() && !encrypted.isBool()) return bad("encrypted must be true or false");
+    const bool e2e_conv =
+        db.exec("SELECT encrypted FROM conversations WHERE id = $1", {std::to_string(c.conv)}).boolean(0, 0);
+    if (e2e_conv != encrypted.asBool())
+        return e2e_conv ? fail(error_code::forbidden, "conversation " + std::to_string(c.conv) +
+                                                          " is end-to-end encrypted: upload the file encrypted"
+                                                          " (encrypted: true, with no name or type)")
+                        : fail(error_code::forbidden, "conversation " + std::to_string(c.conv) +
+                                                          " is not end-to-end encrypted: upload the file itself");
+    if (e2e_conv) return media_upload_encrypted(db, r, me, c.conv);
     const Json::Value& name = r.params["name"];
     if (!valid_file_name(name))
         return bad("name must be the file's name: 1-255 bytes of UTF-8 on one line, without '/' or '\\'");
@@ -113,6 +124,28 @@ method_outcome pg_requests::media_upload(pg::connection& db, const rpc::request&
     if (!type_allowed(type.asString(), types))
         return fail(error_code::type_not_allowed, "files of type " + type.asString() + " are not taken here");
 
+    return grant_upload(db, me, c.conv, name.asString(), type.asString(), size.asInt64(), max_bytes, types, false);
+}
+
+method_outcome pg_requests::media_upload_encrypted(pg::connection& db, const rpc::request& r, std::int64_t me,
+                                                   std::int64_t conv) {
+    // The server cannot see inside, so it asks nothing it would have to trust: the name and the type
+    // travel in the message's ciphertext, and the upload has a placeholder of each.
+    if (r.params.isMember("name") || r.params.isMember("type"))
+        return bad("an encrypted upload has no name or type: they go inside the message's ciphertext");
+    const Json::Value& size = r.params["size"];
+    if (!size.isIntegral() || !size.isInt64() || size.asInt64() < 1)
+        return bad("size must be the encrypted file's size in bytes (at least 1)");
+    if (size.asInt64() > media_.max_bytes)
+        return fail(error_code::too_large, "a file in conversation " + std::to_string(conv) + " may have at most " +
+                                               std::to_string(media_.max_bytes) + " bytes (encrypted)");
+    return grant_upload(db, me, conv, "encrypted.bin", "application/octet-stream", size.asInt64(), media_.max_bytes,
+                        {"application/octet-stream"}, true);
+}
+
+method_outcome pg_requests::grant_upload(pg::connection& db, std::int64_t me, std::int64_t conv, const std::string& name,
+                                         const std::string& type, std::int64_t size, std::int64_t max_bytes,
+                                         const std::vector<std::string>& types, bool encrypted) {
     const std::string id = media_url::new_media_id();
     const std::int64_t expires = now_s() + media_.upload_ttl_s;
     // The quota and the open uploads are counted and the row made in one
@@ -123,13 +156,14 @@ method_outcome pg_requests::media_upload(pg::connection& db, const rpc::request&
         "         count(*) FILTER (WHERE status IN ('pending', 'receiving') AND upload_expires_at > now()) AS open"
         "    FROM media WHERE uploader_id = $2::bigint AND created_at > now() - interval '1 day')"
         " INSERT INTO media (id, uploader_id, conv_id, declared_name, declared_type, declared_size, max_bytes,"
-        "                    allowed_types, upload_expires_at)"
-        " SELECT $1, $2::bigint, $3::bigint, $4, $5, $6::bigint, $7::bigint, $8::text[], to_timestamp($9::bigint)"
+        "                    allowed_types, upload_expires_at, encrypted)"
+        " SELECT $1, $2::bigint, $3::bigint, $4, $5, $6::bigint, $7::bigint, $8::text[], to_timestamp($9::bigint),"
+        "        $12::boolean"
         "   FROM used WHERE used.bytes + $6::bigint <= $10::bigint AND used.open < $11::bigint"
         " RETURNING id",
-        {id, std::to_string(me), std::to_string(c.conv), name.asString(), type.asString(),
-         std::to_string(size.asInt64()), std::to_string(max_bytes), text_array(types), std::to_string(expires),
-         std::to_string(media_.quota_bytes_per_day), std::to_string(max_open_uploads)});
+        {id, std::to_string(me), std::to_string(conv), name, type, std::to_string(size), std::to_string(max_bytes),
+         text_array(types), std::to_string(expires), std::to_string(media_.quota_bytes_per_day),
+         std::to_string(max_open_uploads), encrypted ? "true" : "false"});
     if (granted.rows() == 0) {
         const auto used = db.exec(
             "SELECT coalesce(sum(coalesce(size, declared_size)) FILTER (WHERE status <> 'refused'), 0),"

@@ -171,14 +171,15 @@ BEGIN
             -- once: a second message cannot take it over.
             UPDATE media md SET seq = v_last + 1
              WHERE md.id = v_media AND md.conv_id = v_conv AND md.uploader_id = v_sender
-               AND md.status = 'ready' AND md.seq IS NULL
+               AND md.status = 'ready' AND md.seq IS NULL AND md.encrypted = (v_type IS NOT DISTINCT FROM 'e2e')
             RETURNING mqchat_media_json(md), md.declared_name INTO v_media_out, v_searched;
             IF NOT FOUND THEN
                 status := 'bad_media';
                 RETURN NEXT;
                 CONTINUE;
             END IF;
-            v_searched := v_body || ' ' || v_searched;
+            -- An encrypted upload's name is a placeholder, and nothing of an e2e message is searched.
+            v_searched := CASE WHEN v_type = 'e2e' THEN '' ELSE v_body || ' ' || v_searched END;
         END IF;
 
         v_last := v_last + 1;

@@ -269,6 +269,17 @@ public:
         for (const char c : err.message) CPPUNIT_ASSERT(static_cast<unsigned char>(c) >= 0x20);
         CPPUNIT_ASSERT(!parse(R"({"id":"s-3","type":"e2e","e2e":{"sender_device":"a","ciphertexts":{"bo\u0001b":{"type":0,"body":"QUJD"}}}})"));
         for (const char c : err.message) CPPUNIT_ASSERT(static_cast<unsigned char>(c) >= 0x20);
+        // An encrypted file: the upload's id beside the ciphertexts, kept through the stamp;
+        // anything but an id is refused.
+        const std::string with_file =
+            R"({"id":"s-4","type":"e2e","media":"0123456789abcdef0123456789abcdef","e2e":{"sender_device":"a","session_id":"c2Vz","ciphertext":"QUJD"}})";
+        CPPUNIT_ASSERT_MESSAGE(err.message, parse(with_file));
+        CPPUNIT_ASSERT_EQUAL(std::string("0123456789abcdef0123456789abcdef"), env.media);
+        CPPUNIT_ASSERT(parse_stamped(stamp_send(env, "alice"), back, err));
+        CPPUNIT_ASSERT_EQUAL(env.media, back.media);
+        CPPUNIT_ASSERT(!parse(R"({"id":"s-5","type":"e2e","media":"../../etc/passwd","e2e":{"sender_device":"a","session_id":"c2Vz","ciphertext":"QUJD"}})"));
+        CPPUNIT_ASSERT(err.message.find("media") != std::string::npos);
+        CPPUNIT_ASSERT(!parse(R"({"id":"s-6","type":"text","body":"hi","media":"0123456789abcdef0123456789abcdef"})"));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(envelope_test);
