@@ -26,6 +26,10 @@
 //                                        the newest page, decrypted where addressed to this device
 //   e2e-listen --conv ID --device ID --state FILE
 //                                        live messages decrypted; answers keys.low with an upload
+//   e2e-attach --conv ID --device ID --state FILE PATH [--caption T]
+//                                        the file encrypted on this device, uploaded, sent encrypted
+//   e2e-fetch --conv ID --seq N --out FILE --device ID --state FILE
+//                                        message #N's encrypted file, downloaded and decrypted
 //   e2e-forget --device ID --state FILE USER/DEVICE
 //                                        drops the keys pinned for a device (re-registered with new ones)
 //   safety-number NAME --device ID --state FILE
@@ -388,15 +392,12 @@ long long send_attachment(session& s, const std::string& conv, const std::string
     return s.send_envelope(conv, env);
 }
 
-/// Downloads an attachment into `out`.
-void fetch_attachment(session& s, const std::string& media, const std::string& out_path) {
-    Json::Value p;
-    p["media"] = media;
-    const Json::Value r = s.call("media.url", p);
+/// GETs `url` into the file at `out_path`; throws unless the answer is 200.
+void http_get_file(const std::string& url, const std::string& out_path) {
     std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
     if (!out) throw failure("cannot write " + out_path);
     CURL* curl = curl_easy_init();
-    curl_easy_setopt(curl, CURLOPT_URL, r["media"][0]["url"].asString().c_str());
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_file);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
     const CURLcode rc = curl_easy_perform(curl);
@@ -405,6 +406,14 @@ void fetch_attachment(session& s, const std::string& media, const std::string& o
     curl_easy_cleanup(curl);
     if (rc != CURLE_OK || status != 200)
         throw failure("download failed: " + (rc != CURLE_OK ? std::string(curl_easy_strerror(rc)) : "HTTP " + std::to_string(status)));
+}
+
+/// Downloads an attachment into `out`.
+void fetch_attachment(session& s, const std::string& media, const std::string& out_path) {
+    Json::Value p;
+    p["media"] = media;
+    const Json::Value r = s.call("media.url", p);
+    http_get_file(r["media"][0]["url"].asString(), out_path);
     std::cout << "saved " << r["media"][0]["name"].asString() << " (" << r["media"][0]["mime"].asString() << ", "
               << human_size(r["media"][0]["size"].asInt64()) << ") as " << out_path << "\n";
 }
@@ -417,6 +426,8 @@ int usage() {
                  "       listen --conv ID | open --conv ID |\n"
                  "       e2e-init --device ID --state FILE | e2e-send --conv ID --device ID --state FILE TEXT |\n"
                  "       e2e-history --conv ID --device ID --state FILE | e2e-listen --conv ID --device ID --state FILE |\n"
+                 "       e2e-attach --conv ID --device ID --state FILE PATH [--caption T] |\n"
+                 "       e2e-fetch --conv ID --seq N --out FILE --device ID --state FILE |\n"
                  "       e2e-forget --device ID --state FILE USER/DEVICE |\n"
                  "       devices [NAME] | devices-remove --device ID |\n"
                  "       safety-number NAME --device ID --state FILE | e2e-verify NAME NUMBER --device ID --state FILE)\n"
@@ -450,6 +461,7 @@ int main(int argc, char** argv) {
         else if (a == "--device") e2e_opts.device = next();
         else if (a == "--state") e2e_opts.state = next();
         else if (a == "--encrypted") encrypted = true;
+        else if (a == "--seq") e2e_opts.seq = std::atoll(next().c_str());
         else if (command.empty()) command = a;
         else if (text.empty()) text = a;
         else more.push_back(a); // e2e-verify USER NUMBER (the number with or without quotes)
@@ -467,6 +479,9 @@ int main(int argc, char** argv) {
         e2e_opts.text = text;
         e2e_opts.user = text;
         for (const auto& m : more) e2e_opts.number += m + " ";
+        e2e_opts.caption = caption;
+        e2e_opts.type = type;
+        e2e_opts.out = out;
         if (limit != 20) e2e_opts.limit = limit;
         if (const std::string m = e2e::missing(e2e_opts); !m.empty()) {
             std::cerr << "chat_cli: " << command << " needs " << m << "\n";
@@ -488,7 +503,16 @@ int main(int argc, char** argv) {
                               topic = m->get_topic();
                               payload = m->to_string();
                               return true;
-                          }};
+                          },
+                          [&](const std::string& url, const std::string& path) {
+                              std::string reply;
+                              const long status = http_put_file(url, path, "application/octet-stream", reply);
+                              if (status != 200)
+                                  throw failure("the media service refused the encrypted file: HTTP " +
+                                                std::to_string(status) + " " + reply);
+                              return reply;
+                          },
+                          [&](const std::string& url, const std::string& path) { http_get_file(url, path); }};
             e2e::run(l, e2e_opts, user, std::cout);
         } else if (command == "list") {
             print_list(s);

@@ -1,6 +1,6 @@
 // chat_cli's end-to-end commands (docs/e2e.md): e2e-init, e2e-send,
-// e2e-history, e2e-listen, e2e-forget, devices, devices-remove, safety-number,
-// e2e-verify.
+// e2e-history, e2e-listen, e2e-attach, e2e-fetch, e2e-forget, devices,
+// devices-remove, safety-number, e2e-verify.
 #pragma once
 
 #include "link.hpp"
@@ -14,6 +14,8 @@ namespace e2e {
 struct options {
     std::string command, device, state, conv, user, text;
     std::string number; ///< e2e-verify: the safety number as typed (spaces or not)
+    std::string caption, type, out; ///< e2e-attach: caption, MIME type; e2e-fetch: where to save
+    long long seq = 0;              ///< e2e-fetch: the message
     int limit = 50;
 };
 

@@ -46,6 +46,12 @@ std::string text_of(const std::string& plaintext) {
     Json::Value v;
     if (!parse(plaintext, v) || !v.isObject()) return "(not a message this client reads)";
     if (v.isMember("room_key") || v.isMember("room_key_shared")) return "";
+    if (v["file"].isObject()) {
+        const Json::Value& f = v["file"];
+        const std::string caption = v["body"].isString() ? v["body"].asString() : "";
+        return "[file " + f["name"].asString() + ", " + std::to_string(f["size"].asUInt64()) + " bytes, media " +
+               f["media"].asString() + "]" + (caption.empty() ? "" : " " + caption);
+    }
     if (!v["body"].isString()) return "(not a message this client reads)";
     return v["body"].asString();
 }
@@ -139,10 +145,8 @@ conversation conversation_of(server& l, const std::string& conv) {
 namespace {
 
 long long send_per_device(server& l, device_state& s, const std::string& conv,
-                          const std::vector<peer_device>& targets, const std::string& text) {
-    Json::Value plain;
-    plain["body"] = text;
-    const std::string plaintext = compact(plain);
+                          const std::vector<peer_device>& targets, const std::string& plaintext,
+                          const std::string& media) {
     if (targets.size() > max_recipients)
         throw crypto_error(std::to_string(targets.size()) +
                            " devices: more than the 100 a message can address");
@@ -160,6 +164,7 @@ long long send_per_device(server& l, device_state& s, const std::string& conv,
     Json::Value env;
     env["type"] = "e2e";
     env["e2e"] = e2e;
+    if (!media.empty()) env["media"] = media;
     // Too big: nothing is saved or sent, so the sessions on disk never encrypted it.
     if (compact(env).size() > max_payload)
         throw crypto_error(
@@ -221,10 +226,8 @@ void share_group_key(server& l, device_state& s, const std::string& conv, group_
 }
 
 long long send_group(server& l, device_state& s, const std::string& conv,
-                     const std::vector<peer_device>& targets, const std::string& text) {
-    Json::Value plain;
-    plain["body"] = text;
-    const std::string plaintext = compact(plain);
+                     const std::vector<peer_device>& targets, const std::string& plaintext,
+                     const std::string& media) {
     if (plaintext.size() > max_group_plaintext)
         throw crypto_error("the message is too long to encrypt (at most about " +
                            std::to_string(max_group_plaintext) + " bytes): shorten it");
@@ -257,6 +260,7 @@ long long send_group(server& l, device_state& s, const std::string& conv,
     env["e2e"]["sender_device"] = s.device;
     env["e2e"]["session_id"] = g.session.id();
     env["e2e"]["ciphertext"] = g.session.encrypt(plaintext);
+    if (!media.empty()) env["media"] = media;
     ++g.messages;
     s.save(); // the ratchet moved on: never encrypt twice at one index
     const long long seq = l.send(conv, env);
@@ -271,6 +275,14 @@ long long send_group(server& l, device_state& s, const std::string& conv,
 } // namespace
 
 long long send_encrypted(server& l, device_state& s, const conversation& c, const std::string& text) {
+    Json::Value plain;
+    plain["body"] = text;
+    return send_encrypted(l, s, c, plain, "");
+}
+
+long long send_encrypted(server& l, device_state& s, const conversation& c, const Json::Value& plain,
+                         const std::string& media) {
+    const std::string plaintext = compact(plain);
     std::vector<peer_device> targets;
     for (const auto& user : c.members)
         for (auto& d : verified_devices(l, s, user)) {
@@ -283,8 +295,8 @@ long long send_encrypted(server& l, device_state& s, const conversation& c, cons
                                    ") and run e2e-verify");
             if (!(d.user == s.user && d.device == s.device)) targets.push_back(std::move(d));
         }
-    return c.group() ? send_group(l, s, c.conv, targets, text)
-                     : send_per_device(l, s, c.conv, targets, text);
+    return c.group() ? send_group(l, s, c.conv, targets, plaintext, media)
+                     : send_per_device(l, s, c.conv, targets, plaintext, media);
 }
 
 std::string read_message(server& l, device_state& s, const Json::Value& m, bool group) {
@@ -337,6 +349,14 @@ std::string read_message(server& l, device_state& s, const Json::Value& m, bool 
     } catch (const crypto_error& e) {
         return std::string("(cannot decrypt: ") + e.what() + ")";
     }
+}
+
+Json::Value plaintext_of(server& l, device_state& s, const Json::Value& m, bool group) {
+    const std::string shown = read_message(l, s, m, group);
+    const auto kept = s.read.find(key_of(m));
+    Json::Value v;
+    if (kept == s.read.end() || !parse(kept->second, v)) throw crypto_error("this device cannot read it: " + shown);
+    return v;
 }
 
 } // namespace e2e

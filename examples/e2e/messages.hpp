@@ -28,6 +28,14 @@ conversation conversation_of(server& l, const std::string& conv);
 /// devices that lack it (as many envelopes as the payload limit needs); a
 /// new session when a device that had the key is gone (docs/e2e.md).
 long long send_encrypted(server& l, device_state& s, const conversation& c, const std::string& text);
+/// The same for any plaintext ({"body"} and more, e.g. {"file"}), with `media` (an encrypted
+/// upload of this conversation's, or "") named beside the ciphertexts.
+long long send_encrypted(server& l, device_state& s, const conversation& c, const Json::Value& plain,
+                         const std::string& media);
+
+/// The decrypted plaintext JSON of a stored message (reading it as read_message does); throws
+/// crypto_error when this device cannot read it.
+Json::Value plaintext_of(server& l, device_state& s, const Json::Value& message, bool group);
 
 /// What this device reads of a stored message: its text decrypted, or why not
 /// ("(not for this device)"), or "" for what is not a message to show (a

@@ -11,6 +11,7 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -100,6 +101,7 @@ class e2e_flow_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_group_larger_than_one_envelope);
     CPPUNIT_TEST(a_lying_directory_is_not_believed);
     CPPUNIT_TEST(safety_numbers_match_and_a_new_device_stops_sends);
+    CPPUNIT_TEST(files_travel_encrypted_through_the_media_service);
     CPPUNIT_TEST(one_time_keys_are_topped_up);
     CPPUNIT_TEST(a_listening_device_decrypts_live_and_answers_keys_low);
     CPPUNIT_TEST(the_state_file_is_private_and_needs_its_passphrase);
@@ -468,6 +470,108 @@ class e2e_flow_test : public CppUnit::TestFixture {
         ok(s, "alice", {"e2e-send", "--conv", conv, "--device", "laptop", "--state", a1, "checked again"});
         CPPUNIT_ASSERT(has(ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "tablet", "--state", b2}),
                            "#2 alice: checked again"));
+    }
+
+    /// A file in an encrypted conversation: encrypted on alice's device, stored by the media
+    /// service as ciphertext it never reads, its key inside the message's ciphertext; bob's
+    /// device downloads and decrypts it, byte for byte. A changed blob does not open.
+    void files_travel_encrypted_through_the_media_service() {
+        chat_stack s("e2e-files");
+        for (const char* u : {"alice", "bob"}) s.add_user(u, std::string("pw-") + u);
+        const std::string secret = "0123456789abcdef0123456789abcdef-e2e-files";
+        media_service media(s.dir, s.conninfo(), secret, {"orphan_ttl_s 3600"});
+        media.start();
+        write_secret_file(s.dir.path() + "/media.secret", secret);
+        s.restart_bridge({"media_base_url " + media.base_url() + "/", "media_url_secret_file " + s.dir.path() + "/media.secret",
+                          "media_max_bytes 1000000", "media_types image/*"});
+        temp_dir dir("e2e-files-state");
+        const std::string a1 = dir.file("alice.state"), b1 = dir.file("bob.state");
+        ok(s, "alice", {"e2e-init", "--device", "laptop", "--state", a1});
+        ok(s, "bob", {"e2e-init", "--device", "phone", "--state", b1});
+        const std::string conv =
+            number_after(ok(s, "alice", {"create", "--member", "bob", "--encrypted"}), "encrypted conversation ");
+        // 200 KB that are not an image (the policy takes images only: it cannot apply to ciphertext).
+        std::string content = "PLAINTEXT-MARKER the plans for the mill\n";
+        for (int i = 0; content.size() < 200000; ++i) content += "line " + std::to_string(i * 7919 % 100003) + " of the plans\n";
+        const std::string file = dir.file("plans.txt");
+        write_file(file, content);
+
+        const std::string sent = ok(s, "alice", {"e2e-attach", "--conv", conv, "--device", "laptop", "--state", a1, file,
+                                                 "--caption", "the plans"});
+        CPPUNIT_ASSERT_MESSAGE(sent, has(sent, "stored as #1") && has(sent, "encrypted file, " + std::to_string(content.size()) + " bytes"));
+        pg::connection db(s.conninfo());
+        const auto row = db.exec("SELECT md.id, md.encrypted, md.declared_name, md.mime, md.size, md.seq, m.media_id = md.id,"
+                                 "  m.body, coalesce(m.search::text, ''), m.e2e::text, md.thumb_sha256 IS NULL"
+                                 "  FROM media md JOIN messages m ON m.conv_id = md.conv_id AND m.seq = md.seq"
+                                 " WHERE md.conv_id = $1", {conv});
+        CPPUNIT_ASSERT_EQUAL(1, row.rows());
+        const std::string media_id = row.str(0, 0);
+        CPPUNIT_ASSERT(row.boolean(0, 1));
+        CPPUNIT_ASSERT_EQUAL(std::string("encrypted.bin"), row.str(0, 2)); // the real name is in the ciphertext
+        CPPUNIT_ASSERT_EQUAL(std::string("application/octet-stream"), row.str(0, 3));
+        CPPUNIT_ASSERT(row.int64(0, 4) > static_cast<std::int64_t>(content.size())); // ciphertext: a tag per chunk
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), row.int64(0, 5));
+        CPPUNIT_ASSERT(row.boolean(0, 6));
+        CPPUNIT_ASSERT_EQUAL(std::string(), row.str(0, 7));
+        CPPUNIT_ASSERT_EQUAL(std::string(), row.str(0, 8)); // nothing searchable
+        CPPUNIT_ASSERT(!has(row.str(0, 9), "plans"));
+        CPPUNIT_ASSERT(row.boolean(0, 10)); // no thumbnail of ciphertext
+        // No blob the service stored holds the file's words.
+        int blobs = 0;
+        for (const auto& f : std::filesystem::recursive_directory_iterator(media.data_dir()))
+            if (f.is_regular_file()) {
+                ++blobs;
+                CPPUNIT_ASSERT_MESSAGE(f.path().string(), !has(read_file(f.path().string()), "PLAINTEXT-MARKER"));
+            }
+        CPPUNIT_ASSERT(blobs >= 1);
+
+        const std::string at_bob = ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "phone", "--state", b1});
+        CPPUNIT_ASSERT_MESSAGE(at_bob, has(at_bob, "#1 alice: [file plans.txt, " + std::to_string(content.size()) +
+                                                       " bytes, media " + media_id + "] the plans"));
+        const std::string got = dir.file("got.txt");
+        CPPUNIT_ASSERT(has(ok(s, "bob", {"e2e-fetch", "--conv", conv, "--seq", "1", "--out", got, "--device", "phone",
+                                         "--state", b1}),
+                           "decrypted"));
+        CPPUNIT_ASSERT(read_file(got) == content);
+
+        // In a group: the same through the Megolm session.
+        const std::string group = number_after(
+            ok(s, "alice", {"create", "--member", "bob", "--title", "mill", "--encrypted"}), "encrypted conversation ");
+        CPPUNIT_ASSERT(has(ok(s, "alice", {"e2e-attach", "--conv", group, "--device", "laptop", "--state", a1, file}),
+                           "stored as #2"));
+        const std::string got2 = dir.file("got2.txt");
+        ok(s, "bob", {"e2e-fetch", "--conv", group, "--seq", "2", "--out", got2, "--device", "phone", "--state", b1});
+        CPPUNIT_ASSERT(read_file(got2) == content);
+
+        // The stored ciphertext changed (a malicious or broken store): it does not open, nothing is written.
+        const std::string sha = db.exec("SELECT sha256 FROM media WHERE id = $1", {media_id}).str(0, 0);
+        const std::string blob = media.data_dir() + "/blobs/" + sha.substr(0, 2) + "/" + sha;
+        std::string bytes = read_file(blob);
+        bytes[bytes.size() / 2] ^= 1;
+        write_file(blob, bytes);
+        const std::string bad = dir.file("bad.txt");
+        const cli_result r = cli(s, "bob", {"e2e-fetch", "--conv", conv, "--seq", "1", "--out", bad, "--device", "phone",
+                                            "--state", b1});
+        CPPUNIT_ASSERT_MESSAGE(r.out, r.rc != 0 && has(r.out, "SHA-256 differs"));
+        CPPUNIT_ASSERT(!std::filesystem::exists(bad));
+
+        // What the server refuses: a plain upload here, an encrypted one elsewhere, a name beside it.
+        rpc_caller alice(s.port(), "alice", "pw-alice");
+        const std::int64_t c = std::stoll(conv), plain_conv = s.create_conv({"alice", "bob"}, "plain");
+        auto code = [](const Json::Value& v) { return v["error"]["code"].asString(); };
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"),
+                             code(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"name", "a.png"},
+                                                                     {"type", "image/png"}, {"size", 100}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("forbidden"),
+                             code(alice.call("media.upload", params({{"conv", Json::Int64(plain_conv)}, {"encrypted", true},
+                                                                     {"size", 100}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
+                             code(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"encrypted", true},
+                                                                     {"name", "secret plans.txt"}, {"size", 100}}))));
+        CPPUNIT_ASSERT_EQUAL(std::string("too_large"),
+                             code(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"encrypted", true},
+                                                                     {"size", 2000000}}))));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), db.exec("SELECT count(*) FROM media", {}).int64(0, 0)); // nothing new
     }
 
     void one_time_keys_are_topped_up() {
