@@ -334,6 +334,9 @@
   }
   function showQueue() {
     if (st.closed) return;
+    // The offline form says why nobody comes now ("We are closed now"): a later queue update
+    // (catchUp's answer, the poll) must not write over it.
+    if (!st.agent && formArea.querySelector('[data-testid=mqchat-offline-form]')) return;
     if (st.agent) { setStatus(''); return; }
     if (!st.position) { setStatus('Waiting for an agent…'); return; }
     let text = (st.handedOver ? 'Connecting you with a person — you are number ' : 'You are number ') + st.position + ' in the queue';
