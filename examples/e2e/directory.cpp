@@ -2,6 +2,7 @@
 
 #include "base64.hpp"
 
+#include <map>
 #include <sstream>
 
 namespace e2e {
@@ -110,12 +111,12 @@ std::vector<peer_device> verified_devices(server& l, device_state& s, const std:
     return out;
 }
 
-void start_session(server& l, device_state& s, const peer_device& d) {
-    Json::Value p;
-    p["user"] = d.user;
-    p["device"] = d.device;
-    const Json::Value r = l.call("keys.claim", p);
-    for (const auto& c : r["devices"]) {
+namespace {
+
+/// The session to `d` from its entry in a keys.claim answer, every key checked; false when the
+/// answer has no entry for it.
+bool session_from_claim(device_state& s, const peer_device& d, const Json::Value& claimed) {
+    for (const auto& c : claimed["devices"]) {
         if (c["device"].asString() != d.device) continue;
         if (c["signing_key"].asString() != d.signing_key ||
             c["identity_key"].asString() != d.identity_key)
@@ -132,9 +133,41 @@ void start_session(server& l, device_state& s, const peer_device& d) {
                                " is not signed by it: refused");
         auto& list = s.sessions[d.address()];
         list.insert(list.begin(), session::outbound(s.olm, d.identity_key, k["key"].asString()));
-        return;
+        return true;
     }
-    throw crypto_error("keys.claim did not name " + d.address());
+    return false;
+}
+
+} // namespace
+
+void start_session(server& l, device_state& s, const peer_device& d) {
+    Json::Value p;
+    p["user"] = d.user;
+    p["device"] = d.device;
+    if (!session_from_claim(s, d, l.call("keys.claim", p)))
+        throw crypto_error("keys.claim did not name " + d.address());
+}
+
+void start_sessions(server& l, device_state& s, const std::vector<peer_device>& targets) {
+    std::map<std::string, std::vector<const peer_device*>> of_user, lacking;
+    for (const auto& d : targets) {
+        of_user[d.user].push_back(&d);
+        if (s.sessions[d.address()].empty()) lacking[d.user].push_back(&d);
+    }
+    for (const auto& [user, devices] : lacking) {
+        // All of a user's devices at once (one claim, one key each) when none has a session yet:
+        // a first message to a group claims once per member, not once per device.
+        // (Not for one's own user: that claim would take a key of the sending device too.)
+        if (user != s.user && devices.size() > 1 && devices.size() == of_user[user].size()) {
+            Json::Value p;
+            p["user"] = user;
+            const Json::Value claimed = l.call("keys.claim", p);
+            for (const auto* d : devices)
+                if (!session_from_claim(s, *d, claimed)) start_session(l, s, *d); // listed since
+        } else {
+            for (const auto* d : devices) start_session(l, s, *d);
+        }
+    }
 }
 
 } // namespace e2e

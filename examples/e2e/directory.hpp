@@ -37,5 +37,8 @@ std::vector<peer_device> verified_devices(server& l, device_state& s, const std:
 /// A session to `d`: claims a key (keys.claim), checks its signature and starts an outbound
 /// session.
 void start_session(server& l, device_state& s, const peer_device& d);
+/// Sessions to every device of `targets` that has none: one claim per user when none of that
+/// user's devices has a session yet, otherwise one per device.
+void start_sessions(server& l, device_state& s, const std::vector<peer_device>& targets);
 
 } // namespace e2e

@@ -153,8 +153,8 @@ long long send_per_device(server& l, device_state& s, const std::string& conv,
     Json::Value e2e;
     e2e["sender_device"] = s.device;
     e2e["ciphertexts"] = Json::Value(Json::objectValue);
+    start_sessions(l, s, targets);
     for (const auto& d : targets) {
-        if (s.sessions[d.address()].empty()) start_session(l, s, d);
         const auto [type, body] = s.sessions[d.address()].front().encrypt(plaintext);
         if (body.size() > max_body)
             throw crypto_error("the message is too long to encrypt for " + d.address());
@@ -212,8 +212,8 @@ void share_group_key(server& l, device_state& s, const std::string& conv, group_
         in_envelope.clear();
         size = envelope_overhead;
     };
+    start_sessions(l, s, devices);
     for (const auto& d : devices) {
-        if (s.sessions[d.address()].empty()) start_session(l, s, d);
         const auto [type, body] = s.sessions[d.address()].front().encrypt(plaintext);
         const std::size_t entry = d.address().size() + body.size() + 32;
         if (size + entry > max_payload || in_envelope.size() == max_recipients) flush();

@@ -166,6 +166,11 @@ class e2e_group_test : public CppUnit::TestFixture {
             for (const auto& d : e["ciphertexts"].getMemberNames()) CPPUNIT_ASSERT(given.insert(d).second); // once each
         }
         CPPUNIT_ASSERT_EQUAL(std::size_t(users * devices_each), given.size());
+        // One one-time key taken from each device, none wasted (a claim per member took all three).
+        const auto taken = db.exec("SELECT count(*), count(DISTINCT device_id) FROM e2e_one_time_keys"
+                                   " WHERE claimed_at IS NOT NULL", {});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(users * devices_each), taken.int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(users * devices_each), taken.int64(0, 1));
         CPPUNIT_ASSERT(parse(r.str(r.rows() - 1, 1)).isMember("ciphertext"));
         for (const auto& [user, device] : {std::pair{"m0", 0}, {"m5", 1}, {"m9", 2}}) {
             const std::string h = ok(s, user, {"e2e-history", "--conv", conv, "--device", "d" + std::to_string(device),
