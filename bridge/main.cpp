@@ -8,7 +8,6 @@
 //   generated file, then the operator's). --check only reads and validates
 //   them and prints each setting with the file it came from.
 
-#include <csignal>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -27,18 +26,10 @@
 #include "observe/health.hpp"
 #include "retention/retention_job.hpp"
 #include "common/metrics.hpp"
+#include "common/daemon.hpp"
 #include "common/log.hpp"
 
-namespace {
-std::atomic<bool> stopping{false};
-void on_signal(int) { stopping = true; }
-
-std::string joined(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-    return out;
-}
-} // namespace
+using mqchat::daemon::joined;
 
 int main(int argc, char** argv) {
     const bool check = argc > 1 && std::string(argv[1]) == "--check";
@@ -56,8 +47,7 @@ int main(int argc, char** argv) {
         }
         mqchat::log::setup("mqchat-bridge", mqchat::log::parse_level(config.log_level));
         mqchat::log::info() << "settings from " << joined(config.files);
-        std::signal(SIGINT, on_signal);
-        std::signal(SIGTERM, on_signal);
+        const std::atomic<bool>& stopping = mqchat::daemon::stop_on_signals();
 
         const mqchat::topic_names topics(config.topic_prefix);
         mqchat::bridge::pg_message_store store(config.db);
@@ -162,12 +152,7 @@ int main(int argc, char** argv) {
         return 0;
     } catch (const std::exception& e) {
         // One line per file for configuration errors; each names its file.
-        std::string what = e.what();
-        for (std::size_t start = 0, end; start <= what.size(); start = end + 1) {
-            end = what.find('\n', start);
-            if (end == std::string::npos) end = what.size();
-            std::cerr << "mqchat-bridge: " << what.substr(start, end - start) << std::endl;
-        }
+        mqchat::daemon::print_error_lines("mqchat-bridge", e.what());
         return 1;
     }
 }

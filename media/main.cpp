@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/daemon.hpp"
 #include "common/log.hpp"
 #include "config.hpp"
 #include "health.hpp"
@@ -28,16 +29,7 @@
 #include "s3_storage.hpp"
 #include "sweeper.hpp"
 
-namespace {
-std::atomic<bool> stopping{false};
-void on_signal(int) { stopping = true; }
-
-std::string joined(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-    return out;
-}
-} // namespace
+using mqchat::daemon::joined;
 
 int main(int argc, char** argv) {
     bool check = false;
@@ -72,8 +64,7 @@ int main(int argc, char** argv) {
         mqchat::log::info() << "settings from " << joined(config.files);
         if (sodium_init() < 0) throw std::runtime_error("libsodium cannot start");
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        std::signal(SIGINT, on_signal);
-        std::signal(SIGTERM, on_signal);
+        const std::atomic<bool>& stopping = mqchat::daemon::stop_on_signals();
         std::signal(SIGPIPE, SIG_IGN); // a client or S3 going away is an error return, not a signal
 
         // Uploads being received and inspected: a fresh directory at every start.
@@ -108,12 +99,7 @@ int main(int argc, char** argv) {
         mqchat::log::info() << "stopping";
         return 0;
     } catch (const std::exception& e) {
-        std::string what = e.what();
-        for (std::size_t start = 0, end; start <= what.size(); start = end + 1) {
-            end = what.find('\n', start);
-            if (end == std::string::npos) end = what.size();
-            std::cerr << "mqchat-media: " << what.substr(start, end - start) << std::endl;
-        }
+        mqchat::daemon::print_error_lines("mqchat-media", e.what());
         return 1;
     }
 }

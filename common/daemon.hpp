@@ -1,0 +1,23 @@
+#pragma once
+/// What the long-running programs (mqchat-bridge, mqchat-media) share
+/// around their main(): stopping on SIGINT / SIGTERM, and how settings
+/// files and startup errors are shown.
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+namespace mqchat::daemon {
+
+/// Installs SIGINT and SIGTERM handlers (the first call) and returns the
+/// flag they set; the program's loops poll it and wind down.
+const std::atomic<bool>& stop_on_signals();
+
+/// "a, b, c": the settings files, for "settings from …" lines.
+std::string joined(const std::vector<std::string>& items);
+
+/// `what` on stderr, each of its lines as "PROGRAM: line" — a settings
+/// error names its file and option on a line of its own.
+void print_error_lines(const std::string& program, const std::string& what);
+
+} // namespace mqchat::daemon
