@@ -72,22 +72,28 @@ listen_address parse_listen_address(const std::string& text) {
     return out;
 }
 
-http_endpoint::http_endpoint(const listen_address& where, std::map<std::string, handler> routes)
-    : routes_(std::move(routes)) {
+sockaddr_storage socket_address(const listen_address& where, bool& ipv6) {
     sockaddr_storage addr{};
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-    if (where.host.find(':') != std::string::npos) {
+    ipv6 = where.host.find(':') != std::string::npos;
+    if (ipv6) {
         auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons(static_cast<std::uint16_t>(where.port));
         inet_pton(AF_INET6, where.host.c_str(), &a6->sin6_addr);
-        flags |= MHD_USE_IPv6;
     } else {
         auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
         a4->sin_family = AF_INET;
         a4->sin_port = htons(static_cast<std::uint16_t>(where.port));
         inet_pton(AF_INET, where.host.c_str(), &a4->sin_addr);
     }
+    return addr;
+}
+
+http_endpoint::http_endpoint(const listen_address& where, std::map<std::string, handler> routes)
+    : routes_(std::move(routes)) {
+    bool ipv6 = false;
+    sockaddr_storage addr = socket_address(where, ipv6);
+    const unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (ipv6 ? static_cast<unsigned>(MHD_USE_IPv6) : 0u);
     // A few connections at once are plenty for scrapers and probes; each
     // one gets 10 s, so a stuck client cannot hold the thread.
     daemon_ = MHD_start_daemon(flags, static_cast<std::uint16_t>(where.port), nullptr, nullptr, &on_request, this,

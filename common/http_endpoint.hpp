@@ -4,6 +4,8 @@
 /// caller's threads (the broker's, the bridge's loop) never serve a request.
 /// GET and HEAD only; anything else gets 405, an unknown path 404.
 
+#include <sys/socket.h>
+
 #include <functional>
 #include <map>
 #include <string>
@@ -25,6 +27,9 @@ struct listen_address {
     int port = 0;
 };
 listen_address parse_listen_address(const std::string& text);
+/// `where` as a socket address for libmicrohttpd's MHD_OPTION_SOCK_ADDR;
+/// `ipv6` says whether it is one (MHD_USE_IPv6 then).
+sockaddr_storage socket_address(const listen_address& where, bool& ipv6);
 
 class http_endpoint {
 public:

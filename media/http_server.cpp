@@ -86,20 +86,11 @@ void on_completed(void* cls, MHD_Connection*, void** con_cls, MHD_RequestTermina
 
 http_server::http_server(service& svc) : svc_(svc) {
     const listen_address where = parse_listen_address(svc.config.listen);
-    sockaddr_storage addr{};
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-    if (where.host.find(':') != std::string::npos) {
-        auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(static_cast<std::uint16_t>(where.port));
-        inet_pton(AF_INET6, where.host.c_str(), &a6->sin6_addr);
-        flags |= MHD_USE_IPv6;
-    } else {
-        auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(static_cast<std::uint16_t>(where.port));
-        inet_pton(AF_INET, where.host.c_str(), &a4->sin_addr);
-    }
+    bool ipv6 = false;
+    sockaddr_storage addr = socket_address(where, ipv6);
+    // A thread per connection: an upload's thread writes to disk, then waits for its own checks.
+    const unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                           (ipv6 ? static_cast<unsigned>(MHD_USE_IPv6) : 0u);
     daemon_ = MHD_start_daemon(
         flags, static_cast<std::uint16_t>(where.port), nullptr, nullptr, &on_access, this, MHD_OPTION_SOCK_ADDR,
         reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(svc.config.max_connections),
