@@ -40,6 +40,8 @@ void read_keys(option_reader& r, media_config& c, std::string& url_secret_file, 
     c.orphan_ttl_s = static_cast<int>(r.integer("orphan_ttl_s", c.orphan_ttl_s, 1, 365 * 24 * 3600));
     c.sweep_interval_s = static_cast<int>(r.integer("sweep_interval_s", c.sweep_interval_s, 0, 24 * 3600));
     c.sweep_batch = static_cast<int>(r.integer("sweep_batch", c.sweep_batch, 1, 100000));
+    c.blob_walk_interval_s =
+        static_cast<int>(r.integer("blob_walk_interval_s", c.blob_walk_interval_s, 0, 365 * 24 * 3600));
     c.log_level = r.string("log_level", c.log_level);
     cors = r.string("cors_origins", cors);
 }

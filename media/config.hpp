@@ -41,6 +41,8 @@ struct media_config {
     int orphan_ttl_s = 86400;    ///< an upload no message took is removed after this
     int sweep_interval_s = 60;   ///< 0: no sweeper in this process
     int sweep_batch = 500;
+    /// The sweeper walks storage for blobs no row names this often; 0: never.
+    int blob_walk_interval_s = 86400;
     std::string log_level = "info";
     std::vector<std::string> cors_origins{"*"}; ///< "*" or exact origins (scheme://host[:port])
 

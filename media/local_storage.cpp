@@ -92,6 +92,20 @@ local_storage::local_storage(fs::path dir) : blobs_(std::move(dir) / "blobs") {
     }
 }
 
+void local_storage::walk(const std::function<void(const std::string& sha256, std::int64_t written)>& each) {
+    std::error_code ec;
+    for (const auto& sub : fs::directory_iterator(blobs_, ec)) {
+        if (!sub.is_directory()) continue;
+        for (const auto& f : fs::directory_iterator(sub.path(), ec)) {
+            const std::string name = f.path().filename().string();
+            struct stat st {};
+            if (!valid_sha256(name) || ::stat(f.path().c_str(), &st) != 0) continue; // temp files, strangers
+            each(name, static_cast<std::int64_t>(st.st_mtime));
+        }
+    }
+    if (ec) throw storage_error("cannot list " + blobs_.string() + ": " + ec.message());
+}
+
 fs::path local_storage::path_of(const std::string& sha256) const {
     if (!valid_sha256(sha256)) throw storage_error("not a blob key: '" + sha256 + "'");
     return blobs_ / sha256.substr(0, 2) / sha256;

@@ -22,6 +22,7 @@ public:
                                       std::uint64_t length) override;
     bool exists(const std::string& sha256) override;
     void remove(const std::string& sha256) override;
+    void walk(const std::function<void(const std::string& sha256, std::int64_t written)>& each) override;
     std::string probe() override;
     std::string describe() const override;
 

@@ -23,12 +23,13 @@ media_metrics::media_metrics()
                                       "From the last byte of an upload to its reply: queue, inspection, scan, storage.",
                                       metrics::latency_buckets())
                          .get()),
-      swept_(reg().counters("mqchat_media_swept_total", "What the sweeper removed: rows and blobs.", {"what"})),
+      swept_(reg().counters("mqchat_media_swept_total", "What the sweeper removed: rows, blobs, and blobs no row named (found by the storage walk).", {"what"})),
       sweep_errors(reg().single_counter("mqchat_media_sweep_errors_total", "Sweeper rounds that ended in an error.")) {
     for (const char* o : {"stored", "too_large", "type_not_allowed", "infected", "scan_unavailable"}) uploads_.with({o});
     for (const char* o : {"ok", "not_found"}) downloads_.with({o});
     swept_.with({"rows"});
     swept_.with({"blobs"});
+    swept_.with({"unnamed_blobs"});
 }
 
 } // namespace mqchat::media

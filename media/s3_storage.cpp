@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <future>
 #include <thread>
 
@@ -248,6 +249,77 @@ void s3_storage::remove(const std::string& sha256) {
     std::string body;
     const long status = perform(c.get(), "S3 DELETE", &body);
     if (status != 204 && status != 200 && status != 404) throw storage_error(status_error("S3 DELETE", status, body));
+}
+
+namespace {
+
+size_t keep_all(char* data, size_t size, size_t n, void* out) {
+    static_cast<std::string*>(out)->append(data, size * n);
+    return size * n;
+}
+
+/// The text of the first <tag>…</tag> at or after `from` and before `end`; "" when none.
+std::string element(const std::string& xml, const std::string& tag, std::size_t from, std::size_t end,
+                    std::size_t* after = nullptr) {
+    const std::string open = "<" + tag + ">", close = "</" + tag + ">";
+    const auto a = xml.find(open, from);
+    if (a == std::string::npos || a >= end) return "";
+    const auto b = xml.find(close, a);
+    if (b == std::string::npos || b > end) return "";
+    if (after) *after = b + close.size();
+    std::string text = xml.substr(a + open.size(), b - a - open.size());
+    for (std::size_t at; (at = text.find("&amp;")) != std::string::npos;) text.replace(at, 5, "&");
+    return text;
+}
+
+/// "2026-12-02T15:00:00.000Z" as seconds since the epoch; 0 when it is not one.
+std::int64_t iso_seconds(const std::string& text) {
+    std::tm tm{};
+    if (!strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+    return static_cast<std::int64_t>(timegm(&tm));
+}
+
+std::string query_escape(const std::string& v) {
+    char* e = curl_easy_escape(nullptr, v.c_str(), static_cast<int>(v.size()));
+    std::string out = e ? e : "";
+    curl_free(e);
+    return out;
+}
+
+} // namespace
+
+void s3_storage::walk(const std::function<void(const std::string& sha256, std::int64_t written)>& each) {
+    // ListObjectsV2 under blobs/, a page (1,000 keys) at a time. The query's
+    // parameters in name order and escaped as SigV4 wants them.
+    std::string token;
+    for (;;) {
+        std::string url = settings_.endpoint + "/" + settings_.bucket + "?";
+        if (!token.empty()) url += "continuation-token=" + query_escape(token) + "&";
+        url += "list-type=2&prefix=" + query_escape("blobs/");
+        auto c = signed_handle(settings_, url, empty_payload);
+        curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout_ms));
+        std::string body;
+        curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, &keep_all);
+        curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
+        const CURLcode rc = curl_easy_perform(c.get());
+        if (rc != CURLE_OK) throw storage_error(std::string("S3 LIST: ") + curl_easy_strerror(rc));
+        long status = 0;
+        curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
+        if (status != 200) throw storage_error(status_error("S3 LIST", status, body));
+        for (std::size_t at = 0;;) {
+            const auto start = body.find("<Contents>", at);
+            if (start == std::string::npos) break;
+            const auto end = body.find("</Contents>", start);
+            if (end == std::string::npos) break;
+            const std::string key = element(body, "Key", start, end);
+            const std::string sha = key.rfind("blobs/", 0) == 0 ? key.substr(6) : "";
+            if (valid_sha256(sha)) each(sha, iso_seconds(element(body, "LastModified", start, end)));
+            at = end;
+        }
+        if (element(body, "IsTruncated", 0, body.size()) != "true") break;
+        token = element(body, "NextContinuationToken", 0, body.size());
+        if (token.empty()) throw storage_error("S3 LIST: truncated, and no continuation token");
+    }
 }
 
 std::string s3_storage::probe() {

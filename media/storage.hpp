@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -43,6 +44,9 @@ public:
     virtual bool exists(const std::string& sha256) = 0;
     /// Removes the blob; removing one that is not there is not an error.
     virtual void remove(const std::string& sha256) = 0;
+    /// Every blob in storage, with when it was written (seconds since the
+    /// epoch): the sweeper's walk for blobs no row names (docs/media.md).
+    virtual void walk(const std::function<void(const std::string& sha256, std::int64_t written)>& each) = 0;
     /// For /readyz: can a blob be written now? "" when yes, else why not.
     virtual std::string probe() = 0;
     /// "disk /var/lib/…", "s3 http://…/bucket": for logs.

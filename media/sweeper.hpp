@@ -6,9 +6,12 @@
 ///  - uploads whose message was deleted or no longer exists (retention,
 ///    a user's data erased), or whose conversation is gone;
 /// then the blobs (stored file, thumbnail) no remaining row refers to,
-/// each under its advisory lock (blobs.hpp). One log line per round that
-/// removed something. Several services may sweep the same database: rows
-/// are taken with SKIP LOCKED, blobs under their lock.
+/// each under its advisory lock (blobs.hpp). And every
+/// blob_walk_interval_s, a walk of storage itself for blobs older than
+/// orphan_ttl_s that no row names — what a crash between storing a blob and
+/// marking its row ready leaves. One log line per round that removed
+/// something. Several services may sweep the same database: rows are taken
+/// with SKIP LOCKED, blobs under their lock.
 
 #include <condition_variable>
 #include <mutex>
@@ -30,6 +33,8 @@ public:
     };
     /// One whole round, now, on the caller's thread.
     result sweep_once();
+    /// The storage walk, now, on the caller's thread: the blobs removed.
+    std::uint64_t walk_once();
 
 private:
     void run();
