@@ -135,19 +135,15 @@ void run(server& l, const options& o, const std::string& self, std::ostream& out
     } else if (o.command == "e2e-fetch") {
         device_state s = open_state(o, self);
         const bool group = conversation_of(l, o.conv).group();
-        // The page that ends with it: in a group the session's key came in an earlier message,
-        // which this device reads (and keeps) on the way, as e2e-history does.
         Json::Value p;
         p["conv"] = Json::Int64(std::stoll(o.conv));
-        p["before"] = Json::Int64(o.seq + 1);
-        p["limit"] = o.limit;
-        const Json::Value page = l.call("history", p);
-        const Json::Value& msgs = page["messages"];
-        if (msgs.empty() || msgs[msgs.size() - 1]["seq"].asInt64() != o.seq)
+        p["after"] = Json::Int64(o.seq - 1);
+        p["limit"] = 1;
+        const Json::Value r = l.call("history", p);
+        if (r["messages"].empty() || r["messages"][0]["seq"].asInt64() != o.seq)
             throw crypto_error("no message #" + std::to_string(o.seq) + " in conversation " + o.conv);
-        for (Json::ArrayIndex i = 0; i + 1 < msgs.size(); ++i) read_message(l, s, msgs[i], group);
-        Json::Value r;
-        r["messages"].append(msgs[msgs.size() - 1]);
+        // In a group the session's key came in an earlier message.
+        if (group) find_group_keys(l, s, o.conv, r["messages"]);
         const Json::Value plain = plaintext_of(l, s, r["messages"][0], group);
         const Json::Value& file = plain["file"];
         if (!file.isObject()) throw crypto_error("message #" + std::to_string(o.seq) + " carries no file");
@@ -177,6 +173,8 @@ void run(server& l, const options& o, const std::string& self, std::ostream& out
         p["limit"] = o.limit;
         const bool group = conversation_of(l, o.conv).group();
         const Json::Value r = l.call("history", p);
+        // Keys the page needs that came before it: read back for them first.
+        if (group) find_group_keys(l, s, o.conv, r["messages"]);
         for (const auto& m : r["messages"]) {
             const std::string text = read_message(l, s, m, group);
             if (!text.empty()) out << "#" << m["seq"].asInt64() << " " << m["sender"].asString() << ": " << text << "\n";

@@ -351,6 +351,43 @@ std::string read_message(server& l, device_state& s, const Json::Value& m, bool 
     }
 }
 
+void find_group_keys(server& l, device_state& s, const std::string& conv, const Json::Value& page, int max_pages) {
+    const auto missing = [&] {
+        std::set<std::string> out;
+        for (const auto& m : page) {
+            const Json::Value& e2e = m["e2e"];
+            if (m["type"].asString() != "e2e" || !e2e.isMember("ciphertext") || s.read.count(key_of(m))) continue;
+            const std::string k = inbound_key(conv, m["sender"].asString(), e2e["sender_device"].asString(),
+                                              e2e["session_id"].asString());
+            if (!s.inbound.count(k)) out.insert(k);
+        }
+        return out;
+    };
+    const auto take_keys = [&](const Json::Value& m) {
+        if (m["e2e"].isMember("ciphertexts") && m["e2e"]["ciphertexts"].isMember(s.user + "/" + s.device))
+            read_message(l, s, m, true); // takes the key it carries (and keeps the text)
+    };
+    for (const auto& m : page) take_keys(m); // the page's own first
+    if (page.empty() || missing().empty()) return;
+    long long before = page[0]["seq"].asInt64();
+    for (const auto& m : page) before = std::min(before, static_cast<long long>(m["seq"].asInt64()));
+    for (int n = 0; n < max_pages && before > 1 && !missing().empty(); ++n) {
+        Json::Value p;
+        p["conv"] = Json::Int64(std::stoll(conv));
+        p["before"] = Json::Int64(before);
+        p["limit"] = 100;
+        const Json::Value r = l.call("history", p);
+        const Json::Value& earlier = r["messages"];
+        if (earlier.empty()) break;
+        // Newest first: the key a message needs was sent shortly before it.
+        for (Json::ArrayIndex i = earlier.size(); i-- > 0;) {
+            const Json::Value& m = earlier[i];
+            before = std::min(before, static_cast<long long>(m["seq"].asInt64()));
+            take_keys(m);
+        }
+    }
+}
+
 Json::Value plaintext_of(server& l, device_state& s, const Json::Value& m, bool group) {
     const std::string shown = read_message(l, s, m, group);
     const auto kept = s.read.find(key_of(m));

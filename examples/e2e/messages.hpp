@@ -33,6 +33,12 @@ long long send_encrypted(server& l, device_state& s, const conversation& c, cons
 long long send_encrypted(server& l, device_state& s, const conversation& c, const Json::Value& plain,
                          const std::string& media);
 
+/// In a group, the session keys that the messages of `page` need and this device lacks came in
+/// earlier messages: reads back through history from the page's oldest (up to `max_pages` pages
+/// of 100) until it has them all, taking each key it meets. Nothing to do outside groups.
+void find_group_keys(server& l, device_state& s, const std::string& conv, const Json::Value& page,
+                     int max_pages = 20);
+
 /// The decrypted plaintext JSON of a stored message (reading it as read_message does); throws
 /// crypto_error when this device cannot read it.
 Json::Value plaintext_of(server& l, device_state& s, const Json::Value& message, bool group);

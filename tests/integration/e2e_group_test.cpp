@@ -132,6 +132,12 @@ class e2e_group_test : public CppUnit::TestFixture {
         const std::string third_session = envelope("12")["session_id"].asString();
         CPPUNIT_ASSERT(third_session != second_session && third_session != first_session);
         CPPUNIT_ASSERT_MESSAGE(history("bob", "tablet", b2), has(history("bob", "tablet", b2), "#12 alice: carol has left"));
+        // A device that reads only the newest message finds the key sent before it (#11) by itself.
+        ok(s, "bob", {"e2e-init", "--device", "watch", "--state", dir.file("bob-watch.state")});
+        CPPUNIT_ASSERT_EQUAL(std::string("14"), send("alice", "laptop", a1, "hello watch"));
+        const std::string newest = ok(s, "bob", {"e2e-history", "--conv", conv, "--device", "watch", "--state",
+                                                 dir.file("bob-watch.state"), "--limit", "1"});
+        CPPUNIT_ASSERT_MESSAGE(newest, has(newest, "#14 alice: hello watch"));
 
         // Only ciphertext on the server.
         const auto all = db.exec("SELECT string_agg(body || e2e::text, '') FROM messages WHERE conv_id = $1", {conv});
