@@ -28,6 +28,7 @@
 #include "common/metrics.hpp"
 #include "common/daemon.hpp"
 #include "common/log.hpp"
+#include "common/pg.hpp"
 
 using mqchat::daemon::joined;
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
         mqchat::log::setup("mqchat-bridge", mqchat::log::parse_level(config.log_level));
         mqchat::log::info() << "settings from " << joined(config.files);
         const std::atomic<bool>& stopping = mqchat::daemon::stop_on_signals();
+        mqchat::pg::set_notice_handler(&mqchat::log::database_notice); // never raw on stderr: that is the log
 
         const mqchat::topic_names topics(config.topic_prefix);
         mqchat::bridge::pg_message_store store(config.db);

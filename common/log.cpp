@@ -90,6 +90,17 @@ void set_level(level lowest) {
 
 bool enabled(level l) { return current()->should_log(to_spdlog(l)); }
 
+void database_notice(const char* message) {
+    const std::string_view text(message ? message : "");
+    const bool serious = text.rfind("FATAL", 0) == 0 || text.rfind("ERROR", 0) == 0 || text.rfind("PANIC", 0) == 0 ||
+                         text.rfind("WARNING", 0) == 0;
+    std::string line;
+    line.reserve(text.size() + 10);
+    line += "database: ";
+    line += text;
+    write(serious ? level::warning : level::info, line);
+}
+
 void write(level l, std::string_view raw) {
     // One event, one line: libpq's and curl's messages come with newlines.
     std::string text;

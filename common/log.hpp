@@ -37,6 +37,12 @@ bool enabled(level l);
 
 void write(level l, std::string_view text);
 
+/// A PostgreSQL notice or asynchronous error as libpq hands it over
+/// ("FATAL:  terminating connection …\n"): one line, "database: …", a
+/// warning for FATAL, ERROR and WARNING, otherwise info. For
+/// pg::set_notice_handler.
+void database_notice(const char* message);
+
 /// One line, written when it goes out of scope.
 class line {
 public:

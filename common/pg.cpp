@@ -1,7 +1,9 @@
 #include "common/pg.hpp"
 #include "common/metrics.hpp"
 
+#include <atomic>
 #include <charconv>
+#include <cstdio>
 
 namespace mqchat::pg {
 
@@ -32,8 +34,20 @@ metrics::counter& errors(const char* kind) {
 }
 } // namespace
 
+namespace {
+std::atomic<void (*)(const char*)> notice_handler{nullptr};
+
+void forward_notice(void*, const char* message) {
+    if (auto* handler = notice_handler.load()) handler(message);
+    else std::fputs(message, stderr); // what libpq's own processor does
+}
+} // namespace
+
+void set_notice_handler(void (*handler)(const char* message)) { notice_handler.store(handler); }
+
 connection::connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str()), &PQfinish) {
     if (!conn_) throw broken_connection("out of memory connecting to PostgreSQL");
+    PQsetNoticeProcessor(conn_.get(), &forward_notice, nullptr);
     if (PQstatus(conn_.get()) != CONNECTION_OK) {
         static metrics::counter& failed = connects("failed");
         failed.inc();

@@ -89,6 +89,13 @@ private:
 /// quoted, `"` and `\` escaped, so any string stays one element.
 std::string text_array(const std::vector<std::string>& items);
 
+/// Where the server's notices go — and the errors it sends a connection
+/// that is not in a query, such as "FATAL: terminating connection due to
+/// administrator command" when it shuts down. Unset, libpq's way: the text
+/// on stderr. Daemons whose stderr is their log route them there instead
+/// (one line each, in their log's shape). Set it once, before connecting.
+void set_notice_handler(void (*handler)(const char* message));
+
 /// Runs `fn` inside BEGIN … COMMIT; rolls back if it throws.
 template <class Fn>
 auto transaction(connection& c, Fn&& fn) {

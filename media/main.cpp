@@ -21,6 +21,7 @@
 
 #include "common/daemon.hpp"
 #include "common/log.hpp"
+#include "common/pg.hpp"
 #include "config.hpp"
 #include "health.hpp"
 #include "http_server.hpp"
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
         if (sodium_init() < 0) throw std::runtime_error("libsodium cannot start");
         curl_global_init(CURL_GLOBAL_DEFAULT);
         const std::atomic<bool>& stopping = mqchat::daemon::stop_on_signals();
+        mqchat::pg::set_notice_handler(&mqchat::log::database_notice); // never raw on stderr: that is the log
         std::signal(SIGPIPE, SIG_IGN); // a client or S3 going away is an error return, not a signal
 
         // Uploads being received and inspected: a fresh directory at every start.

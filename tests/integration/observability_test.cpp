@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/pg.hpp"
 #include "support/chat.hpp"
 #include "support/http_get.hpp"
 #include "support/mqtt_client.hpp"
@@ -110,6 +111,7 @@ class observability_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(prometheus_scrapes_both_endpoints);
     CPPUNIT_TEST(readiness_follows_the_database_and_the_broker);
     CPPUNIT_TEST(logs_are_shaped_like_mosquittos_and_hold_no_secrets);
+    CPPUNIT_TEST(database_notices_go_to_the_handler_not_stderr);
     CPPUNIT_TEST(log_level_and_bad_options);
     CPPUNIT_TEST(admin_status_sums_it_up);
     CPPUNIT_TEST_SUITE_END();
@@ -310,6 +312,34 @@ public:
         CPPUNIT_ASSERT(checked >= 3);
         CPPUNIT_ASSERT_MESSAGE(bridge_log, bridge_log.find(": mqchat-bridge: running (broker") != std::string::npos);
         CPPUNIT_ASSERT_MESSAGE(bridge_log, bridge_log.find(": mqchat-bridge: warning: ") != std::string::npos);
+    }
+
+    /// What the server says outside a query's result (a notice; on shutdown, "FATAL: terminating
+    /// connection due to administrator command" to every idle connection) reaches the handler a
+    /// daemon set — its log, in its shape — never raw on stderr, where CI once found such a line in
+    /// the bridge's log.
+    void database_notices_go_to_the_handler_not_stderr() {
+        auto& f = shared();
+        static std::vector<std::string> heard;
+        pg::set_notice_handler([](const char* message) { heard.emplace_back(message); });
+        {
+            pg::connection db(f.stack.conninfo());
+            db.exec("DO $$ BEGIN RAISE NOTICE 'the database speaks'; END $$");
+        }
+        pg::set_notice_handler(nullptr);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), heard.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("NOTICE:  the database speaks\n"), heard[0]);
+        // The bridge's own log after its connections were ended by the server: still one shape.
+        {
+            pg::connection admin(f.stack.conninfo());
+            admin.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                       " WHERE application_name LIKE 'mqchat-bridge%'");
+        }
+        auto ready = wait_status(f.bridge_url("/readyz"), 200);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(ready.body, 200L, ready.status);
+        const std::regex shape(R"(^\d{10}: mqchat-bridge: .+$)");
+        std::istringstream lines(f.stack.store->log());
+        for (std::string line; std::getline(lines, line);) CPPUNIT_ASSERT_MESSAGE(line, std::regex_match(line, shape));
     }
 
     void log_level_and_bad_options() {
