@@ -79,8 +79,6 @@ fixture& shared() {
     return *f;
 }
 
-std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
-
 /// A visitor in a support conversation at the shop: its requests, and the
 /// conversation's messages.
 struct visitor : rpc_caller {

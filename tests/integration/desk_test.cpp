@@ -57,8 +57,6 @@ struct user : rpc_caller {
     explicit user(const std::string& who) : rpc_caller(shared().stack.port(), who, "pw-" + who) {}
 };
 
-std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
-
 /// Subscribes to a conversation the client joined a moment ago. Until the
 /// membership's news reaches the plugin it asks the database within its
 /// wait budget, and on a slow machine may refuse; a client subscribes again.

@@ -328,18 +328,17 @@ class e2e_group_test : public CppUnit::TestFixture {
         // What the server refuses: a plain upload here, an encrypted one elsewhere, a name beside it.
         rpc_caller alice(s.port(), "alice", "pw-alice");
         const std::int64_t c = std::stoll(conv), plain_conv = s.create_conv({"alice", "bob"}, "plain");
-        auto code = [](const Json::Value& v) { return v["error"]["code"].asString(); };
         CPPUNIT_ASSERT_EQUAL(std::string("forbidden"),
-                             code(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"name", "a.png"},
+                             code_of(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"name", "a.png"},
                                                                      {"type", "image/png"}, {"size", 100}}))));
         CPPUNIT_ASSERT_EQUAL(std::string("forbidden"),
-                             code(alice.call("media.upload", params({{"conv", Json::Int64(plain_conv)}, {"encrypted", true},
+                             code_of(alice.call("media.upload", params({{"conv", Json::Int64(plain_conv)}, {"encrypted", true},
                                                                      {"size", 100}}))));
         CPPUNIT_ASSERT_EQUAL(std::string("invalid_request"),
-                             code(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"encrypted", true},
+                             code_of(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"encrypted", true},
                                                                      {"name", "secret plans.txt"}, {"size", 100}}))));
         CPPUNIT_ASSERT_EQUAL(std::string("too_large"),
-                             code(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"encrypted", true},
+                             code_of(alice.call("media.upload", params({{"conv", Json::Int64(c)}, {"encrypted", true},
                                                                      {"size", 2000000}}))));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(2), db.exec("SELECT count(*) FROM media", {}).int64(0, 0)); // nothing new
     }

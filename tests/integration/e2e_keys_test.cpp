@@ -138,8 +138,6 @@ struct caller : rpc_caller {
     explicit caller(const std::string& user) : rpc_caller(shared().stack.port(), user, "pw-" + user) {}
 };
 
-std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
-
 std::int64_t count(const std::string& sql, const pg::params& args = {}) {
     pg::connection db(shared().stack.conninfo());
     return db.exec(sql, args).int64(0, 0);

@@ -42,8 +42,6 @@ struct caller : rpc_caller {
     explicit caller(const std::string& user) : rpc_caller(shared().stack.port(), user, "pw-" + user) {}
 };
 
-std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
-
 std::string random_base64(std::size_t bytes) {
     std::string raw(bytes, '\0');
     randombytes_buf(raw.data(), raw.size());

@@ -61,8 +61,6 @@ struct caller : rpc_caller {
     explicit caller(const std::string& user) : rpc_caller(shared().stack.port(), user, "pw-" + user) {}
 };
 
-std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
-
 Json::Value grant(caller& c, std::int64_t conv, const std::string& name, const std::string& type, std::int64_t size) {
     return c.call("media.upload", params({{"conv", Json::Int64(conv)}, {"name", name}, {"type", type}, {"size", Json::Int64(size)}}));
 }

@@ -50,8 +50,6 @@ Json::Value names(std::initializer_list<const char*> list) {
     return v;
 }
 
-std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
-
 /// Sends n messages to conv and waits for their acks.
 void send_n(caller& c, std::int64_t conv, int n, const std::string& prefix) {
     std::vector<outgoing> out;

@@ -78,8 +78,6 @@ std::string random_text(std::size_t n) {
     return out;
 }
 
-std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
-
 /// A browser's first connection: a random k-… name, the site key as password.
 struct knock : rpc_caller {
     knock(const std::string& key, const std::string& address)

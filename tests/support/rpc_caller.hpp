@@ -44,4 +44,7 @@ struct rpc_caller {
 /// A JSON object from key/value pairs: params({{"conv", 12}, {"limit", 50}}).
 Json::Value params(std::initializer_list<std::pair<const char*, Json::Value>> items);
 
+/// A reply's error code ("not_member", …), or "" when it carries a result.
+inline std::string code_of(const Json::Value& reply) { return reply["error"]["code"].asString(); }
+
 } // namespace mqchat::test
