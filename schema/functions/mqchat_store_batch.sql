@@ -30,11 +30,19 @@
 -- Cost: this runs for every message, so it does per message only what that
 -- message needs. The batch's conversation rows are locked in one statement
 -- and updated in one, each once (each update of a row is a new row
--- version); a run from one sender looks the sender up once;
--- the duplicate and membership checks are one statement; the search vector
--- is made in the INSERT with the configuration read once per batch (the
--- trigger on messages only fills in a vector that is missing); the mention
--- scan runs only for bodies with an '@'.
+-- version); a run from one sender looks the sender up once; the search
+-- vector is made in the INSERT with the configuration read once per batch
+-- (the trigger on messages only fills in a vector that is missing); the
+-- mention scan runs only for bodies with an '@'.
+-- A resend is found by the INSERT itself (ON CONFLICT on the conversation's
+-- (sender, client id) key), not by a query before it: a query on the
+-- partitioned messages table is planned anew at every call (a plan made for
+-- any conversation would keep all 16 partitions, so PL/pgSQL never settles
+-- on one), and that planning was 31 % of the store's time (pg_stat_statements,
+-- 2026-12-02). The per-message statements left are on unpartitioned tables
+-- or planned once. Only a message that is refused looks for its original
+-- (a resend of a stored message is 'duplicate' whatever else changed since:
+-- a member who left, an upload already tied to it).
 CREATE OR REPLACE FUNCTION mqchat_store_batch(batch jsonb)
 RETURNS TABLE (idx int, status text, seq bigint, ts bigint, mentions text[], members_version bigint, media jsonb)
 LANGUAGE plpgsql AS $$
@@ -53,7 +61,6 @@ DECLARE
     k           int := 0;        -- v_locked's place in those arrays
     v_sender    bigint;
     v_sender_of text;            -- the name v_sender was looked up for
-    v_member    boolean;
     v_seq       bigint;
     v_ts        bigint;
     v_type      text;
@@ -62,6 +69,7 @@ DECLARE
     v_media     text;
     v_media_out jsonb;
     v_searched  text;            -- what search finds: the text, and an attachment's name
+    v_refusal   text;            -- why this message is not stored, once a check failed
     v_search    regconfig := mqchat_search_config();
     o_sender    bigint;
     o_type      text;
@@ -114,9 +122,12 @@ BEGIN
             SELECT u.id INTO v_sender FROM users u WHERE u.name = v_sender_of;
         END IF;
         -- Not under a name that was erased (schema/022): its holder's guest
-        -- token may still be valid, but the person asked to be gone.
-        IF v_sender IS NULL AND coalesce((m ->> 'guest')::boolean, false)
-           AND NOT EXISTS (SELECT 1 FROM erased_names e WHERE e.name_hash = sha256(convert_to(v_sender_of, 'UTF8'))) THEN
+        -- token may still be valid, but the person asked to be gone. (Two
+        -- IFs here and below: a query in a condition that also tests a
+        -- variable is planned anew at every call, because a plan made for
+        -- the variable's value folds the test away and looks cheaper.)
+        IF v_sender IS NULL AND m ->> 'guest' = 'true' THEN
+          IF NOT EXISTS (SELECT 1 FROM erased_names e WHERE e.name_hash = sha256(convert_to(v_sender_of, 'UTF8'))) THEN
             INSERT INTO users (name, role) VALUES (v_sender_of, 'guest')
                 ON CONFLICT (name) DO NOTHING RETURNING id INTO v_sender;
             IF v_sender IS NULL THEN
@@ -125,48 +136,31 @@ BEGIN
             INSERT INTO members (conv_id, user_id) VALUES (v_conv, v_sender) ON CONFLICT DO NOTHING;
             -- The membership trigger gave the conversation a new version.
             SELECT c.members_version INTO v_version FROM conversations c WHERE c.id = v_conv;
+          END IF;
         END IF;
-        SELECT d.seq, d.ts,
-               EXISTS (SELECT 1 FROM members mb WHERE mb.conv_id = v_conv AND mb.user_id = v_sender)
-          INTO v_seq, v_ts, v_member
-          FROM (SELECT 1) one
-          LEFT JOIN messages d ON d.conv_id = v_conv AND d.sender_id = v_sender AND d.client_id = m ->> 'id';
-        IF v_seq IS NOT NULL THEN
-            status := 'duplicate';
-            seq := v_seq;
-            ts := v_ts;
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        IF v_sender IS NULL OR NOT v_member THEN
-            status := 'not_member';
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
+        -- The checks: the first that fails names the refusal (a resend of a
+        -- stored message is told 'duplicate' instead, below).
+        v_refusal := NULL;
+        v_media_out := NULL;
+        v_searched := v_body;
+        IF v_sender IS NULL THEN
+            v_refusal := 'not_member';
+        ELSIF NOT EXISTS (SELECT 1 FROM members mb WHERE mb.conv_id = v_conv AND mb.user_id = v_sender) THEN
+            v_refusal := 'not_member';
         -- An encrypted conversation takes ciphertext only, and ciphertext
         -- goes nowhere else (edits, deletes, reactions there are ciphertexts too).
-        IF v_encs[k] IS DISTINCT FROM (v_type IS NOT DISTINCT FROM 'e2e') THEN
-            status := 'wrong_encryption';
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        IF v_ref IS NOT NULL THEN
+        ELSIF v_encs[k] IS DISTINCT FROM (v_type IS NOT DISTINCT FROM 'e2e') THEN
+            v_refusal := 'wrong_encryption';
+        ELSIF v_ref IS NOT NULL THEN
             SELECT o.sender_id, o.type, o.deleted INTO o_sender, o_type, o_deleted FROM messages o
              WHERE o.conv_id = v_conv AND o.seq = v_ref;
             IF NOT FOUND OR o_deleted OR o_type IN ('edit', 'delete', 'reaction', 'unreaction') THEN
-                status := 'bad_ref';
-                RETURN NEXT;
-                CONTINUE;
-            END IF;
-            IF v_type IN ('edit', 'delete') AND o_sender IS DISTINCT FROM v_sender THEN
-                status := 'not_author';
-                RETURN NEXT;
-                CONTINUE;
+                v_refusal := 'bad_ref';
+            ELSIF v_type IN ('edit', 'delete') AND o_sender IS DISTINCT FROM v_sender THEN
+                v_refusal := 'not_author';
             END IF;
         END IF;
-        v_media_out := NULL;
-        v_searched := v_body;
-        IF v_media IS NOT NULL THEN
+        IF v_refusal IS NULL AND v_media IS NOT NULL THEN
             -- Only the uploader's own, checked upload for this conversation,
             -- once: a second message cannot take it over.
             UPDATE media md SET seq = v_last + 1
@@ -174,20 +168,43 @@ BEGIN
                AND md.status = 'ready' AND md.seq IS NULL AND md.encrypted = (v_type IS NOT DISTINCT FROM 'e2e')
             RETURNING mqchat_media_json(md), md.declared_name INTO v_media_out, v_searched;
             IF NOT FOUND THEN
-                status := 'bad_media';
-                RETURN NEXT;
-                CONTINUE;
+                v_refusal := 'bad_media';
+            ELSE
+                -- An encrypted upload's name is a placeholder, and nothing of an e2e message is searched.
+                v_searched := CASE WHEN v_type = 'e2e' THEN '' ELSE v_body || ' ' || v_searched END;
             END IF;
-            -- An encrypted upload's name is a placeholder, and nothing of an e2e message is searched.
-            v_searched := CASE WHEN v_type = 'e2e' THEN '' ELSE v_body || ' ' || v_searched END;
         END IF;
-
-        v_last := v_last + 1;
-        v_seq := v_last;
-        v_ts := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
-        INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts, search, media_id, e2e)
-        VALUES (v_conv, v_seq, v_sender, m ->> 'id', v_body, v_type, (m ->> 'reply_to')::bigint, v_ref, v_ts,
-                to_tsvector(v_search, v_searched), v_media, m -> 'e2e');
+        IF v_refusal IS NULL THEN
+            v_seq := v_last + 1;
+            v_ts := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+            INSERT INTO messages (conv_id, seq, sender_id, client_id, body, type, reply_to, ref, ts, search, media_id, e2e)
+            VALUES (v_conv, v_seq, v_sender, m ->> 'id', v_body, v_type, (m ->> 'reply_to')::bigint, v_ref, v_ts,
+                    to_tsvector(v_search, v_searched), v_media, m -> 'e2e')
+            ON CONFLICT (conv_id, sender_id, client_id) DO NOTHING;
+            IF FOUND THEN
+                v_last := v_seq;
+            ELSE
+                v_refusal := 'duplicate';
+                IF v_media IS NOT NULL THEN -- this upload stays free for a message of its own
+                    UPDATE media SET seq = NULL WHERE id = v_media;
+                END IF;
+            END IF;
+        END IF;
+        IF v_refusal IS NOT NULL THEN
+            -- Planned at each call (the partitioned table), but only refused
+            -- messages and resends come here.
+            SELECT d.seq, d.ts INTO v_seq, v_ts FROM messages d
+             WHERE d.conv_id = v_conv AND d.sender_id = v_sender AND d.client_id = m ->> 'id';
+            IF FOUND THEN
+                status := 'duplicate';
+                seq := v_seq;
+                ts := v_ts;
+            ELSE
+                status := v_refusal;
+            END IF;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
 
         IF v_type = 'edit' THEN
             UPDATE messages SET body = v_body, edited_at = v_ts, search = to_tsvector(v_search, v_body)
