@@ -130,6 +130,7 @@ public:
     /// Latencies are those of the messages sent in this phase.
     latency offer(double rate, std::chrono::milliseconds time) {
         latencies_.clear();
+        timeline_.clear();
         measure_since_ns_ = now_ns();
         std::uint64_t sent = 0;
         std::size_t next_sender = 0;
@@ -159,6 +160,11 @@ public:
 
     /// The latency samples (ms) of the last offer(), for pooling several.
     const std::vector<double>& samples() const { return latencies_; }
+
+    /// The last offer()'s samples as (ms since the phase began at send, latency ms),
+    /// in arrival order: whether slow deliveries come together (a stall) or
+    /// spread out (waiting for a core).
+    const std::vector<std::pair<double, double>>& timeline() const { return timeline_; }
 
     /// "N sent, N acked, …" for the notes.
     std::string counts() const {
@@ -217,7 +223,13 @@ private:
     /// same database (e2e_chat's phases) reusing an id would be, rightly,
     /// acked as resends and not delivered again.
     std::string message_id(std::size_t sender) {
-        return "s" + std::to_string(sender) + "-" + std::to_string(run_) + "." + std::to_string(++sent_);
+        std::string id = "s"; // built with += : GCC 12's -Wrestrict misreads "s" + std::string
+        id += std::to_string(sender);
+        id += '-';
+        id += std::to_string(run_);
+        id += '.';
+        id += std::to_string(++sent_);
+        return id;
     }
     static int next_run() {
         static int runs = 0;
@@ -227,7 +239,8 @@ private:
     /// An e2e envelope: one group ciphertext, or per member a ciphertext "t<send time>AAAA…" (base64
     /// characters all), so that a delivery still carries its send time.
     std::string e2e_payload(std::size_t sender, std::size_t c) {
-        const std::string stamp = "t" + std::to_string(now_ns());
+        std::string stamp = "t";
+        stamp += std::to_string(now_ns());
         const std::string body = stamp + std::string(e2e_bytes_ > stamp.size() ? e2e_bytes_ - stamp.size() : 0, 'A');
         std::string p = "{\"id\":\"" + message_id(sender) + "\",\"type\":\"e2e\",\"ack\":false,\"e2e\":{\"sender_device\":\"d\",";
         if (e2e_group_)
@@ -269,8 +282,10 @@ private:
             }
             std::int64_t stamp = 0;
             std::from_chars(rest.data(), rest.data() + rest.size(), stamp);
-            if (measure_since_ns_ >= 0 && stamp >= measure_since_ns_)
+            if (measure_since_ns_ >= 0 && stamp >= measure_since_ns_) {
                 latencies_.push_back(static_cast<double>(now_ns() - stamp) / 1e6);
+                timeline_.emplace_back(static_cast<double>(stamp - measure_since_ns_) / 1e6, latencies_.back());
+            }
         }
     }
 
@@ -286,6 +301,7 @@ private:
     std::uint64_t sent_ = 0, acked_ = 0, delivered_ = 0, expected_deliveries_ = 0, errors_ = 0, disconnects_ = 0;
     std::int64_t measure_since_ns_ = -1; ///< deliveries of messages sent since then are samples; -1: none
     std::vector<double> latencies_;
+    std::vector<std::pair<double, double>> timeline_;
 };
 
 /// CPU milliseconds a process spent per 1,000 messages, between two samples.

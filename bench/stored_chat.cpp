@@ -110,6 +110,9 @@ void run_stored_chat(const settings& s) {
         const latency l = traffic.offer(rate, latency_time);
         sweep << rate << "," << l.achieved_per_s << "," << l.p50_ms << "," << l.p99_ms << "," << l.p999_ms << "\n";
         if (f == 0.5) {
+            std::ofstream timeline(s.out_dir + "/stored_chat_half_timeline.csv");
+            timeline << "sent_ms,latency_ms\n";
+            for (const auto& [at, ms] : traffic.timeline()) timeline << at << "," << ms << "\n";
             report("stored_chat_p50_ms", l.p50_ms, "ms", bare_half.p50_ms,
                    "at half the saturation rate; bare at half its own");
             report("stored_chat_p99_ms", l.p99_ms, "ms", bare_half.p99_ms);

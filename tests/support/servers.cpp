@@ -63,9 +63,19 @@ std::string pg_cluster::conninfo() const {
 }
 
 void pg_cluster::start() {
-    server_ = child_process({pg_bin("postgres"), "-D", data_, "-p", std::to_string(port_), "-k", socket_dir_, "-c",
-                             "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"},
-                            log_, {}, user_);
+    std::vector<std::string> argv{pg_bin("postgres"), "-D", data_, "-p", std::to_string(port_), "-k", socket_dir_,
+                                  "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"};
+    // For profiling a test or a benchmark's database, e.g.
+    // MQCHAT_TEST_PG_SETTINGS="shared_preload_libraries=pg_stat_statements log_min_duration_statement=10"
+    // (docs/benchmarks.md, "Where the time goes").
+    if (const char* extra = std::getenv("MQCHAT_TEST_PG_SETTINGS")) {
+        std::istringstream words(extra);
+        for (std::string w; words >> w;) {
+            argv.push_back("-c");
+            argv.push_back(w);
+        }
+    }
+    server_ = child_process(argv, log_, {}, user_);
     if (!wait_port(port_, 30000)) throw std::runtime_error("PostgreSQL did not start:\n" + read_file(log_));
     // The port opens before the server accepts queries; wait for a real answer.
     for (int i = 0; i < 300; ++i) {
