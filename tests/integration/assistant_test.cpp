@@ -93,7 +93,11 @@ struct visitor : rpc_caller {
         const Json::Value r = call("desk.start", params({{"desk", desk}, {"details", details}}));
         if (!r["result"].isObject()) throw std::runtime_error("desk.start: " + r.toStyledString());
         conv = r["result"]["conv"].asInt64();
-        for (int i = 0; i < 50 && client->subscribe(topic()) != 1; ++i) std::this_thread::sleep_for(100ms);
+        // A loaded machine may answer "come back later" for a conversation the
+        // plugin has not heard of yet: try again, and fail here, by name, if it never takes.
+        const int granted = subscribe_as_member(*client, topic(), 15s);
+        if (granted != 1)
+            throw std::runtime_error(who + " could not subscribe to " + topic() + ": SUBACK " + std::to_string(granted));
         // What the assistant said before the subscription took (its greeting
         // may be quicker than the plugin's news of the membership), as an app
         // catches up: from history.
