@@ -110,10 +110,13 @@ method_outcome pg_requests::search(pg::connection& db, const rpc::request& r, st
 
     // Ranked matches in my conversations only, with the matched words marked
     // « » in a short snippet. The GIN index on messages.search finds them.
+    // q is MATERIALIZED: inlined, its query was parsed again (and the
+    // search configuration read again) for every matching row, in ts_rank.
     const auto rows = db.exec(
-        std::string("WITH q AS (SELECT websearch_to_tsquery(mqchat_search_config(), $2) AS query)"
+        std::string("WITH q AS MATERIALIZED (SELECT s.cfg, websearch_to_tsquery(s.cfg, $2) AS query"
+                    "                        FROM (SELECT mqchat_search_config() AS cfg) s)"
                     " SELECT ts_rank(m.search, q.query),"
-                    "  ts_headline(mqchat_search_config(), m.body, q.query,"
+                    "  ts_headline(q.cfg, m.body, q.query,"
                     "              'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"'), ") +
             message_columns +
             "  FROM q, messages m LEFT JOIN users u ON u.id = m.sender_id"
