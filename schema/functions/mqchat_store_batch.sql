@@ -39,8 +39,10 @@
 -- partitioned messages table is planned anew at every call (a plan made for
 -- any conversation would keep all 16 partitions, so PL/pgSQL never settles
 -- on one), and that planning was 31 % of the store's time (pg_stat_statements,
--- 2026-12-02). The per-message statements left are on unpartitioned tables
--- or planned once. Only a message that is refused looks for its original
+-- 2026-12-02). A plain message's statements are now on unpartitioned
+-- tables or planned once (an edit, delete or reaction still reads the
+-- message it names by key, planned at each call). Only a message that is
+-- refused looks for its original
 -- (a resend of a stored message is 'duplicate' whatever else changed since:
 -- a member who left, an upload already tied to it).
 CREATE OR REPLACE FUNCTION mqchat_store_batch(batch jsonb)
