@@ -193,10 +193,12 @@ child_process start_daemon(const std::string& program, const std::string& config
     child_process p({bin_dir() + "/" + program, config}, log);
     for (int i = 0; i < 1000; ++i) {
         if (read_file(log).find(program + ": running", seen) != std::string::npos) return p;
-        if (!p.running()) break;
+        if (!p.running()) throw std::runtime_error(program + " exited before it ran:\n" + read_file(log));
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    throw std::runtime_error(program + " did not start:\n" + read_file(log));
+    // Alive but not running: it has not connected and subscribed (our
+    // daemons log each refusal and retry), so the broker has not answered.
+    throw std::runtime_error(program + " still not running after 10 s (no answer from the broker?):\n" + read_file(log));
 }
 } // namespace
 
