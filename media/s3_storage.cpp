@@ -53,17 +53,25 @@ signed_request signed_handle(const s3_settings& s, const std::string& url, const
     return r;
 }
 
+/// Where a response body goes, and how much of it is kept.
+struct kept_body {
+    std::string* text;
+    std::size_t limit;
+};
+
 size_t keep_text(char* data, size_t size, size_t n, void* out) {
-    auto* s = static_cast<std::string*>(out);
-    if (s->size() < 2000) s->append(data, std::min<std::size_t>(size * n, 2000 - s->size()));
+    auto* k = static_cast<kept_body*>(out);
+    if (k->text->size() < k->limit) k->text->append(data, std::min<std::size_t>(size * n, k->limit - k->text->size()));
     return size * n;
 }
 
-/// Runs a request without a body to keep; the HTTP status (throws when there is none).
-long perform(CURL* h, const std::string& what, std::string* body = nullptr) {
+/// Runs a request whose answer is small (an error's XML: 2,000 bytes kept,
+/// unless `limit` says more); the HTTP status (throws when there is none).
+long perform(CURL* h, const std::string& what, std::string* body = nullptr, std::size_t limit = 2000) {
     std::string text;
+    kept_body kept{body ? body : &text, limit};
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &keep_text);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, body ? body : &text);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &kept);
     const CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) throw storage_error(what + ": " + curl_easy_strerror(rc));
     long status = 0;
@@ -72,10 +80,14 @@ long perform(CURL* h, const std::string& what, std::string* body = nullptr) {
 }
 
 std::string status_error(const std::string& what, long status, const std::string& body) {
-    std::string code;
-    if (const auto a = body.find("<Code>"), b = body.find("</Code>"); a != std::string::npos && b > a)
-        code = " " + body.substr(a + 6, b - a - 6);
-    return what + ": HTTP " + std::to_string(status) + code;
+    std::string out = what; // built with += : GCC 12's -Wrestrict misreads " " + std::string
+    out += ": HTTP ";
+    out += std::to_string(status);
+    if (const auto a = body.find("<Code>"), b = body.find("</Code>"); a != std::string::npos && b > a) {
+        out += ' ';
+        out.append(body, a + 6, b - a - 6);
+    }
+    return out;
 }
 
 /// GET streamed through a pipe: a thread runs the transfer and writes the
@@ -253,11 +265,6 @@ void s3_storage::remove(const std::string& sha256) {
 
 namespace {
 
-size_t keep_all(char* data, size_t size, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(data, size * n);
-    return size * n;
-}
-
 /// The text of the first <tag>…</tag> at or after `from` and before `end`; "" when none.
 std::string element(const std::string& xml, const std::string& tag, std::size_t from, std::size_t end,
                     std::size_t* after = nullptr) {
@@ -267,8 +274,17 @@ std::string element(const std::string& xml, const std::string& tag, std::size_t 
     const auto b = xml.find(close, a);
     if (b == std::string::npos || b > end) return "";
     if (after) *after = b + close.size();
-    std::string text = xml.substr(a + open.size(), b - a - open.size());
-    for (std::size_t at; (at = text.find("&amp;")) != std::string::npos;) text.replace(at, 5, "&");
+    // Keys here are hex names, but a continuation token may hold "&amp;":
+    // decoded once, left to right (so "&amp;amp;" stays "&amp;").
+    std::string text;
+    for (std::size_t at = a + open.size(); at < b;) {
+        if (xml.compare(at, 5, "&amp;") == 0) {
+            text += '&';
+            at += 5;
+        } else {
+            text += xml[at++];
+        }
+    }
     return text;
 }
 
@@ -299,12 +315,7 @@ void s3_storage::walk(const std::function<void(const std::string& sha256, std::i
         auto c = signed_handle(settings_, url, empty_payload);
         curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout_ms));
         std::string body;
-        curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, &keep_all);
-        curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
-        const CURLcode rc = curl_easy_perform(c.get());
-        if (rc != CURLE_OK) throw storage_error(std::string("S3 LIST: ") + curl_easy_strerror(rc));
-        long status = 0;
-        curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
+        const long status = perform(c.get(), "S3 LIST", &body, std::string::npos); // a page of keys: all of it
         if (status != 200) throw storage_error(status_error("S3 LIST", status, body));
         for (std::size_t at = 0;;) {
             const auto start = body.find("<Contents>", at);
