@@ -227,6 +227,10 @@ void run_desks_ws(const settings& s) {
     // "More than one broker") behind HAProxy, visitors and agents spread over them.
     const char* brokers_env = std::getenv("MQCHAT_BENCH_DESKS_BROKERS");
     const int broker_count = brokers_env && std::atoi(brokers_env) > 1 ? std::atoi(brokers_env) : 1;
+    // MQCHAT_BENCH_DESKS_FRONT=mosquitto: the WebSocket clients on Mosquitto's
+    // own WebSocket listener instead of mqchat-gateway (docs/gateway.md).
+    const char* front_env = std::getenv("MQCHAT_BENCH_DESKS_FRONT");
+    const bool through_gateway = broker_count == 1 && !(front_env && std::string(front_env) == "mosquitto");
 
     test::temp_dir dir("bench-desks-ws");
     const std::string secret_file = dir.file("token.secret");
@@ -239,6 +243,7 @@ void run_desks_ws(const settings& s) {
     // Every visitor knocks from 127.0.0.1: the per-address cap would measure itself.
     o.plugin_options.push_back("knocks_per_minute_per_address 0");
     o.plugin_options.push_back("knocks_per_minute_per_site_key 0");
+    o.plugin_options.push_back("forwarded_by 127.0.0.1");
     const std::vector<std::string> ws_listener = {"listener " + std::to_string(ws_port) + " 127.0.0.1",
                                                   "protocol websockets", "socket_domain ipv4"};
     // One broker with a WebSocket listener, or several behind HAProxy; the
@@ -247,6 +252,7 @@ void run_desks_ws(const settings& s) {
     std::unique_ptr<test::broker> b;
     std::unique_ptr<test::fabric_stack> fabric;
     std::unique_ptr<test::bridge> store;
+    std::unique_ptr<test::web_gateway> gateway;
     int visitor_ws_port = ws_port, mqtt_port = 0;
     std::string conninfo;
     if (broker_count == 1) {
@@ -259,6 +265,11 @@ void run_desks_ws(const settings& s) {
         mqtt_port = b->port();
         store = std::make_unique<test::bridge>(dir, conninfo, mqtt_port, bridge_password, "desks-ws-bridge",
                                                std::vector<std::string>{"visitor_token_secret_file " + secret_file});
+        if (through_gateway) {
+            gateway = std::make_unique<test::web_gateway>(dir, mqtt_port);
+            gateway->start();
+            visitor_ws_port = gateway->port();
+        }
     } else {
         fabric = std::make_unique<test::fabric_stack>("bench-desks-ws-fabric", broker_count, 0, o, true);
         conninfo = fabric->conninfo();
@@ -294,6 +305,7 @@ void run_desks_ws(const settings& s) {
     auto figure = drive(visitor_ws_port, {"MQCHAT_SITE_KEY=" + key, "MQCHAT_AGENTS=" + std::to_string(agents),
                                           tcp ? "MQCHAT_VISITOR_URL=mqtt://127.0.0.1:" + std::to_string(mqtt_port)
                                               : "MQCHAT_VISITOR_URL="});
+    if (gateway) gateway->stop();
     store->stop();
     if (b) b->stop();
     fabric.reset();
@@ -315,7 +327,8 @@ void run_desks_ws(const settings& s) {
                                  " assigned, " + std::to_string(int(figure["messages"])) + " first messages arrived");
     const std::string what = std::to_string(visitors) + " web visitors at " + std::to_string(arrivals_per_s) + "/s, " +
                              std::to_string(agents) +
-                             " agents (least_busy, capacity 100), MQTT.js over " + (tcp ? "TCP" : "WebSocket") +
+                             " agents (least_busy, capacity 100), MQTT.js over " +
+                             (tcp ? "TCP" : through_gateway ? "WebSocket through mqchat-gateway" : "WebSocket (Mosquitto's listener)") +
                              ": knock, desk.visit, guest login" +
                              (broker_count > 1 ? "; " + std::to_string(broker_count) + " brokers behind HAProxy" : "");
     report("desk_ws_assign_p50_ms", figure["assign_p50_ms"], "ms", std::nullopt, what);

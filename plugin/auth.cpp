@@ -14,8 +14,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 
+#include "common/forwarded.hpp"
 #include "common/names.hpp"
 #include "common/password.hpp"
 #include "common/token.hpp"
@@ -93,14 +95,13 @@ int check_token(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const c
     return MOSQ_ERR_SUCCESS;
 }
 
-int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
+int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const char* address) {
     if (!ed.username) return not_ours(ctx);
     if (!ctx.users.loaded()) {
         mosquitto_log_printf(MOSQ_LOG_WARNING, "mqchat: %s login of %s: user database not loaded yet",
                              ctx.config.exclusive ? "deferring" : "not deciding", ed.username);
         return ctx.config.exclusive ? ctx.defer_login() : MOSQ_ERR_PLUGIN_DEFER;
     }
-    const char* address = mosquitto_client_address(ed.client);
     // The fabric's name is how this broker knows its own bridge to the hub
     // (context.cpp, from_fabric): a client with it could pass anything unchecked.
     if (ctx.fabric && ctx.config.fabric_username == ed.username)
@@ -129,9 +130,8 @@ int authenticate(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
 
 /// Limits that apply once we know who it is: the client id's shape and the
 /// user's connection count.
-int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
+int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed, const char* address) {
     const char* id = mosquitto_client_id(ed.client);
-    const char* address = mosquitto_client_address(ed.client);
     if (!id || !ctx.limiter.acceptable_client_id(id))
         return refuse(ctx, "client_id", ed.username, address,
                       "client id must be 1 to " + std::to_string(ctx.config.max_client_id_length) +
@@ -154,8 +154,25 @@ int admit(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
 
 int check(plugin_context& ctx, const mosquitto_evt_basic_auth& ed) {
     ctx.apply_pending_changes();
-    int verdict = authenticate(ctx, ed);
-    if (verdict == MOSQ_ERR_SUCCESS) verdict = admit(ctx, ed);
+    const char* peer = mosquitto_client_address(ed.client);
+    // A visitor's knock through mqchat-gateway carries the visitor's address
+    // in front of its password (common/forwarded.hpp): believed from the
+    // gateways plugin_opt_forwarded_by names, refused from anyone else.
+    mosquitto_evt_basic_auth login = ed;
+    std::string address = peer ? peer : "?";
+    std::optional<forwarded::login> carried;
+    if (ed.password && (carried = forwarded::split(ed.password))) {
+        const auto& trusted = ctx.config.forwarded_by;
+        if (std::find(trusted.begin(), trusted.end(), address) == trusted.end())
+            return refuse(ctx, "forwarded", ed.username, peer,
+                          "a forwarded address from " + address + ", which plugin_opt_forwarded_by does not name");
+        if (carried->address.empty())
+            return refuse(ctx, "forwarded", ed.username, peer, "a forwarded address that is not a numeric address");
+        address = carried->address;
+        login.password = carried->password.data();
+    }
+    int verdict = authenticate(ctx, login, address.c_str());
+    if (verdict == MOSQ_ERR_SUCCESS) verdict = admit(ctx, login, address.c_str());
     if (verdict == MOSQ_ERR_SUCCESS) ctx.counted.logins_accepted.inc();
     else if (verdict == MOSQ_ERR_PLUGIN_DEFER) ctx.counted.logins_not_ours.inc();
     return verdict; // refusals and come-backs were counted where they were decided

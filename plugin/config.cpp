@@ -1,6 +1,10 @@
 #include "config.hpp"
 
+#include <arpa/inet.h>
+
 #include <stdexcept>
+
+#include "common/config_files.hpp"
 
 #include "common/http_endpoint.hpp"
 #include "common/names.hpp"
@@ -38,6 +42,7 @@ plugin_config parse_config(const option_list& options) {
         r.integer("knocks_per_minute_per_address", c.knocks_per_minute_per_address, 0, 1000000));
     c.knocks_per_minute_per_site_key = static_cast<int>(
         r.integer("knocks_per_minute_per_site_key", c.knocks_per_minute_per_site_key, 0, 10000000));
+    const std::string forwarded_by = r.string("forwarded_by", "");
     c.fabric_username = r.string("fabric_username", "");
     c.broker_name = r.string("broker_name", "");
     c.fabric_grace_ms = static_cast<int>(r.integer("fabric_grace_ms", c.fabric_grace_ms, 0, 600000));
@@ -50,6 +55,12 @@ plugin_config parse_config(const option_list& options) {
         problem("plugin_opt_broker_name: required with plugin_opt_fabric_username (this broker's name among them)");
     if (!c.broker_name.empty() && !valid_user_name(c.broker_name))
         problem("plugin_opt_broker_name: '" + c.broker_name + "' must be 1-64 letters, digits, '.', '_' or '-'");
+    c.forwarded_by = list_items(forwarded_by);
+    for (const auto& a : c.forwarded_by) {
+        unsigned char scratch[sizeof(in6_addr)];
+        if (inet_pton(AF_INET, a.c_str(), scratch) != 1 && inet_pton(AF_INET6, a.c_str(), scratch) != 1)
+            problem("plugin_opt_forwarded_by: '" + a + "' is not a numeric IPv4 or IPv6 address");
+    }
     if (!c.metrics_listen.empty()) {
         try {
             parse_listen_address(c.metrics_listen);

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "common/options.hpp"
 
@@ -67,6 +68,11 @@ struct plugin_config {
     /// 0: no cap.
     int knocks_per_minute_per_address = 20;
     int knocks_per_minute_per_site_key = 1200;
+    /// plugin_opt_forwarded_by: addresses of mqchat-gateways (docs/gateway.md)
+    /// whose knock logins carry the visitor's own address in front of the
+    /// password (common/forwarded.hpp); from anywhere else such a login is
+    /// refused. Empty: believed from nobody.
+    std::vector<std::string> forwarded_by;
     /// Several brokers (docs/architecture.md, "Several brokers"): the
     /// remote_username of this broker's Mosquitto bridge to the hub
     /// (plugin_opt_fabric_username; empty: a broker on its own). What

@@ -11,7 +11,7 @@ MQCHAT_PACKAGES=(
   libjsoncpp-dev libsodium-dev libcppunit-dev libcjose-dev libjansson-dev openssl
   libcurl4-openssl-dev libssl-dev nodejs
   iproute2 valgrind haproxy redis-server libhiredis-dev
-  libmicrohttpd-dev libspdlog-dev prometheus dpkg-dev fakeroot file
+  libmicrohttpd-dev libspdlog-dev prometheus dpkg-dev fakeroot file libboost-dev
   libvips-dev libmagic-dev libolm-dev
 )
 

@@ -315,7 +315,76 @@ raw_mqtt::raw_mqtt(int port, int protocol) : protocol_(protocol) {
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+raw_mqtt::raw_mqtt(const raw_websocket& ws, int protocol) : protocol_(protocol), websocket_(true), frame_max_(ws.frame_max) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in local{}, a{};
+    local.sin_family = a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(ws.port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::inet_pton(AF_INET, ws.from.c_str(), &local.sin_addr) != 1 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+        ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        if (fd_ >= 0) ::close(fd_);
+        throw std::runtime_error("WebSocket connect to port " + std::to_string(ws.port) + " from " + ws.from + " failed");
+    }
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::string request = "GET " + ws.path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(ws.port) +
+                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    if (!ws.subprotocol.empty()) request += "Sec-WebSocket-Protocol: " + ws.subprotocol + "\r\n";
+    request += "\r\n";
+    ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL);
+    // The answer's head; what follows it is already WebSocket frames.
+    std::string head;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (head.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        pollfd pfd{fd_, POLLIN, 0};
+        if (::poll(&pfd, 1, 100) <= 0) continue;
+        char chunk[4096];
+        const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+        if (got <= 0) break;
+        head.append(chunk, static_cast<std::size_t>(got));
+    }
+    const auto end = head.find("\r\n\r\n");
+    const std::string status = head.substr(0, head.find("\r\n"));
+    // RFC 6455's example key has this answer.
+    if (end == std::string::npos || status.rfind("HTTP/1.1 101", 0) != 0 ||
+        head.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == std::string::npos) {
+        ::close(fd_);
+        fd_ = -1;
+        throw std::runtime_error("WebSocket upgrade refused: " + (status.empty() ? "(no answer)" : status));
+    }
+    frames_ = head.substr(end + 4);
+    unwrap_frames();
+}
+
 raw_mqtt::~raw_mqtt() { drop(); }
+
+bool raw_mqtt::unwrap_frames() {
+    while (frames_.size() >= 2) {
+        const auto b0 = static_cast<unsigned char>(frames_[0]), b1 = static_cast<unsigned char>(frames_[1]);
+        std::size_t length = b1 & 0x7F, at = 2;
+        if (length == 126) {
+            if (frames_.size() < 4) return true;
+            length = (static_cast<unsigned char>(frames_[2]) << 8) | static_cast<unsigned char>(frames_[3]);
+            at = 4;
+        } else if (length == 127) {
+            if (frames_.size() < 10) return true;
+            length = 0;
+            for (int i = 2; i < 10; ++i) length = (length << 8) | static_cast<unsigned char>(frames_[i]);
+            at = 10;
+        }
+        if (b1 & 0x80) at += 4; // a server never masks; skip a key if one does
+        if (frames_.size() < at + length) return true;
+        const std::string payload = frames_.substr(at, length);
+        frames_.erase(0, at + length);
+        const int opcode = b0 & 0x0F;
+        if (opcode == 0x8) return false; // close
+        if (opcode == 0x0 || opcode == 0x1 || opcode == 0x2) buffer_ += payload;
+    }
+    return true;
+}
 
 void raw_mqtt::drop() {
     if (fd_ >= 0) ::close(fd_);
@@ -328,7 +397,32 @@ std::uint16_t raw_mqtt::next_id() {
     return last_id_;
 }
 
-void raw_mqtt::write_all(const std::string& bytes) {
+void raw_mqtt::write_all(const std::string& plain) {
+    std::string bytes = plain;
+    if (websocket_) {
+        // Binary frames, masked as a client's must be (a fixed key: tests only).
+        bytes.clear();
+        const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
+        const std::size_t step = frame_max_ ? frame_max_ : std::max<std::size_t>(plain.size(), 1);
+        for (std::size_t at = 0; at < plain.size(); at += step) {
+            const std::string part = plain.substr(at, step);
+            // Each piece a binary message of its own: MQTT over WebSocket
+            // lets a packet span messages, and a receiver must join them.
+            bytes += static_cast<char>(0x82);
+            if (part.size() < 126) {
+                bytes += static_cast<char>(0x80 | part.size());
+            } else if (part.size() < 65536) {
+                bytes += static_cast<char>(0x80 | 126);
+                bytes += static_cast<char>(part.size() >> 8);
+                bytes += static_cast<char>(part.size() & 0xFF);
+            } else {
+                bytes += static_cast<char>(0x80 | 127);
+                for (int i = 7; i >= 0; --i) bytes += static_cast<char>((part.size() >> (8 * i)) & 0xFF);
+            }
+            bytes.append(reinterpret_cast<const char*>(key), 4);
+            for (std::size_t i = 0; i < part.size(); ++i) bytes += static_cast<char>(part[i] ^ key[i % 4]);
+        }
+    }
     std::size_t done = 0;
     while (fd_ >= 0 && done < bytes.size()) {
         const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
@@ -450,7 +544,12 @@ bool raw_mqtt::read_some(std::chrono::milliseconds wait) {
         closed_ = true;
         return false;
     }
-    buffer_.append(chunk, static_cast<std::size_t>(got));
+    if (websocket_) {
+        frames_.append(chunk, static_cast<std::size_t>(got));
+        if (!unwrap_frames()) closed_ = true; // the packets before the close frame still count
+    } else {
+        buffer_.append(chunk, static_cast<std::size_t>(got));
+    }
     // Take every complete packet off the buffer.
     while (buffer_.size() >= 2) {
         std::size_t length = 0, at = 1;

@@ -168,11 +168,24 @@ struct raw_publish {
     std::uint16_t packet_id = 0; ///< 0: the client picks the next one (QoS > 0)
 };
 
+/// MQTT over WebSocket (RFC 6455, as browsers speak it): the upgrade
+/// request, then every packet written in masked binary frames.
+struct raw_websocket {
+    int port = 0;
+    std::string from = "127.0.0.1";  ///< the local address to connect from (any of 127.0.0.0/8)
+    std::string path = "/mqtt";
+    std::string subprotocol = "mqtt";
+    std::size_t frame_max = 0;       ///< >0: writes split into frames of at most this many bytes
+};
+
 class raw_mqtt {
 public:
     /// Opens a TCP connection to 127.0.0.1:port (throws if it cannot).
     /// `protocol` says how to decode what comes back until connect() says otherwise.
     explicit raw_mqtt(int port, int protocol = 5);
+    /// The same over WebSocket; throws with the server's status line when
+    /// the upgrade is not accepted (101).
+    explicit raw_mqtt(const raw_websocket& ws, int protocol = 5);
     ~raw_mqtt();
     raw_mqtt(const raw_mqtt&) = delete;
     raw_mqtt& operator=(const raw_mqtt&) = delete;
@@ -269,8 +282,14 @@ private:
     std::size_t seen(std::size_t at); ///< moves next()'s cursor past `at`
     std::uint16_t next_id();
 
+    /// WebSocket frames read so far into MQTT bytes (buffer_); false when a close frame came.
+    bool unwrap_frames();
+
     int fd_ = -1;
     int protocol_ = 5;
+    bool websocket_ = false;
+    std::size_t frame_max_ = 0;
+    std::string frames_; ///< WebSocket bytes not yet a whole frame
     bool closed_ = false;
     std::uint16_t last_id_ = 0;
     std::string buffer_;

@@ -234,6 +234,34 @@ int media_service::start_expecting_exit() {
 
 void bridge::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
 
+// ---------------------------------------------------------------- gateway
+
+web_gateway::web_gateway(const temp_dir& dir, int broker_port, const std::vector<std::string>& extra_config,
+                         const std::string& name)
+    : config_(dir.file(name + ".conf")), log_(dir.file(name + ".log")), port_(free_port()),
+      metrics_port_(free_port()) {
+    std::string text = "listen 127.0.0.1:" + std::to_string(port_) + "\nbroker 127.0.0.1:" +
+                       std::to_string(broker_port) + "\nmetrics_listen 127.0.0.1:" + std::to_string(metrics_port_) + "\n";
+    for (const auto& line : extra_config) text += line + "\n";
+    write_file(config_, text);
+}
+
+web_gateway::~web_gateway() { stop(SIGKILL); }
+
+void web_gateway::start() {
+    process_ = start_daemon("mqchat-gateway", config_, log_);
+    if (!wait_port(port_, 10000)) throw std::runtime_error("mqchat-gateway does not listen:\n" + log());
+}
+
+void web_gateway::stop(int sig) { process_.stop(sig, std::chrono::seconds(10)); }
+
+int web_gateway::start_expecting_exit() {
+    process_ = child_process({bin_dir() + "/mqchat-gateway", config_}, log_);
+    return process_.wait_exit(std::chrono::seconds(10));
+}
+
+
+
 // ---------------------------------------------------------------- assistant
 
 assistant_bot::assistant_bot(const temp_dir& dir, int mqtt_port, const std::string& user, const std::string& password,

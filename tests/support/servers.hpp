@@ -143,6 +143,33 @@ private:
     child_process process_;
 };
 
+/// mqchat-gateway (docs/gateway.md) in front of a broker's plain MQTT port:
+/// MQTT over WebSocket on port(), metrics on metrics_port(); `extra_config`
+/// lines are appended (http_dir, listen_tls, …).
+class web_gateway {
+public:
+    web_gateway(const temp_dir& dir, int broker_port, const std::vector<std::string>& extra_config = {},
+                const std::string& name = "gateway");
+    ~web_gateway();
+
+    /// Starts it and waits for its port.
+    void start();
+    void stop(int sig = 15);
+    /// Starts it and expects it to exit (bad settings); returns its exit code.
+    int start_expecting_exit();
+    int port() const { return port_; }
+    int metrics_port() const { return metrics_port_; }
+    pid_t pid() const { return process_.pid(); }
+    std::string ws_url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/mqtt"; }
+    const std::string& config_path() const { return config_; }
+    std::string log() const { return read_file(log_); }
+
+private:
+    std::string config_, log_;
+    int port_, metrics_port_;
+    child_process process_;
+};
+
 /// Runs mqchat-admin against `conninfo`; returns the exit code.
 int admin(const std::string& conninfo, const std::vector<std::string>& args, std::string& output);
 /// Runs mqchat-admin and throws with its output unless it succeeds.

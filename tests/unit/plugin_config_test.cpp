@@ -22,19 +22,23 @@ public:
         CPPUNIT_ASSERT(!c.exclusive);
         CPPUNIT_ASSERT_EQUAL(std::size_t(16384), c.max_payload);
         CPPUNIT_ASSERT_EQUAL(0, c.listen_backlog);
+        CPPUNIT_ASSERT(c.forwarded_by.empty());
     }
     void all_options() {
         const auto c = parse_config({{"db_conninfo", "dbname=x"}, {"topic_prefix", "apps/chat/"}, {"exclusive", "true"},
-                                     {"max_payload", "4096"}, {"startup_wait_ms", "0"}, {"listen_backlog", "4096"}});
+                                     {"max_payload", "4096"}, {"startup_wait_ms", "0"}, {"listen_backlog", "4096"},
+                                     {"forwarded_by", "127.0.0.1, ::1 10.0.0.7"}});
         CPPUNIT_ASSERT_EQUAL(std::string("apps/chat/"), c.topic_prefix);
         CPPUNIT_ASSERT(c.exclusive);
         CPPUNIT_ASSERT_EQUAL(std::size_t(4096), c.max_payload);
         CPPUNIT_ASSERT_EQUAL(0, c.startup_wait_ms);
         CPPUNIT_ASSERT_EQUAL(4096, c.listen_backlog);
+        CPPUNIT_ASSERT(c.forwarded_by == (std::vector<std::string>{"127.0.0.1", "::1", "10.0.0.7"}));
     }
     void missing_unknown_and_bad_options_are_named() {
         try {
-            parse_config({{"exclusive", "sometimes"}, {"max_paylod", "10"}, {"topic_prefix", "chat"}});
+            parse_config({{"exclusive", "sometimes"}, {"max_paylod", "10"}, {"topic_prefix", "chat"},
+                          {"forwarded_by", "127.0.0.1 gateway.local"}});
             CPPUNIT_FAIL("expected an error");
         } catch (const std::invalid_argument& e) {
             const std::string m = e.what();
@@ -42,6 +46,7 @@ public:
             CPPUNIT_ASSERT_MESSAGE(m, m.find("plugin_opt_exclusive 'sometimes'") != std::string::npos);
             CPPUNIT_ASSERT_MESSAGE(m, m.find("unknown option plugin_opt_max_paylod") != std::string::npos);
             CPPUNIT_ASSERT_MESSAGE(m, m.find("topic prefix 'chat'") != std::string::npos);
+            CPPUNIT_ASSERT_MESSAGE(m, m.find("plugin_opt_forwarded_by: 'gateway.local' is not a numeric") != std::string::npos);
         }
     }
 };
