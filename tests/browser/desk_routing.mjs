@@ -46,7 +46,10 @@ try {
   const itemAndy = andy.getByTestId('queue-item').filter({ hasText: v1.visitor });
   await itemAnn.waitFor({ timeout: 15000 });
   await itemAndy.waitFor({ timeout: 15000 });
-  await Promise.all([itemAnn.getByTestId('claim').click(), itemAndy.getByTestId('claim').click()]);
+  // Both claims at the same moment: clicked as events, without Playwright's
+  // wait for a clear pointer path (a claim that wins removes the item from
+  // the other console within milliseconds, before a retried click lands).
+  await Promise.all([itemAnn.getByTestId('claim').dispatchEvent('click'), itemAndy.getByTestId('claim').dispatchEvent('click')]);
   const wonBy = async (page) => page.getByTestId('mine-item').filter({ hasText: v1.visitor }).count();
   await ann.waitForTimeout(1500);
   const winners = (await wonBy(ann)) + (await wonBy(andy));

@@ -1,8 +1,8 @@
 // The support widget and the agents' console in a real browser (Debian's
 // chromium driven by playwright-core: tests/browser/*.mjs) against the real
-// stack: PostgreSQL, Mosquitto with the plugin serving the web files on its
-// WebSocket listener (http_dir), the bridge, and for attachments the media
-// service. The script
+// stack: PostgreSQL, Mosquitto with the plugin, mqchat-gateway serving the
+// web files and carrying the pages' MQTT over WebSocket to the broker, the
+// bridge, and for attachments the media service. The script
 // plays a visitor on a phone-sized page and an agent in the console; this
 // side then checks in the database that nothing was lost or doubled and
 // that hostile text was stored as given.
@@ -30,18 +30,20 @@ struct web_stack {
     temp_dir files{"browser-web"};
     std::string secret_file = files.file("token.secret");
     std::string www = files.file("www");
-    int ws_port = free_port();
+    int ws_port = 0; ///< the gateway's: web files and MQTT over WebSocket
     std::unique_ptr<chat_stack> stack;
+    std::unique_ptr<web_gateway> gateway;
 
     web_stack() {
         write_secret_file(secret_file, token_secret + "\n");
         std::string out;
         if (run_command({"mkdir", "-p", www}, out) != 0) throw std::runtime_error(out);
         broker_options o;
-        o.plugin_options = {"jwt_hs256_secret_file " + secret_file};
-        o.extra_lines = {"listener " + std::to_string(ws_port) + " 127.0.0.1", "protocol websockets", "socket_domain ipv4",
-                         "http_dir " + www};
+        o.plugin_options = {"jwt_hs256_secret_file " + secret_file, "forwarded_by 127.0.0.1"};
         stack = std::make_unique<chat_stack>("browser", o);
+        gateway = std::make_unique<web_gateway>(stack->dir, stack->port(), std::vector<std::string>{"http_dir " + www});
+        gateway->start();
+        ws_port = gateway->port();
         restart_bridge();
         stack->add_user("ann", "pw-ann");
         admin_ok(stack->conninfo(), {"desk", "create", "demo", "--title", "Demo shop help"});

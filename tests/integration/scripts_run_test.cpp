@@ -50,7 +50,7 @@ public:
         std::filesystem::permissions(var_, std::filesystem::perms::all); // PostgreSQL runs as postgres
         for (const char* name : {"MQCHAT_MQTT_PORT", "MQCHAT_WS_PORT", "MQCHAT_TLS_PORT", "MQCHAT_WSS_PORT",
                                  "MQCHAT_PG_PORT", "MQCHAT_METRICS_PORT", "MQCHAT_PLUGIN_METRICS_PORT",
-                                 "MQCHAT_MEDIA_PORT", "MQCHAT_MEDIA_METRICS_PORT"}) {
+                                 "MQCHAT_MEDIA_PORT", "MQCHAT_MEDIA_METRICS_PORT", "MQCHAT_GATEWAY_METRICS_PORT"}) {
             ports_.emplace_back(name, free_port());
             env_.push_back(std::string(name) + "=" + std::to_string(ports_.back().second));
         }
@@ -336,9 +336,8 @@ public:
         const int base = free_broker_ports();
         s.start({"MQCHAT_BROKERS=2", "MQCHAT_BROKER_PORTS=" + std::to_string(base)});
         CPPUNIT_ASSERT_MESSAGE(s.output(), has(s.output(), "2 brokers behind HAProxy"));
-        // brokers.txt: each broker's own MQTT and WebSocket ports.
-        CPPUNIT_ASSERT_EQUAL(std::to_string(base + 10) + " " + std::to_string(base + 11) + "\n" +
-                                 std::to_string(base + 20) + " " + std::to_string(base + 21) + "\n",
+        // brokers.txt: each broker's own MQTT port.
+        CPPUNIT_ASSERT_EQUAL(std::to_string(base + 10) + "\n" + std::to_string(base + 20) + "\n",
                              read_file(s.file("brokers.txt")));
         admin_of(s, {"user", "add", "alice", "--password", "alice-pw"});
         admin_of(s, {"user", "add", "bob", "--password", "bob-pw"});
@@ -347,8 +346,8 @@ public:
         mqtt_client bob(base + 20, client_options{"bob-1", "bob", "bob-pw"});
         CPPUNIT_ASSERT_EQUAL(0, bob.connect());
         CPPUNIT_ASSERT_EQUAL(1, bob.subscribe("chat/conv/1/msg"));
-        // Browsers through HAProxy too: bob over WebSocket and secure WebSocket
-        // (MQTT.js, as the widget), trusting the stack's CA for wss.
+        // Browsers through the gateway and HAProxy: bob over WebSocket and
+        // secure WebSocket (MQTT.js, as the widget), trusting the stack's CA for wss.
         const std::string ca = s.file("tls/ca.crt");
         std::vector<std::unique_ptr<child_process>> web;
         std::vector<std::string> web_logs;

@@ -378,7 +378,7 @@ std::vector<std::string> edge_bridge_lines(const std::string& name, int hub_port
 
 fabric_stack::fabric_stack(const std::string& tag, int broker_count, int bridge_count, broker_options options,
                            bool websockets)
-    : dir(tag), db(dir) {
+    : dir(tag), db(dir), websockets_(websockets) {
     admin_ok(db.conninfo(), {"migrate"});
     const std::string passwords = dir.file("hub.passwords");
     write_file(passwords, "");
@@ -398,13 +398,6 @@ fabric_stack::fabric_stack(const std::string& tag, int broker_count, int bridge_
         o.plugin_options.push_back(std::string("fabric_username ") + fabric_user);
         o.plugin_options.push_back("broker_name " + name);
         for (auto& line : edge_bridge_lines(name, hub->port())) o.extra_lines.push_back(std::move(line));
-        if (websockets) {
-            // Mosquitto 2.0.11 needs socket_domain to keep a WebSocket listener on loopback (HAZARDS.md).
-            ws_ports_.push_back(free_port());
-            for (std::string line : {"listener " + std::to_string(ws_ports_.back()) + " 127.0.0.1",
-                                     std::string("protocol websockets"), std::string("socket_domain ipv4")})
-                o.extra_lines.push_back(std::move(line));
-        }
         brokers.push_back(std::make_unique<broker>(dir, db.conninfo(), o, name));
         brokers.back()->start();
     }
@@ -437,31 +430,27 @@ bool fabric_stack::link_up(std::size_t i, int timeout_ms) const {
 }
 
 void fabric_stack::start_load_balancer() {
-    // The brokers here have a plain MQTT listener, and with websockets a
-    // WebSocket one: the other frontends of the shipped configuration lead
-    // to the MQTT one (tests use MQTT and WebSocket only).
-    std::string servers, ws_servers;
-    for (std::size_t i = 0; i < brokers.size(); ++i) {
-        const std::string name = "    server b" + std::to_string(i + 1) + " 127.0.0.1:";
-        servers += name + std::to_string(brokers[i]->port()) + " check inter 1s fall 2 rise 2\n";
-        ws_servers += name + std::to_string(ws_ports_.empty() ? brokers[i]->port() : ws_ports_[i]) +
-                      " check inter 1s fall 2 rise 2\n";
-    }
+    // The brokers here have a plain MQTT listener: the TLS frontend of the
+    // shipped configuration leads to it too (tests use MQTT only), and
+    // WebSocket clients come through mqchat-gateway in front of it.
+    std::string servers;
+    for (std::size_t i = 0; i < brokers.size(); ++i)
+        servers += "    server b" + std::to_string(i + 1) + " 127.0.0.1:" + std::to_string(brokers[i]->port()) +
+                   " check inter 1s fall 2 rise 2\n";
     lb_port_ = free_port();
-    lb_ws_port_ = free_port();
     const std::string config = dir.file("haproxy.cfg"), log = dir.file("haproxy.log");
     write_file(config, filled_example("haproxy.cfg", {{"@MAXCONN@", "9000"},
                                                       {"@ADDRESS@", "127.0.0.1"},
                                                       {"@MQTT_PORT@", std::to_string(lb_port_)},
-                                                      {"@WS_PORT@", std::to_string(lb_ws_port_)},
                                                       {"@TLS_PORT@", std::to_string(free_port())},
-                                                      {"@WSS_PORT@", std::to_string(free_port())},
                                                       {"@MQTT_SERVERS@", servers},
-                                                      {"@WS_SERVERS@", ws_servers},
-                                                      {"@TLS_SERVERS@", servers},
-                                                      {"@WSS_SERVERS@", servers}}));
+                                                      {"@TLS_SERVERS@", servers}}));
     load_balancer_ = child_process({"haproxy", "-db", "-f", config}, log);
     if (!wait_port(lb_port_, 10000)) throw std::runtime_error("haproxy did not start:\n" + read_file(log));
+    if (websockets_) {
+        gateway_ = std::make_unique<web_gateway>(dir, lb_port_);
+        gateway_->start();
+    }
 }
 
 void fabric_stack::restart_broker(std::size_t i) {

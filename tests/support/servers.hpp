@@ -212,8 +212,8 @@ public:
 /// examples/fabric/ and docs/operations.md set them up. Everything started.
 class fabric_stack {
 public:
-    /// `websockets`: each broker gets a WebSocket listener of its own too
-    /// (ws_port(i)), and the load balancer a WebSocket frontend.
+    /// `websockets`: start_load_balancer() also starts mqchat-gateway in
+    /// front of the load balancer's MQTT port (docs/gateway.md).
     fabric_stack(const std::string& tag, int broker_count, int bridge_count = 1, broker_options options = {},
                  bool websockets = false);
 
@@ -225,13 +225,12 @@ public:
 
     std::string conninfo() const { return db.conninfo(); }
     int port(std::size_t broker) const { return brokers.at(broker)->port(); }
-    int ws_port(std::size_t broker) const { return ws_ports_.at(broker); }
     /// Starts HAProxy with examples/fabric/haproxy.cfg in front of the brokers.
     void start_load_balancer();
     /// Its MQTT port (after start_load_balancer()).
     int load_balancer_port() const { return lb_port_; }
-    /// Its WebSocket port (after start_load_balancer(), with websockets).
-    int load_balancer_ws_port() const { return lb_ws_port_; }
+    /// The WebSocket port in front of it: the gateway's (after start_load_balancer(), with websockets).
+    int load_balancer_ws_port() const { return gateway_ ? gateway_->port() : 0; }
     /// Starts broker `i` again (after a kill) and waits until its link to the hub is up.
     void restart_broker(std::size_t i);
     /// Waits until broker `i`'s link to the hub is up (its log says so); false after `timeout_ms`.
@@ -244,8 +243,9 @@ public:
 private:
     /// Where in the hub's log each broker's last link was seen (a new one comes after).
     mutable std::map<std::size_t, std::size_t> hub_seen_;
-    int lb_port_ = 0, lb_ws_port_ = 0;
-    std::vector<int> ws_ports_; ///< per broker, with websockets
+    int lb_port_ = 0;
+    bool websockets_ = false;
+    std::unique_ptr<web_gateway> gateway_;
     child_process load_balancer_;
 };
 
