@@ -4,19 +4,19 @@
 #   (cd BUILD && cpack -G DEB)              mqchat_VERSION_ARCH.deb
 #
 # Where things go, with the prefix /usr (the package's):
-#   /usr/bin/mqchat-bridge, mqchat-admin, mqchat-bot, mqchat-media
+#   /usr/bin/mqchat-bridge, mqchat-admin, mqchat-bot, mqchat-media, mqchat-gateway
 #   /usr/lib/<multiarch>/mqchat/mqchat_plugin.so   a private module of mqchat, not
 #        a library: beside Debian's own mosquitto_dynamic_security.so it would
 #        sit in the shared-library directory, where nothing may link to it
 #   /usr/libexec/mqchat/mqchat-make-secrets        postinst's secret maker
-#   /usr/share/mqchat/www/         widget, console, MQTT.js (the broker's http_dir)
+#   /usr/share/mqchat/www/         widget, console, MQTT.js (the gateway's http_dir)
 #   /usr/share/mqchat/schema/      the SQL mqchat-admin has compiled in, for reference
 #   /usr/share/mqchat/examples/    the demo page template, the assistant's example rules
 #   /usr/share/doc/mqchat/         docs/*.md
-#   /etc/mqchat/bridge.conf, bot.conf, media.conf  conffiles
+#   /etc/mqchat/bridge.conf, bot.conf, media.conf, gateway.conf  conffiles
 #   /etc/mosquitto/conf.d/mqchat.conf              conffile: the plugin and its listeners
 #   /lib/systemd/system/mqchat-bridge.service, mqchat-bot.service,
-#        mqchat-media.service, mosquitto.service.d/mqchat.conf
+#        mqchat-media.service, mqchat-gateway.service, mosquitto.service.d/mqchat.conf
 #   /var/lib/mqchat-media/                         the media service's data_dir, empty
 #        (the postinst gives it to mqchat; its unit's StateDirectory)
 # /etc, /var and the unit directory are absolute: Debian's, whatever the prefix.
@@ -49,7 +49,7 @@ if(NOT MQCHAT_SYSTEMD_UNIT_DIR)
 endif()
 
 # --- programs ---------------------------------------------------------------
-install(TARGETS mqchat-bridge mqchat-admin mqchat-bot mqchat-media RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS mqchat-bridge mqchat-admin mqchat-bot mqchat-media mqchat-gateway RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS mqchat_plugin LIBRARY DESTINATION ${MQCHAT_PLUGIN_INSTALL_DIR})
 install(PROGRAMS ${MQCHAT_PKG_DIR}/mqchat-make-secrets DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/mqchat)
 
@@ -91,10 +91,11 @@ install(CODE "
   set(MQCHAT_WEB_DIR \"\${CMAKE_INSTALL_PREFIX}/${MQCHAT_WEB_INSTALL_DIR}\")
   configure_file(\"${MQCHAT_PKG_DIR}/mosquitto-mqchat.conf.in\" \"${CMAKE_BINARY_DIR}/packaging/mqchat.conf\" @ONLY)")
 install(FILES ${MQCHAT_PKG_DIR}/bridge.conf ${MQCHAT_PKG_DIR}/bot.conf ${MQCHAT_PKG_DIR}/media.conf
+              ${MQCHAT_PKG_DIR}/gateway.conf
         DESTINATION ${MQCHAT_SYSCONF_DIR}/mqchat PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
 install(FILES ${CMAKE_BINARY_DIR}/packaging/mqchat.conf DESTINATION ${MQCHAT_SYSCONF_DIR}/mosquitto/conf.d)
 install(FILES ${MQCHAT_PKG_DIR}/mqchat-bridge.service ${MQCHAT_PKG_DIR}/mqchat-bot.service
-              ${MQCHAT_PKG_DIR}/mqchat-media.service
+              ${MQCHAT_PKG_DIR}/mqchat-media.service ${MQCHAT_PKG_DIR}/mqchat-gateway.service
         DESTINATION ${MQCHAT_SYSTEMD_UNIT_DIR})
 # Empty, root's, 0750: the postinst registers mqchat:mqchat 0750 with
 # dpkg-statoverride (as for the settings files), so dpkg keeps it so.
@@ -112,6 +113,7 @@ set(MQCHAT_CONFFILES
     ${MQCHAT_SYSCONF_DIR}/mqchat/bridge.conf
     ${MQCHAT_SYSCONF_DIR}/mqchat/bot.conf
     ${MQCHAT_SYSCONF_DIR}/mqchat/media.conf
+    ${MQCHAT_SYSCONF_DIR}/mqchat/gateway.conf
     ${MQCHAT_SYSCONF_DIR}/mosquitto/conf.d/mqchat.conf)
 list(JOIN MQCHAT_CONFFILES "\n" MQCHAT_CONFFILES_TEXT)
 file(WRITE ${CMAKE_BINARY_DIR}/packaging/conffiles "${MQCHAT_CONFFILES_TEXT}\n")
@@ -126,7 +128,8 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "mqchat operators <mqchat@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "chat backend inside the Mosquitto MQTT broker")
 set(CPACK_PACKAGE_DESCRIPTION
-    "A Mosquitto plugin that decides who may log in, read and write chat topics, a bridge daemon\nthat stores each message in PostgreSQL, numbers it and delivers it, a media service for\nattachments, an operator's tool with the database schema compiled in, a support desk's\nassistant, and the web widget and agents' console.")
+    "A Mosquitto plugin that decides who may log in, read and write chat topics, a bridge daemon\nthat stores each message in PostgreSQL, numbers it and delivers it, a media service for\nattachments, an operator's tool with the database schema compiled in, a support desk's\nassistant, the web widget and agents' console, and the gateway that carries their MQTT over
+WebSocket to the broker and serves their files.")
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)

@@ -33,6 +33,7 @@
 #include "support/chat.hpp"
 #include "support/http_get.hpp"
 #include "support/mqtt_client.hpp"
+#include "support/raw_mqtt.hpp"
 #include "support/rpc_caller.hpp"
 #include "support/servers.hpp"
 #include "support/test_images.hpp"
@@ -215,15 +216,18 @@ public:
                                              "/usr/bin/mqchat-admin",
                                              "/usr/bin/mqchat-bot",
                                              "/usr/bin/mqchat-media",
+                                             "/usr/bin/mqchat-gateway",
                                              p.plugin_path(),
                                              "/usr/libexec/mqchat/mqchat-make-secrets",
                                              "/etc/mqchat/bridge.conf",
                                              "/etc/mqchat/bot.conf",
                                              "/etc/mqchat/media.conf",
+                                             "/etc/mqchat/gateway.conf",
                                              "/etc/mosquitto/conf.d/mqchat.conf",
                                              "/lib/systemd/system/mqchat-bridge.service",
                                              "/lib/systemd/system/mqchat-bot.service",
                                              "/lib/systemd/system/mqchat-media.service",
+                                             "/lib/systemd/system/mqchat-gateway.service",
                                              "/var/lib/mqchat-media/",
                                              "/lib/systemd/system/mosquitto.service.d/mqchat.conf",
                                              "/usr/share/mqchat/schema/001_core.sql",
@@ -236,7 +240,8 @@ public:
                                              "/usr/share/mqchat/examples/assistant/rules.json",
                                              "/usr/share/doc/mqchat/install.md",
                                              "/usr/share/doc/mqchat/configuration.md",
-                                             "/usr/share/doc/mqchat/media.md"};
+                                             "/usr/share/doc/mqchat/media.md",
+                                             "/usr/share/doc/mqchat/gateway.md"};
         for (const auto& path : paths)
             CPPUNIT_ASSERT_MESSAGE(path + " missing from:\n" + p.listing, contains(p.listing, " ." + path));
         // Every migration the tool has compiled in is there for reference.
@@ -244,7 +249,7 @@ public:
             if (e.path().extension() == ".sql")
                 CPPUNIT_ASSERT_MESSAGE(e.path().filename().string(),
                                        fs::exists(p.at("/usr/share/mqchat/schema/" + e.path().filename().string())));
-        for (const std::string program : {"mqchat-bridge", "mqchat-admin", "mqchat-bot", "mqchat-media"})
+        for (const std::string program : {"mqchat-bridge", "mqchat-admin", "mqchat-bot", "mqchat-media", "mqchat-gateway"})
             CPPUNIT_ASSERT_EQUAL_MESSAGE(program, 0755u, mode_of(p.at("/usr/bin/" + program)).mode);
         // The media service's data_dir ships empty and closed (the postinst gives it to mqchat) …
         CPPUNIT_ASSERT_EQUAL(0750u, mode_of(p.at("/var/lib/mqchat-media")).mode);
@@ -262,13 +267,19 @@ public:
         const std::string symbols = run_ok({"nm", "-D", "--defined-only", p.at(p.plugin_path())});
         for (const std::string entry : {"mosquitto_plugin_version", "mosquitto_plugin_init", "mosquitto_plugin_cleanup"})
             CPPUNIT_ASSERT_MESSAGE(entry + "\n" + symbols, contains(symbols, " T " + entry));
-        // The broker's config names the files where the package put them.
+        // The broker's config names the plugin where the package put it, and
+        // believes the gateway's forwarded addresses; the gateway's serves the web files.
         const std::string conf = read_file(p.at("/etc/mosquitto/conf.d/mqchat.conf"));
         CPPUNIT_ASSERT_MESSAGE(conf, contains(conf, "\nplugin " + p.plugin_path() + "\n"));
-        CPPUNIT_ASSERT_MESSAGE(conf, contains(conf, "\nhttp_dir /usr/share/mqchat/www\n"));
+        CPPUNIT_ASSERT_MESSAGE(conf, contains(conf, "\nplugin_opt_forwarded_by 127.0.0.1\n"));
+        CPPUNIT_ASSERT_MESSAGE(conf, !contains(conf, "\nprotocol websockets"));
+        const std::string gateway_conf = read_file(p.at("/etc/mqchat/gateway.conf"));
+        CPPUNIT_ASSERT_MESSAGE(gateway_conf, contains(gateway_conf, "\nhttp_dir /usr/share/mqchat/www\n"));
+        CPPUNIT_ASSERT_MESSAGE(gateway_conf, contains(gateway_conf, "\nbroker 127.0.0.1:1883\n"));
         // Nothing from the build machine leaks into a packaged file.
         for (const std::string file : {"/etc/mosquitto/conf.d/mqchat.conf", "/etc/mqchat/bridge.conf",
-                                       "/etc/mqchat/bot.conf", "/etc/mqchat/media.conf",
+                                       "/etc/mqchat/bot.conf", "/etc/mqchat/media.conf", "/etc/mqchat/gateway.conf",
+                                       "/lib/systemd/system/mqchat-gateway.service",
                                        "/lib/systemd/system/mqchat-bridge.service",
                                        "/lib/systemd/system/mqchat-media.service"})
             CPPUNIT_ASSERT_MESSAGE(file, !contains(read_file(p.at(file)), source_dir()) &&
@@ -287,7 +298,7 @@ public:
                                       "libmagic1", "libmicrohttpd12"})
             CPPUNIT_ASSERT_MESSAGE(dep + " not in\n" + fields, contains(fields, dep));
         CPPUNIT_ASSERT_EQUAL(std::string("/etc/mqchat/bridge.conf\n/etc/mqchat/bot.conf\n/etc/mqchat/media.conf\n"
-                                         "/etc/mosquitto/conf.d/mqchat.conf\n"),
+                                         "/etc/mqchat/gateway.conf\n/etc/mosquitto/conf.d/mqchat.conf\n"),
                              read_file(p.control + "/conffiles"));
         for (const std::string script : {"postinst", "prerm", "postrm"}) {
             const std::string path = p.control + "/" + script;
@@ -297,10 +308,10 @@ public:
         const std::string postinst = read_file(p.control + "/postinst");
         CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "\n    \"${DPKG_ROOT:-}/usr/libexec/mqchat/mqchat-make-secrets\"\n"));
         // The settings ship 0640 root:root; the daemons' group gets them through dpkg.
-        for (const std::string conf : {"bridge.conf", "bot.conf", "media.conf"})
+        for (const std::string conf : {"bridge.conf", "bot.conf", "media.conf", "gateway.conf"})
             CPPUNIT_ASSERT_EQUAL_MESSAGE(conf, 0640u, mode_of(p.at("/etc/mqchat/" + conf)).mode);
         CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "dpkg-statoverride --update --add root mqchat 0640 \"$f\""));
-        CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "for f in /etc/mqchat/bridge.conf /etc/mqchat/bot.conf /etc/mqchat/media.conf;"));
+        CPPUNIT_ASSERT_MESSAGE(postinst, contains(postinst, "for f in /etc/mqchat/bridge.conf /etc/mqchat/bot.conf /etc/mqchat/media.conf /etc/mqchat/gateway.conf;"));
         CPPUNIT_ASSERT_MESSAGE("postinst must not start services", !contains(postinst, "systemctl start") &&
                                                                        !contains(postinst, "enable --now"));
     }
@@ -353,7 +364,8 @@ public:
                                      run_command({"sh", "-c", "command -v systemd-analyze"}, where));
         const std::string units = p.dir.file("units");
         fs::create_directories(units + "/mosquitto.service.d");
-        const std::vector<std::string> daemons{"mqchat-bridge.service", "mqchat-bot.service", "mqchat-media.service"};
+        const std::vector<std::string> daemons{"mqchat-bridge.service", "mqchat-bot.service", "mqchat-media.service",
+                                               "mqchat-gateway.service"};
         for (const auto& unit : daemons) {
             const std::string text = read_file(p.at("/lib/systemd/system/" + unit));
             write_file(units + "/" + unit,
@@ -365,7 +377,7 @@ public:
         const std::vector<std::string> env{"SYSTEMD_UNIT_PATH=" + units + ":"};
         std::string out;
         const int rc = run_command({"systemd-analyze", "verify", "mqchat-bridge.service", "mqchat-bot.service",
-                                    "mqchat-media.service", "mosquitto.service"},
+                                    "mqchat-media.service", "mqchat-gateway.service", "mosquitto.service"},
                                    out, env);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
         CPPUNIT_ASSERT_EQUAL_MESSAGE("warnings from systemd-analyze verify", std::string(), out);
@@ -568,10 +580,10 @@ public:
         // with conf.d included), the packaged mqchat.conf with its paths
         // moved into the root, its ports free ones and the database this one.
         const int mqtt_port = free_port(), ws_port = free_port(), broker_metrics = free_port(),
-                  bridge_metrics = free_port(), media_port = free_port(), media_metrics = free_port();
+                  bridge_metrics = free_port(), media_port = free_port(), media_metrics = free_port(),
+                  gateway_metrics = free_port();
         std::string conf = read_file(p.at("/etc/mosquitto/conf.d/mqchat.conf"));
         conf = replace_once(conf, "\nlistener 1883 127.0.0.1\n", "\nlistener " + std::to_string(mqtt_port) + " 127.0.0.1\n");
-        conf = replace_once(conf, "\nlistener 8080 127.0.0.1\n", "\nlistener " + std::to_string(ws_port) + " 127.0.0.1\n");
         conf = replace_once(conf, " host=localhost port=5432 ", " " + db_address + " ");
         conf = replace_once(conf, "\nplugin_opt_metrics_listen 127.0.0.1:9881\n",
                             "\nplugin_opt_metrics_listen 127.0.0.1:" + std::to_string(broker_metrics) + "\n");
@@ -666,7 +678,31 @@ public:
             CPPUNIT_ASSERT_EQUAL(std::string("hello from the package"), stored.str(0, 1));
         }
 
-        // The WebSocket listener serves the packaged web files.
+        // The packaged gateway with the packaged gateway.conf, as the daemons'
+        // user: a browser's MQTT over WebSocket reaches the broker, and the
+        // packaged web files are served.
+        std::string gateway_conf = read_file(p.at("/etc/mqchat/gateway.conf"));
+        gateway_conf = replace_once(gateway_conf, "\nlisten 127.0.0.1:8080\n", "\nlisten 127.0.0.1:" + std::to_string(ws_port) + "\n");
+        gateway_conf = replace_once(gateway_conf, "\nbroker 127.0.0.1:1883\n", "\nbroker 127.0.0.1:" + std::to_string(mqtt_port) + "\n");
+        gateway_conf = replace_once(gateway_conf, "\nmetrics_listen 127.0.0.1:9883\n",
+                                    "\nmetrics_listen 127.0.0.1:" + std::to_string(gateway_metrics) + "\n");
+        write_file(dir.file("gateway.conf"), into_root(gateway_conf, root));
+        run_ok({"chown", "root:mosquitto", dir.file("gateway.conf")});
+        run_ok({"chmod", "0640", dir.file("gateway.conf")});
+        child_process gateway({root + "/usr/bin/mqchat-gateway", dir.file("gateway.conf")}, dir.file("gateway.log"), {},
+                              "mosquitto");
+        CPPUNIT_ASSERT_MESSAGE(read_file(dir.file("gateway.log")), wait_log(dir.file("gateway.log"), "mqchat-gateway: running", 20s));
+        {
+            raw_websocket browser;
+            browser.port = ws_port;
+            raw_connect login_as_bob;
+            login_as_bob.client_id = "bob-browser";
+            login_as_bob.username = "bob";
+            login_as_bob.password = "bob-pw";
+            raw_mqtt web(browser, 5);
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(read_file(dir.file("gateway.log")), 0, web.connect(login_as_bob));
+            CPPUNIT_ASSERT_EQUAL(1, web.subscribe("chat/conv/" + c + "/msg", 1));
+        }
         const std::string served = http_get(ws_port, "/mqtt.min.js");
         CPPUNIT_ASSERT_MESSAGE(served.substr(0, 200), served.rfind("HTTP/1.0 200", 0) == 0 || served.rfind("HTTP/1.1 200", 0) == 0);
         CPPUNIT_ASSERT_MESSAGE("served mqtt.min.js differs from the packaged one",
