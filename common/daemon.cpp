@@ -20,6 +20,28 @@ const std::atomic<bool>& stop_on_signals() {
     return stopping;
 }
 
+std::optional<command_line> parse_command_line(const std::string& program, int argc, char** argv) {
+    command_line c;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--check") {
+            c.check = true;
+        } else if (a == "-c" && i + 1 < argc) {
+            c.files.emplace_back(argv[++i]);
+        } else if (a.rfind("-", 0) == 0) {
+            c.files.clear();
+            break;
+        } else {
+            c.files.push_back(a);
+        }
+    }
+    if (c.files.empty()) {
+        std::cerr << "usage: " << program << " [--check] [-c] CONFIG_FILE [[-c] MORE_CONFIG_FILES...]\n";
+        return std::nullopt;
+    }
+    return c;
+}
+
 std::string joined(const std::vector<std::string>& items) {
     std::string out;
     for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;

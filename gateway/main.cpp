@@ -24,25 +24,10 @@
 using mqchat::daemon::joined;
 
 int main(int argc, char** argv) {
-    bool check = false;
-    std::vector<std::string> files;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--check") {
-            check = true;
-        } else if (a == "-c" && i + 1 < argc) {
-            files.emplace_back(argv[++i]);
-        } else if (a.rfind("-", 0) == 0) {
-            files.clear();
-            break;
-        } else {
-            files.push_back(a);
-        }
-    }
-    if (files.empty()) {
-        std::cerr << "usage: mqchat-gateway [--check] [-c] CONFIG_FILE [[-c] MORE_CONFIG_FILES...]\n";
-        return 2;
-    }
+    const auto command = mqchat::daemon::parse_command_line("mqchat-gateway", argc, argv);
+    if (!command) return 2;
+    const bool check = command->check;
+    const std::vector<std::string>& files = command->files;
     namespace gateway = mqchat::gateway;
     try {
         const auto config = gateway::load_config(files);
