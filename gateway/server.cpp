@@ -37,7 +37,8 @@ struct gateway_metrics {
         "mqchat_gateway_websockets_total", "WebSocket clients carried to the broker.");
     metrics::family<metrics::counter>& refused = metrics::default_registry().counters(
         "mqchat_gateway_refused_total",
-        "Clients turned away: capacity, broker_unavailable, not_mqtt (a first packet that is no CONNECT), too_big.",
+        "Clients turned away: capacity, broker_unavailable, not_mqtt (a first packet that is no CONNECT), "
+        "no_connect (no CONNECT within handshake_timeout_s), too_big.",
         {"reason"}, 8);
     metrics::family<metrics::counter>& files = metrics::default_registry().counters(
         "mqchat_gateway_http_responses_total", "HTTP answers (files and errors) by status.", {"status"}, 16);
@@ -149,7 +150,7 @@ public:
     template <class... Args>
     session(server::impl& s, std::string peer, tcp::socket socket, Args&... tls_context)
         : s_(s), peer_(std::move(peer)), ws_(std::move(socket), tls_context...), upstream_(s.io),
-          from_broker_(16384) {
+          connect_deadline_(s.io), from_broker_(16384) {
         ++s_.open;
         s_.counted.open.set(s_.open);
     }
@@ -258,6 +259,14 @@ private:
         ws_.async_accept(request_, [self = this->shared_from_this()](error_code ec) {
             if (ec) return self->finish();
             self->s_.counted.websockets.inc();
+            // A connection the broker holds for nothing: the CONNECT comes
+            // within the handshake time, or the connection goes.
+            self->connect_deadline_.expires_after(std::chrono::seconds(self->s_.config.handshake_timeout_s));
+            self->connect_deadline_.async_wait([self](error_code timer_ec) {
+                if (timer_ec || self->connect_seen_ || self->finished_) return;
+                self->s_.counted.refused.with({"no_connect"}).inc();
+                self->finish();
+            });
             self->read_client();
             self->read_broker();
         });
@@ -306,6 +315,7 @@ private:
             return finish();
         }
         connect_seen_ = true;
+        connect_deadline_.cancel();
         username_ = connect->has_username ? connect->username : "(no name)";
         if (s_.config.forward_visitor_address) {
             const std::string_view password = password_of(first_, *connect);
@@ -363,6 +373,7 @@ private:
     void finish() {
         if (finished_) return;
         finished_ = true;
+        connect_deadline_.cancel();
         error_code ignored;
         upstream_.shutdown(tcp::socket::shutdown_both, ignored);
         upstream_.close(ignored);
@@ -374,6 +385,7 @@ private:
     std::string peer_;
     websocket::stream<next_layer> ws_;
     tcp::socket upstream_;
+    asio::steady_timer connect_deadline_;
     beast::flat_buffer http_buffer_, from_client_;
     std::optional<http::request_parser<http::empty_body>> parser_;
     http::request<http::empty_body> request_;

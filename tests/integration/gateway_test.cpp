@@ -86,7 +86,7 @@ struct fixture {
             throw std::runtime_error("make-certs failed: " + out);
         gateway = std::make_unique<web_gateway>(
             stack.dir, stack.port(),
-            std::vector<std::string>{"http_dir " + web.path(), "max_message_bytes 65536",
+            std::vector<std::string>{"http_dir " + web.path(), "max_message_bytes 65536", "handshake_timeout_s 2",
                                      "listen_tls 127.0.0.1:" + std::to_string(tls_port),
                                      "certfile " + certs.file("server.crt"), "keyfile " + certs.file("server.key")});
         gateway->start();
@@ -330,11 +330,17 @@ public:
             alice->send_publish({f.topic("send"), R"({"id":"h2","body":")" + std::string(70000, 'b') + R"("})", 1});
             CPPUNIT_ASSERT(alice->wait_closed(5s));
         }
+        // An upgrade and then silence: closed once the handshake time (2 s here) is up.
+        {
+            raw_mqtt c(f.ws(), 5);
+            CPPUNIT_ASSERT(c.wait_closed(10s));
+        }
         // Bytes that are not even a WebSocket upgrade.
         CPPUNIT_ASSERT(raw_http(f.gateway->port(), "\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00").rfind("HTTP/1.1 400", 0) == 0);
         CPPUNIT_ASSERT_EQUAL(before, count_messages());
         CPPUNIT_ASSERT(f.metric("mqchat_gateway_refused_total{reason=\"not_mqtt\"}") >= 1);
         CPPUNIT_ASSERT(f.metric("mqchat_gateway_refused_total{reason=\"too_big\"}") >= 2);
+        CPPUNIT_ASSERT(f.metric("mqchat_gateway_refused_total{reason=\"no_connect\"}") >= 1);
         // And it goes on serving.
         CPPUNIT_ASSERT(ws_login(f.ws(), login_as("bob", "pw-bob")));
     }
