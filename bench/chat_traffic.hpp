@@ -131,12 +131,21 @@ public:
     latency offer(double rate, std::chrono::milliseconds time) {
         latencies_.clear();
         timeline_.clear();
+        loop_gaps_.clear();
         measure_since_ns_ = now_ns();
+        std::int64_t last_tick_ns = measure_since_ns_;
         std::uint64_t sent = 0;
         std::size_t next_sender = 0;
         const std::uint64_t acked0 = acked_;
         const auto t0 = clock::now();
         pool_.run([] { return false; }, time, [&] {
+            // The generator's own lateness: a pass of its loop that comes
+            // more than 2 ms after the last one (it waits 1 ms at most).
+            const std::int64_t tick_ns = now_ns();
+            if (tick_ns - last_tick_ns > 2'000'000)
+                loop_gaps_.emplace_back(static_cast<double>(last_tick_ns - measure_since_ns_) / 1e6,
+                                        static_cast<double>(tick_ns - last_tick_ns) / 1e6);
+            last_tick_ns = tick_ns;
             const auto due = static_cast<std::uint64_t>(std::chrono::duration<double>(clock::now() - t0).count() * rate);
             for (; sent < due; ++sent) send(next_sender++ % outstanding_.size());
         });
@@ -165,6 +174,9 @@ public:
     /// in arrival order: whether slow deliveries come together (a stall) or
     /// spread out (waiting for a core).
     const std::vector<std::pair<double, double>>& timeline() const { return timeline_; }
+    /// The last offer()'s passes of the generator's own loop that came late:
+    /// (ms since the phase began, ms since the pass before), gaps over 2 ms.
+    const std::vector<std::pair<double, double>>& loop_gaps() const { return loop_gaps_; }
 
     /// "N sent, N acked, …" for the notes.
     std::string counts() const {
@@ -302,6 +314,7 @@ private:
     std::int64_t measure_since_ns_ = -1; ///< deliveries of messages sent since then are samples; -1: none
     std::vector<double> latencies_;
     std::vector<std::pair<double, double>> timeline_;
+    std::vector<std::pair<double, double>> loop_gaps_;
 };
 
 /// CPU milliseconds a process spent per 1,000 messages, between two samples.
