@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -107,6 +108,12 @@ void run_stored_chat(const settings& s) {
     const std::vector<double> fractions = s.quick ? std::vector<double>{0.5} : std::vector<double>{0.1, 0.25, 0.5, 0.75, 0.9};
     for (const double f : fractions) {
         const double rate = sat.acked_per_s * f;
+        if (f == 0.5) // to line the timeline up with the daemons' and PostgreSQL's logs
+            note(s, "stored chat: the half-rate phase begins at " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count()) +
+                        " ms since the epoch (the timeline's 0)");
         const latency l = traffic.offer(rate, latency_time);
         sweep << rate << "," << l.achieved_per_s << "," << l.p50_ms << "," << l.p99_ms << "," << l.p999_ms << "\n";
         if (f == 0.5) {
