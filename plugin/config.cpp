@@ -5,7 +5,6 @@
 #include <stdexcept>
 
 #include "common/config_files.hpp"
-
 #include "common/http_endpoint.hpp"
 #include "common/names.hpp"
 #include "common/topics.hpp"

@@ -260,8 +260,6 @@ int web_gateway::start_expecting_exit() {
     return process_.wait_exit(std::chrono::seconds(10));
 }
 
-
-
 // ---------------------------------------------------------------- assistant
 
 assistant_bot::assistant_bot(const temp_dir& dir, int mqtt_port, const std::string& user, const std::string& password,
