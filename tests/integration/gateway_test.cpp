@@ -176,6 +176,7 @@ class gateway_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(files_are_served_and_nothing_outside_them);
     CPPUNIT_TEST(hostile_clients_are_closed_and_change_nothing);
     CPPUNIT_TEST(a_broker_that_is_not_there_is_a_503);
+    CPPUNIT_TEST(metrics_pass_promtool_and_health_answers);
     CPPUNIT_TEST(bad_settings_stop_it_naming_the_option);
     CPPUNIT_TEST(a_gateway_killed_mid_conversation_loses_and_doubles_nothing);
     CPPUNIT_TEST_SUITE_END();
@@ -358,6 +359,21 @@ public:
             CPPUNIT_ASSERT_MESSAGE(e.what(), contains(e.what(), "HTTP/1.1 503"));
         }
         CPPUNIT_ASSERT_MESSAGE(lonely.log(), contains(lonely.log(), "cannot reach the broker at 127.0.0.1:"));
+    }
+
+    void metrics_pass_promtool_and_health_answers() {
+        auto& f = shared();
+        const std::string base = "http://127.0.0.1:" + std::to_string(f.gateway->metrics_port());
+        const auto scrape = http_get(base + "/metrics");
+        CPPUNIT_ASSERT_EQUAL(200L, scrape.status);
+        CPPUNIT_ASSERT(scrape.content_type.find("text/plain; version=0.0.4") == 0);
+        CPPUNIT_ASSERT_MESSAGE(scrape.body, contains(scrape.body, "\nmqchat_gateway_connections "));
+        const std::string file = f.stack.dir.file("gateway.prom");
+        write_file(file, scrape.body);
+        std::string out;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, run_command({"/bin/sh", "-c", "promtool check metrics < " + file}, out));
+        CPPUNIT_ASSERT_EQUAL(200L, http_get(base + "/healthz").status);
+        CPPUNIT_ASSERT_EQUAL(404L, http_get(base + "/readyz").status);
     }
 
     void bad_settings_stop_it_naming_the_option() {
