@@ -72,14 +72,6 @@ std::string text(const std::string& sql, const pg::params& args = {}) {
     return r.rows() == 0 || r.is_null(0, 0) ? "" : r.str(0, 0);
 }
 
-std::string random_word(std::size_t n) {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz";
-    std::random_device rd;
-    std::string out;
-    for (std::size_t i = 0; i < n; ++i) out += alphabet[rd() % 26];
-    return out;
-}
-
 /// Waits up to 10 s for `sql` to count `want`.
 bool eventually(const std::string& sql, std::int64_t want, const pg::params& args = {}) {
     for (int i = 0; i < 200; ++i) {
@@ -158,9 +150,9 @@ struct web_visitor {
     std::int64_t conv = 0;
     std::unique_ptr<rpc_caller> session;
     explicit web_visitor(const Json::Value& details) {
-        name = "v-" + random_word(24);
-        secret = random_word(32);
-        rpc_caller k(shared().stack.port(), "k-" + random_word(22), shared().site_key);
+        name = "v-" + random_text(24);
+        secret = random_text(32);
+        rpc_caller k(shared().stack.port(), "k-" + random_text(22), shared().site_key);
         const Json::Value r = k.call("desk.visit", params({{"visitor", name}, {"secret", secret}, {"details", details}}));
         if (!r["result"].isObject()) throw std::runtime_error("desk.visit: " + r.toStyledString());
         conv = r["result"]["conversation"]["conv"].asInt64();
@@ -349,7 +341,7 @@ public:
 
     void erase_leaves_tombstones_no_text_and_kicks() {
         auto& s = shared().stack;
-        const std::string marker = "zq" + random_word(14), visitor_marker = "zv" + random_word(14);
+        const std::string marker = "zq" + random_text(14), visitor_marker = "zv" + random_text(14);
         s.add_user("eve", "pw-eve");
         s.add_user("fay", "pw-fay");
         const std::int64_t conv = s.create_conv({"eve", "fay"}, "eve and fay");

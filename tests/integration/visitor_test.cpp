@@ -70,14 +70,6 @@ fixture& shared() {
     return *f;
 }
 
-std::string random_text(std::size_t n) {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
-    std::random_device rd;
-    std::string out;
-    for (std::size_t i = 0; i < n; ++i) out += alphabet[rd() % 64];
-    return out;
-}
-
 /// A browser's first connection: a random k-… name, the site key as password.
 struct knock : rpc_caller {
     knock(const std::string& key, const std::string& address)

@@ -9,11 +9,20 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
 namespace mqchat::test {
+
+std::string random_text(std::size_t n) {
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    std::random_device rd;
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) out += alphabet[rd() % 62];
+    return out;
+}
 
 int free_port() {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);

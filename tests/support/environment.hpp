@@ -9,6 +9,9 @@ namespace mqchat::test {
 /// A free TCP port on 127.0.0.1 (bound to port 0 and released).
 int free_port();
 
+/// `n` random letters and digits: knock and visitor names, secrets, client ids.
+std::string random_text(std::size_t n);
+
 /// True when something accepts TCP connections on 127.0.0.1:port.
 bool port_open(int port);
 /// Waits up to `timeout_ms` for port_open.

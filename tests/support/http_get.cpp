@@ -1,10 +1,17 @@
 #include "http_get.hpp"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <sstream>
+#include <stdexcept>
 
 namespace mqchat::test {
 
@@ -97,6 +104,31 @@ http_answer http_get(const std::string& url) {
     }
     curl_easy_cleanup(c);
     return a;
+}
+
+std::string raw_http(int port, const std::string& request, long timeout_ms) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        if (fd >= 0) ::close(fd);
+        throw std::runtime_error("cannot connect to port " + std::to_string(port));
+    }
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string answer;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < until) {
+        pollfd pfd{fd, POLLIN, 0};
+        if (::poll(&pfd, 1, 100) <= 0) continue;
+        char chunk[65536];
+        const ssize_t got = ::recv(fd, chunk, sizeof chunk, 0);
+        if (got <= 0) break;
+        answer.append(chunk, static_cast<std::size_t>(got));
+    }
+    ::close(fd);
+    return answer;
 }
 
 std::string url_encode(const std::string& text) {

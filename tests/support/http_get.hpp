@@ -33,6 +33,12 @@ http_response http_request(const std::string& method, const std::string& url,
                            const std::vector<std::string>& headers = {},
                            const std::optional<std::string>& body = std::nullopt, long timeout_ms = 15000);
 
+/// Writes `request` exactly as given to 127.0.0.1:port (bytes curl would
+/// tidy or refuse: `..` in a path, bad escapes, no HTTP at all) and returns
+/// everything that comes back until the server closes or `timeout_ms`
+/// passes. Throws when it cannot connect.
+std::string raw_http(int port, const std::string& request, long timeout_ms = 5000);
+
 /// `text` escaped for a URL's query string.
 std::string url_encode(const std::string& text);
 
