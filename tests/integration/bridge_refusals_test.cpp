@@ -130,7 +130,7 @@ public:
     void ack_false_makes_the_own_copy_the_ack_and_refusals_still_come() {
         auto& f = shared();
         auto alice = login("alice", "alice-noack");
-        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe(msg_topic(f.conv)));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*alice, msg_topic(f.conv)));
         CPPUNIT_ASSERT_EQUAL(0, alice->publish(send_topic(f.conv), R"({"id":"na-1","body":"no ack please","ack":false})"));
         // Its own copy, with its seq, is the ack; nothing comes on the inbox.
         received r;
@@ -161,7 +161,7 @@ public:
         auto& f = shared();
         auto alice = login("alice", "alice-forbidden");
         auto bob = login("bob", "bob-forbidden");
-        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(msg_topic(f.conv)));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*bob, msg_topic(f.conv)));
         const Json::Value ack = send(*alice, "alice", f.conv, "f-orig", R"({"id":"f-orig","body":"mine"})");
         const std::int64_t seq = ack["seq"].asInt64();
         CPPUNIT_ASSERT(seq > 0);
@@ -189,7 +189,7 @@ public:
         auto& f = shared();
         auto bob = login("bob", "bob-not-found");
         auto carol = login("carol", "carol-not-found");
-        CPPUNIT_ASSERT_EQUAL(1, carol->subscribe(msg_topic(f.conv)));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*carol, msg_topic(f.conv)));
         const std::int64_t before = last_seq(f.conv);
         assert_refused(send(*bob, "bob", f.conv, "nf-react", R"({"id":"nf-react","type":"reaction","ref":999999,"body":"👍"})"),
                        "not_found", "nf-react", f.conv);
@@ -215,7 +215,7 @@ public:
         // removed before the bridge stores it.
         auto carol = login("carol", "carol-removed");
         auto alice = login("alice", "alice-removed");
-        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe(msg_topic(f.conv)));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*alice, msg_topic(f.conv)));
         const std::int64_t before = last_seq(f.conv);
         f.stack.store->stop();
         CPPUNIT_ASSERT_EQUAL(0, carol->publish(send_topic(f.conv), R"({"id":"nm-late","body":"still here?"})"));
@@ -255,7 +255,7 @@ public:
                        "CREATE TRIGGER test_refuse BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION test_refuse();");
         auto alice = login("alice", "alice-internal");
         auto bob = login("bob", "bob-internal");
-        CPPUNIT_ASSERT_EQUAL(1, bob->subscribe(msg_topic(f.conv)));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*bob, msg_topic(f.conv)));
         const std::int64_t before = last_seq(f.conv);
         // Bridge down: the three wait and are stored in one batch.
         f.stack.store->stop();

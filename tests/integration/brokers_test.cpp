@@ -205,7 +205,7 @@ public:
     void members_on_every_broker_get_each_message_once_in_order() {
         auto bob = on_broker(1, "bob", "bob-order");
         auto carol = on_broker(2, "carol", "carol-order");
-        for (auto* c : {bob.get(), carol.get()}) CPPUNIT_ASSERT_EQUAL(1, c->subscribe(conv_topic("msg")));
+        for (auto* c : {bob.get(), carol.get()}) CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*c, conv_topic("msg")));
         // The highest seq before this case: other cases may have sent some.
         rpc_caller reader(shared().stack.port(1), "bob", "pw-bob");
         const Json::Value h = reader.call("history", params({{"conv", Json::Int64(shared().conv)}, {"limit", 1}}));

@@ -25,7 +25,7 @@ namespace {
 std::unique_ptr<mqtt_client> member(chat_stack& s, const std::string& user, std::int64_t conv) {
     auto c = std::make_unique<mqtt_client>(s.port(), client_options{"", user, "pw-" + user});
     if (c->connect() != 0) throw std::runtime_error("login of " + user + " failed");
-    if (c->subscribe("chat/conv/" + std::to_string(conv) + "/msg") != 1 ||
+    if (subscribe_as_member(*c, "chat/conv/" + std::to_string(conv) + "/msg") != 1 ||
         c->subscribe("chat/user/" + user + "/inbox") != 1)
         throw std::runtime_error("subscribe failed for " + user);
     return c;
@@ -169,7 +169,7 @@ public:
         const std::int64_t c1 = s.create_conv({"alice", "bob"});
         const std::int64_t c2 = s.create_conv({"alice", "bob"});
         auto alice = member(s, "alice", c1);
-        CPPUNIT_ASSERT_EQUAL(1, alice->subscribe("chat/conv/" + std::to_string(c2) + "/msg"));
+        CPPUNIT_ASSERT_EQUAL(1, subscribe_as_member(*alice, "chat/conv/" + std::to_string(c2) + "/msg"));
         chat_sender one(*alice, "alice", c1), two(*alice, "alice", c2);
         CPPUNIT_ASSERT(one.send_all(numbered("x-", 30), 10, 5s, 60s));
         CPPUNIT_ASSERT(two.send_all(numbered("x-", 20), 10, 5s, 60s)); // same ids, other conversation

@@ -148,7 +148,7 @@ std::int64_t device_conv(const std::string& device) {
 /// The human member: alice, subscribed to the conversation.
 std::unique_ptr<mqtt_client> human(std::int64_t conv) {
     auto c = login(shared().stack->port(), "alice", "pw-alice", "");
-    if (c->subscribe("chat/conv/" + std::to_string(conv) + "/msg") != 1) throw std::runtime_error("alice cannot subscribe");
+    if (subscribe_as_member(*c, "chat/conv/" + std::to_string(conv) + "/msg") != 1) throw std::runtime_error("alice cannot subscribe");
     return c;
 }
 
