@@ -36,6 +36,7 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file, s
     c.db = r.string("db_conninfo", c.db);
     c.topic_prefix = r.string("topic_prefix", c.topic_prefix);
     c.batch_max = static_cast<std::size_t>(r.integer("batch_max", static_cast<std::int64_t>(c.batch_max), 1, 10000));
+    c.store_linger_us = static_cast<int>(r.integer("store_linger_us", c.store_linger_us, 0, 100000));
     c.session_expiry_s = static_cast<int>(r.integer("session_expiry_s", c.session_expiry_s, 60, 365 * 24 * 3600));
     c.request_threads = static_cast<int>(r.integer("request_threads", c.request_threads, 1, 64));
     c.replica_db = r.string("replica_conninfo", c.replica_db);

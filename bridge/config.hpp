@@ -24,6 +24,10 @@ struct bridge_config {
     std::string db;                     ///< libpq conninfo (required)
     std::string topic_prefix = "chat/";
     std::size_t batch_max = 500;        ///< sends stored in one transaction at most
+    /// While sends arrive faster than one per store call, a batch of fewer
+    /// than 16 waits up to this long after its first message for more
+    /// (batch_pacer); 0: never.
+    int store_linger_us = 1000;
     /// Requests are answered on their own threads, each with its own
     /// database connection, off the store-and-deliver loop; at most
     /// request_queue_max wait, beyond that a request gets `overloaded`.

@@ -142,7 +142,8 @@ int main(int argc, char** argv) {
         }
         mqchat::bridge::pg_message_store deferred_store(config.db); // its own connection, for its own thread
         mqchat::bridge::deferred_writer deferred(deferred_store);
-        mqchat::bridge::ingest loop(store, link, requests, deferred, topics, config.batch_max);
+        mqchat::bridge::ingest loop(store, link, requests, deferred, topics, config.batch_max,
+                                           std::chrono::microseconds(config.store_linger_us));
         // Metrics, liveness and readiness (off unless metrics_listen is set; the probe runs anyway).
         mqchat::bridge::health watch(mqchat::bridge::health_settings{config.metrics_listen, config.db,
                                                                      std::chrono::milliseconds(config.ready_store_lag_ms)},

@@ -62,9 +62,9 @@ std::int64_t oldest_arrival(const std::vector<send_request>& batch) {
 } // namespace
 
 ingest::ingest(message_store& store, mqtt_link& link, request_pool& requests, deferred_writer& deferred,
-               const topic_names& topics, std::size_t batch_max)
+               const topic_names& topics, std::size_t batch_max, std::chrono::microseconds store_linger)
     : store_(store), link_(link), requests_(requests), deferred_(deferred), topics_(topics),
-      batch_max_(batch_max) {}
+      batch_max_(batch_max), pacer_(store_linger) {}
 
 void ingest::run(const std::atomic<bool>& stop) {
     std::vector<send_request> batch;
@@ -84,6 +84,7 @@ void ingest::run(const std::atomic<bool>& stop) {
         const auto results = store_with_retry(batch, stop);
         heartbeat_.storing_since_ns.store(0, std::memory_order_relaxed);
         if (results.size() != batch.size()) return; // stopping
+        pacer_.stored(std::chrono::steady_clock::now() - started);
         const double took = metrics::seconds_since(started);
         bridge_metrics().store_batch_seconds.observe(took);
         bridge_metrics().store_batch_messages.observe(static_cast<double>(batch.size()));
@@ -162,11 +163,28 @@ void ingest::collect(std::vector<send_request>& batch) {
     incoming in;
     // Wait briefly for the first message, then take whatever else is already
     // queued: under load batches grow by themselves, idle latency stays low.
-    if (!link_.next(in, std::chrono::milliseconds(50))) return;
+    if (!link_.next(in, std::chrono::milliseconds(50))) {
+        pacer_.took(0, std::chrono::steady_clock::now());
+        return;
+    }
     do {
         send_request r;
         if (parse(in, r)) batch.push_back(std::move(r));
     } while (batch.size() < batch_max_ && link_.next(in, std::chrono::milliseconds(0)));
+    // While the store cannot keep up, a small batch waits for company: one
+    // wake-up at the deadline, then whatever has come.
+    if (!batch.empty()) {
+        const auto until = pacer_.wait_until(batch.size(), batch.front().arrived);
+        if (until != batch_pacer::clock::time_point{}) {
+            bridge_metrics().store_lingered.inc();
+            std::this_thread::sleep_until(until);
+            while (batch.size() < batch_max_ && link_.next(in, std::chrono::milliseconds(0))) {
+                send_request r;
+                if (parse(in, r)) batch.push_back(std::move(r));
+            }
+        }
+    }
+    pacer_.took(batch.size(), std::chrono::steady_clock::now());
     // One run per conversation (mqchat_store_batch locks them in id order
     // itself); stable keeps each conversation's arrival order.
     std::stable_sort(batch.begin(), batch.end(),

@@ -6,7 +6,9 @@
 /// the pushes of stored messages to the deferred_writer: neither is waited
 /// for here.
 ///
-///   receive ─▶ batch (up to batch_max, no waiting beyond what is queued)
+///   receive ─▶ batch (up to batch_max: what is queued; while the store
+///              cannot keep up, a small batch waits up to store_linger_us
+///              for more — batch_pacer)
 ///           ─▶ store in one transaction (seq assigned there)
 ///           ─▶ publish .../msg (QoS 1) + ack on the sender's inbox
 ///           ─▶ when the broker has acknowledged .../msg, record published_seq
@@ -37,6 +39,7 @@
 #include "common/pg.hpp"
 #include "common/topics.hpp"
 #include "common/rpc.hpp"
+#include "batch_pacer.hpp"
 #include "deferred_writer.hpp"
 #include "message_store.hpp"
 #include "link/mqtt_link.hpp"
@@ -48,7 +51,7 @@ namespace mqchat::bridge {
 class ingest {
 public:
     ingest(message_store& store, mqtt_link& link, request_pool& requests, deferred_writer& deferred,
-           const topic_names& topics, std::size_t batch_max);
+           const topic_names& topics, std::size_t batch_max, std::chrono::microseconds store_linger);
 
     /// Runs until `stop` is set.
     void run(const std::atomic<bool>& stop);
@@ -77,6 +80,7 @@ private:
     deferred_writer& deferred_; ///< receipts, presence and pushes, written on its own thread
     const topic_names& topics_;
     std::size_t batch_max_;
+    batch_pacer pacer_;
 
     struct in_flight {
         std::int64_t conv;

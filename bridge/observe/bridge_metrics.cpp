@@ -30,6 +30,9 @@ bridge_metrics_set::bridge_metrics_set()
                               .get()),
       store_retries(default_registry().single_counter("mqchat_store_retries_total",
                                                 "Store transactions tried again (database away, busy or in conflict).")),
+      store_lingered(default_registry().single_counter(
+          "mqchat_store_lingered_total",
+          "Small batches that waited up to store_linger_us for more messages (the store was not keeping up).")),
       request_seconds(default_registry().histograms("mqchat_request_duration_seconds",
                                                     "Time from a request's turn on a request thread to its reply.",
                                                     metrics::latency_buckets(), {"method"}, 64)),

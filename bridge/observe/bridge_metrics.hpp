@@ -21,6 +21,7 @@ struct bridge_metrics_set {
     metrics::histogram& store_batch_messages;
     metrics::histogram& store_batch_seconds;
     metrics::counter& store_retries;
+    metrics::counter& store_lingered;
 
     /// By method: the methods the bridge answers; anything else is "unknown"
     /// (request_handler::answers), so a client cannot grow the label set.
