@@ -99,6 +99,7 @@ class store_sql_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_resend_in_the_same_batch_is_a_duplicate_of_the_first);
     CPPUNIT_TEST(a_resend_in_a_later_batch_gets_the_original_seq);
     CPPUNIT_TEST(seqs_stay_gapless_across_refusals);
+    CPPUNIT_TEST(a_batch_across_conversations_counts_each_one);
     CPPUNIT_TEST(a_member_who_left_gets_duplicate_for_a_resend_and_not_member_for_a_new_message);
     CPPUNIT_TEST(a_resent_attachment_is_a_duplicate_and_its_upload_stays_with_the_original);
     CPPUNIT_TEST(a_reused_id_with_another_upload_leaves_that_upload_free);
@@ -143,6 +144,42 @@ public:
                              check.exec("SELECT body FROM messages WHERE conv_id = $1 AND seq = $2",
                                         {std::to_string(f.conv), std::to_string(first[0].seq)})
                                  .str(0, 0));
+    }
+
+    void a_batch_across_conversations_counts_each_one() {
+        // One conversation per batch and several take different statements
+        // (a plain update by key, an update of the batch's keys); past the
+        // sixth call PL/pgSQL runs its generic plans, so ten rounds.
+        auto& f = shared();
+        pg::connection c(f.db.conninfo());
+        const std::int64_t a0 = last_seq(f.conv), b0 = last_seq(f.other);
+        std::int64_t a = a0, b = b0;
+        for (int round = 0; round < 10; ++round) {
+            const std::string r = std::to_string(round);
+            // Interleaved on purpose: the function takes any order.
+            const auto both = store(c, {send(f.conv, "alice", "x-a1-" + r), send(f.other, "alice", "x-b1-" + r),
+                                        send(f.conv, "alice", "x-a2-" + r), send(f.other, "bob", "x-b2-" + r),
+                                        send(f.other, "alice", "x-b3-" + r)});
+            CPPUNIT_ASSERT_EQUAL(a + 1, both[0].seq);
+            CPPUNIT_ASSERT_EQUAL(b + 1, both[1].seq);
+            CPPUNIT_ASSERT_EQUAL(a + 2, both[2].seq);
+            CPPUNIT_ASSERT_EQUAL(b + 2, both[3].seq);
+            CPPUNIT_ASSERT_EQUAL(b + 3, both[4].seq);
+            a += 2;
+            b += 3;
+            CPPUNIT_ASSERT_EQUAL(a, last_seq(f.conv));
+            CPPUNIT_ASSERT_EQUAL(b, last_seq(f.other));
+            const auto one = store(c, {send(f.other, "bob", "x-b4-" + r)});
+            CPPUNIT_ASSERT_EQUAL(std::string("stored"), one[0].status);
+            CPPUNIT_ASSERT_EQUAL(++b, one[0].seq);
+            CPPUNIT_ASSERT_EQUAL(b, last_seq(f.other));
+            CPPUNIT_ASSERT_EQUAL(a, last_seq(f.conv)); // untouched
+        }
+        CPPUNIT_ASSERT_EQUAL(a0 + 20, a);
+        CPPUNIT_ASSERT_EQUAL(b0 + 40, b);
+        for (const auto& [conv, top] : {std::pair{f.conv, a}, std::pair{f.other, b}})
+            CPPUNIT_ASSERT_EQUAL(top, scalar("SELECT count(*) FROM messages WHERE conv_id = $1", {std::to_string(conv)}) +
+                                          scalar("SELECT min(seq) FROM messages WHERE conv_id = $1", {std::to_string(conv)}) - 1);
     }
 
     void seqs_stay_gapless_across_refusals() {
