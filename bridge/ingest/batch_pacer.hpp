@@ -2,12 +2,12 @@
 /// When messages come in faster than the database stores one batch, the
 /// store loop never rests: each transaction takes the one or two messages
 /// that arrived during the last one, and PostgreSQL pays its fixed cost per
-/// transaction (~0.3 ms: the function call, the conversation lock and
+/// transaction (~0.2 ms: the statement, the function call, the lock and
 /// counter, the commit) for each of them. On a shared machine that work is
 /// what makes the others wait. The pacer lets such a small batch wait for
 /// company, up to `linger` after its first message arrived, so that the same
 /// messages take fewer, fuller transactions (docs/benchmarks.md, "Stored
-/// chat's p99 at half the rate").
+/// chat at half the rate: fewer, fuller transactions").
 ///
 /// It only does so while messages arrive faster than one per store call
 /// (the arrival rate times the store call's time, both averaged over about
