@@ -167,12 +167,8 @@ bool eventually(Pred pred, std::chrono::milliseconds within = 5000ms) {
 struct raw_socket {
     int fd = -1;
     explicit raw_socket(int port) {
-        fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<std::uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        CPPUNIT_ASSERT_EQUAL(0, ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a));
+        fd = connect_loopback(port);
+        CPPUNIT_ASSERT(fd >= 0);
         timeval tv{5, 0};
         ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     }

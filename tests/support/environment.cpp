@@ -40,15 +40,27 @@ int free_port() {
     return ntohs(a.sin_port);
 }
 
-bool port_open(int port) {
+int connect_loopback(int port, const std::string& from) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
+    if (fd < 0) return -1;
+    sockaddr_in local{}, a{};
+    local.sin_family = a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<std::uint16_t>(port));
-    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    if ((!from.empty() && (inet_pton(AF_INET, from.c_str(), &local.sin_addr) != 1 ||
+                           bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)) ||
+        connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool port_open(int port) {
+    const int fd = connect_loopback(port);
+    if (fd < 0) return false;
     close(fd);
-    return ok;
+    return true;
 }
 
 bool wait_port(int port, int timeout_ms) {

@@ -12,6 +12,9 @@ int free_port();
 /// `n` random letters and digits: knock and visitor names, secrets, client ids.
 std::string random_text(std::size_t n);
 
+/// A TCP connection to 127.0.0.1:port (from the local address `from`, any
+/// 127.x, when given): its descriptor, or -1 when it cannot be made.
+int connect_loopback(int port, const std::string& from = "");
 /// True when something accepts TCP connections on 127.0.0.1:port.
 bool port_open(int port);
 /// Waits up to `timeout_ms` for port_open.

@@ -1,5 +1,7 @@
 #include "http_get.hpp"
 
+#include "environment.hpp"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -107,15 +109,8 @@ http_answer http_get(const std::string& url) {
 }
 
 std::string raw_http(int port, const std::string& request, long timeout_ms) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        if (fd >= 0) ::close(fd);
-        throw std::runtime_error("cannot connect to port " + std::to_string(port));
-    }
+    const int fd = connect_loopback(port);
+    if (fd < 0) throw std::runtime_error("cannot connect to port " + std::to_string(port));
     ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     std::string answer;
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

@@ -1,5 +1,7 @@
 #include "raw_mqtt.hpp"
 
+#include "environment.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -302,29 +304,15 @@ std::string properties(const mqtt_properties& props) {
 // ---------------------------------------------------------------- client
 
 raw_mqtt::raw_mqtt(int port, int protocol) : protocol_(protocol) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        if (fd_ >= 0) ::close(fd_);
-        throw std::runtime_error("raw MQTT connect to port " + std::to_string(port) + " failed");
-    }
+    fd_ = connect_loopback(port);
+    if (fd_ < 0) throw std::runtime_error("raw MQTT connect to port " + std::to_string(port) + " failed");
     const int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 raw_mqtt::raw_mqtt(const raw_websocket& ws, int protocol) : protocol_(protocol), websocket_(true), frame_max_(ws.frame_max) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in local{}, a{};
-    local.sin_family = a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(ws.port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ < 0 || ::inet_pton(AF_INET, ws.from.c_str(), &local.sin_addr) != 1 ||
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
-        ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        if (fd_ >= 0) ::close(fd_);
+    fd_ = connect_loopback(ws.port, ws.from);
+    if (fd_ < 0) {
         throw std::runtime_error("WebSocket connect to port " + std::to_string(ws.port) + " from " + ws.from + " failed");
     }
     const int one = 1;
