@@ -297,8 +297,10 @@ public:
         // Pushes go to members who are offline: bob leaves, and the bridge stores that.
         bob.client.reset();
         const auto offline = std::chrono::steady_clock::now() + 15s;
+        // Until the bridge has stored bob offline (no row yet is not offline:
+        // his coming online may not be written yet either).
         while (count("SELECT count(*) FROM presence p JOIN users u ON u.id = p.user_id"
-                     " WHERE u.name = 'bob' AND p.devices > 0") > 0 &&
+                     " WHERE u.name = 'bob' AND p.devices = 0") == 0 &&
                std::chrono::steady_clock::now() < offline)
             std::this_thread::sleep_for(50ms);
         pg::connection db(shared().stack.conninfo());
