@@ -14,6 +14,9 @@ namespace {
 constexpr std::size_t max_messages_kept = 50;
 constexpr int max_resubscribe_tries = 50;
 constexpr auto resubscribe_delay = std::chrono::milliseconds(200);
+constexpr int max_read_failures = 10;
+constexpr auto reread_delay = std::chrono::seconds(1);
+constexpr int history_page = 100;
 constexpr auto ack_timeout = std::chrono::seconds(10);
 constexpr int max_suggestions = 3;
 constexpr std::size_t max_transcript = 10, max_draft_turns = 6, max_draft_entries = 3;
@@ -61,11 +64,16 @@ void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
         if (reload.exchange(false)) reload_settings();
         if (link_.take_reconnected()) resume();
         retry_refused();
+        for (const auto& filter : link_.take_granted()) on_granted(filter);
+        read_failed_ones();
         expire();
         if (model_)
             for (const auto& d : model_->take_done()) on_draft(d);
         bridge::incoming in;
         if (!link_.next(in, std::chrono::milliseconds(drafts_.empty() ? 100 : 10))) continue;
+        // A grant comes before the first message of its subscription: taken
+        // first, so that message waits for what came before it.
+        for (const auto& filter : link_.take_granted()) on_granted(filter);
         Json::Value m;
         std::string why;
         if (!json::parse(in.payload, m, why) || !m.isObject()) continue;
@@ -74,10 +82,7 @@ void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
             continue;
         }
         const parsed_topic t = topics_.parse(in.topic);
-        if (t.kind == topic_kind::conv_msg) {
-            resubscribe_.erase(in.topic); // it works now
-            on_message(t.conv, m);
-        }
+        if (t.kind == topic_kind::conv_msg) on_message(t.conv, m);
     }
 }
 
@@ -118,6 +123,81 @@ void assistant::retry_refused() {
         }
 }
 
+/// Its subscription to a conversation has taken — at adoption, after the
+/// broker said come back later, after a reconnection with no session kept.
+/// A visitor's message published before that moment never reaches it live
+/// (the widget sends the first one right after desk.visit; a refusal leaves
+/// 200 ms): it reads them from history, after the last seq it has.
+void assistant::on_granted(const std::string& filter) {
+    resubscribe_.erase(filter);
+    const parsed_topic t = topics_.parse(filter);
+    if (t.kind != topic_kind::conv_msg) return;
+    const auto it = conversations_.find(t.conv);
+    if (it == conversations_.end() || it->second.seen < 0 || it->second.leaving) return;
+    if (it->second.reading) {
+        it->second.read_again = true;
+        return;
+    }
+    it->second.reading = true;
+    it->second.read_failures = 0;
+    read_history(t.conv);
+}
+
+void assistant::read_history(std::int64_t conv) {
+    const auto it = conversations_.find(conv);
+    if (it == conversations_.end()) return;
+    Json::Value params(Json::objectValue);
+    params["conv"] = Json::Int64(conv);
+    params["after"] = Json::Int64(it->second.seen);
+    params["limit"] = history_page;
+    call("history", params, [this, conv, adopted = it->second.adopted](const Json::Value& reply) {
+        const auto c = conversations_.find(conv);
+        // Not for a conversation forgotten and taken up again meanwhile (handed back): that one reads its own.
+        if (c != conversations_.end() && c->second.adopted == adopted) history_read(conv, reply);
+    });
+}
+
+void assistant::history_read(std::int64_t conv, const Json::Value& reply) {
+    auto it = conversations_.find(conv);
+    if (!reply.isMember("result")) {
+        if (++it->second.read_failures < max_read_failures) {
+            warn("history of " + std::to_string(conv) + " failed (" + reply["error"]["message"].asString() +
+                 "); reading it again shortly");
+            reread_[conv] = clock::now() + reread_delay;
+            return;
+        }
+        warn("history of " + std::to_string(conv) + " keeps failing; going on with what comes live");
+    } else {
+        for (const auto& m : reply["result"]["messages"]) {
+            take(conv, m); // may hand over, and forget the conversation
+            if (!conversations_.count(conv)) return;
+        }
+        it = conversations_.find(conv);
+        if (reply["result"]["more"].asBool() || it->second.read_again) {
+            it->second.read_again = false;
+            return read_history(conv);
+        }
+    }
+    it->second.reading = false;
+    for (const auto& m : std::exchange(it->second.held, {})) {
+        take(conv, m);
+        if (!conversations_.count(conv)) return;
+    }
+}
+
+void assistant::read_failed_ones() {
+    const auto now = clock::now();
+    for (auto it = reread_.begin(); it != reread_.end();) {
+        if (it->second > now) {
+            ++it;
+            continue;
+        }
+        const std::int64_t conv = it->first;
+        it = reread_.erase(it);
+        read_history(conv);
+    }
+}
+
 /// After (re)connecting: the conversations it has now (desk.mine), in case
 /// their notices came while it was away with no session kept.
 void assistant::resume() {
@@ -129,7 +209,8 @@ void assistant::resume() {
         for (const auto& c : reply["result"]["conversations"]) {
             mine.insert(c["conv"].asInt64());
             if (!conversations_.count(c["conv"].asInt64()))
-                adopt(c["conv"].asInt64(), c["desk"].asString(), c["visitor"].asString(), c["details"], nullptr);
+                adopt(c["conv"].asInt64(), c["desk"].asString(), c["visitor"].asString(), c["details"], nullptr,
+                      c["unanswered_after"]);
         }
         // What it had before asking and is no longer its own (closed or
         // handed over while it was away) is forgotten; what it took up
@@ -169,7 +250,8 @@ void assistant::on_inbox(const Json::Value& m) {
     const std::int64_t conv = m["conv"].asInt64();
     if (notice == "desk.bot" && conv > 0) {
         forget(conv); // handed back: a fresh start
-        adopt(conv, m["desk"].asString(), m["visitor"].asString(), m["details"], m["returned"].asBool() ? "back" : "new");
+        adopt(conv, m["desk"].asString(), m["visitor"].asString(), m["details"], m["returned"].asBool() ? "back" : "new",
+              m["seq"]);
     } else if (notice == "desk.handed_over") {
         // Someone else handed it over (the visitor's button, an agent): the
         // person taking it still gets what the assistant knows.
@@ -190,11 +272,12 @@ void assistant::on_inbox(const Json::Value& m) {
 }
 
 void assistant::adopt(std::int64_t conv, const std::string& desk, const std::string& visitor, const Json::Value& details,
-                      const char* greeting) {
+                      const char* greeting, const Json::Value& seq) {
     conversation& c = conversations_[conv];
     c.desk = desk;
     c.visitor = visitor;
     c.adopted = ++adoptions_;
+    if (seq.isIntegral() && seq.asInt64() >= 0) c.seen = seq.asInt64();
     link_.subscribe(topics_.conv_msg(conv));
     note("conversation " + std::to_string(conv) + " at desk " + desk + " with " + visitor);
     const std::string why = greeting ? std::string(greeting) : "";
@@ -210,6 +293,7 @@ void assistant::adopt(std::int64_t conv, const std::string& desk, const std::str
 void assistant::forget(std::int64_t conv) {
     if (conversations_.erase(conv)) link_.unsubscribe(topics_.conv_msg(conv));
     resubscribe_.erase(topics_.conv_msg(conv));
+    reread_.erase(conv);
     drafts_.erase(conv); // a draft still coming is for a conversation it no longer has
 }
 
@@ -220,6 +304,18 @@ void assistant::on_message(std::int64_t conv, const Json::Value& m) {
         return;
     }
     if (it == conversations_.end() || it->second.leaving) return;
+    if (it->second.reading) return it->second.held.push_back(m);
+    take(conv, m);
+}
+
+/// One message of a conversation, live or from history: a visitor's text
+/// goes in line to be handled, once.
+void assistant::take(std::int64_t conv, const Json::Value& m) {
+    const auto it = conversations_.find(conv);
+    if (it == conversations_.end() || it->second.leaving) return;
+    const std::int64_t seq = m["seq"].asInt64();
+    if (seq > 0 && seq <= it->second.seen) return; // had it
+    if (seq > it->second.seen) it->second.seen = seq;
     if (m["sender"].asString() == config_.mqtt_username) return;
     const std::string type = m["type"].asString();
     if (!type.empty() && type != "text") return; // edits, reactions…: nothing to answer

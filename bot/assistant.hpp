@@ -54,6 +54,17 @@ private:
         bool busy = false;               ///< one is being handled
         bool leaving = false;            ///< handing over: it says nothing more
         std::uint64_t adopted = 0;       ///< when it was taken up (adoptions_)
+        /// The highest seq taken from it: a message at or below it is one it
+        /// had (history and live deliveries overlap). At first the seq it
+        /// was given the conversation at; -1 when not told (nothing is read
+        /// from history then).
+        std::int64_t seen = -1;
+        /// Reading history after `seen` (its subscription has just taken):
+        /// live messages wait in `held` meanwhile, so each is taken once and in order.
+        bool reading = false;
+        bool read_again = false; ///< granted again while reading: another read after this one
+        int read_failures = 0;
+        std::vector<Json::Value> held;
     };
     struct desk_rules {
         assistant_rules rules;
@@ -65,8 +76,13 @@ private:
 
     void on_inbox(const Json::Value& m);
     void on_message(std::int64_t conv, const Json::Value& m);
+    void take(std::int64_t conv, const Json::Value& m);
     void adopt(std::int64_t conv, const std::string& desk, const std::string& visitor, const Json::Value& details,
-               const char* greeting);
+               const char* greeting, const Json::Value& seq);
+    void on_granted(const std::string& filter);
+    void read_history(std::int64_t conv);
+    void history_read(std::int64_t conv, const Json::Value& reply);
+    void read_failed_ones();
     void forget(std::int64_t conv);
     void next_message(std::int64_t conv);
     void handle(std::int64_t conv, const std::string& text, const assistant_rules& rules);
@@ -116,6 +132,7 @@ private:
         clock::time_point at;
     };
     std::map<std::string, retry> resubscribe_; ///< filters the broker refused, tried again
+    std::map<std::int64_t, clock::time_point> reread_; ///< conversations whose history read failed, and when to try again
     std::unique_ptr<language_model> model_;    ///< none without llm_url
     struct pending_draft {
         Json::Value best; ///< the knowledge base's entry, the fallback

@@ -178,7 +178,7 @@ std::chrono::steady_clock::duration mosquitto_link::oldest_waiting() const {
     return std::chrono::steady_clock::now() - inbox_.front().arrived;
 }
 
-void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const mosquitto_property*) {
+void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int flags, const mosquitto_property*) {
     auto* self = static_cast<mosquitto_link*>(self_);
     if (rc != 0) {
         log::warning() << "the broker refused the connection (" << mosquitto_reason_string(rc)
@@ -199,10 +199,13 @@ void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int, const
     {
         std::lock_guard lock(self->mutex_);
         self->added_mids_.clear();
+        // CONNACK's flags, bit 0: the broker kept the session, and with it
+        // what was published to these filters while we were away.
+        const bool session_kept = (flags & 1) != 0;
         for (const auto& filter : self->added_filters_) {
             int mid = 0;
             if (mosquitto_subscribe_v5(mosq, &mid, filter.c_str(), 1, MQTT_SUB_OPT_NO_LOCAL, nullptr) == MOSQ_ERR_SUCCESS)
-                self->added_mids_[mid] = filter;
+                self->added_mids_[mid] = {filter, !session_kept};
         }
         first = !self->connected_ && !self->subscribed_;
         self->connected_ = true;
@@ -255,7 +258,7 @@ void mosquitto_link::subscribe(const std::string& filter) {
     int mid = 0;
     // Not connected: the next connection subscribes it.
     if (connected_ && mosquitto_subscribe_v5(mosq_, &mid, filter.c_str(), 1, MQTT_SUB_OPT_NO_LOCAL, nullptr) == MOSQ_ERR_SUCCESS)
-        added_mids_[mid] = filter;
+        added_mids_[mid] = {filter, true};
 }
 
 void mosquitto_link::unsubscribe(const std::string& filter) {
@@ -269,15 +272,23 @@ std::vector<std::string> mosquitto_link::take_refused() {
     return std::exchange(refused_, {});
 }
 
+std::vector<std::string> mosquitto_link::take_granted() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(granted_, {});
+}
+
 void mosquitto_link::on_subscribe(mosquitto*, void* self_, int mid, int count, const int* granted,
                                   const mosquitto_property*) {
     auto* self = static_cast<mosquitto_link*>(self_);
     std::lock_guard lock(self->mutex_);
     if (const auto added = self->added_mids_.find(mid); added != self->added_mids_.end()) {
+        const std::string& filter = added->second.filter;
         if (count < 1 || granted[0] >= 0x80) {
             auto& filters = self->added_filters_;
-            filters.erase(std::remove(filters.begin(), filters.end(), added->second), filters.end());
-            self->refused_.push_back(added->second);
+            filters.erase(std::remove(filters.begin(), filters.end(), filter), filters.end());
+            self->refused_.push_back(filter);
+        } else if (added->second.report_grant) {
+            self->granted_.push_back(filter);
         }
         self->added_mids_.erase(added);
         return;

@@ -81,6 +81,11 @@ public:
     /// Stops receiving a filter subscribe() added.
     void unsubscribe(const std::string& filter);
     std::vector<std::string> take_refused();
+    /// subscribe()'s filters the broker has granted since the last call:
+    /// each once when it first takes, and again after a reconnection the
+    /// broker kept no session for. What was published to it before that
+    /// moment never came here: the caller reads it from history.
+    std::vector<std::string> take_granted();
 
     /// For health checks and metrics (any thread).
     bool connected() const;
@@ -112,8 +117,12 @@ private:
     bool connected_ = false;
     std::vector<int> subscribe_mids_; ///< of the last connection, not yet acknowledged
     std::vector<std::string> added_filters_;           ///< subscribe()'s, renewed on every connection
-    std::unordered_map<int, std::string> added_mids_;  ///< subscribe()'s, not yet acknowledged
-    std::vector<std::string> refused_;
+    struct added_subscription {
+        std::string filter;
+        bool report_grant = true; ///< false: a renewal in a session the broker kept
+    };
+    std::unordered_map<int, added_subscription> added_mids_; ///< subscribe()'s, not yet acknowledged
+    std::vector<std::string> refused_, granted_;
     bool subscribed_ = false;
     std::atomic<bool> reconnected_{false};
     std::atomic<std::uint64_t> connects_{0}, disconnects_{0};

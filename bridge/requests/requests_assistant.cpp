@@ -212,7 +212,9 @@ method_outcome pg_requests::desk_to_bot(pg::connection& db, const rpc::request& 
                 " handoff = NULL WHERE conv_id = $1",
                 {cid, std::to_string(bot.id)});
         db.exec("INSERT INTO members (conv_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", {cid, std::to_string(bot.id)});
-        const auto details = db.exec("SELECT details::text FROM support_conversations WHERE conv_id = $1", {cid});
+        const auto details = db.exec("SELECT s.details::text, c.last_seq FROM support_conversations s"
+                                     "  JOIN conversations c ON c.id = s.conv_id WHERE s.conv_id = $1",
+                                     {cid});
         method_outcome o;
         o.result["conv"] = Json::Int64(conv);
         o.result["status"] = "bot";
@@ -221,6 +223,8 @@ method_outcome pg_requests::desk_to_bot(pg::connection& db, const rpc::request& 
         to_bot["visitor"] = s.visitor;
         to_bot["details"] = stored_details(details.text(0, 0));
         to_bot["returned"] = true;
+        // What the assistant answers starts after this: what came before, someone else had.
+        to_bot["seq"] = Json::Int64(details.int64(0, 1));
         to_bot["by"] = r.caller;
         o.notices.push_back(notice(bot.name, to_bot));
         Json::Value to_visitor = notice_body("desk.assigned", conv, s.desk_name);

@@ -111,6 +111,7 @@ method_outcome pg_requests::desk_start(pg::connection& db, const rpc::request& r
             Json::Value n = notice_body("desk.bot", conv, desk_name);
             n["visitor"] = r.caller;
             n["details"] = details;
+            n["seq"] = 0; // it answers everything from the first message
             o.notices.push_back(notice(desk.str(0, 5), n));
             return o;
         }
@@ -223,7 +224,12 @@ method_outcome pg_requests::desk_claim(pg::connection& db, const rpc::request& r
 
 method_outcome pg_requests::desk_mine(pg::connection& db, const rpc::request&, std::int64_t me) {
     const auto rows = db.exec("SELECT s.conv_id, d.name, coalesce(v.name, ''), s.details::text,"
-                              "       (extract(epoch FROM coalesce(s.assigned_at, s.bot_since, s.queued_at)) * 1000)::bigint"
+                              "       (extract(epoch FROM coalesce(s.assigned_at, s.bot_since, s.queued_at)) * 1000)::bigint,"
+                              // Your last message in it, or the last before it became yours.
+                              "       coalesce((SELECT m.seq FROM messages m WHERE m.conv_id = s.conv_id"
+                              "                    AND (m.sender_id = $1 OR m.ts < (extract(epoch FROM"
+                              "                         coalesce(s.assigned_at, s.bot_since, s.queued_at)) * 1000)::bigint)"
+                              "                  ORDER BY m.seq DESC LIMIT 1), 0)"
                               "  FROM support_conversations s JOIN desks d ON d.id = s.desk_id"
                               "  LEFT JOIN users v ON v.id = s.visitor_id"
                               " WHERE s.assignee_id = $1 AND s.status IN ('assigned', 'bot')"
@@ -237,6 +243,7 @@ method_outcome pg_requests::desk_mine(pg::connection& db, const rpc::request&, s
         c["visitor"] = rows.str(i, 2);
         c["details"] = stored_details(rows.text(i, 3));
         c["assigned_at"] = Json::Int64(rows.int64(i, 4));
+        c["unanswered_after"] = Json::Int64(rows.int64(i, 5));
         mine.append(std::move(c));
     }
     Json::Value res(Json::objectValue);

@@ -11,6 +11,7 @@
 #include <json/json.h>
 
 #include <csignal>
+#include <cstdio>
 #include <algorithm>
 #include <memory>
 #include <set>
@@ -61,7 +62,7 @@ struct fixture {
     fixture() {
         for (const char* u : {"ann", "vera", "vic", "val", "vin", "viv", "wes", "wil", "otto", "sue"})
             stack.add_user(u, std::string("pw-") + u);
-        for (const char* u : {"vaughn", "vesna", "walt", "lara", "viv2"}) stack.add_user(u, std::string("pw-") + u);
+        for (const char* u : {"vaughn", "vesna", "walt", "lara", "viv2", "vida", "vito"}) stack.add_user(u, std::string("pw-") + u);
         admin_ok(stack.conninfo(), {"user", "add", "helper", "--password", "pw-helper", "--bot"});
         admin_ok(stack.conninfo(), {"desk", "create", "shop", "--title", "Shop help"});
         admin_ok(stack.conninfo(), {"desk", "add-agent", "shop", "ann"});
@@ -101,7 +102,11 @@ struct visitor : rpc_caller {
         // What the assistant said before the subscription took (its greeting
         // may be quicker than the plugin's news of the membership), as an app
         // catches up: from history.
-        for (const auto& m : call("history", params({{"conv", conv}}))["result"]["messages"]) early.push_back(m);
+        const Json::Value h = call("history", params({{"conv", conv}}));
+        // Shown when a test fails: what the visitor found at the start.
+        std::fprintf(stderr, "%s's history of %lld at the start: %s\n", who.c_str(), static_cast<long long>(conv),
+                     json::write(h).c_str());
+        for (const auto& m : h["result"]["messages"]) early.push_back(m);
         std::sort(early.begin(), early.end(), [](const Json::Value& a, const Json::Value& b) { return a["seq"].asInt64() < b["seq"].asInt64(); });
     }
     std::string topic() const { return "chat/conv/" + std::to_string(conv) + "/msg"; }
@@ -135,6 +140,25 @@ struct visitor : rpc_caller {
     }
 };
 
+/// The bodies the assistant has stored in `conv` so far that start with `start`.
+std::int64_t assistant_said(std::int64_t conv, const std::string& start) {
+    pg::connection db(shared().stack.conninfo());
+    return db.exec("SELECT count(*) FROM messages m JOIN users u ON u.id = m.sender_id"
+                   " WHERE m.conv_id = $1 AND u.name = 'helper' AND starts_with(m.body, $2)",
+                   {std::to_string(conv), start})
+        .int64(0, 0);
+}
+
+/// Waits until `conv` holds a message with this body (the sender's message is stored).
+bool stored(std::int64_t conv, const std::string& body, std::chrono::milliseconds wait = 15s) {
+    pg::connection db(shared().stack.conninfo());
+    for (auto until = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < until;
+         std::this_thread::sleep_for(50ms))
+        if (db.exec("SELECT 1 FROM messages WHERE conv_id = $1 AND body = $2", {std::to_string(conv), body}).rows() == 1)
+            return true;
+    return false;
+}
+
 std::string status_of(std::int64_t conv) {
     pg::connection db(shared().stack.conninfo());
     return db.exec("SELECT status FROM support_conversations WHERE conv_id = $1", {std::to_string(conv)}).str(0, 0);
@@ -166,6 +190,8 @@ class assistant_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(the_visitor_asks_for_a_person_and_an_agent_takes_over_and_hands_back);
     CPPUNIT_TEST(hostile_input_changes_nothing);
     CPPUNIT_TEST(a_killed_assistant_answers_what_came_meanwhile);
+    CPPUNIT_TEST(a_question_sent_before_the_assistant_subscribed_is_answered);
+    CPPUNIT_TEST(a_question_sent_while_its_subscription_is_refused_is_answered);
     CPPUNIT_TEST(sighup_reads_the_settings_and_the_rules_again);
     CPPUNIT_TEST(a_language_model_drafts_and_anything_wrong_falls_back_to_the_knowledge_base);
     CPPUNIT_TEST(the_admin_tool_checks_files_and_counts_what_happened);
@@ -414,6 +440,66 @@ public:
         // Once: nothing doubled after the restart.
         CPPUNIT_ASSERT(v.from_assistant(2s).isNull());
         CPPUNIT_ASSERT(v.call("desk.close", params({{"conv", v.conv}}))["result"].isObject());
+    }
+
+    /// The widget sends the visitor's first message right after desk.visit:
+    /// it may be stored before the assistant, told of the conversation, has
+    /// subscribed to it. Here the assistant is frozen until it is.
+    void a_question_sent_before_the_assistant_subscribed_is_answered() {
+        const pid_t bot = shared().bot->pid();
+        ::kill(bot, SIGSTOP);
+        std::unique_ptr<visitor> v;
+        try {
+            v = std::make_unique<visitor>("vida");
+            v->say("How do I return an item?");
+            CPPUNIT_ASSERT(stored(v->conv, "How do I return an item?"));
+        } catch (...) {
+            ::kill(bot, SIGCONT);
+            throw;
+        }
+        ::kill(bot, SIGCONT);
+        CPPUNIT_ASSERT_EQUAL(std::string("Hello! I am the shop's assistant."), v->from_assistant(20s)["body"].asString());
+        const std::string answer = v->from_assistant(20s)["body"].asString();
+        CPPUNIT_ASSERT_MESSAGE(answer, answer.find("Print the return label") == 0);
+        // Once, though history and the live subscription both had it.
+        CPPUNIT_ASSERT(v->from_assistant(2s).isNull());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), assistant_said(v->conv, "Print the return label"));
+        CPPUNIT_ASSERT(v->call("desk.close", params({{"conv", v->conv}}))["result"].isObject());
+    }
+
+    /// While the plugin cannot confirm the assistant's new membership (its
+    /// worker process stopped), the broker refuses the assistant's
+    /// subscription ("come back later") and it asks again every 200 ms; the
+    /// visitor's question, stored in between, is still answered, once.
+    void a_question_sent_while_its_subscription_is_refused_is_answered() {
+        auto& st = shared().stack;
+        rpc_caller v(st.port(), "vito", "pw-vito");
+        const pid_t worker = worker_of(st.mqtt->pid());
+        CPPUNIT_ASSERT(worker > 0);
+        ::kill(worker, SIGSTOP);
+        std::int64_t conv = 0;
+        try {
+            const Json::Value started = v.call("desk.start", params({{"desk", "shop"}}));
+            conv = started["result"]["conv"].asInt64();
+            CPPUNIT_ASSERT_MESSAGE(started.toStyledString(), conv > 0);
+            std::this_thread::sleep_for(500ms); // the assistant is refused, and asks again, a few times
+            Json::Value m(Json::objectValue);
+            m["id"] = "refused-1";
+            m["body"] = "send something back";
+            CPPUNIT_ASSERT_EQUAL(0, v.client->publish("chat/conv/" + std::to_string(conv) + "/send", json::write(m)));
+            CPPUNIT_ASSERT(stored(conv, "send something back"));
+            std::this_thread::sleep_for(500ms);
+        } catch (...) {
+            ::kill(worker, SIGCONT);
+            throw;
+        }
+        ::kill(worker, SIGCONT);
+        for (int i = 0; i < 200 && assistant_said(conv, "Print the return label") == 0; ++i) std::this_thread::sleep_for(100ms);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), assistant_said(conv, "Print the return label"));
+        std::this_thread::sleep_for(1s);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), assistant_said(conv, "Print the return label"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), assistant_said(conv, "Hello! I am the shop's assistant."));
+        CPPUNIT_ASSERT(v.call("desk.close", params({{"conv", conv}}))["result"].isObject());
     }
 
     void sighup_reads_the_settings_and_the_rules_again() {

@@ -127,6 +127,20 @@ public:
         CPPUNIT_ASSERT_EQUAL(conv, queued["conv"].asInt64());
         CPPUNIT_ASSERT_EQUAL(std::string("vera"), queued["visitor"].asString());
         CPPUNIT_ASSERT_EQUAL(conv, andy.notice("desk.queued")["conv"].asInt64());
+        // While she waits, she writes (a member like any other).
+        pg::connection db(shared().stack.conninfo());
+        auto stored_seq = [&](const std::string& client_id) {
+            for (int i = 0; i < 200; ++i, std::this_thread::sleep_for(50ms)) {
+                const auto r = db.exec("SELECT seq FROM messages WHERE conv_id = $1 AND client_id = $2",
+                                       {std::to_string(conv), client_id});
+                if (r.rows() == 1) return r.int64(0, 0);
+            }
+            return std::int64_t(-1);
+        };
+        CPPUNIT_ASSERT_EQUAL(0, vera.client->publish("chat/conv/" + std::to_string(conv) + "/send",
+                                                     R"({"id":"v-0","body":"Is anyone there?"})"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), stored_seq("v-0"));
+        std::this_thread::sleep_for(20ms); // the claim's time is later than the message's, to the millisecond
 
         const Json::Value claim = ann.call("desk.claim", params({{"conv", conv}}));
         CPPUNIT_ASSERT_MESSAGE(claim.toStyledString(), claim["result"]["status"] == "assigned");
@@ -138,6 +152,8 @@ public:
         const Json::Value mine = ann.call("desk.mine");
         CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), mine["result"]["conversations"].size());
         CPPUNIT_ASSERT_EQUAL(std::string("invoice 42"), mine["result"]["conversations"][0]["details"]["topic"].asString());
+        // Vera's message came before the conversation was Ann's: what Ann has not answered starts after it.
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(1), mine["result"]["conversations"][0]["unanswered_after"].asInt64());
 
         // They chat in the conversation like any members.
         const std::string msg = "chat/conv/" + std::to_string(conv) + "/msg";
@@ -149,11 +165,15 @@ public:
         at_vera.collect(*vera.client, msg, 1, 10s);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), at_vera.first_seen.size());
         CPPUNIT_ASSERT_EQUAL(std::string("ann"), at_vera.first_seen[0].sender);
+        // desk.mine says where what she has not answered starts: after her own last message.
+        CPPUNIT_ASSERT_EQUAL(0, vera.client->publish("chat/conv/" + std::to_string(conv) + "/send",
+                                                     R"({"id":"v-1","body":"My invoice is wrong"})"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), stored_seq("v-1"));
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(2), ann.call("desk.mine")["result"]["conversations"][0]["unanswered_after"].asInt64());
         // Amir works at another desk: not a member, his send is refused (by
         // the plugin, or by the bridge when the plugin could not ask in time).
         amir.client->publish("chat/conv/" + std::to_string(conv) + "/send", R"({"id":"x","body":"hi"})");
         CPPUNIT_ASSERT_EQUAL(std::string("not_member"), amir.notice_error());
-        pg::connection db(shared().stack.conninfo());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.exec("SELECT count(*) FROM messages WHERE conv_id = $1 AND client_id = 'x'",
                                                       {std::to_string(conv)}).int64(0, 0));
     }
