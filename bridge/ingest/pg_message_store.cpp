@@ -1,6 +1,7 @@
 #include "pg_message_store.hpp"
 
 #include "common/json.hpp"
+#include "observe/bridge_metrics.hpp"
 
 namespace mqchat::bridge {
 
@@ -56,6 +57,21 @@ std::string conv_seq_json(const Pairs& pairs) {
 } // namespace
 
 std::vector<store_result> pg_message_store::store_batch(const std::vector<send_request>& batch) {
+    try {
+        return store_call(batch);
+    } catch (const pg::sql_error& e) {
+        if (e.sqlstate != resend_in_batch) throw;
+    }
+    // A resend among the batch's plain messages (schema/functions/mqchat_store_batch.sql):
+    // nothing was stored; each message again on its own, in order, where a resend is told apart.
+    bridge_metrics().store_batches_split.inc();
+    std::vector<store_result> out;
+    out.reserve(batch.size());
+    for (const auto& one : batch) out.push_back(store_call({one}).at(0));
+    return out;
+}
+
+std::vector<store_result> pg_message_store::store_call(const std::vector<send_request>& batch) {
     Json::Value arr(Json::arrayValue);
     for (const auto& r : batch) {
         Json::Value m(Json::objectValue);

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/pg.hpp"
 #include "message_store.hpp"
@@ -27,6 +28,11 @@ public:
     void connect();
 
 private:
+    /// mqchat_store_batch's SQLSTATE for a batch it will not store at once (a resend among its plain messages).
+    static constexpr std::string_view resend_in_batch = "MQ409";
+
+    /// One call of mqchat_store_batch: one statement, one transaction.
+    std::vector<store_result> store_call(const std::vector<send_request>& batch);
     pg::connection& db();
     template <class Fn>
     auto with_db(Fn&& fn);

@@ -33,6 +33,9 @@ bridge_metrics_set::bridge_metrics_set()
       store_lingered(default_registry().single_counter(
           "mqchat_store_lingered_total",
           "Small batches that waited up to store_linger_us for more messages (the store was not keeping up).")),
+      store_batches_split(default_registry().single_counter(
+          "mqchat_store_batches_split_total",
+          "Batches with a resend among their plain messages, stored again one message per transaction.")),
       request_seconds(default_registry().histograms("mqchat_request_duration_seconds",
                                                     "Time from a request's turn on a request thread to its reply.",
                                                     metrics::latency_buckets(), {"method"}, 64)),

@@ -22,6 +22,7 @@ struct bridge_metrics_set {
     metrics::histogram& store_batch_seconds;
     metrics::counter& store_retries;
     metrics::counter& store_lingered;
+    metrics::counter& store_batches_split;
 
     /// By method: the methods the bridge answers; anything else is "unknown"
     /// (request_handler::answers), so a client cannot grow the label set.

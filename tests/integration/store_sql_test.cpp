@@ -57,9 +57,9 @@ struct outcome {
     std::int64_t seq = 0, ts = 0;
 };
 
-/// mqchat_store_batch on its own connection, as one statement (its implicit
+/// One call of mqchat_store_batch, as one statement (its implicit
 /// transaction is the batch's), one outcome per element.
-std::vector<outcome> store(pg::connection& c, const std::vector<Json::Value>& batch) {
+std::vector<outcome> store_once(pg::connection& c, const std::vector<Json::Value>& batch) {
     Json::Value arr(Json::arrayValue);
     for (const auto& m : batch) arr.append(m);
     const pg::result r = c.exec("SELECT idx, status, seq, ts FROM mqchat_store_batch($1::jsonb)", {json::write(arr)});
@@ -70,6 +70,20 @@ std::vector<outcome> store(pg::connection& c, const std::vector<Json::Value>& ba
         o.seq = r.is_null(i, 2) ? 0 : r.int64(i, 2);
         o.ts = r.is_null(i, 3) ? 0 : r.int64(i, 3);
     }
+    return out;
+}
+
+/// As the bridge stores a batch (bridge/ingest/pg_message_store.cpp): when
+/// the function refuses it for a resend among its plain messages (MQ409),
+/// each message again, alone, in order.
+std::vector<outcome> store(pg::connection& c, const std::vector<Json::Value>& batch) {
+    try {
+        return store_once(c, batch);
+    } catch (const pg::sql_error& e) {
+        if (e.sqlstate != "MQ409") throw;
+    }
+    std::vector<outcome> out;
+    for (const auto& m : batch) out.push_back(store_once(c, {m}).at(0));
     return out;
 }
 
@@ -100,6 +114,8 @@ class store_sql_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_resend_in_a_later_batch_gets_the_original_seq);
     CPPUNIT_TEST(seqs_stay_gapless_across_refusals);
     CPPUNIT_TEST(a_batch_across_conversations_counts_each_one);
+    CPPUNIT_TEST(a_resend_among_plain_messages_stores_nothing_of_the_batch_and_says_mq409);
+    CPPUNIT_TEST(a_message_naming_a_plain_one_of_its_batch_finds_it);
     CPPUNIT_TEST(a_member_who_left_gets_duplicate_for_a_resend_and_not_member_for_a_new_message);
     CPPUNIT_TEST(a_resent_attachment_is_a_duplicate_and_its_upload_stays_with_the_original);
     CPPUNIT_TEST(a_reused_id_with_another_upload_leaves_that_upload_free);
@@ -180,6 +196,79 @@ public:
         for (const auto& [conv, top] : {std::pair{f.conv, a}, std::pair{f.other, b}})
             CPPUNIT_ASSERT_EQUAL(top, scalar("SELECT count(*) FROM messages WHERE conv_id = $1", {std::to_string(conv)}) +
                                           scalar("SELECT min(seq) FROM messages WHERE conv_id = $1", {std::to_string(conv)}) - 1);
+    }
+
+    /// Plain messages of a batch go in with one INSERT; a resend among them
+    /// would leave a gap, so the whole call is refused with MQ409 and stores
+    /// nothing — a batch of one never is.
+    void a_resend_among_plain_messages_stores_nothing_of_the_batch_and_says_mq409() {
+        auto& f = shared();
+        pg::connection c(f.db.conninfo());
+        CPPUNIT_ASSERT_EQUAL(std::string("stored"), store_once(c, {send(f.conv, "alice", "mq-1")})[0].status);
+        const std::int64_t before = last_seq(f.conv);
+        for (const auto& batch : {std::vector<Json::Value>{send(f.conv, "bob", "mq-2"), send(f.conv, "alice", "mq-1")},
+                                  std::vector<Json::Value>{send(f.conv, "bob", "mq-3"), send(f.conv, "bob", "mq-3")}}) {
+            std::string state;
+            try {
+                store_once(c, batch);
+            } catch (const pg::sql_error& e) {
+                state = e.sqlstate;
+            }
+            CPPUNIT_ASSERT_EQUAL(std::string("MQ409"), state);
+            CPPUNIT_ASSERT_EQUAL(before, last_seq(f.conv));
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(0), scalar("SELECT count(*) FROM messages WHERE client_id IN ('mq-2', 'mq-3')"));
+        }
+        const auto alone = store_once(c, {send(f.conv, "alice", "mq-1")});
+        CPPUNIT_ASSERT_EQUAL(std::string("duplicate"), alone[0].status);
+        // Stored one at a time, as the bridge does then: gapless.
+        const auto split = store(c, {send(f.conv, "bob", "mq-2"), send(f.conv, "alice", "mq-1"), send(f.conv, "bob", "mq-4")});
+        CPPUNIT_ASSERT_EQUAL(std::string("stored"), split[0].status);
+        CPPUNIT_ASSERT_EQUAL(std::string("duplicate"), split[1].status);
+        CPPUNIT_ASSERT_EQUAL(alone[0].seq, split[1].seq);
+        CPPUNIT_ASSERT_EQUAL(before + 1, split[0].seq);
+        CPPUNIT_ASSERT_EQUAL(before + 2, split[2].seq);
+        CPPUNIT_ASSERT_EQUAL(before + 2, last_seq(f.conv));
+    }
+
+    /// An edit, a reaction or a mention after plain messages of its batch
+    /// (which wait for one INSERT) finds them stored; a refused message whose
+    /// original is one of them is its duplicate.
+    void a_message_naming_a_plain_one_of_its_batch_finds_it() {
+        auto& f = shared();
+        pg::connection c(f.db.conninfo());
+        const std::int64_t before = last_seq(f.conv);
+        Json::Value edit = send(f.conv, "alice", "nm-edit", "first, edited");
+        edit["type"] = "edit";
+        edit["ref"] = Json::Int64(before + 1);
+        Json::Value react = send(f.conv, "bob", "nm-react", "+1");
+        react["type"] = "reaction";
+        react["ref"] = Json::Int64(before + 2);
+        Json::Value again_e2e = send(f.conv, "alice", "nm-1", "");
+        again_e2e["type"] = "e2e"; // refused in a plain conversation (wrong_encryption), but it is a resend
+        // The resend comes while its original still waits for the INSERT.
+        const auto out = store_once(c, {send(f.conv, "alice", "nm-1", "first"), again_e2e, send(f.conv, "bob", "nm-2", "second"),
+                                        edit, react, send(f.conv, "alice", "nm-3", "third"),
+                                        send(f.conv, "bob", "nm-4", "@alice look")});
+        CPPUNIT_ASSERT_EQUAL(std::size_t(7), out.size());
+        const char* expected[] = {"stored", "duplicate", "stored", "stored", "stored", "stored", "stored"};
+        for (std::size_t i = 0; i < out.size(); ++i) CPPUNIT_ASSERT_EQUAL_MESSAGE(std::to_string(i), std::string(expected[i]), out[i].status);
+        CPPUNIT_ASSERT_EQUAL(out[0].seq, out[1].seq);
+        CPPUNIT_ASSERT_EQUAL(out[0].ts, out[1].ts);
+        CPPUNIT_ASSERT_EQUAL(before + 1, out[0].seq);
+        for (std::size_t i : {2, 3, 4, 5, 6}) CPPUNIT_ASSERT_EQUAL(before + static_cast<std::int64_t>(i), out[i].seq);
+        CPPUNIT_ASSERT_EQUAL(before + 6, last_seq(f.conv));
+        const std::string conv = std::to_string(f.conv);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), scalar("SELECT count(*) FROM messages WHERE conv_id = $1 AND seq = $2 AND"
+                                                     " body = 'first, edited' AND edited_at IS NOT NULL",
+                                                     {conv, std::to_string(before + 1)}));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), scalar("SELECT count(*) FROM reactions WHERE conv_id = $1 AND seq = $2",
+                                                     {conv, std::to_string(before + 2)}));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), scalar("SELECT count(*) FROM mentions WHERE conv_id = $1 AND seq = $2",
+                                                     {conv, std::to_string(before + 6)}));
+        // Searchable like any message.
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), scalar("SELECT count(*) FROM messages WHERE conv_id = $1 AND"
+                                                     " search @@ plainto_tsquery('simple', 'third')",
+                                                     {conv}));
     }
 
     void seqs_stay_gapless_across_refusals() {
