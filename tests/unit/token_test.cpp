@@ -202,7 +202,7 @@ public:
         CPPUNIT_ASSERT(v.ok);
         CPPUNIT_ASSERT_EQUAL(std::string("billing"), v.claims.site_desk);
         CPPUNIT_ASSERT_EQUAL(std::string("site-0123456789abcdef"), v.claims.subject);
-        for (const Json::Value bad : {Json::Value("Billing"), Json::Value("a/b"), Json::Value(""), Json::Value(7)}) {
+        for (const Json::Value& bad : {Json::Value("Billing"), Json::Value("a/b"), Json::Value(""), Json::Value(7)}) {
             c["mqchat_site_desk"] = bad;
             CPPUNIT_ASSERT(!verify(signer::hs256(secret).sign(c), keys, r, now).ok);
         }
