@@ -52,6 +52,15 @@ Json::Value send(std::int64_t conv, const std::string& sender, const std::string
     return m;
 }
 
+/// An edit, delete or reaction of message `ref`.
+Json::Value event(std::int64_t conv, const std::string& sender, const std::string& id, const std::string& body,
+                  const std::string& type, std::int64_t ref) {
+    Json::Value m = send(conv, sender, id, body);
+    m["type"] = type;
+    m["ref"] = Json::Int64(ref);
+    return m;
+}
+
 struct outcome {
     std::string status;
     std::int64_t seq = 0, ts = 0;
@@ -237,12 +246,8 @@ public:
         auto& f = shared();
         pg::connection c(f.db.conninfo());
         const std::int64_t before = last_seq(f.conv);
-        Json::Value edit = send(f.conv, "alice", "nm-edit", "first, edited");
-        edit["type"] = "edit";
-        edit["ref"] = Json::Int64(before + 1);
-        Json::Value react = send(f.conv, "bob", "nm-react", "+1");
-        react["type"] = "reaction";
-        react["ref"] = Json::Int64(before + 2);
+        const Json::Value edit = event(f.conv, "alice", "nm-edit", "first, edited", "edit", before + 1);
+        const Json::Value react = event(f.conv, "bob", "nm-react", "+1", "reaction", before + 2);
         Json::Value again_e2e = send(f.conv, "alice", "nm-1", "");
         again_e2e["type"] = "e2e"; // refused in a plain conversation (wrong_encryption), but it is a resend
         // The resend comes while its original still waits for the INSERT.
@@ -275,9 +280,7 @@ public:
         auto& f = shared();
         pg::connection c(f.db.conninfo());
         const std::int64_t before = last_seq(f.conv);
-        Json::Value bad_ref = send(f.conv, "alice", "gap-ref", "+1");
-        bad_ref["type"] = "reaction";
-        bad_ref["ref"] = Json::Int64(999999);
+        const Json::Value bad_ref = event(f.conv, "alice", "gap-ref", "+1", "reaction", 999999);
         const auto out = store(c, {send(f.conv, "alice", "gap-1"), bad_ref, send(f.conv, "dave", "gap-x"),
                                    send(f.conv, "alice", "gap-1"), send(f.conv + 1000, "alice", "gap-y"),
                                    send(f.conv, "alice", "gap-2")});
