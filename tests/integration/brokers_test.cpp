@@ -334,8 +334,10 @@ public:
                 } catch (...) {}
             }
         } back{s};
-        s.brokers[2]->stop(SIGKILL);
+        // Before the kill: the others may hear of it (the hub saw the socket
+        // close) before stop() has reaped the process.
         const auto killed = std::chrono::steady_clock::now();
+        s.brokers[2]->stop(SIGKILL);
         bob_phone.reset();
         bob_phone = on_broker(1, "bob", "bob-moves");
         seen.clear();
