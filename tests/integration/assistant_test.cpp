@@ -62,7 +62,7 @@ struct fixture {
     fixture() {
         for (const char* u : {"ann", "vera", "vic", "val", "vin", "viv", "wes", "wil", "otto", "sue"})
             stack.add_user(u, std::string("pw-") + u);
-        for (const char* u : {"vaughn", "vesna", "walt", "lara", "viv2", "vida", "vito"}) stack.add_user(u, std::string("pw-") + u);
+        for (const char* u : {"vaughn", "vesna", "walt", "lara", "viv2", "vida", "vito", "vela"}) stack.add_user(u, std::string("pw-") + u);
         admin_ok(stack.conninfo(), {"user", "add", "helper", "--password", "pw-helper", "--bot"});
         admin_ok(stack.conninfo(), {"desk", "create", "shop", "--title", "Shop help"});
         admin_ok(stack.conninfo(), {"desk", "add-agent", "shop", "ann"});
@@ -190,6 +190,7 @@ class assistant_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(the_visitor_asks_for_a_person_and_an_agent_takes_over_and_hands_back);
     CPPUNIT_TEST(hostile_input_changes_nothing);
     CPPUNIT_TEST(a_killed_assistant_answers_what_came_meanwhile);
+    CPPUNIT_TEST(an_assistant_with_no_session_answers_what_came_while_none_ran);
     CPPUNIT_TEST(a_question_sent_before_the_assistant_subscribed_is_answered);
     CPPUNIT_TEST(a_question_sent_while_its_subscription_is_refused_is_answered);
     CPPUNIT_TEST(sighup_reads_the_settings_and_the_rules_again);
@@ -439,6 +440,32 @@ public:
         CPPUNIT_ASSERT_MESSAGE(answer, answer.find("Orders ship within two business days") == 0);
         // Once: nothing doubled after the restart.
         CPPUNIT_ASSERT(v.from_assistant(2s).isNull());
+        CPPUNIT_ASSERT(v.call("desk.close", params({{"conv", v.conv}}))["result"].isObject());
+    }
+
+    /// An assistant that starts where the broker kept no session for it (a
+    /// new client id: another machine) has nothing queued: it asks desk.mine
+    /// and reads each conversation's history after its own last message. The
+    /// question that came while no assistant ran is answered once — and not
+    /// again when the usual one, whose session kept a copy, comes back.
+    void an_assistant_with_no_session_answers_what_came_while_none_ran() {
+        visitor v("vela");
+        CPPUNIT_ASSERT(!v.from_assistant().isNull()); // the greeting
+        shared().bot->stop(SIGKILL);
+        v.say("How do I return an item?");
+        CPPUNIT_ASSERT(stored(v.conv, "How do I return an item?"));
+        {
+            temp_dir elsewhere("assistant-fresh");
+            assistant_bot fresh(elsewhere, shared().stack.port(), "helper", "pw-helper",
+                                {"mqtt_client_id helper-elsewhere", "session_expiry_s 60"});
+            fresh.start();
+            const std::string answer = v.from_assistant(20s)["body"].asString();
+            CPPUNIT_ASSERT_MESSAGE(answer + "\n" + fresh.log(), answer.find("Print the return label") == 0);
+            fresh.stop();
+        }
+        shared().bot->start();
+        CPPUNIT_ASSERT(v.from_assistant(3s).isNull());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), assistant_said(v.conv, "Print the return label"));
         CPPUNIT_ASSERT(v.call("desk.close", params({{"conv", v.conv}}))["result"].isObject());
     }
 
