@@ -64,16 +64,16 @@ void assistant::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
         if (reload.exchange(false)) reload_settings();
         if (link_.take_reconnected()) resume();
         retry_refused();
-        for (const auto& filter : link_.take_granted()) on_granted(filter);
         read_failed_ones();
         expire();
         if (model_)
             for (const auto& d : model_->take_done()) on_draft(d);
         bridge::incoming in;
-        if (!link_.next(in, std::chrono::milliseconds(drafts_.empty() ? 100 : 10))) continue;
-        // A grant comes before the first message of its subscription: taken
-        // first, so that message waits for what came before it.
+        const bool got = link_.next(in, std::chrono::milliseconds(drafts_.empty() ? 100 : 10));
+        // After the wait, whatever it brought: a grant comes before the first
+        // message of its subscription, so that message waits for what came before it.
         for (const auto& filter : link_.take_granted()) on_granted(filter);
+        if (!got) continue;
         Json::Value m;
         std::string why;
         if (!json::parse(in.payload, m, why) || !m.isObject()) continue;
