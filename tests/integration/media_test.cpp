@@ -515,7 +515,10 @@ public:
         CPPUNIT_ASSERT_MESSAGE(m->log(), eventually([&] { return blobs(*m).size() == 1; }, 15s));
         CPPUNIT_ASSERT_EQUAL(sha256_hex(kept_bytes), joined(blobs(*m)));
         CPPUNIT_ASSERT(row(kept).exists);
-        CPPUNIT_ASSERT(std::regex_search(m->log(), std::regex("walked storage: removed 1 blobs no upload names")));
+        // The line is written once the walk is over, a moment after the blob went.
+        CPPUNIT_ASSERT_MESSAGE(m->log(), eventually([&] {
+            return std::regex_search(m->log(), std::regex("walked storage: removed 1 blobs no upload names"));
+        }));
         const auto metrics = http_get("http://127.0.0.1:" + std::to_string(m->metrics_port()) + "/metrics");
         CPPUNIT_ASSERT_EQUAL(1.0, sample_value(metrics.body, "mqchat_media_swept_total{what=\"unnamed_blobs\"}"));
     }
@@ -570,7 +573,9 @@ public:
         std::ofstream(m->config_path(), std::ios::app) << "orphan_ttl_s 1\nblob_walk_interval_s 1\n";
         m->start();
         CPPUNIT_ASSERT_MESSAGE(m->log(), eventually([&] { return !fs::exists(lost_object); }, 15s));
-        CPPUNIT_ASSERT(std::regex_search(m->log(), std::regex("walked storage: removed 1 blobs")));
+        CPPUNIT_ASSERT_MESSAGE(m->log(), eventually([&] {
+            return std::regex_search(m->log(), std::regex("walked storage: removed 1 blobs"));
+        }));
 
         // Every request was SigV4-signed and verified by the fake; the blob's
         // PUT carried its SHA-256 as the signed payload hash.
