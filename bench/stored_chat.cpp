@@ -22,7 +22,9 @@
 //    (mqchat only).
 //  - where the time goes: CPU seconds of broker, bridge, PostgreSQL and the
 //    load generator per 1,000 messages at saturation (bare's broker and load
-//    generator too).
+//    generator too); at half the rate, each one's share of a core and the
+//    bridge's store transactions (how many, how big, how long: from its
+//    /metrics before and after the phase).
 
 #include <mosquitto.h>
 
@@ -36,9 +38,38 @@
 
 #include "bench.hpp"
 #include "chat_traffic.hpp"
+#include "support/http_get.hpp"
 #include "support/servers.hpp"
 
 namespace mqchat::bench {
+namespace {
+
+/// The bridge's store histograms at one moment: the difference of two says
+/// how big and how slow the store transactions of a phase were.
+struct store_counts {
+    double calls = 0, messages = 0, seconds = 0, over_2_5ms = 0;
+
+    static store_counts scrape(int metrics_port) {
+        const auto page = test::http_get("http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics").body;
+        const auto value = [&](const std::string& series) { return std::max(0.0, test::sample_value(page, series)); };
+        store_counts c;
+        c.calls = value("mqchat_store_batch_duration_seconds_count");
+        c.seconds = value("mqchat_store_batch_duration_seconds_sum");
+        c.over_2_5ms = c.calls - value("mqchat_store_batch_duration_seconds_bucket{le=\"0.0025\"}");
+        c.messages = value("mqchat_store_batch_messages_sum");
+        return c;
+    }
+    std::string since(const store_counts& before) const {
+        const double n = std::max(1.0, calls - before.calls);
+        std::ostringstream out;
+        out << (calls - before.calls) << " store transactions of " << (messages - before.messages) / n
+            << " messages on average, " << (seconds - before.seconds) / n * 1000 << " ms each on average, "
+            << (over_2_5ms - before.over_2_5ms) << " over 2.5 ms";
+        return out.str();
+    }
+};
+
+} // namespace
 
 void run_stored_chat(const settings& s) {
     const int users = s.quick ? 80 : 300, senders = s.quick ? 10 : 50, conversations = s.quick ? 40 : 200;
@@ -79,7 +110,9 @@ void run_stored_chat(const settings& s) {
 
     test::broker mqtt(dir, db.conninfo(), {}, "mosquitto");
     mqtt.start();
-    test::bridge bridge(dir, db.conninfo(), mqtt.port(), "bridge-pw");
+    const int bridge_metrics_port = test::free_port();
+    test::bridge bridge(dir, db.conninfo(), mqtt.port(), "bridge-pw", "bridge",
+                        {"metrics_listen 127.0.0.1:" + std::to_string(bridge_metrics_port)});
     bridge.start();
     chat_traffic traffic(w, {mqtt.port()}, chat_path::stored);
 
@@ -114,7 +147,14 @@ void run_stored_chat(const settings& s) {
                                            std::chrono::system_clock::now().time_since_epoch())
                                            .count()) +
                         " ms since the epoch (the timeline's 0)");
+        const store_counts store_before = store_counts::scrape(bridge_metrics_port);
+        const double half_broker0 = cpu_seconds(mqtt.pid(), true), half_bridge0 = cpu_seconds(bridge.pid()),
+                     half_pg0 = cpu_seconds(db.pid(), true), half_self0 = self_cpu_seconds();
         const latency l = traffic.offer(rate, latency_time);
+        const double half_broker = cpu_seconds(mqtt.pid(), true) - half_broker0,
+                     half_bridge = cpu_seconds(bridge.pid()) - half_bridge0,
+                     half_pg = cpu_seconds(db.pid(), true) - half_pg0, half_self = self_cpu_seconds() - half_self0;
+        const store_counts store_after = store_counts::scrape(bridge_metrics_port);
         sweep << rate << "," << l.achieved_per_s << "," << l.p50_ms << "," << l.p99_ms << "," << l.p999_ms << "\n";
         if (f == 0.5) {
             std::ofstream timeline(s.out_dir + "/stored_chat_half_timeline.csv");
@@ -131,6 +171,11 @@ void run_stored_chat(const settings& s) {
             note(s, "stored chat at half the rate: the load generator's loop came late (over 2 ms) " +
                         std::to_string(traffic.loop_gaps().size()) + " times, " + std::to_string(late_ms) +
                         " ms in all, at worst " + std::to_string(worst_ms) + " ms (stored_chat_half_loop_gaps.csv)");
+            note(s, "stored chat at half the rate, the bridge: " + store_after.since(store_before));
+            const double phase_s = std::chrono::duration<double>(latency_time).count();
+            note(s, "stored chat at half the rate: share of one core: broker " + std::to_string(half_broker / phase_s) +
+                        ", bridge " + std::to_string(half_bridge / phase_s) + ", PostgreSQL " +
+                        std::to_string(half_pg / phase_s) + ", load generator " + std::to_string(half_self / phase_s));
             report("stored_chat_p50_ms", l.p50_ms, "ms", bare_half.p50_ms,
                    "at half the saturation rate; bare at half its own");
             report("stored_chat_p99_ms", l.p99_ms, "ms", bare_half.p99_ms);
