@@ -477,7 +477,10 @@ public:
             CPPUNIT_ASSERT_MESSAGE(id, !row(id).exists);
         CPPUNIT_ASSERT(row(kept).exists && row(fresh).exists);
         CPPUNIT_ASSERT_EQUAL(joined({sha256_hex(shared), sha256_hex(pdf + "%fresh\n")}), joined(blobs(*m))); // the shared blob stays for the message that keeps it
-        CPPUNIT_ASSERT(std::regex_search(m->log(), std::regex("mqchat-media: swept [0-9]+ uploads and [0-9]+ blobs")));
+        // The round's line comes after its last removal.
+        CPPUNIT_ASSERT_MESSAGE(m->log(), eventually([&] {
+            return std::regex_search(m->log(), std::regex("mqchat-media: swept [0-9]+ uploads and [0-9]+ blobs"));
+        }));
         const auto metrics = http_get("http://127.0.0.1:" + std::to_string(m->metrics_port()) + "/metrics");
         // (At least: the suite's other rows share the database, and a round sweeps them too.)
         CPPUNIT_ASSERT(sample_value(metrics.body, "mqchat_media_swept_total{what=\"blobs\"}") >= 3.0);
