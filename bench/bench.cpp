@@ -107,6 +107,45 @@ double cpu_seconds(pid_t pid, bool with_children) {
     return total;
 }
 
+namespace {
+long own_context_switches(pid_t pid) {
+    long total = 0;
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = opendir(tasks.c_str());
+    if (!d) return 0;
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::ifstream in(tasks + "/" + e->d_name + "/status");
+        std::string key;
+        long value = 0;
+        while (in >> key) {
+            if (key == "voluntary_ctxt_switches:" || key == "nonvoluntary_ctxt_switches:") {
+                in >> value;
+                total += value;
+            }
+            std::string rest;
+            std::getline(in, rest);
+        }
+    }
+    closedir(d);
+    return total;
+}
+} // namespace
+
+long context_switches(pid_t pid, bool with_children) {
+    long total = own_context_switches(pid);
+    if (!with_children) return total;
+    DIR* d = opendir("/proc");
+    while (dirent* e = readdir(d)) {
+        const pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
+        double cpu = 0;
+        pid_t pp = 0;
+        if (p > 0 && p != pid && proc_times(p, cpu, pp) && pp == pid) total += own_context_switches(p);
+    }
+    closedir(d);
+    return total;
+}
+
 long rss_kib(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string key;

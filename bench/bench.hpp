@@ -45,6 +45,9 @@ double percentile(std::vector<double>& samples, double p);
 /// CPU seconds (user + system) used so far by a process, or by it and its
 /// children when `with_children` (PostgreSQL's backends).
 double cpu_seconds(pid_t pid, bool with_children = false);
+/// Context switches (voluntary and not, every thread) so far of a process,
+/// or of it and its children when `with_children`.
+long context_switches(pid_t pid, bool with_children = false);
 /// Resident memory of a process in KiB.
 long rss_kib(pid_t pid);
 /// CPU seconds this process has used.

@@ -24,7 +24,8 @@
 //    load generator per 1,000 messages at saturation (bare's broker and load
 //    generator too); at half the rate, each one's share of a core and the
 //    bridge's store transactions (how many, how big, how long: from its
-//    /metrics before and after the phase).
+//    /metrics before and after the phase), and the context switches a
+//    message costs each process (bare's broker and generator too).
 
 #include <mosquitto.h>
 
@@ -102,7 +103,12 @@ void run_stored_chat(const settings& s) {
         const double ms_broker = ms_per_1000(cpu_broker0, cpu_seconds(bare.pid()), bare_sat.acked);
         const double ms_self = ms_per_1000(cpu_self0, self_cpu_seconds(), bare_sat.acked);
         traffic.drain();
+        const long switches_broker0 = context_switches(bare.pid()), switches_self0 = context_switches(getpid());
         bare_half = traffic.offer(bare_sat.acked_per_s / 2, latency_time);
+        const double bare_half_messages = std::max(1.0, bare_half.achieved_per_s * std::chrono::duration<double>(latency_time).count());
+        note(s, "stored chat, bare Mosquitto at half the rate: context switches a message: broker " +
+                    std::to_string(static_cast<double>(context_switches(bare.pid()) - switches_broker0) / bare_half_messages) +
+                    ", load generator " + std::to_string(static_cast<double>(context_switches(getpid()) - switches_self0) / bare_half_messages));
         note(s, "stored chat, bare Mosquitto at saturation: CPU ms per 1000 messages: broker " + std::to_string(ms_broker) +
                     ", load generator " + std::to_string(ms_self) + " (" + std::to_string(bare_sat.acked_per_s) +
                     " msg/s, " + std::to_string(bare_sat.delivered_per_s) + " deliveries/s); " + traffic.counts());
@@ -150,10 +156,16 @@ void run_stored_chat(const settings& s) {
         const store_counts store_before = store_counts::scrape(bridge_metrics_port);
         const double half_broker0 = cpu_seconds(mqtt.pid(), true), half_bridge0 = cpu_seconds(bridge.pid()),
                      half_pg0 = cpu_seconds(db.pid(), true), half_self0 = self_cpu_seconds();
+        const long switches_broker0 = context_switches(mqtt.pid(), true), switches_bridge0 = context_switches(bridge.pid()),
+                   switches_pg0 = context_switches(db.pid(), true), switches_self0 = context_switches(getpid());
         const latency l = traffic.offer(rate, latency_time);
         const double half_broker = cpu_seconds(mqtt.pid(), true) - half_broker0,
                      half_bridge = cpu_seconds(bridge.pid()) - half_bridge0,
                      half_pg = cpu_seconds(db.pid(), true) - half_pg0, half_self = self_cpu_seconds() - half_self0;
+        const long switches_broker = context_switches(mqtt.pid(), true) - switches_broker0,
+                   switches_bridge = context_switches(bridge.pid()) - switches_bridge0,
+                   switches_pg = context_switches(db.pid(), true) - switches_pg0,
+                   switches_self = context_switches(getpid()) - switches_self0;
         const store_counts store_after = store_counts::scrape(bridge_metrics_port);
         sweep << rate << "," << l.achieved_per_s << "," << l.p50_ms << "," << l.p99_ms << "," << l.p999_ms << "\n";
         if (f == 0.5) {
@@ -176,6 +188,12 @@ void run_stored_chat(const settings& s) {
             note(s, "stored chat at half the rate: share of one core: broker " + std::to_string(half_broker / phase_s) +
                         ", bridge " + std::to_string(half_bridge / phase_s) + ", PostgreSQL " +
                         std::to_string(half_pg / phase_s) + ", load generator " + std::to_string(half_self / phase_s));
+            const double half_messages = std::max(1.0, l.achieved_per_s * phase_s);
+            note(s, "stored chat at half the rate: context switches a message: broker " +
+                        std::to_string(static_cast<double>(switches_broker) / half_messages) + ", bridge " +
+                        std::to_string(static_cast<double>(switches_bridge) / half_messages) + ", PostgreSQL " +
+                        std::to_string(static_cast<double>(switches_pg) / half_messages) + ", load generator " +
+                        std::to_string(static_cast<double>(switches_self) / half_messages));
             report("stored_chat_p50_ms", l.p50_ms, "ms", bare_half.p50_ms,
                    "at half the saturation rate; bare at half its own");
             report("stored_chat_p99_ms", l.p99_ms, "ms", bare_half.p99_ms);
