@@ -91,19 +91,31 @@ double percentile(std::vector<double>& samples, double p) {
     return samples[lo] + (samples[hi] - samples[lo]) * (rank - static_cast<double>(lo));
 }
 
-double cpu_seconds(pid_t pid, bool with_children) {
-    double total = 0;
-    pid_t parent = 0;
-    if (!proc_times(pid, total, parent)) return 0;
-    if (!with_children) return total;
+namespace {
+/// The processes whose parent is `pid` (PostgreSQL's backends, the plugin's workers).
+std::vector<pid_t> children_of(pid_t pid) {
+    std::vector<pid_t> out;
     DIR* d = opendir("/proc");
     while (dirent* e = readdir(d)) {
         const pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
         double cpu = 0;
         pid_t pp = 0;
-        if (p > 0 && p != pid && proc_times(p, cpu, pp) && pp == pid) total += cpu;
+        if (p > 0 && p != pid && proc_times(p, cpu, pp) && pp == pid) out.push_back(p);
     }
     closedir(d);
+    return out;
+}
+} // namespace
+
+double cpu_seconds(pid_t pid, bool with_children) {
+    double total = 0;
+    pid_t parent = 0;
+    if (!proc_times(pid, total, parent)) return 0;
+    if (!with_children) return total;
+    for (const pid_t child : children_of(pid)) {
+        double cpu = 0;
+        if (proc_times(child, cpu, parent)) total += cpu;
+    }
     return total;
 }
 
@@ -135,14 +147,7 @@ long own_context_switches(pid_t pid) {
 long context_switches(pid_t pid, bool with_children) {
     long total = own_context_switches(pid);
     if (!with_children) return total;
-    DIR* d = opendir("/proc");
-    while (dirent* e = readdir(d)) {
-        const pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
-        double cpu = 0;
-        pid_t pp = 0;
-        if (p > 0 && p != pid && proc_times(p, cpu, pp) && pp == pid) total += own_context_switches(p);
-    }
-    closedir(d);
+    for (const pid_t child : children_of(pid)) total += own_context_switches(child);
     return total;
 }
 
