@@ -67,6 +67,8 @@ int main(int argc, char** argv) {
         request_settings.filters = {share + topics.all_rpc_stamped()};
         request_settings.unsubscribe = {};
         request_settings.name = "the broker (requests)";
+        // The store loop reads its own link, once a turn (docs/architecture.md, "Threads").
+        chat_settings.read_by_caller = true;
         mqchat::bridge::mosquitto_link link(chat_settings);
         mqchat::bridge::mosquitto_link request_link(request_settings);
         link.connect(stopping);

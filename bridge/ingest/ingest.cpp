@@ -224,7 +224,7 @@ std::vector<store_result> ingest::store_with_retry(const std::vector<send_reques
         }
         bridge_metrics().store_retries.inc();
         heartbeat_.turned();
-        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+        link_.idle(std::chrono::milliseconds(backoff_ms));
         backoff_ms = std::min(backoff_ms * 2, 2000);
         if (resync_) track_publishes();
     }
@@ -379,7 +379,7 @@ void ingest::republish_outbox(const std::atomic<bool>& stop) {
         if (total) log::info() << "republished " << total << " stored messages";
     } catch (const pg::error& e) {
         log::warning() << "cannot read the outbox yet (" << e.what() << ")";
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        link_.idle(std::chrono::milliseconds(500));
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -96,8 +97,10 @@ void mosquitto_link::connect(const std::atomic<bool>& stop) {
     while (!stop && !loop_running_) {
         const int rc = mosquitto_connect_bind_v5(mosq_, address_.host.c_str(), address_.port, keepalive_s, nullptr, props);
         if (rc == MOSQ_ERR_SUCCESS) {
-            // The library's thread reads, writes and reconnects from here on.
-            if (mosquitto_loop_start(mosq_) != MOSQ_ERR_SUCCESS) throw std::runtime_error("mosquitto_loop_start failed");
+            // The library's thread reads, writes and reconnects from here on
+            // (or the caller, read_some()).
+            if (!settings_.read_by_caller && mosquitto_loop_start(mosq_) != MOSQ_ERR_SUCCESS)
+                throw std::runtime_error("mosquitto_loop_start failed");
             loop_running_ = true;
             break;
         }
@@ -108,8 +111,58 @@ void mosquitto_link::connect(const std::atomic<bool>& stop) {
     }
     mosquitto_property_free_all(&props);
     // "Running" means sends are being received: wait for the subscription.
+    if (settings_.read_by_caller) {
+        const auto subscribed = [this] {
+            std::lock_guard lock(mutex_);
+            return subscribed_;
+        };
+        while (!stop && loop_running_ && !subscribed()) read_some(100);
+        return;
+    }
     std::unique_lock lock(mutex_);
     while (!stop && !subscribed_) arrived_.wait_for(lock, std::chrono::milliseconds(100));
+}
+
+void mosquitto_link::read_some(int timeout_ms) {
+    bool room = false;
+    {
+        std::lock_guard lock(mutex_);
+        room = inbox_.size() < settings_.inbox_max;
+    }
+    int rc = MOSQ_ERR_SUCCESS;
+    if (room) {
+        rc = mosquitto_loop(mosq_, timeout_ms, 1);
+        last_read_ = std::chrono::steady_clock::now();
+    } else {
+        // Full: no reading (the broker's session queue holds what follows),
+        // but the connection is kept alive.
+        rc = mosquitto_loop_misc(mosq_);
+        if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(mosq_)) rc = mosquitto_loop_write(mosq_, 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(timeout_ms, 10)));
+    }
+    if (rc == MOSQ_ERR_SUCCESS) return;
+    // Lost (on_disconnect has said so): connect again after 1, 2, 4, then
+    // every 5 s, as libmosquitto's own thread would.
+    const auto now = std::chrono::steady_clock::now();
+    if (reconnect_at_ == std::chrono::steady_clock::time_point{})
+        reconnect_at_ = now + std::chrono::seconds(std::min(5, 1 << std::min(reconnect_failures_, 3)));
+    if (now >= reconnect_at_) {
+        reconnect_at_ = {};
+        reconnect_failures_ = mosquitto_reconnect(mosq_) == MOSQ_ERR_SUCCESS ? 0 : reconnect_failures_ + 1;
+    } else if (timeout_ms > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(timeout_ms, 50)));
+    }
+}
+
+void mosquitto_link::idle(std::chrono::milliseconds how_long) {
+    if (!settings_.read_by_caller) {
+        std::this_thread::sleep_for(how_long);
+        return;
+    }
+    const auto until = std::chrono::steady_clock::now() + how_long;
+    for (auto now = std::chrono::steady_clock::now(); now < until; now = std::chrono::steady_clock::now())
+        read_some(static_cast<int>(
+            std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count())));
 }
 
 void mosquitto_link::disconnect() {
@@ -120,18 +173,40 @@ void mosquitto_link::disconnect() {
     }
     room_.notify_all();
     mosquitto_disconnect_v5(mosq_, MQTT_RC_NORMAL_DISCONNECTION, nullptr);
-    mosquitto_loop_stop(mosq_, false);
+    if (!settings_.read_by_caller) mosquitto_loop_stop(mosq_, false);
     loop_running_ = false;
 }
 
-bool mosquitto_link::next(incoming& out, std::chrono::milliseconds wait) {
-    std::unique_lock lock(mutex_);
-    if (inbox_.empty() && wait.count() > 0) arrived_.wait_for(lock, wait, [this] { return !inbox_.empty(); });
+bool mosquitto_link::take_front(incoming& out) {
     if (inbox_.empty()) return false;
     out = std::move(inbox_.front());
     inbox_.pop_front();
     if (inbox_.size() + 1 == settings_.inbox_max) room_.notify_all();
     return true;
+}
+
+bool mosquitto_link::next(incoming& out, std::chrono::milliseconds wait) {
+    if (settings_.read_by_caller) {
+        {
+            std::lock_guard lock(mutex_);
+            if (take_front(out)) return true;
+        }
+        // A read may take only acknowledgements; read on while the socket
+        // has more, so that a batch takes every send already here.
+        for (int reads = 0; reads < 64; ++reads) {
+            read_some(reads == 0 ? static_cast<int>(wait.count()) : 0);
+            {
+                std::lock_guard lock(mutex_);
+                if (take_front(out)) return true;
+            }
+            pollfd fd{mosquitto_socket(mosq_), POLLIN, 0};
+            if (fd.fd < 0 || poll(&fd, 1, 0) != 1) return false;
+        }
+        return false;
+    }
+    std::unique_lock lock(mutex_);
+    if (inbox_.empty() && wait.count() > 0) arrived_.wait_for(lock, wait, [this] { return !inbox_.empty(); });
+    return take_front(out);
 }
 
 std::shared_ptr<publish_handle> mosquitto_link::publish(const std::string& topic, const std::string& payload,
@@ -233,11 +308,17 @@ void mosquitto_link::on_message(mosquitto*, void* self_, const mosquitto_message
     in.topic = m->topic;
     in.payload.assign(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen));
     in.arrived = std::chrono::steady_clock::now();
+    // Read a turn at a time: it came between the last read and this one.
+    // (Its age starts the store loop's linger, batch_pacer.)
+    if (self->settings_.read_by_caller && self->last_read_ != std::chrono::steady_clock::time_point{})
+        in.arrived = self->last_read_ + (in.arrived - self->last_read_) / 2;
     std::unique_lock lock(self->mutex_);
     // Full: stop reading here (this is the network thread) until the loop
     // has caught up. The broker keeps what follows in the session's queue;
-    // QoS 1 means it is redelivered if this connection goes meanwhile.
-    self->room_.wait(lock, [&] { return self->inbox_.size() < self->settings_.inbox_max || self->stopping_; });
+    // QoS 1 means it is redelivered if this connection goes meanwhile. (A
+    // link read by its caller does not read while it is full: read_some.)
+    if (!self->settings_.read_by_caller)
+        self->room_.wait(lock, [&] { return self->inbox_.size() < self->settings_.inbox_max || self->stopping_; });
     self->inbox_.push_back(std::move(in));
     self->arrived_.notify_one();
 }

@@ -54,6 +54,12 @@ struct link_settings {
     /// filters unsubscribed from (what an older bridge's session had here).
     std::vector<std::string> filters, unsubscribe = {};
     std::string name = "the broker"; ///< in log lines: "connected to the broker (requests)"
+    /// No network thread: the thread that calls next() and idle() reads,
+    /// a turn at a time, and a publish is written by the thread that
+    /// publishes. For the store loop's link: what came during a store call
+    /// is read in one go after it, instead of a wake-up for each packet on
+    /// a thread that hands it over (docs/architecture.md, "Threads").
+    bool read_by_caller = false;
 };
 
 class mosquitto_link : public mqtt_link {
@@ -72,6 +78,7 @@ public:
     std::shared_ptr<publish_handle> publish(const std::string& topic, const std::string& payload,
                                             const publish_extras& extras = {}) override;
     bool take_reconnected() override { return reconnected_.exchange(false); }
+    void idle(std::chrono::milliseconds how_long) override;
 
     /// Subscribes to one more filter (QoS 1), now and after every
     /// reconnection. A filter the broker refuses is dropped and handed back
@@ -107,6 +114,12 @@ private:
     const broker_address address_;
     mosquitto* mosq_ = nullptr;
     bool loop_running_ = false;
+
+    // read_by_caller: only the reading thread touches these.
+    void read_some(int timeout_ms);
+    bool take_front(incoming& out); ///< with mutex_ held
+    std::chrono::steady_clock::time_point last_read_{}, reconnect_at_{};
+    int reconnect_failures_ = 0;
 
     mutable std::mutex mutex_;
     std::condition_variable arrived_;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace mqchat::bridge {
 
@@ -42,6 +43,9 @@ public:
                                                     const publish_extras& extras = {}) = 0;
     /// True once after every (re)connection: what was in flight may be lost.
     virtual bool take_reconnected() = 0;
+    /// Waits `how_long` (a retry's pause), keeping the connection alive: a
+    /// link read by its caller (link_settings::read_by_caller) reads meanwhile.
+    virtual void idle(std::chrono::milliseconds how_long) { std::this_thread::sleep_for(how_long); }
 };
 
 } // namespace mqchat::bridge
