@@ -110,6 +110,29 @@ result connection::exec(const std::string& sql, const params& args) {
     return check(PQexecParams(conn_.get(), sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0));
 }
 
+result connection::exec(const std::string& sql, const params& args,
+                        const std::function<void(int socket)>& meanwhile) {
+    std::vector<const char*> values;
+    values.reserve(args.size());
+    for (const auto& a : args) values.push_back(a ? a->c_str() : nullptr);
+    const int n = static_cast<int>(values.size());
+    const std::string* name = n > 0 ? prepared_name(sql, n) : nullptr;
+    PGconn* c = conn_.get();
+    const int sent = name ? PQsendQueryPrepared(c, name->c_str(), n, values.data(), nullptr, nullptr, 0)
+                          : PQsendQueryParams(c, sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+    if (!sent) return check(nullptr);
+    while (PQisBusy(c)) {
+        meanwhile(PQsocket(c));
+        if (!PQconsumeInput(c)) break; // the connection's failure comes with the result
+    }
+    PGresult* last = nullptr;
+    while (PGresult* r = PQgetResult(c)) {
+        if (last) PQclear(last);
+        last = r;
+    }
+    return check(last);
+}
+
 void connection::exec_script(const std::string& sql) { check(PQexec(conn_.get(), sql.c_str())); }
 
 std::string text_array(const std::vector<std::string>& items) {

@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -63,6 +64,10 @@ public:
     /// time it runs and reused after (see prepared_), so the server parses
     /// and plans it once, not at every request.
     result exec(const std::string& sql, const params& args = {});
+    /// The same, doing something else while the answer has not come:
+    /// `meanwhile(socket)` is called until it has; it must return once the
+    /// connection's socket is readable, or soon after (it may wait on it).
+    result exec(const std::string& sql, const params& args, const std::function<void(int socket)>& meanwhile);
     /// Runs a script of several statements without parameters.
     void exec_script(const std::string& sql);
 

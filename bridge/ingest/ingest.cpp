@@ -1,5 +1,7 @@
 #include "ingest.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -198,7 +200,14 @@ std::vector<store_result> ingest::store_with_retry(const std::vector<send_reques
     bool reported = false;
     while (!stop) {
         try {
-            auto results = store_.store_batch(batch);
+            // A long call (a big batch, a busy database): every millisecond,
+            // what came from the broker is read meanwhile, so the next batch
+            // is ready when this one is stored. A short one is not
+            // interrupted: what came is read in one go after it.
+            auto results = store_.store_batch(batch, [this](int socket) {
+                pollfd fd{socket, POLLIN, 0};
+                if (poll(&fd, 1, 1) == 0) link_.read_waiting();
+            });
             if (reported) log::info() << "database is back";
             return results;
         } catch (const pg::broken_connection& e) {

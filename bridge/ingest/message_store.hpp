@@ -2,6 +2,7 @@
 /// Where messages are kept: the source of truth (PostgreSQL in production,
 /// see pg_message_store). The ingest loop only talks to this interface.
 
+#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -55,7 +56,10 @@ public:
     /// Throws pg::broken_connection when the database is gone: nothing or
     /// everything of the batch may have been committed, so the caller retries
     /// the whole batch (duplicates come back as such) and republishes.
-    virtual std::vector<store_result> store_batch(const std::vector<send_request>& batch) = 0;
+    /// `meanwhile(socket)`, when given, is called while the database works
+    /// (pg::connection::exec says how).
+    virtual std::vector<store_result> store_batch(const std::vector<send_request>& batch,
+                                                  const std::function<void(int socket)>& meanwhile = {}) = 0;
 
     /// Stored messages the broker has not acknowledged yet, in (conv, seq)
     /// order, strictly after (after_conv, after_seq).

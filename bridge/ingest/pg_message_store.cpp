@@ -56,9 +56,10 @@ std::string conv_seq_json(const Pairs& pairs) {
 }
 } // namespace
 
-std::vector<store_result> pg_message_store::store_batch(const std::vector<send_request>& batch) {
+std::vector<store_result> pg_message_store::store_batch(const std::vector<send_request>& batch,
+                                                        const std::function<void(int socket)>& meanwhile) {
     try {
-        return store_call(batch);
+        return store_call(batch, meanwhile);
     } catch (const pg::sql_error& e) {
         if (e.sqlstate != resend_in_batch) throw;
     }
@@ -67,11 +68,12 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
     bridge_metrics().store_batches_split.inc();
     std::vector<store_result> out;
     out.reserve(batch.size());
-    for (const auto& one : batch) out.push_back(store_call({one}).at(0));
+    for (const auto& one : batch) out.push_back(store_call({one}, meanwhile).at(0));
     return out;
 }
 
-std::vector<store_result> pg_message_store::store_call(const std::vector<send_request>& batch) {
+std::vector<store_result> pg_message_store::store_call(const std::vector<send_request>& batch,
+                                                       const std::function<void(int socket)>& meanwhile) {
     Json::Value arr(Json::arrayValue);
     for (const auto& r : batch) {
         Json::Value m(Json::objectValue);
@@ -91,9 +93,9 @@ std::vector<store_result> pg_message_store::store_call(const std::vector<send_re
     return with_db([&](pg::connection& c) {
         // One statement, so one round trip: its implicit transaction is the
         // batch's (nothing is stored if any of it fails).
-        const auto res = c.exec("SELECT idx, status, seq, ts, array_to_string(mentions, ','), members_version, media"
-                                "  FROM mqchat_store_batch($1::jsonb)",
-                                {payload});
+        const std::string sql = "SELECT idx, status, seq, ts, array_to_string(mentions, ','), members_version, media"
+                                "  FROM mqchat_store_batch($1::jsonb)";
+        const auto res = meanwhile ? c.exec(sql, {payload}, meanwhile) : c.exec(sql, {payload});
         if (static_cast<std::size_t>(res.rows()) != batch.size())
             throw pg::error("mqchat_store_batch returned " + std::to_string(res.rows()) + " rows for " +
                             std::to_string(batch.size()) + " messages");

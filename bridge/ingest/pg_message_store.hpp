@@ -16,7 +16,8 @@ class pg_message_store : public message_store {
 public:
     explicit pg_message_store(std::string conninfo);
 
-    std::vector<store_result> store_batch(const std::vector<send_request>& batch) override;
+    std::vector<store_result> store_batch(const std::vector<send_request>& batch,
+                                          const std::function<void(int socket)>& meanwhile = {}) override;
     std::vector<stored_message> unpublished(std::int64_t after_conv, std::int64_t after_seq,
                                             std::size_t limit) override;
     void mark_published(const std::map<std::int64_t, std::int64_t>& conv_seq) override;
@@ -32,7 +33,8 @@ private:
     static constexpr std::string_view resend_in_batch = "MQ409";
 
     /// One call of mqchat_store_batch: one statement, one transaction.
-    std::vector<store_result> store_call(const std::vector<send_request>& batch);
+    std::vector<store_result> store_call(const std::vector<send_request>& batch,
+                                         const std::function<void(int socket)>& meanwhile = {});
     pg::connection& db();
     template <class Fn>
     auto with_db(Fn&& fn);

@@ -154,6 +154,18 @@ void mosquitto_link::read_some(int timeout_ms) {
     }
 }
 
+void mosquitto_link::read_waiting() {
+    if (!settings_.read_by_caller) return;
+    for (int reads = 0; reads < 64; ++reads) {
+        pollfd fd{mosquitto_socket(mosq_), POLLIN, 0};
+        if (fd.fd < 0 || poll(&fd, 1, 0) != 1) {
+            mosquitto_loop_misc(mosq_); // the keepalive, through a long store call
+            return;
+        }
+        read_some(0);
+    }
+}
+
 void mosquitto_link::idle(std::chrono::milliseconds how_long) {
     if (!settings_.read_by_caller) {
         std::this_thread::sleep_for(how_long);

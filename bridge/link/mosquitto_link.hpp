@@ -79,6 +79,7 @@ public:
                                             const publish_extras& extras = {}) override;
     bool take_reconnected() override { return reconnected_.exchange(false); }
     void idle(std::chrono::milliseconds how_long) override;
+    void read_waiting() override;
 
     /// Subscribes to one more filter (QoS 1), now and after every
     /// reconnection. A filter the broker refuses is dropped and handed back

@@ -46,6 +46,8 @@ public:
     /// Waits `how_long` (a retry's pause), keeping the connection alive: a
     /// link read by its caller (link_settings::read_by_caller) reads meanwhile.
     virtual void idle(std::chrono::milliseconds how_long) { std::this_thread::sleep_for(how_long); }
+    /// Reads what has come, without waiting (a link read by its caller; others have a thread for it).
+    virtual void read_waiting() {}
 };
 
 } // namespace mqchat::bridge
