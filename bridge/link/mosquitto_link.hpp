@@ -47,8 +47,9 @@ struct link_settings {
     std::string share_group;  ///< bridges in one group share the load
     int session_expiry_s = 0; ///< how long the broker queues for a stopped bridge
     /// Messages held in memory at most: when the loop falls this far behind,
-    /// the network thread stops reading until it catches up, and the broker
-    /// keeps the rest in the session's queue. Nothing is dropped.
+    /// the link stops reading (its network thread, or its caller) until it
+    /// catches up, and the broker keeps the rest in the session's queue.
+    /// Nothing is dropped.
     std::size_t inbox_max = 20000;
     /// Filters subscribed to (shared subscriptions) on every connection, and
     /// filters unsubscribed from (what an older bridge's session had here).
