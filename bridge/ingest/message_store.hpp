@@ -2,9 +2,9 @@
 /// Where messages are kept: the source of truth (PostgreSQL in production,
 /// see pg_message_store). The ingest loop only talks to this interface.
 
-#include <functional>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
