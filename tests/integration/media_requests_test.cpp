@@ -295,14 +295,19 @@ public:
 
         // A push says "Photo" (with the caption) or the file's name, never a URL.
         // Pushes go to members who are offline: bob leaves, and the bridge stores that.
+        // First his coming online must be stored: else a row of an earlier
+        // test (offline) would pass for his leaving, and his coming online
+        // be written after it.
+        const auto bob_stored = [&](const char* devices) {
+            const auto until = std::chrono::steady_clock::now() + 15s;
+            const std::string sql = std::string("SELECT count(*) FROM presence p JOIN users u ON u.id = p.user_id"
+                                                " WHERE u.name = 'bob' AND p.devices ") + devices;
+            while (count(sql) == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+            return count(sql) == 1;
+        };
+        CPPUNIT_ASSERT(bob_stored("> 0"));
         bob.client.reset();
-        const auto offline = std::chrono::steady_clock::now() + 15s;
-        // Until the bridge has stored bob offline (no row yet is not offline:
-        // his coming online may not be written yet either).
-        while (count("SELECT count(*) FROM presence p JOIN users u ON u.id = p.user_id"
-                     " WHERE u.name = 'bob' AND p.devices = 0") == 0 &&
-               std::chrono::steady_clock::now() < offline)
-            std::this_thread::sleep_for(50ms);
+        CPPUNIT_ASSERT(bob_stored("= 0"));
         pg::connection db(shared().stack.conninfo());
         db.exec("INSERT INTO push_devices (user_id, platform, token, app_id) SELECT id, 'fcm', 'tok-bob-media', 'app' FROM users WHERE name = 'bob'");
         db.exec("UPDATE members SET notify = 'all' WHERE conv_id = $1", {std::to_string(conv)});
