@@ -98,10 +98,18 @@ const std::string* connection::prepared_name(const std::string& sql, int n_param
     return &prepared_.emplace(sql, std::move(name)).first->second;
 }
 
-result connection::exec(const std::string& sql, const params& args) {
+namespace {
+/// libpq's view of the parameters: C strings, nullptr for NULL.
+std::vector<const char*> values_of(const params& args) {
     std::vector<const char*> values;
     values.reserve(args.size());
     for (const auto& a : args) values.push_back(a ? a->c_str() : nullptr);
+    return values;
+}
+} // namespace
+
+result connection::exec(const std::string& sql, const params& args) {
+    const std::vector<const char*> values = values_of(args);
     const int n = static_cast<int>(values.size());
     // Statements without parameters (BEGIN, COMMIT, SET …) are cheap to parse.
     if (n > 0)
@@ -112,9 +120,8 @@ result connection::exec(const std::string& sql, const params& args) {
 
 result connection::exec(const std::string& sql, const params& args,
                         const std::function<void(int socket)>& meanwhile) {
-    std::vector<const char*> values;
-    values.reserve(args.size());
-    for (const auto& a : args) values.push_back(a ? a->c_str() : nullptr);
+    if (!meanwhile) return exec(sql, args);
+    const std::vector<const char*> values = values_of(args);
     const int n = static_cast<int>(values.size());
     const std::string* name = n > 0 ? prepared_name(sql, n) : nullptr;
     PGconn* c = conn_.get();

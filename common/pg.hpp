@@ -67,6 +67,7 @@ public:
     /// The same, doing something else while the answer has not come:
     /// `meanwhile(socket)` is called until it has; it must return once the
     /// connection's socket is readable, or soon after (it may wait on it).
+    /// Without `meanwhile`, the same as the call above.
     result exec(const std::string& sql, const params& args, const std::function<void(int socket)>& meanwhile);
     /// Runs a script of several statements without parameters.
     void exec_script(const std::string& sql);

@@ -95,7 +95,7 @@ std::vector<store_result> pg_message_store::store_call(const std::vector<send_re
         // batch's (nothing is stored if any of it fails).
         const std::string sql = "SELECT idx, status, seq, ts, array_to_string(mentions, ','), members_version, media"
                                 "  FROM mqchat_store_batch($1::jsonb)";
-        const auto res = meanwhile ? c.exec(sql, {payload}, meanwhile) : c.exec(sql, {payload});
+        const auto res = c.exec(sql, {payload}, meanwhile);
         if (static_cast<std::size_t>(res.rows()) != batch.size())
             throw pg::error("mqchat_store_batch returned " + std::to_string(res.rows()) + " rows for " +
                             std::to_string(batch.size()) + " messages");
