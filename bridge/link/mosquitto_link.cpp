@@ -154,11 +154,15 @@ void mosquitto_link::read_some(int timeout_ms) {
     }
 }
 
+bool mosquitto_link::readable() const {
+    pollfd fd{mosquitto_socket(mosq_), POLLIN, 0};
+    return fd.fd >= 0 && poll(&fd, 1, 0) == 1;
+}
+
 void mosquitto_link::read_waiting() {
     if (!settings_.read_by_caller) return;
     for (int reads = 0; reads < 64; ++reads) {
-        pollfd fd{mosquitto_socket(mosq_), POLLIN, 0};
-        if (fd.fd < 0 || poll(&fd, 1, 0) != 1) {
+        if (!readable()) {
             mosquitto_loop_misc(mosq_); // the keepalive, through a long store call
             return;
         }
@@ -211,8 +215,7 @@ bool mosquitto_link::next(incoming& out, std::chrono::milliseconds wait) {
                 std::lock_guard lock(mutex_);
                 if (take_front(out)) return true;
             }
-            pollfd fd{mosquitto_socket(mosq_), POLLIN, 0};
-            if (fd.fd < 0 || poll(&fd, 1, 0) != 1) return false;
+            if (!readable()) return false;
         }
         return false;
     }

@@ -119,6 +119,7 @@ private:
 
     // read_by_caller: only the reading thread touches these.
     void read_some(int timeout_ms);
+    bool readable() const; ///< the broker's socket has bytes waiting
     bool take_front(incoming& out); ///< with mutex_ held
     std::chrono::steady_clock::time_point last_read_{}, reconnect_at_{};
     int reconnect_failures_ = 0;
