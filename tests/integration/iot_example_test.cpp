@@ -60,15 +60,6 @@ fixture& shared() {
     return *f;
 }
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 30s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(50ms);
-    }
-    return true;
-}
-
 std::size_t count_of(const std::string& text, const std::string& what) {
     std::size_t n = 0;
     for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
@@ -261,7 +252,7 @@ public:
         // Threshold 50, hysteresis 5: up, wobble above 45, down below 45, up again.
         for (const char* v : {"40", "50", "47", "52", "45", "58", "44", "46", "49", "51", "53"}) dev.feed(v);
         CPPUNIT_ASSERT(has(ask(*alice, conv, "sensor-b", "status"), "alarm high"));
-        CPPUNIT_ASSERT(eventually([&] { return conv_rows(conv, "sensor-b", "").size() == 4; }));
+        CPPUNIT_ASSERT(eventually([&] { return conv_rows(conv, "sensor-b", "").size() == 4; }, 30s));
         const auto rows = conv_rows(conv, "sensor-b", "");
         CPPUNIT_ASSERT_EQUAL(std::string("ALERT sensor-b: 50 reached the threshold 50"), rows[0]);
         CPPUNIT_ASSERT_EQUAL(std::string("OK sensor-b: 44 is back below 45"), rows[1]);
@@ -285,7 +276,7 @@ public:
         say_in(*alice, conv, "@sensor-cx status");
         say_in(*alice, conv, "sensor-c status");
         CPPUNIT_ASSERT_EQUAL(std::string("sensor-c: threshold 30 (was 50)"), ask(*alice, conv, "sensor-c", "threshold 30"));
-        CPPUNIT_ASSERT(eventually([&] { return conv_rows(conv, "sensor-c", "iot.alert").size() == 1; }));
+        CPPUNIT_ASSERT(eventually([&] { return conv_rows(conv, "sensor-c", "iot.alert").size() == 1; }, 30s));
         CPPUNIT_ASSERT_EQUAL(std::string("ALERT sensor-c: 35 reached the threshold 30"),
                              conv_rows(conv, "sensor-c", "iot.alert")[0]);
 
@@ -300,7 +291,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("sensor-c: alerts on"), ask(*alice, conv, "sensor-c", "unmute"));
         dev.feed("20");
         dev.feed("40");
-        CPPUNIT_ASSERT(eventually([&] { return conv_rows(conv, "sensor-c", "iot.alert").size() == 2; }));
+        CPPUNIT_ASSERT(eventually([&] { return conv_rows(conv, "sensor-c", "iot.alert").size() == 2; }, 30s));
         CPPUNIT_ASSERT(has(ask(*alice, conv, "sensor-c", "help"), "commands: status | threshold N"));
 
         // Every reply answers its command (reply_to) and nothing else was said.
@@ -452,7 +443,7 @@ public:
         const std::string refusal = "refused login of sensor-h";
         const std::size_t before = count_of(f.stack->mqtt->log(), refusal);
         dev.start({"--backoff-min", "200", "--backoff-max", "2000"});
-        CPPUNIT_ASSERT(eventually([&] { return count_of(f.stack->mqtt->log(), refusal) > before; }));
+        CPPUNIT_ASSERT(eventually([&] { return count_of(f.stack->mqtt->log(), refusal) > before; }, 30s));
         std::this_thread::sleep_for(5s); // an observation window: counts, not timings
         const std::size_t attempts = count_of(f.stack->mqtt->log(), refusal) - before;
         CPPUNIT_ASSERT(dev.running());
@@ -492,7 +483,7 @@ public:
         // A device that trusts another CA does not talk to this broker: it keeps backing off.
         sensor_device stranger("sensor-k", device_conv("sensor-k"));
         stranger.start({"--cafile", f.other_ca.file("ca.crt"), "--port", std::to_string(f.tls_port)});
-        CPPUNIT_ASSERT(eventually([&] { return count_of(stranger.log(), "next attempt in ") >= 3; }));
+        CPPUNIT_ASSERT(eventually([&] { return count_of(stranger.log(), "next attempt in ") >= 3; }, 30s));
         CPPUNIT_ASSERT(!has(stranger.log(), "connected and subscribed"));
         CPPUNIT_ASSERT(stranger.running());
     }

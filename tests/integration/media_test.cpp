@@ -152,17 +152,6 @@ const std::string pdf = "%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\ne
                         "2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
                         "trailer\n<< /Root 1 0 R >>\n%%EOF\n";
 
-/// Waits until `pred` holds (5 s at most).
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds within = 5000ms) {
-    const auto until = std::chrono::steady_clock::now() + within;
-    while (std::chrono::steady_clock::now() < until) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
-
 /// A raw TCP connection, for what curl will not do (stop halfway).
 struct raw_socket {
     int fd = -1;

@@ -46,16 +46,6 @@ int threads_of(pid_t pid) {
     return n;
 }
 
-template <class Pred>
-bool eventually(Pred&& pred, std::chrono::milliseconds within) {
-    const auto until = std::chrono::steady_clock::now() + within;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() >= until) return false;
-        std::this_thread::sleep_for(50ms);
-    }
-    return true;
-}
-
 std::unique_ptr<mqtt_client> login(const std::string& user) {
     auto c = std::make_unique<mqtt_client>(shared().stack.port(), client_options{"", user, "pw-" + user, 5});
     const int rc = c->connect();

@@ -107,4 +107,13 @@ std::string bin_dir() { return MQCHAT_TEST_BIN_DIR; }
 std::string source_dir() { return MQCHAT_TEST_SOURCE_DIR; }
 std::string plugin_path() { return MQCHAT_TEST_PLUGIN; }
 
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds within) {
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < until) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return condition();
+}
+
 } // namespace mqchat::test

@@ -2,6 +2,8 @@
 /// Scratch space and ports for integration tests: everything on loopback, in
 /// a fresh directory, on ports the kernel says are free.
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 namespace mqchat::test {
@@ -19,6 +21,11 @@ int connect_loopback(int port, const std::string& from = "");
 bool port_open(int port);
 /// Waits up to `timeout_ms` for port_open.
 bool wait_port(int port, int timeout_ms);
+
+/// Asks `condition` every 50 ms until it holds or `within` has passed; its
+/// last answer. For what a test waits on without a message to wait for (a
+/// row, a log line, a file, a metric).
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds within = std::chrono::seconds(5));
 
 /// A fresh directory under /tmp that any user can enter (PostgreSQL runs as
 /// `postgres`). Removed at destruction unless MQCHAT_KEEP_TEST_DIRS is set.
