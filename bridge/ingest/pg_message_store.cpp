@@ -61,10 +61,12 @@ std::vector<store_result> pg_message_store::store_batch(const std::vector<send_r
     try {
         return store_call(batch, meanwhile);
     } catch (const pg::sql_error& e) {
-        if (e.sqlstate != resend_in_batch) throw;
+        if (e.sqlstate != resend_in_batch || batch.size() < 2) throw;
     }
     // A resend among the batch's plain messages (schema/functions/mqchat_store_batch.sql):
-    // nothing was stored; each message again on its own, in order, where a resend is told apart.
+    // nothing was stored; each message again on its own, in order, where a
+    // resend is told apart. (Any other unique violation fails again there,
+    // for the caller to handle as before.)
     bridge_metrics().store_batches_split.inc();
     std::vector<store_result> out;
     out.reserve(batch.size());

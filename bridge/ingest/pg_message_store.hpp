@@ -29,8 +29,10 @@ public:
     void connect();
 
 private:
-    /// mqchat_store_batch's SQLSTATE for a batch it will not store at once (a resend among its plain messages).
-    static constexpr std::string_view resend_in_batch = "MQ409";
+    /// What mqchat_store_batch fails with when a batch of more than one has a
+    /// resend among its plain messages (unique_violation on the messages'
+    /// sender and client id): nothing of it is stored.
+    static constexpr std::string_view resend_in_batch = "23505";
 
     /// One call of mqchat_store_batch: one statement, one transaction.
     std::vector<store_result> store_call(const std::vector<send_request>& batch,

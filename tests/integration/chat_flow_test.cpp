@@ -14,6 +14,8 @@
 
 #include "common/pg.hpp"
 #include "support/chat.hpp"
+#include "support/environment.hpp"
+#include "support/http_get.hpp"
 #include "support/servers.hpp"
 
 using namespace mqchat;
@@ -60,6 +62,7 @@ class chat_flow_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(chat_flow_test);
     CPPUNIT_TEST(two_members_exchange_1000_messages_once_in_order);
     CPPUNIT_TEST(resend_is_acked_with_the_original_seq_and_not_delivered_again);
+    CPPUNIT_TEST(a_resend_inside_a_batch_is_acked_and_the_rest_stored_once_gapless);
     CPPUNIT_TEST(conversations_are_numbered_independently);
     CPPUNIT_TEST(example_cli_sends_and_is_acked);
     CPPUNIT_TEST(example_cli_lists_opens_scrolls_and_searches);
@@ -160,6 +163,85 @@ public:
         CPPUNIT_ASSERT(bob->wait_message(r, 10s, msg));
         CPPUNIT_ASSERT_EQUAL(std::string("bob"), parse_delivered(r.payload).sender);
         CPPUNIT_ASSERT_EQUAL(seq + 2, parse_delivered(r.payload).seq);
+    }
+
+    /// A batch's plain messages go in with one INSERT; a resend among them
+    /// fails it on the unique key (schema/functions/mqchat_store_batch.sql)
+    /// and the bridge stores that batch again one message at a time. The
+    /// batch is made by holding the conversation's row while the messages
+    /// reach the bridge: its store call waits, they queue behind it.
+    void a_resend_inside_a_batch_is_acked_and_the_rest_stored_once_gapless() {
+        chat_stack s("batchresend");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        const std::int64_t conv = s.create_conv({"alice", "bob"});
+        const int metrics_port = free_port();
+        s.restart_bridge({"metrics_listen 127.0.0.1:" + std::to_string(metrics_port)});
+        const auto metric = [&](const std::string& series) {
+            return sample_value(http_get("http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics").body, series);
+        };
+        auto alice = member(s, "alice", conv);
+        auto bob = member(s, "bob", conv);
+        const std::string send = "chat/conv/" + std::to_string(conv) + "/send";
+        std::map<std::string, std::vector<std::int64_t>> acks; // by message id, in the order they came
+        const auto await_acks = [&](std::size_t n) {
+            for (std::size_t got = 0; got < n; ++got) {
+                received r;
+                CPPUNIT_ASSERT_MESSAGE("ack " + std::to_string(got + 1) + " of " + std::to_string(n),
+                                       alice->wait_message(r, 10s, "chat/user/alice/inbox"));
+                Json::Value v;
+                std::istringstream(r.payload) >> v;
+                CPPUNIT_ASSERT_MESSAGE(r.payload, v["seq"].isInt64());
+                acks[v["ack"].asString()].push_back(v["seq"].asInt64());
+            }
+        };
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(send, R"({"id":"b0","body":"before"})"));
+        await_acks(1);
+        const std::int64_t first = acks["b0"].at(0);
+
+        pg::connection holder(s.conninfo());
+        holder.exec("BEGIN");
+        holder.exec("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", {std::to_string(conv)});
+        CPPUNIT_ASSERT_EQUAL(0, alice->publish(send, R"({"id":"b1","body":"waits for the row"})"));
+        CPPUNIT_ASSERT_MESSAGE("the bridge's store call waits for the conversation's row",
+                               eventually([&] {
+                                   pg::connection c(s.conninfo());
+                                   return c.exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                                 "'mqchat-bridge-store' AND wait_event_type = 'Lock'")
+                                              .int64(0, 0) == 1;
+                               }, 10s));
+        for (const char* payload : {R"({"id":"b2","body":"two"})", R"({"id":"b3","body":"three"})",
+                                    R"({"id":"b2","body":"two, sent again"})", R"({"id":"b4","body":"four"})"})
+            CPPUNIT_ASSERT_EQUAL(0, alice->publish(send, payload));
+        CPPUNIT_ASSERT_MESSAGE("the four wait at the bridge, behind the call",
+                               eventually([&] { return metric("mqchat_bridge_inbox_messages{link=\"chat\"}") == 4; }, 10s));
+        holder.exec("ROLLBACK");
+
+        await_acks(5);
+        CPPUNIT_ASSERT_EQUAL(1.0, metric("mqchat_store_batches_split_total"));
+        const auto seqs = [&](const std::string& id) {
+            std::string out;
+            for (const auto seq : acks[id]) out += (out.empty() ? "" : ",") + std::to_string(seq);
+            return out;
+        };
+        CPPUNIT_ASSERT_EQUAL(std::to_string(first + 1), seqs("b1"));
+        CPPUNIT_ASSERT_EQUAL(std::to_string(first + 2) + "," + std::to_string(first + 2), seqs("b2")); // the resend: its original seq
+        CPPUNIT_ASSERT_EQUAL(std::to_string(first + 3), seqs("b3"));
+        CPPUNIT_ASSERT_EQUAL(std::to_string(first + 4), seqs("b4"));
+        // Members get each once, in order, nothing in between.
+        std::string delivered;
+        std::int64_t next = first;
+        for (received r; next <= first + 4 && bob->wait_message(r, 10s, "chat/conv/" + std::to_string(conv) + "/msg"); ++next) {
+            const auto d = parse_delivered(r.payload);
+            CPPUNIT_ASSERT_EQUAL(next, d.seq);
+            delivered += d.id + " ";
+        }
+        CPPUNIT_ASSERT_EQUAL(std::string("b0 b1 b2 b3 b4 "), delivered);
+        received extra;
+        CPPUNIT_ASSERT(!bob->wait_message(extra, 500ms, "chat/conv/" + std::to_string(conv) + "/msg"));
+        pg::connection c(s.conninfo());
+        CPPUNIT_ASSERT_EQUAL(first + 4, c.exec("SELECT last_seq FROM conversations WHERE id = $1", {std::to_string(conv)}).int64(0, 0));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(5), c.exec("SELECT count(*) FROM messages WHERE conv_id = $1", {std::to_string(conv)}).int64(0, 0));
     }
 
     void conversations_are_numbered_independently() {

@@ -83,13 +83,13 @@ std::vector<outcome> store_once(pg::connection& c, const std::vector<Json::Value
 }
 
 /// As the bridge stores a batch (bridge/ingest/pg_message_store.cpp): when
-/// the function refuses it for a resend among its plain messages (MQ409),
-/// each message again, alone, in order.
+/// the function fails on a resend among its plain messages (unique_violation,
+/// 23505), each message again, alone, in order.
 std::vector<outcome> store(pg::connection& c, const std::vector<Json::Value>& batch) {
     try {
         return store_once(c, batch);
     } catch (const pg::sql_error& e) {
-        if (e.sqlstate != "MQ409") throw;
+        if (e.sqlstate != "23505" || batch.size() < 2) throw;
     }
     std::vector<outcome> out;
     for (const auto& m : batch) out.push_back(store_once(c, {m}).at(0));
@@ -123,7 +123,7 @@ class store_sql_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_resend_in_a_later_batch_gets_the_original_seq);
     CPPUNIT_TEST(seqs_stay_gapless_across_refusals);
     CPPUNIT_TEST(a_batch_across_conversations_counts_each_one);
-    CPPUNIT_TEST(a_resend_among_plain_messages_stores_nothing_of_the_batch_and_says_mq409);
+    CPPUNIT_TEST(a_resend_among_plain_messages_stores_nothing_of_the_batch_and_fails_on_the_key);
     CPPUNIT_TEST(a_message_naming_a_plain_one_of_its_batch_finds_it);
     CPPUNIT_TEST(a_member_who_left_gets_duplicate_for_a_resend_and_not_member_for_a_new_message);
     CPPUNIT_TEST(a_resent_attachment_is_a_duplicate_and_its_upload_stays_with_the_original);
@@ -208,9 +208,9 @@ public:
     }
 
     /// Plain messages of a batch go in with one INSERT; a resend among them
-    /// would leave a gap, so the whole call is refused with MQ409 and stores
-    /// nothing — a batch of one never is.
-    void a_resend_among_plain_messages_stores_nothing_of_the_batch_and_says_mq409() {
+    /// would leave a gap, so the whole call fails on the unique key (23505)
+    /// and stores nothing — a batch of one never does.
+    void a_resend_among_plain_messages_stores_nothing_of_the_batch_and_fails_on_the_key() {
         auto& f = shared();
         pg::connection c(f.db.conninfo());
         CPPUNIT_ASSERT_EQUAL(std::string("stored"), store_once(c, {send(f.conv, "alice", "mq-1")})[0].status);
@@ -223,7 +223,7 @@ public:
             } catch (const pg::sql_error& e) {
                 state = e.sqlstate;
             }
-            CPPUNIT_ASSERT_EQUAL(std::string("MQ409"), state);
+            CPPUNIT_ASSERT_EQUAL(std::string("23505"), state);
             CPPUNIT_ASSERT_EQUAL(before, last_seq(f.conv));
             CPPUNIT_ASSERT_EQUAL(std::int64_t(0), scalar("SELECT count(*) FROM messages WHERE client_id IN ('mq-2', 'mq-3')"));
         }
