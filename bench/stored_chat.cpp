@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -117,8 +118,15 @@ void run_stored_chat(const settings& s) {
     test::broker mqtt(dir, db.conninfo(), {}, "mosquitto");
     mqtt.start();
     const int bridge_metrics_port = test::free_port();
-    test::bridge bridge(dir, db.conninfo(), mqtt.port(), "bridge-pw", "bridge",
-                        {"metrics_listen 127.0.0.1:" + std::to_string(bridge_metrics_port)});
+    // MQCHAT_BENCH_BRIDGE_CONFIG: more bridge.conf lines, ';'-separated, to
+    // try a setting (store_linger_us 500;batch_max 64) without a rebuild.
+    std::vector<std::string> bridge_config{"metrics_listen 127.0.0.1:" + std::to_string(bridge_metrics_port)};
+    if (const char* more = std::getenv("MQCHAT_BENCH_BRIDGE_CONFIG")) {
+        std::istringstream lines(more);
+        for (std::string line; std::getline(lines, line, ';');)
+            if (!line.empty()) bridge_config.push_back(line);
+    }
+    test::bridge bridge(dir, db.conninfo(), mqtt.port(), "bridge-pw", "bridge", bridge_config);
     bridge.start();
     chat_traffic traffic(w, {mqtt.port()}, chat_path::stored);
 
