@@ -163,8 +163,10 @@ pid_t worker_of(pid_t broker) {
 
 int run_command(const std::vector<std::string>& argv, std::string& output, const std::vector<std::string>& env,
                 const std::string& as_user) {
+    // Close-on-exec: a command started meanwhile by another thread must not
+    // hold this one's pipe open (its output would end only when both had).
     int pipefd[2];
-    if (pipe(pipefd) != 0) throw std::runtime_error("pipe failed");
+    if (pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     const pid_t pid = fork();
     if (pid == 0) {
         dup2(pipefd[1], 1);
