@@ -14,9 +14,9 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { step } from './lib.mjs';
 
 const web = process.env.MQCHAT_WEB;
-function step(name) { console.log('step: ' + name); }
 async function agentStoredOnline(name) {
   const sql = "SELECT count(*) FROM presence p JOIN users u ON u.id = p.user_id WHERE u.name = '" + name +
     "' AND p.devices > 0 AND p.state = 'online'";

@@ -4,7 +4,9 @@
 // and what every page showed when a step failed.
 import { chromium } from 'playwright-core';
 
-export function step(name) { console.log('step: ' + name); }
+const started = Date.now();
+/** A step of a flow, with the seconds since the flow began (where a slow suite spends them). */
+export function step(name) { console.log(`step at ${((Date.now() - started) / 1000).toFixed(1)} s: ${name}`); }
 
 export function launch() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
