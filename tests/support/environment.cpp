@@ -64,12 +64,8 @@ bool port_open(int port) {
 }
 
 bool wait_port(int port, int timeout_ms) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < until) {
-        if (port_open(port)) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+    return eventually([port] { return port_open(port); }, std::chrono::milliseconds(timeout_ms),
+                      std::chrono::milliseconds(20));
 }
 
 temp_dir::temp_dir(const std::string& tag) {
@@ -107,11 +103,12 @@ std::string bin_dir() { return MQCHAT_TEST_BIN_DIR; }
 std::string source_dir() { return MQCHAT_TEST_SOURCE_DIR; }
 std::string plugin_path() { return MQCHAT_TEST_PLUGIN; }
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds within) {
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds within,
+                std::chrono::milliseconds every) {
     const auto until = std::chrono::steady_clock::now() + within;
     while (std::chrono::steady_clock::now() < until) {
         if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(every);
     }
     return condition();
 }

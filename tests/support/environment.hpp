@@ -22,10 +22,11 @@ bool port_open(int port);
 /// Waits up to `timeout_ms` for port_open.
 bool wait_port(int port, int timeout_ms);
 
-/// Asks `condition` every 50 ms until it holds or `within` has passed; its
+/// Asks `condition` every `every` until it holds or `within` has passed; its
 /// last answer. For what a test waits on without a message to wait for (a
-/// row, a log line, a file, a metric).
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds within = std::chrono::seconds(5));
+/// row, a log line, a file, a metric, a port).
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds within = std::chrono::seconds(5),
+                std::chrono::milliseconds every = std::chrono::milliseconds(50));
 
 /// A fresh directory under /tmp that any user can enter (PostgreSQL runs as
 /// `postgres`). Removed at destruction unless MQCHAT_KEEP_TEST_DIRS is set.
