@@ -504,6 +504,10 @@
       if (m.handoff) handedOver(m);
       else showQueue();
       pollQueue();
+    } else if (m.notice === 'desk.position' && m.conv === st.conv) {
+      // Someone ahead left the queue (or came in ahead, by a transfer). Only
+      // while still waiting: one that arrives after desk.assigned is old news.
+      if (!st.agent && !st.closed && !st.withAssistant && st.position) { st.position = m.position; save(); showQueue(); }
     } else if (m.notice === 'desk.closed' && m.conv === st.conv) {
       onClosed();
     } else if (m.error && m.error.id) {

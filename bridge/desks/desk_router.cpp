@@ -112,6 +112,7 @@ void desk_router::run() {
                 const std::string body = json::write(n);
                 for (const auto& who : watchers_of(waiting.str(i, 1))) link_.publish(topics_.inbox(who), body);
             }
+            tell_positions(*db);
             if (warned) log::info() << "desk routing runs again";
             warned = false;
         } catch (const pg::error& e) {
@@ -120,6 +121,34 @@ void desk_router::run() {
             db.reset();
         }
     }
+}
+
+void desk_router::tell_positions(pg::connection& db) {
+    const auto waiting = db.exec(
+        "SELECT conv_id, desk, visitor, position FROM ("
+        "  SELECT s.conv_id, d.name AS desk, v.name AS visitor,"
+        "         row_number() OVER (PARTITION BY s.desk_id ORDER BY s.queued_at, s.conv_id) AS position"
+        "    FROM support_conversations s JOIN desks d ON d.id = s.desk_id JOIN users v ON v.id = s.visitor_id"
+        "   WHERE s.status = 'queued') q"
+        " WHERE position <= $1",
+        {std::to_string(positions_told_max)});
+    std::unordered_map<std::int64_t, std::int64_t> now;
+    now.reserve(static_cast<std::size_t>(waiting.rows()));
+    for (int i = 0; i < waiting.rows(); ++i) {
+        const std::int64_t conv = waiting.int64(i, 0), position = waiting.int64(i, 3);
+        now.emplace(conv, position);
+        const auto told = told_position_.find(conv);
+        if (told != told_position_.end() && told->second == position) continue;
+        // Also on first sight: the place desk.start answered may be older
+        // than this round's (someone ahead left in between).
+        Json::Value n(Json::objectValue);
+        n["notice"] = "desk.position";
+        n["conv"] = Json::Int64(conv);
+        n["desk"] = waiting.str(i, 1);
+        n["position"] = Json::Int64(position);
+        link_.publish(topics_.inbox(waiting.str(i, 2)), json::write(n));
+    }
+    told_position_ = std::move(now); // those no longer waiting (or past the first hundred) are forgotten
 }
 
 } // namespace mqchat::bridge

@@ -4,6 +4,10 @@
 /// second (and at once when poked) assigns the waiting conversations of desks with routing on
 /// (mqchat_desk_route, oldest first, to online agents under capacity) and
 /// tells the visitor, the agent and the desk's other agents on their inboxes.
+/// Each round it also tells every waiting visitor (the first
+/// `positions_told_max` of each desk's queue) a new place in the queue:
+/// one thread tells them all, so a visitor never hears an older place after
+/// a newer one.
 /// Nothing on the store-and-deliver loop waits for it; a database that is
 /// away only delays assignments.
 
@@ -11,9 +15,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <cstdint>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
+#include "common/pg.hpp"
 #include "common/topics.hpp"
 #include "link/mqtt_link.hpp"
 
@@ -31,8 +38,13 @@ public:
     /// or an agent's capacity freed). Never waits.
     void poke();
 
+    /// How far back in a desk's queue visitors hear their place as it
+    /// changes; those further back learn it when they ask (desk.visit).
+    static constexpr int positions_told_max = 100;
+
 private:
     void run();
+    void tell_positions(pg::connection& db);
 
     std::string conninfo_;
     mqtt_link& link_;
@@ -42,6 +54,7 @@ private:
     std::condition_variable wake_;
     bool stop_ = false;
     bool poked_ = false;
+    std::unordered_map<std::int64_t, std::int64_t> told_position_; ///< waiting conversation → the place its visitor heard
     std::thread thread_;
 };
 

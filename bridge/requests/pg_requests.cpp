@@ -119,8 +119,8 @@ std::vector<outgoing_message> pg_requests::handle(const rpc::request& r) {
         }
     }
     if (o.error_code.empty() && queue_changed_ &&
-        (r.method == "desk.start" || r.method == "desk.visit" || r.method == "desk.reopen" || r.method == "desk.close" || r.method == "desk.transfer" ||
-         r.method == "desk.handoff"))
+        (r.method == "desk.start" || r.method == "desk.visit" || r.method == "desk.reopen" || r.method == "desk.close" ||
+         r.method == "desk.transfer" || r.method == "desk.handoff" || r.method == "desk.claim"))
         queue_changed_();
     std::vector<outgoing_message> out;
     out.push_back({topics_.inbox(r.caller),

@@ -59,8 +59,9 @@ struct media_settings {
 class pg_requests : public request_handler {
 public:
     /// `queue_changed` (may be empty) is called after a request put a support
-    /// conversation in a desk's queue or freed an agent's capacity (the desk
-    /// router then runs at once rather than at its next round).
+    /// conversation in a desk's queue, took one out of it or freed an agent's
+    /// capacity (the desk router then runs at once rather than at its next
+    /// round, and the visitors still waiting hear their new places).
     pg_requests(std::string conninfo, const topic_names& topics, std::function<void()> queue_changed = {},
                 visitor_token_settings visitor_tokens = {}, replica_settings replica = {}, media_settings media = {});
     std::vector<outgoing_message> handle(const rpc::request& r) override;

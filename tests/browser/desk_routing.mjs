@@ -112,7 +112,9 @@ try {
   await pia.getByTestId('close').click();
   await a2.page.getByTestId('mqchat-agent').filter({ hasText: 'pia' }).waitFor({ timeout: 15000 });
   assert.equal(await a3.page.getByTestId('mqchat-agent').textContent(), '', 'the younger conversation waits');
-  await a3.page.getByTestId('mqchat-status').filter({ hasText: 'number 1 in the queue' }).waitFor({ timeout: 20000 });
+  // The bridge tells a waiting visitor each new place (desk.position) within a routing round: well
+  // inside 5 s, where the widget's own 10-s poll would be too late.
+  await a3.page.getByTestId('mqchat-status').filter({ hasText: 'number 1 in the queue' }).waitFor({ timeout: 5000 });
 
   step('claimed while the broker cannot confirm the new membership: the console subscribes again and shows what comes live');
   // The plugin's worker process, which hears of the new membership and answers lookups, is stopped:

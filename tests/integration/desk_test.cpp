@@ -14,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "common/json.hpp"
 #include "common/pg.hpp"
 #include "support/chat.hpp"
 #include "support/fake_smtp.hpp"
@@ -88,6 +89,7 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(desk_test);
     CPPUNIT_TEST(a_visitor_is_queued_claimed_and_answered_by_name);
     CPPUNIT_TEST(the_queue_is_oldest_first_and_only_for_the_desks_agents);
+    CPPUNIT_TEST(a_waiting_visitor_hears_each_new_place_in_the_queue);
     CPPUNIT_TEST(two_agents_racing_for_one_conversation_exactly_one_wins);
     CPPUNIT_TEST(an_agent_at_capacity_claims_nothing_more_until_one_closes);
     CPPUNIT_TEST(close_reopen_and_rate_follow_their_rules);
@@ -204,6 +206,35 @@ public:
         // A later visitor is told their place.
         const Json::Value third = user("wanda").call("desk.start", params({{"desk", "billing"}}));
         CPPUNIT_ASSERT_EQUAL(Json::Int64(3), third["result"]["position"].asInt64());
+    }
+
+    void a_waiting_visitor_hears_each_new_place_in_the_queue() {
+        user uma("uma"), victor("victor"), vlad("vlad"), vera("vera"), ann("ann"), amir("amir");
+        const std::int64_t at_tech = start(uma, "tech"); // older than all of billing's
+        const std::int64_t first = start(victor, "billing");
+        const std::int64_t second = start(vlad, "billing");
+        const std::int64_t third = start(vera, "billing");
+        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 3));
+        // Ann takes the first: those behind move up, without asking.
+        CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", first}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vlad, second, 1));
+        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 2));
+        // The one ahead of her gives up.
+        CPPUNIT_ASSERT(vlad.call("desk.close", params({{"conv", second}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 1));
+        // A conversation transferred from another desk keeps its age: it goes ahead of her.
+        CPPUNIT_ASSERT(amir.call("desk.claim", params({{"conv", at_tech}}))["result"].isObject());
+        const Json::Value moved = amir.call("desk.transfer", params({{"conv", at_tech}, {"desk", "billing"}}));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(moved.toStyledString(), Json::Int64(1), moved["result"]["position"].asInt64());
+        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 2));
+        CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", at_tech}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 1));
+        // Only the visitor hears her place: the agents' queue has its own notices.
+        for (const auto& n : ann.notices) CPPUNIT_ASSERT_MESSAGE(json::write(n), n["notice"] != "desk.position");
+        // Once claimed, no more places: the last she heard is 1.
+        CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", third}}))["result"].isObject());
+        CPPUNIT_ASSERT_EQUAL(ann.name, vera.notice("desk.assigned")["agent"].asString());
+        for (const auto& n : vera.notices) CPPUNIT_ASSERT_MESSAGE(json::write(n), n["notice"] != "desk.position");
     }
 
     void two_agents_racing_for_one_conversation_exactly_one_wins() {
@@ -691,6 +722,18 @@ private:
         // A visitor and a user who is no agent learn nothing.
         CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(vera.call("desk.list", params({}))));
         CPPUNIT_ASSERT_EQUAL(std::string("forbidden"), code_of(otto.call("desk.list", params({}))));
+    }
+
+    /// Reads `who`'s desk.position notices until one says `conv` is at
+    /// `place`; "" then, else what was heard instead.
+    static std::string hears_place(user& who, std::int64_t conv, std::int64_t place) {
+        std::string heard;
+        for (Json::Value n = who.notice("desk.position"); !n.isNull(); n = who.notice("desk.position")) {
+            if (n["conv"].asInt64() == conv && n["position"].asInt64() == place) return "";
+            heard += json::write(n) + " ";
+        }
+        return who.name + " never heard place " + std::to_string(place) + " of " + std::to_string(conv) +
+               "; heard: " + (heard.empty() ? "nothing" : heard);
     }
 
     static void wait_until_online(const std::string& name) {
