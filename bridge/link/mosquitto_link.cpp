@@ -142,13 +142,18 @@ void mosquitto_link::read_some(int timeout_ms) {
     }
     if (rc == MOSQ_ERR_SUCCESS) return;
     // Lost (on_disconnect has said so): connect again after 1, 2, 4, then
-    // every 5 s, as libmosquitto's own thread would.
+    // every 5 s, as libmosquitto's own thread would — but without waiting
+    // for the TCP handshake: a broker host that drops connection attempts
+    // would hold a blocking connect (and this loop, and its health) for the
+    // kernel's two minutes of SYN retries. mosquitto_loop() above finishes
+    // the connection; on_connect counts it done.
     const auto now = std::chrono::steady_clock::now();
     if (reconnect_at_ == std::chrono::steady_clock::time_point{})
         reconnect_at_ = now + std::chrono::seconds(std::min(5, 1 << std::min(reconnect_failures_, 3)));
     if (now >= reconnect_at_) {
         reconnect_at_ = {};
-        reconnect_failures_ = mosquitto_reconnect(mosq_) == MOSQ_ERR_SUCCESS ? 0 : reconnect_failures_ + 1;
+        ++reconnect_failures_; // until on_connect says otherwise
+        mosquitto_reconnect_async(mosq_);
     } else if (timeout_ms > 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min(timeout_ms, 50)));
     }
@@ -302,6 +307,7 @@ void mosquitto_link::on_connect(mosquitto* mosq, void* self_, int rc, int flags,
         self->subscribe_mids_ = std::move(mids);
     }
     if (!first) self->reconnected_ = true;
+    self->reconnect_failures_ = 0;
     self->connects_.fetch_add(1, std::memory_order_relaxed);
     log::info() << "connected to " << self->settings_.name;
 }

@@ -276,7 +276,32 @@ public:
         ready = wait_status(f.bridge_url("/readyz"), 503);
         Json::Reader().parse(ready.body, v);
         CPPUNIT_ASSERT_MESSAGE(ready.body, !v["checks"]["broker"]["ok"].asBool());
+        std::string stood_still; // asserted once the broker is back (a client of this test cannot go while it is away)
+        {
+            // Its host then answers no connection attempt (gone behind a
+            // firewall): the store loop's link reconnects (after 1, 2, 4, 5 s)
+            // without waiting out the handshake, and the loop goes on turning.
+            const silent_port gone(f.stack.port());
+            const auto last_turn = [&] { // when the loop last turned, by /healthz ("last turn N ms ago")
+                const auto asked = std::chrono::steady_clock::now();
+                Json::Value h;
+                Json::Reader().parse(http_get(f.bridge_url("/healthz")).body, h);
+                std::smatch ago;
+                const std::string said = h["checks"]["loop"]["detail"].asString();
+                if (!std::regex_search(said, ago, std::regex("last turn ([0-9]+) ms ago")))
+                    throw std::runtime_error("/healthz says " + said);
+                return asked - std::chrono::milliseconds(std::stoll(ago[1]));
+            };
+            auto before = last_turn();
+            for (int second = 1; second <= 7 && stood_still.empty(); ++second) { // a reconnect attempt comes within 5 s
+                std::this_thread::sleep_for(1s);
+                const auto now = last_turn();
+                if (now <= before) stood_still = "the store loop stood still in second " + std::to_string(second);
+                before = now;
+            }
+        }
         f.stack.mqtt->start();
+        CPPUNIT_ASSERT_EQUAL(std::string(), stood_still);
         ready = wait_status(f.bridge_url("/readyz"), 200);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(ready.body, 200L, ready.status);
         const std::string bridge = http_get(f.bridge_url("/metrics")).body;

@@ -56,6 +56,32 @@ int connect_loopback(int port, const std::string& from) {
     return fd;
 }
 
+silent_port::silent_port(int port) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    const int on = 1;
+    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (listener_ < 0 || bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listener_, 0) != 0) {
+        if (listener_ >= 0) close(listener_);
+        throw std::runtime_error("cannot hold port " + std::to_string(port) + " silent");
+    }
+    // The first completes its handshake and fills the backlog; those after
+    // it (and everyone else's) stay unanswered.
+    for (int& fd : fillers_) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fd >= 0) connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    }
+}
+
+silent_port::~silent_port() {
+    for (const int fd : fillers_)
+        if (fd >= 0) close(fd);
+    close(listener_);
+}
+
 bool port_open(int port) {
     const int fd = connect_loopback(port);
     if (fd < 0) return false;

@@ -22,6 +22,22 @@ bool port_open(int port);
 /// Waits up to `timeout_ms` for port_open.
 bool wait_port(int port, int timeout_ms);
 
+/// Holds 127.0.0.1:port so that connection attempts to it go unanswered,
+/// as to a host that is gone behind a firewall: a listener that never
+/// accepts, its backlog filled, so the kernel drops every further SYN and a
+/// connect waits for its retries (minutes). Throws when the port is taken.
+class silent_port {
+public:
+    explicit silent_port(int port);
+    ~silent_port();
+    silent_port(const silent_port&) = delete;
+    silent_port& operator=(const silent_port&) = delete;
+
+private:
+    int listener_ = -1;
+    int fillers_[3] = {-1, -1, -1};
+};
+
 /// Asks `condition` every `every` until it holds or `within` has passed; its
 /// last answer. For what a test waits on without a message to wait for (a
 /// row, a log line, a file, a metric, a port).
