@@ -9,10 +9,7 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -166,24 +163,10 @@ void admin_of(const local_stack& s, const std::vector<std::string>& args) {
         throw std::runtime_error("mqchat-admin failed: " + o);
 }
 
-/// Whether a listener could bind 127.0.0.1:port now.
-bool bindable(int port) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return false;
-    const int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 /// A base for MQCHAT_BROKER_PORTS whose ports for two brokers and the hub are
-/// free: below the kernel's ephemeral range (32768 and up), where the other
-/// tests' listeners and connections take their ports.
+/// free: below the kernel's ephemeral range (32768 and up), where
+/// connections take their local ports, and the other tests' listeners
+/// (free_port: above it).
 int free_broker_ports() {
     for (int attempt = 0; attempt < 100; ++attempt) {
         const int base = 20000 + (free_port() % 120) * 100;

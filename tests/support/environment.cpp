@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,20 +26,66 @@ std::string random_text(std::size_t n) {
     return out;
 }
 
-int free_port() {
+bool bindable(int port) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+namespace {
+
+int kernel_chosen_port() {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        close(fd);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        if (fd >= 0) close(fd);
         throw std::runtime_error("cannot bind a free port");
     }
     socklen_t len = sizeof a;
     getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+} // namespace
+
+// A port the kernel picks with bind(0) comes from its ephemeral range, and
+// between here and the server's own bind (seconds, while a cluster is
+// made) any outgoing connection on the machine may take it as its local
+// end: in CI a gateway found its port taken. So ports come from above that
+// range (61000-65535 with Linux's default), in turn, from a counter that
+// every test process on the machine shares (a file under flock), so suites
+// running at once never get the same one; each is checked bindable.
+int free_port() {
+    int lo = 32768, hi = 60999;
+    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> lo >> hi;
+    const int first = hi + 1, count = 65535 - hi;
+    if (count < 1000) return kernel_chosen_port(); // no room above it: as before
+    const int fd = open("/tmp/mqchat-test-ports", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return kernel_chosen_port();
+    flock(fd, LOCK_EX);
+    char text[32] = {};
+    const ssize_t got = pread(fd, text, sizeof text - 1, 0);
+    long next = got > 0 ? std::strtol(text, nullptr, 10) : 0;
+    int port = 0;
+    for (int tries = 0; tries < count && port == 0; ++tries) {
+        const int candidate = first + static_cast<int>(next++ % count);
+        if (bindable(candidate)) port = candidate;
+    }
+    const std::string written = std::to_string(next % count);
+    const bool saved = ftruncate(fd, 0) == 0 && pwrite(fd, written.data(), written.size(), 0) > 0;
+    (void)saved; // unsaved (a full /tmp), the next caller checks the same ports again: as good as bind(0)
+    flock(fd, LOCK_UN);
+    close(fd);
+    return port ? port : kernel_chosen_port();
 }
 
 int connect_loopback(int port, const std::string& from) {

@@ -8,8 +8,12 @@
 
 namespace mqchat::test {
 
-/// A free TCP port on 127.0.0.1 (bound to port 0 and released).
+/// A free TCP port on 127.0.0.1 for a server a test starts: outside the
+/// kernel's ephemeral range, and never the same for two callers at once on
+/// this machine (below).
 int free_port();
+/// True when 127.0.0.1:port can be bound now.
+bool bindable(int port);
 
 /// `n` random letters and digits: knock and visitor names, secrets, client ids.
 std::string random_text(std::size_t n);
