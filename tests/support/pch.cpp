@@ -1,0 +1,1 @@
+// The translation unit that makes the suites' precompiled header (tests/CMakeLists.txt).
