@@ -26,13 +26,23 @@ std::string random_text(std::size_t n) {
     return out;
 }
 
-bool bindable(int port) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return false;
+namespace {
+
+/// 127.0.0.1:port (0: any port), for bind and connect.
+sockaddr_in loopback(int port) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<std::uint16_t>(port));
+    return a;
+}
+
+} // namespace
+
+bool bindable(int port) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    sockaddr_in a = loopback(port);
     const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     close(fd);
     return ok;
@@ -42,9 +52,7 @@ namespace {
 
 int kernel_chosen_port() {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sockaddr_in a = loopback(0);
     if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
         if (fd >= 0) close(fd);
         throw std::runtime_error("cannot bind a free port");
@@ -91,10 +99,7 @@ int free_port() {
 int connect_loopback(int port, const std::string& from) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
-    sockaddr_in local{}, a{};
-    local.sin_family = a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    sockaddr_in local = loopback(0), a = loopback(port);
     if ((!from.empty() && (inet_pton(AF_INET, from.c_str(), &local.sin_addr) != 1 ||
                            bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)) ||
         connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
@@ -108,10 +113,7 @@ silent_port::silent_port(int port) {
     listener_ = socket(AF_INET, SOCK_STREAM, 0);
     const int on = 1;
     setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    sockaddr_in a = loopback(port);
     if (listener_ < 0 || bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listener_, 0) != 0) {
         if (listener_ >= 0) close(listener_);
         throw std::runtime_error("cannot hold port " + std::to_string(port) + " silent");
