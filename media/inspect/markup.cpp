@@ -1,4 +1,5 @@
 #include "media/inspect/markup.hpp"
+#include "media/inspect/text.hpp"
 
 #include <array>
 #include <string>
@@ -61,31 +62,22 @@ std::string decoded(std::string_view s) {
     return out;
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return out;
-}
-
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
 bool inline_raster(std::string_view url) {
     for (std::string_view t : {"data:image/png", "data:image/jpeg", "data:image/gif", "data:image/webp"})
-        if (starts_with(url, t)) return true;
+        if (url.starts_with(t)) return true;
     return false;
 }
 
 /// A URL that runs something when followed. Character references ("&#…",
 /// "&colon;") are how "javascript:" is hidden; an ordinary link needs none.
 bool runs(std::string_view url) {
-    if (starts_with(url, "javascript:") || starts_with(url, "vbscript:")) return true;
+    if (url.starts_with("javascript:") || url.starts_with("vbscript:")) return true;
     for (std::string_view hidden : {"&#", "&colon", "&tab", "&newline"})
         if (url.find(hidden) != std::string_view::npos) return true;
-    return starts_with(url, "data:") && !inline_raster(url);
+    return url.starts_with("data:") && !inline_raster(url);
 }
 
-bool leaves_document(std::string_view url) { return !starts_with(url, "#") && !inline_raster(url); }
+bool leaves_document(std::string_view url) { return !url.starts_with("#") && !inline_raster(url); }
 
 bool is_name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ':' || c == '-' || c == '_' || c == '.';
@@ -93,7 +85,7 @@ bool is_name_char(char c) {
 
 bool is_event_handler(std::string_view name) {
     if (const auto colon = name.rfind(':'); colon != std::string_view::npos) name = name.substr(colon + 1);
-    if (name.size() <= 2 || !starts_with(name, "on")) return false;
+    if (name.size() <= 2 || !name.starts_with("on")) return false;
     for (char c : name)
         if (c < 'a' || c > 'z') return false;
     return true;
@@ -136,7 +128,7 @@ bool css_fetches(const std::string& t) {
     if (t.find("@import") != std::string::npos) return true;
     for (std::size_t p = t.find("url("); p != std::string::npos; p = t.find("url(", p + 4)) {
         const std::string target = folded(std::string_view(t).substr(p + 4, 64));
-        const std::string_view url = starts_with(target, "\"") || starts_with(target, "'")
+        const std::string_view url = target.starts_with("\"") || target.starts_with("'")
                                          ? std::string_view(target).substr(1)
                                          : std::string_view(target);
         if (leaves_document(url)) return true;
@@ -147,7 +139,7 @@ bool css_fetches(const std::string& t) {
 } // namespace
 
 std::string_view active_content(std::string_view text, bool links_are_references) {
-    const std::string t = lower(text);
+    const std::string t = ascii_lower(text);
     static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> elements{{
         {"<script", "a <script> element"},  {"<foreignobject", "a <foreignObject> element"},
         {"<iframe", "an <iframe> element"}, {"<embed", "an <embed> element"},

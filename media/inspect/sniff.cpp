@@ -1,4 +1,5 @@
 #include "media/inspect/sniff.hpp"
+#include "media/inspect/text.hpp"
 
 #include <magic.h>
 
@@ -82,22 +83,11 @@ constexpr std::array markup{std::string_view{"image/svg+xml"}, std::string_view{
 
 constexpr std::string_view octet_stream = "application/octet-stream";
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-    return out;
-}
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-    return s.substr(0, prefix.size()) == prefix;
-}
-
 /// Text libmagic may name by its language (text/x-c, text/x-shellscript…):
 /// interchangeable with any other text name, markup excepted.
 bool textual(std::string_view mime) {
     return !is_markup(mime) &&
-           (starts_with(mime, "text/") || mime == "application/json" || mime == "text/javascript");
+           (mime.starts_with("text/") || mime == "application/json" || mime == "text/javascript");
 }
 
 /// A type libmagic recognises from its bytes: when it answers
@@ -150,7 +140,7 @@ std::string normalize_mime(std::string_view mime) {
     mime = mime.substr(0, mime.find(';'));
     while (!mime.empty() && (mime.back() == ' ' || mime.back() == '\t')) mime.remove_suffix(1);
     while (!mime.empty() && (mime.front() == ' ' || mime.front() == '\t')) mime.remove_prefix(1);
-    std::string out = lower(mime);
+    std::string out = ascii_lower(mime);
     for (const auto& [alias, name] : aliases)
         if (out == alias) return std::string(name);
     return out;
@@ -171,7 +161,7 @@ bool type_allowed(std::string_view sniffed, const std::vector<std::string>& allo
         if (is_markup(sniffed)) return false;
         if (want == "*/*") return true;
         return want.size() > 2 && want.substr(want.size() - 2) == "/*" &&
-               starts_with(sniffed, std::string_view(want).substr(0, want.size() - 1));
+               sniffed.starts_with(std::string_view(want).substr(0, want.size() - 1));
     });
 }
 
@@ -180,7 +170,7 @@ bool types_agree(std::string_view sniffed, std::string_view claimed) {
     if (textual(sniffed) && textual(claimed)) return true;
     if (sniffed == octet_stream) return !recognisable(claimed) && !is_markup(claimed);
     for (const auto& [outer, inner] : containers)
-        if ((sniffed == outer && starts_with(claimed, inner)) || (claimed == outer && starts_with(sniffed, inner)))
+        if ((sniffed == outer && claimed.starts_with(inner)) || (claimed == outer && sniffed.starts_with(inner)))
             return true;
     return false;
 }
@@ -191,7 +181,7 @@ bool declared_type_fits(std::string_view sniffed, std::string_view declared) {
 }
 
 bool name_fits(std::string_view sniffed, std::string_view name) {
-    const std::string ext = lower(extension_of(name));
+    const std::string ext = ascii_lower(extension_of(name));
     if (ext.empty()) return true;
     bool known = false;
     for (const auto& [e, mime] : extensions) {
