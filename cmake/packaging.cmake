@@ -24,6 +24,13 @@ if(MQCHAT_FUZZ)
   return() # a fuzzing build has no programs to install
 endif()
 
+# Installing (and cpack) takes what is built and builds nothing more: CI's
+# plain build (scripts/test --all) builds only the programs and the suites it
+# runs there, the package's among them, and its package test must not start
+# building the rest. After a full build, as scripts/run and a packager make,
+# this changes nothing.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
+
 # The configuration files name the installed paths, so the default prefix is
 # the package's, /usr (which also gives Debian's multiarch library directory).
 if(CMAKE_INSTALL_PREFIX_INITIALIZED_TO_DEFAULT)

@@ -45,11 +45,13 @@ install_packages() {
   return 0
 }
 
-# build [extra cmake args...]: configures and builds into $MQCHAT_BUILD (default build/).
+# build [extra cmake args...]: configures and builds into $MQCHAT_BUILD (default build/);
+# only the targets in $MQCHAT_BUILD_TARGETS (space-separated) when it is set.
 build() {
-  local dir="${MQCHAT_BUILD:-$MQCHAT_ROOT/build}"
+  local dir="${MQCHAT_BUILD:-$MQCHAT_ROOT/build}" targets=()
+  read -r -a targets <<<"${MQCHAT_BUILD_TARGETS:-}"
   cmake -S "$MQCHAT_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null || die "cmake configure failed"
-  cmake --build "$dir" -j"$(nproc)" || die "build failed"
+  cmake --build "$dir" -j"$(nproc)" ${targets[@]+--target "${targets[@]}"} || die "build failed"
 }
 
 pg_bindir() { pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
