@@ -28,7 +28,8 @@ image_extent find_image_end(std::string_view mime, std::string_view bytes);
 bool trailing_is_tolerated(std::string_view mime, std::string_view trailing);
 
 /// Markers of another format anywhere in the bytes: HTML or PHP that a
-/// browser or server might run (`<script`, `<html`, `<?php`, …, any case),
+/// browser or server might run (`<script`, `<html`, `<?php`, …, any case;
+/// the name ending as a tag's name ends, the tag text up to its `>`),
 /// a PDF header (readers find one anywhere in the first KB), or a ZIP local file header that looks real (not four random bytes of
 /// compressed pixels). Returns what was found, or "" for nothing.
 std::string_view foreign_marker(std::string_view bytes);

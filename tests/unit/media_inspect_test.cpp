@@ -525,6 +525,20 @@ public:
         // A ZIP header in compressed pixels by chance is not a ZIP.
         CPPUNIT_ASSERT(detail::foreign_marker(std::string("\x01PK\x03\x04\xF7\x93", 7) + std::string(40, '\xEE')).empty());
         CPPUNIT_ASSERT(!detail::foreign_marker(zip("a", "b")).empty());
+        // Nor is "<svg" among compressed pixels (about one 5 MB photo in a
+        // hundred holds it in some case): markup is a tag, its name ended,
+        // text up to its '>'.
+        const std::string pixels("\x93\x01\xC7\xFF\x10", 5);
+        CPPUNIT_ASSERT(detail::foreign_marker(pixels + "<sVg" + pixels).empty());
+        CPPUNIT_ASSERT(detail::foreign_marker(pixels + "<svg " + pixels + ">").empty());
+        CPPUNIT_ASSERT(detail::foreign_marker(pixels + "<svgx onload=alert(1)>").empty()); // another tag
+        CPPUNIT_ASSERT(detail::foreign_marker(pixels + "<svg onload=alert(1)" + pixels).empty());
+        CPPUNIT_ASSERT_EQUAL(std::string("<svg"), std::string(detail::foreign_marker(pixels + "<SVG/onload=alert(1)>" + pixels)));
+        CPPUNIT_ASSERT_EQUAL(std::string("<svg"), std::string(detail::foreign_marker(pixels + "<svg>" + pixels)));
+        CPPUNIT_ASSERT_EQUAL(std::string("<script"),
+                             std::string(detail::foreign_marker(pixels + "<script\n  src=x.js>" + pixels)));
+        CPPUNIT_ASSERT_EQUAL(std::string("<?php"), std::string(detail::foreign_marker(pixels + "<?php\tsystem('id'); ?>")));
+        CPPUNIT_ASSERT_EQUAL(std::string("<!doctype html"), std::string(detail::foreign_marker("<!DOCTYPE html>" + pixels)));
     }
 
     void timing_of_a_5mb_photo() {
