@@ -26,7 +26,7 @@ class client_pool;
 using clock = std::chrono::steady_clock;
 
 struct settings {
-    bool quick = false;     ///< small sizes: every case in well under 2 minutes
+    bool quick = false;     ///< small sizes: every case in seconds (all of them about 2½ minutes)
     std::string out_dir;    ///< results.jsonl, sweep.csv, plans, logs
 };
 

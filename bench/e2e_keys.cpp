@@ -102,7 +102,7 @@ void run_e2e_keys(const settings& s) {
     // Devices hold at most 200 unclaimed one-time keys (keys.upload's limit): many devices, 200 each.
     const int owners = s.quick ? 150 : 400;
     const int keys_per_owner = 200;
-    const auto phase = std::chrono::seconds(s.quick ? 3 : 10);
+    const auto phase = std::chrono::seconds(s.quick ? 2 : 10);
 
     test::temp_dir dir("bench-e2e-keys");
     test::pg_cluster db(dir);

@@ -88,7 +88,7 @@ std::vector<double> timed_requests(test::mqtt_client& client, const std::string&
 } // namespace
 
 void run_history(const settings& s) {
-    const int convs = 10, per_conv = s.quick ? 10000 : 1000000;
+    const int convs = 10, per_conv = s.quick ? 3000 : 1000000;
     test::temp_dir dir("bench-history");
     test::pg_cluster cluster(dir);
     test::admin_ok(cluster.conninfo(), {"migrate"});

@@ -80,7 +80,7 @@ storm_with_bystander storm_watched(test::broker& b, const std::string& topic, co
 } // namespace
 
 void run_login_storm(const settings& s) {
-    const int n = s.quick ? 200 : 5000;
+    const int n = s.quick ? 60 : 5000;
     test::temp_dir dir("bench-storm");
     test::pg_cluster db(dir);
     test::admin_ok(db.conninfo(), {"migrate"});

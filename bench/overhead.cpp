@@ -46,8 +46,8 @@ void run_overhead(const settings& s) {
     bare.start();
     with_plugin.start();
 
-    const auto throughput_time = std::chrono::milliseconds(s.quick ? 600 : 3000);
-    const auto latency_time = std::chrono::milliseconds(s.quick ? 500 : 2000);
+    const auto throughput_time = std::chrono::milliseconds(s.quick ? 400 : 3000);
+    const auto latency_time = std::chrono::milliseconds(s.quick ? 300 : 2000);
     const std::string typing = "chat/conv/" + std::to_string(conv) + "/typing";
 
     struct variant {
