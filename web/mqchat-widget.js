@@ -477,9 +477,12 @@
     readReceipt();
     pollQueue();
   }
+  // The bridge tells the first 100 of a desk's queue each new place, with the
+  // desk's average wait (desk.position); only a visitor further back asks.
+  const POSITIONS_TOLD = 100;
   function pollQueue() {
     clearTimeout(st.pollTimer);
-    if (st.agent || st.closed || !st.client) return;
+    if (st.agent || st.closed || !st.client || st.position <= POSITIONS_TOLD) return;
     st.pollTimer = setTimeout(async () => {
       try {
         const v = await request(st.client, 'chat/user/' + st.visitor + '/inbox', 'desk.visit', {});
@@ -507,7 +510,11 @@
     } else if (m.notice === 'desk.position' && m.conv === st.conv) {
       // Someone ahead left the queue (or came in ahead, by a transfer). Only
       // while still waiting: one that arrives after desk.assigned is old news.
-      if (!st.agent && !st.closed && !st.withAssistant && st.position) { st.position = m.position; save(); showQueue(); }
+      if (!st.agent && !st.closed && !st.withAssistant && st.position) {
+        st.position = m.position;
+        if ('average_wait_ms' in m) st.waitMs = m.average_wait_ms;
+        save(); showQueue(); pollQueue();
+      }
     } else if (m.notice === 'desk.closed' && m.conv === st.conv) {
       onClosed();
     } else if (m.error && m.error.id) {

@@ -1,5 +1,6 @@
 #include "desk_router.hpp"
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
@@ -124,31 +125,49 @@ void desk_router::run() {
 }
 
 void desk_router::tell_positions(pg::connection& db) {
+    // The desk's average wait rides along: with the place, all a widget
+    // needs for its estimate, so it never asks again while it waits.
     const auto waiting = db.exec(
-        "SELECT conv_id, desk, visitor, position FROM ("
-        "  SELECT s.conv_id, d.name AS desk, v.name AS visitor,"
-        "         row_number() OVER (PARTITION BY s.desk_id ORDER BY s.queued_at, s.conv_id) AS position"
-        "    FROM support_conversations s JOIN desks d ON d.id = s.desk_id JOIN users v ON v.id = s.visitor_id"
-        "   WHERE s.status = 'queued') q"
-        " WHERE position <= $1",
+        "WITH q AS (SELECT * FROM ("
+        "    SELECT s.conv_id, s.desk_id, s.visitor_id,"
+        "           row_number() OVER (PARTITION BY s.desk_id ORDER BY s.queued_at, s.conv_id) AS position"
+        "      FROM support_conversations s WHERE s.status = 'queued') w WHERE w.position <= $1),"
+        "  a AS (SELECT k.desk_id, mqchat_desk_average_wait_ms(k.desk_id) AS ms FROM (SELECT DISTINCT desk_id FROM q) k)"
+        "SELECT q.conv_id, d.name, v.name, q.position, a.ms"
+        "  FROM q JOIN a ON a.desk_id = q.desk_id JOIN desks d ON d.id = q.desk_id JOIN users v ON v.id = q.visitor_id",
         {std::to_string(positions_told_max)});
-    std::unordered_map<std::int64_t, std::int64_t> now;
+    std::unordered_map<std::int64_t, told_place> now;
     now.reserve(static_cast<std::size_t>(waiting.rows()));
     for (int i = 0; i < waiting.rows(); ++i) {
-        const std::int64_t conv = waiting.int64(i, 0), position = waiting.int64(i, 3);
-        now.emplace(conv, position);
-        const auto told = told_position_.find(conv);
-        if (told != told_position_.end() && told->second == position) continue;
+        const std::int64_t conv = waiting.int64(i, 0);
+        const told_place place{waiting.int64(i, 3), waiting.is_null(i, 4) ? -1 : waiting.int64(i, 4)};
+        const auto told = told_.find(conv);
+        const bool same = told != told_.end() && told->second.position == place.position &&
+                          !average_moved(told->second.average_wait_ms, place.average_wait_ms);
+        // Unchanged: keep what was told (a slow drift of the average adds up
+        // against the figure the visitor has, not against the last round's).
+        if (same) {
+            now.emplace(conv, told->second);
+            continue;
+        }
+        now.emplace(conv, place);
         // Also on first sight: the place desk.start answered may be older
         // than this round's (someone ahead left in between).
         Json::Value n(Json::objectValue);
         n["notice"] = "desk.position";
         n["conv"] = Json::Int64(conv);
         n["desk"] = waiting.str(i, 1);
-        n["position"] = Json::Int64(position);
+        n["position"] = Json::Int64(place.position);
+        n["average_wait_ms"] = place.average_wait_ms < 0 ? Json::Value() : Json::Value(Json::Int64(place.average_wait_ms));
         link_.publish(topics_.inbox(waiting.str(i, 2)), json::write(n));
     }
-    told_position_ = std::move(now); // those no longer waiting (or past the first hundred) are forgotten
+    told_ = std::move(now); // those no longer waiting (or past the first hundred) are forgotten
+}
+
+bool desk_router::average_moved(std::int64_t told_ms, std::int64_t now_ms) {
+    if ((told_ms < 0) != (now_ms < 0)) return true; // appeared (a first assignment) or gone (none for an hour)
+    if (told_ms < 0) return false;
+    return std::abs(now_ms - told_ms) * 10 > told_ms; // by more than a tenth
 }
 
 } // namespace mqchat::bridge

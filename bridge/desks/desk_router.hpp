@@ -5,9 +5,9 @@
 /// (mqchat_desk_route, oldest first, to online agents under capacity) and
 /// tells the visitor, the agent and the desk's other agents on their inboxes.
 /// Each round it also tells every waiting visitor (the first
-/// `positions_told_max` of each desk's queue) a new place in the queue:
-/// one thread tells them all, so a visitor never hears an older place after
-/// a newer one.
+/// `positions_told_max` of each desk's queue) a new place in the queue, and
+/// the desk's average wait when that moved by more than a tenth: one thread
+/// tells them all, so a visitor never hears an older place after a newer one.
 /// Nothing on the store-and-deliver loop waits for it; a database that is
 /// away only delays assignments.
 
@@ -43,8 +43,16 @@ public:
     static constexpr int positions_told_max = 100;
 
 private:
+    /// What a waiting visitor was last told.
+    struct told_place {
+        std::int64_t position = 0;
+        std::int64_t average_wait_ms = -1; ///< -1: none (no assignment at the desk in the last hour)
+    };
+
     void run();
     void tell_positions(pg::connection& db);
+    /// Whether the average wait moved enough to tell again.
+    static bool average_moved(std::int64_t told_ms, std::int64_t now_ms);
 
     std::string conninfo_;
     mqtt_link& link_;
@@ -54,7 +62,7 @@ private:
     std::condition_variable wake_;
     bool stop_ = false;
     bool poked_ = false;
-    std::unordered_map<std::int64_t, std::int64_t> told_position_; ///< waiting conversation → the place its visitor heard
+    std::unordered_map<std::int64_t, told_place> told_; ///< waiting conversation → what its visitor heard
     std::thread thread_;
 };
 

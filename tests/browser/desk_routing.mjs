@@ -10,18 +10,26 @@
 //   - a conversation claimed while the broker cannot confirm the new
 //     membership (the plugin's worker stopped): the console subscribes
 //     again when refused, and live messages reach the agent;
+//   - a waiting visitor's estimate follows the desk's average wait as the
+//     bridge tells it (the widget does not ask);
 //   - with no agent online the widget offers the offline form.
 // Exits non-zero on the first failed expectation, saying which.
 //
 // env: MQCHAT_WEB, MQCHAT_PASSWORD_OF (a JSON object user -> password),
-//      MQCHAT_PLUGIN_WORKER (the pid of the plugin's worker process)
+//      MQCHAT_PLUGIN_WORKER (the pid of the plugin's worker process),
+//      MQCHAT_CONNINFO (the stack's database, for psql)
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { agentLogsIn, launch, newPage, step, visitorWrites } from './lib.mjs';
 
 const web = process.env.MQCHAT_WEB;
 const passwords = JSON.parse(process.env.MQCHAT_PASSWORD_OF);
 const pluginWorker = Number(process.env.MQCHAT_PLUGIN_WORKER);
 assert.ok(pluginWorker > 0, 'MQCHAT_PLUGIN_WORKER names the plugin\'s worker process');
+
+const conninfo = process.env.MQCHAT_CONNINFO;
+assert.ok(conninfo, 'MQCHAT_CONNINFO names the stack\'s database');
+const sql = (statement) => execFileSync('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-c', statement, conninfo], { encoding: 'utf8' });
 
 const browser = await launch();
 
@@ -115,6 +123,13 @@ try {
   // The bridge tells a waiting visitor each new place (desk.position) within a routing round: well
   // inside 5 s, where the widget's own 10-s poll would be too late.
   await a3.page.getByTestId('mqchat-status').filter({ hasText: 'number 1 in the queue' }).waitFor({ timeout: 5000 });
+
+  step('the estimate follows the desk\'s average wait, told by the bridge (desk.position): the widget does not ask');
+  // As if the desk's assignments so far had each waited two hours longer: the
+  // average moves by far more than a tenth, and the bridge tells a3 at once.
+  sql("UPDATE support_conversations s SET queued_at = s.queued_at - interval '2 hours' FROM desks d"
+    + " WHERE d.id = s.desk_id AND d.name = 'auto' AND s.assigned_at IS NOT NULL");
+  await a3.page.getByTestId('mqchat-status').filter({ hasText: /number 1 in the queue · about 12\d min/ }).waitFor({ timeout: 5000 });
 
   step('claimed while the broker cannot confirm the new membership: the console subscribes again and shows what comes live');
   // The plugin's worker process, which hears of the new membership and answers lookups, is stopped:

@@ -144,7 +144,8 @@ public:
         const int rc = run_command({"node", source_dir() + "/tests/browser/desk_routing.mjs"}, out,
                                    {"MQCHAT_WEB=http://127.0.0.1:" + std::to_string(w.ws_port),
                                     R"(MQCHAT_PASSWORD_OF={"ann":"pw-ann","andy":"pw-andy","pia":"pw-pia"})",
-                                    "MQCHAT_PLUGIN_WORKER=" + std::to_string(worker_of(st.mqtt->pid()))});
+                                    "MQCHAT_PLUGIN_WORKER=" + std::to_string(worker_of(st.mqtt->pid())),
+                                    "MQCHAT_CONNINFO=" + st.conninfo()});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(out, 0, rc);
         CPPUNIT_ASSERT_MESSAGE(out, out.find("desk_routing: every step passed") != std::string::npos);
 

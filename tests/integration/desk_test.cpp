@@ -217,8 +217,25 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 3));
         // Ann takes the first: those behind move up, without asking.
         CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", first}}))["result"].isObject());
+        Json::Value heard;
         CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vlad, second, 1));
-        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 2));
+        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 2, &heard));
+        // With the place, the desk's average wait as desk.info has it (an
+        // assignment just happened, so there is one): all a widget's
+        // estimate needs, without asking.
+        const Json::Value average = average_wait_at("billing");
+        CPPUNIT_ASSERT_MESSAGE(json::write(heard), average.isInt64() && heard["average_wait_ms"] == average);
+        // The average moves (this assignment had waited an hour longer):
+        // told again, at the same place.
+        {
+            pg::connection db(shared().stack.conninfo());
+            db.exec("UPDATE support_conversations SET queued_at = queued_at - interval '1 hour' WHERE conv_id = $1",
+                    {std::to_string(first)});
+        }
+        const Json::Value longer = average_wait_at("billing");
+        CPPUNIT_ASSERT(longer.isInt64() && longer.asInt64() > average.asInt64() * 11 / 10);
+        CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 2, &heard));
+        CPPUNIT_ASSERT_MESSAGE(json::write(heard), heard["average_wait_ms"] == longer);
         // The one ahead of her gives up.
         CPPUNIT_ASSERT(vlad.call("desk.close", params({{"conv", second}}))["result"].isObject());
         CPPUNIT_ASSERT_EQUAL(std::string(), hears_place(vera, third, 1));
@@ -726,14 +743,25 @@ private:
 
     /// Reads `who`'s desk.position notices until one says `conv` is at
     /// `place`; "" then, else what was heard instead.
-    static std::string hears_place(user& who, std::int64_t conv, std::int64_t place) {
+    /// `notice`: where the one that says so goes.
+    static std::string hears_place(user& who, std::int64_t conv, std::int64_t place, Json::Value* notice = nullptr) {
         std::string heard;
         for (Json::Value n = who.notice("desk.position"); !n.isNull(); n = who.notice("desk.position")) {
-            if (n["conv"].asInt64() == conv && n["position"].asInt64() == place) return "";
+            if (n["conv"].asInt64() == conv && n["position"].asInt64() == place) {
+                if (notice) *notice = n;
+                return "";
+            }
             heard += json::write(n) + " ";
         }
         return who.name + " never heard place " + std::to_string(place) + " of " + std::to_string(conv) +
                "; heard: " + (heard.empty() ? "nothing" : heard);
+    }
+
+    /// desk.info's average_wait_ms of `desk` (null when nobody was assigned there in the last hour).
+    static Json::Value average_wait_at(const std::string& desk) {
+        const Json::Value info = user("otto").call("desk.info", params({{"desk", desk}}));
+        if (!info["result"].isObject()) throw std::runtime_error("desk.info failed: " + info.toStyledString());
+        return info["result"]["average_wait_ms"];
     }
 
     static void wait_until_online(const std::string& name) {
