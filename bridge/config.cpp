@@ -79,6 +79,8 @@ void read_keys(option_reader& r, bridge_config& c, std::string& password_file, s
         static_cast<int>(r.integer("retention_interval_s", c.retention_interval_s, 0, 7 * 24 * 3600));
     c.retention_batch_rows = static_cast<int>(r.integer("retention_batch_rows", c.retention_batch_rows, 1, 100000));
     c.retention_pause_ms = static_cast<int>(r.integer("retention_pause_ms", c.retention_pause_ms, 0, 60000));
+    c.search_index_interval_ms =
+        static_cast<int>(r.integer("search_index_interval_ms", c.search_index_interval_ms, 0, 60000));
 }
 
 } // namespace

@@ -86,6 +86,10 @@ struct bridge_config {
     int retention_interval_s = 60;
     int retention_batch_rows = 1000;
     int retention_pause_ms = 50;
+    /// How often this bridge merges new messages' search entries into the
+    /// search index (bridge/search/search_indexer.hpp); 0: never (then a
+    /// store transaction that finds the pending list full does it).
+    int search_index_interval_ms = 1000;
 
     /// Where the values came from: the files in the order read, and for each
     /// key a file set, its value and the last file that set it.

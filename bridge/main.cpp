@@ -25,6 +25,7 @@
 #include "desks/desk_router.hpp"
 #include "observe/health.hpp"
 #include "retention/retention_job.hpp"
+#include "search/search_indexer.hpp"
 #include "common/metrics.hpp"
 #include "common/daemon.hpp"
 #include "common/log.hpp"
@@ -141,6 +142,20 @@ int main(int argc, char** argv) {
                                [&retention] { return static_cast<double>(retention->purged_total()); });
             reg.counter_reader("mqchat_retention_errors_total", "Retention rounds that ended in a database error.",
                                [&retention] { return static_cast<double>(retention->errors_total()); });
+        }
+        // New messages' search entries merged into the index off the store path.
+        std::unique_ptr<mqchat::bridge::search_indexer> indexer;
+        if (config.search_index_interval_ms > 0) {
+            indexer = std::make_unique<mqchat::bridge::search_indexer>(
+                config.db, std::chrono::milliseconds(config.search_index_interval_ms));
+            indexer->start();
+            auto& reg = mqchat::metrics::default_registry();
+            reg.counter_reader("mqchat_search_index_merged_pages_total",
+                               "Pages of new messages' search entries merged into the search index in the background.",
+                               [&indexer] { return static_cast<double>(indexer->merged_pages_total()); });
+            reg.counter_reader("mqchat_search_index_errors_total",
+                               "Search index merge rounds that ended in a database error.",
+                               [&indexer] { return static_cast<double>(indexer->errors_total()); });
         }
         mqchat::bridge::pg_message_store deferred_store(config.db); // its own connection, for its own thread
         mqchat::bridge::deferred_writer deferred(deferred_store);

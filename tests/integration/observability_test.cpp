@@ -141,6 +141,8 @@ public:
 
         CPPUNIT_ASSERT(wait_sample(f.bridge_url("/metrics"), "mqchat_messages_stored_total", 5) >= 5);
         CPPUNIT_ASSERT(wait_sample(f.bridge_url("/metrics"), "mqchat_messages_delivered_total", 5) >= 5);
+        // Their search entries, merged into the index in the background (within a second).
+        CPPUNIT_ASSERT(wait_sample(f.bridge_url("/metrics"), "mqchat_search_index_merged_pages_total", 1) >= 1);
         const std::string bridge = http_get(f.bridge_url("/metrics")).body;
         CPPUNIT_ASSERT_MESSAGE(bridge, sample_value(bridge, "mqchat_store_batch_messages_count") >= 1);
         CPPUNIT_ASSERT_MESSAGE(bridge, sample_value(bridge, "mqchat_broker_connected{link=\"chat\"}") == 1);

@@ -69,6 +69,7 @@ class requests_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(sync_returns_everything_after_the_cursors_in_pages);
     CPPUNIT_TEST(receipts_are_stamped_stored_and_drive_unread);
     CPPUNIT_TEST(search_finds_ranked_highlighted_matches_in_my_conversations);
+    CPPUNIT_TEST(search_entries_are_merged_into_the_index_in_the_background);
     CPPUNIT_TEST(replies_mentions_edits_deletes_and_reactions);
     CPPUNIT_TEST(non_members_learn_nothing);
     CPPUNIT_TEST(replies_go_only_to_the_callers_inbox);
@@ -384,6 +385,68 @@ public:
         text = plan_of("SELECT * FROM messages WHERE conv_id = " + std::to_string(mine) +
                        " AND search @@ websearch_to_tsquery('simple', 'zebra')");
         CPPUNIT_ASSERT_MESSAGE(text, text.find("Append") == std::string::npos); // one partition
+    }
+
+    void search_entries_are_merged_into_the_index_in_the_background() {
+        // A stored message's search entries go to the pending list of its
+        // partition's GIN index; the bridge merges that list into the index
+        // every second (search_index_interval_ms), so that no store
+        // transaction has to (bridge/search/search_indexer.hpp).
+        caller alice("alice");
+        const std::int64_t conv =
+            alice.call("conv.create", params({{"members", names({"bob"})}, {"title", "words"}}))["result"]["conv"].asInt64();
+        pg::connection db(shared().stack.conninfo());
+        db.exec("CREATE EXTENSION IF NOT EXISTS pgstattuple");
+        // The conversation's partition (autovacuum off on it for the test:
+        // its analyze would merge the list too) and its part of the search index.
+        const std::string partition = partition_of(db, conv);
+        const std::string index =
+            db.exec("SELECT i.inhrelid::regclass::text FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid"
+                    " WHERE i.inhparent = 'messages_search'::regclass AND x.indrelid = $1::regclass",
+                    {partition})
+                .str(0, 0);
+        db.exec("ALTER TABLE " + partition + " SET (autovacuum_enabled = off)");
+        auto pending_pages = [&] {
+            return db.exec("SELECT pending_pages FROM pgstatginindex($1::regclass)", {index}).int64(0, 0);
+        };
+        auto say_many = [&](const std::string& prefix) {
+            chat_sender sender(*alice.client, alice.name, conv);
+            std::vector<outgoing> out;
+            for (int i = 0; i < 20; ++i) {
+                std::string body = prefix;
+                for (int w = 0; w < 20; ++w) body += " " + prefix + "x" + std::to_string(i * 20 + w);
+                out.push_back({prefix + std::to_string(i), body});
+            }
+            if (!sender.send_all(out, 5, 5s, 30s)) throw std::runtime_error("not acked");
+        };
+        auto found = [&](const std::string& word) {
+            return alice.call("search", params({{"q", word}, {"conv", conv}}))["result"]["hits"].size();
+        };
+
+        // Without the background merge, the entries stay pending — and are found all the same.
+        shared().stack.restart_bridge({"search_index_interval_ms 0"});
+        say_many("okapi");
+        CPPUNIT_ASSERT(pending_pages() > 0);
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(20), found("okapi"));
+        // With it (the default), they are merged within a second or so, and still found.
+        shared().stack.restart_bridge();
+        CPPUNIT_ASSERT(eventually([&] { return pending_pages() == 0; }, 10s));
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(20), found("okapi"));
+        say_many("tapir");
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(20), found("tapir")); // at once, merged or not
+        CPPUNIT_ASSERT(eventually([&] { return pending_pages() == 0; }, 10s));
+        CPPUNIT_ASSERT_EQUAL(Json::ArrayIndex(1), found("tapirx399"));
+        db.exec("ALTER TABLE " + partition + " RESET (autovacuum_enabled)");
+    }
+
+    static std::string partition_of(pg::connection& db, std::int64_t conv) {
+        // Hash partitioning: the partition a row of this conversation would go to.
+        return db.exec("SELECT c.relname FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid"
+                       " WHERE i.inhparent = 'messages'::regclass"
+                       "   AND pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES WITH (modulus 16, remainder %s)',"
+                       "       (SELECT r FROM generate_series(0, 15) r WHERE satisfies_hash_partition('messages'::regclass, 16, r, $1::bigint)))",
+                       {std::to_string(conv)})
+            .str(0, 0);
     }
 
     void replies_mentions_edits_deletes_and_reactions() {

@@ -1,0 +1,57 @@
+#pragma once
+/// Keeps the search index's pending list short (schema/functions/
+/// mqchat_flush_search_index.sql): a stored message's search entries are
+/// only appended to the list, and every `interval` this merges the list into
+/// the index, so that no store transaction ever does that merge itself (a
+/// stall of 100–340 ms for every message behind it). Search reads the list
+/// too: a message is found as soon as it is stored, merged or not.
+///
+/// A thread of its own with its own database connection; after a database
+/// error it drops the connection, counts the error, says so once, and tries
+/// again at the next interval (meanwhile a store that finds the list full
+/// merges it, as PostgreSQL would without this). Several bridges may each
+/// run one: PostgreSQL lets one merge a partition's list at a time and the
+/// others find it short.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace mqchat::bridge {
+
+class search_indexer {
+public:
+    /// `interval`: from 1 ms to 60 s (std::invalid_argument otherwise).
+    /// Does not connect or start anything yet.
+    search_indexer(std::string conninfo, std::chrono::milliseconds interval);
+    /// Stops and joins (a merge in progress finishes first).
+    ~search_indexer();
+    search_indexer(const search_indexer&) = delete;
+    search_indexer& operator=(const search_indexer&) = delete;
+
+    /// Starts the thread; the first round runs at once. Once only.
+    void start();
+    /// Pages of pending entries merged into the index since start.
+    std::uint64_t merged_pages_total() const { return merged_pages_.load(); }
+    /// Rounds that ended with a database error.
+    std::uint64_t errors_total() const { return errors_.load(); }
+
+private:
+    void run();
+    /// Sleeps up to `d`; false when asked to stop.
+    bool wait(std::chrono::milliseconds d);
+
+    std::string conninfo_;
+    std::chrono::milliseconds interval_;
+    std::atomic<std::uint64_t> merged_pages_{0}, errors_{0};
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+} // namespace mqchat::bridge
