@@ -125,6 +125,7 @@ void run_presence(const settings& s);
 void run_instructions(const settings& s);
 void run_db_stall(const settings& s);
 void run_retention(const settings& s);
+void run_search_index(const settings& s);
 void run_requests(const settings& s);
 void run_desks(const settings& s);
 void run_desks_ws(const settings& s);

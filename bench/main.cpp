@@ -2,7 +2,7 @@
 //
 // usage: mqchat-bench [--quick] [--out DIR] [CASE ...]
 //   CASE: overhead, stored_chat, fanout, connections, login_storm, presence, history,
-//         db_stall, requests, desks, desks_ws, retention, media, e2e_keys (default: all these),
+//         db_stall, requests, desks, desks_ws, retention, search_index, media, e2e_keys (default: all these),
 //         e2e_chat (two stored-chat runs: only when named),
 //         instructions (valgrind instruction counts; only when named)
 //
@@ -27,12 +27,12 @@ int main(int argc, char** argv) {
         if (a == "--quick") s.quick = true;
         else if (a == "--out" && i + 1 < argc) s.out_dir = argv[++i];
         else if (a == "-h" || a == "--help") {
-            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks|desks_ws|retention|media|e2e_keys|e2e_chat|fabric|brokers ...]\n";
+            std::cout << "usage: mqchat-bench [--quick] [--out DIR] [overhead|stored_chat|fanout|connections|login_storm|presence|history|db_stall|requests|desks|desks_ws|retention|search_index|media|e2e_keys|e2e_chat|fabric|brokers ...]\n";
             return 0;
         } else cases.insert(a);
     }
     const std::set<std::string> known = {"overhead", "stored_chat", "fanout",  "connections", "login_storm",
-                                         "presence", "history",     "db_stall", "requests", "desks", "desks_ws", "retention", "media", "e2e_keys", "e2e_chat", "instructions",
+                                         "presence", "history",     "db_stall", "requests", "desks", "desks_ws", "retention", "search_index", "media", "e2e_keys", "e2e_chat", "instructions",
                                          "fabric", "brokers"};
     for (const auto& c : cases)
         if (!known.count(c)) {
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     run("desks", run_desks);
     run("desks_ws", run_desks_ws);
     run("retention", run_retention);
+    run("search_index", run_search_index);
     run("media", run_media);
     run("e2e_keys", run_e2e_keys);
     if (cases.count("e2e_chat")) run("e2e_chat", run_e2e_chat); // two stored-chat runs: only when asked
