@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -223,7 +224,8 @@ private:
         const std::size_t c = list[next_conv_[sender]++ % list.size()];
         const std::string payload = e2e_bytes_ ? e2e_payload(sender, c) :
                                     "{\"id\":\"" + message_id(sender) +
-                                    "\",\"body\":\"t" + std::to_string(now_ns()) + "\",\"ack\":false}";
+                                    "\",\"body\":\"t" + std::to_string(now_ns()) + " " +
+                                    sentences_[sent_ % sentences_.size()] + "\",\"ack\":false}";
         pool_.publish(static_cast<int>(sender), conv_topic(c, path_ == chat_path::stored ? "/send" : "/msg"),
                       payload.data(), static_cast<int>(payload.size()), 1);
         ++outstanding_[sender];
@@ -301,6 +303,27 @@ private:
         }
     }
 
+    /// Ten words each, drawn log-uniformly from 20,000 (a few common, most
+    /// rare), as a chat message's text is: what search indexes costs what
+    /// it costs for real messages. Made once, so the generator stays cheap.
+    static std::vector<std::string> make_sentences() {
+        std::mt19937 rng(11);
+        std::uniform_real_distribution<double> u(0, 1);
+        std::vector<std::string> out(1000);
+        for (auto& text : out)
+            for (int k = 0; k < 10; ++k) {
+                if (k) text += ' ';
+                auto n = static_cast<std::size_t>(std::pow(20000.0, u(rng)));
+                text += 'w';
+                do {
+                    text += static_cast<char>('a' + n % 26);
+                    n /= 26;
+                } while (n);
+            }
+        return out;
+    }
+
+    const std::vector<std::string> sentences_ = make_sentences();
     const chat_world& world_;
     const chat_path path_;
     const std::size_t e2e_bytes_;

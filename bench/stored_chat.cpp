@@ -1,6 +1,9 @@
 // Case "stored chat": the whole product path. 50 senders write into 200
 // conversations of 2–20 members, every member online; each message goes
-// plugin → bridge → PostgreSQL → bridge → every member, and is acked.
+// plugin → bridge → PostgreSQL → bridge → every member, and is acked. A
+// message's text is its send time and ten words (chat_traffic.hpp), so
+// that storing and indexing it for search costs what a real one does
+// (until 2026-12-03 it was the send time alone: one word to index).
 //
 // The baseline, in the same run, is bare Mosquitto (no plugin, no bridge, no
 // database) doing the same fan-out: the same users on the same kind of
