@@ -14,11 +14,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <thread>
+
+#include "common/periodic_thread.hpp"
+#include "common/pg.hpp"
 
 namespace mqchat::bridge {
 
@@ -46,17 +47,13 @@ public:
     std::uint64_t errors_total() const { return errors_.load(); }
 
 private:
-    void run();
-    /// Sleeps up to `d`; false when asked to stop.
-    bool wait(std::chrono::milliseconds d);
+    void round();
 
     std::string conninfo_;
     retention_settings settings_;
+    std::unique_ptr<pg::connection> db_; ///< the thread's; reconnected after an error
     std::atomic<std::uint64_t> purged_{0}, errors_{0};
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stop_ = false;
-    std::thread thread_;
+    periodic_thread thread_; ///< last: stops before the rest goes
 };
 
 } // namespace mqchat::bridge
