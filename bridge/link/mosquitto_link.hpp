@@ -55,11 +55,11 @@ struct link_settings {
     /// filters unsubscribed from (what an older bridge's session had here).
     std::vector<std::string> filters, unsubscribe = {};
     std::string name = "the broker"; ///< in log lines: "connected to the broker (requests)"
-    /// No network thread: the thread that calls next() and idle() reads,
-    /// a turn at a time, and a publish is written by the thread that
-    /// publishes. For the store loop's link: what came during a store call
-    /// is read in one go after it, instead of a wake-up for each packet on
-    /// a thread that hands it over (docs/architecture.md, "Threads").
+    /// No network thread: the thread that calls next() and idle() reads
+    /// all that is there at each turn, and a publish is written by the
+    /// thread that publishes. For the store loop's link: what came during a
+    /// store call is read in one go after it, instead of a wake-up for each
+    /// packet on a thread that hands it over (docs/architecture.md, "Threads").
     bool read_by_caller = false;
 };
 
@@ -119,7 +119,12 @@ private:
 
     // read_by_caller: only the reading thread touches these.
     void read_some(int timeout_ms);
-    bool readable() const; ///< the broker's socket has bytes waiting
+    /// Waits for the socket up to timeout_ms, reads what is there, writes
+    /// what is queued; a libmosquitto result code.
+    int read_available(int timeout_ms);
+    static constexpr int max_packets_a_read = 1000;
+    /// Callbacks run (counted on the thread that reads): whether a read took a packet.
+    std::uint64_t callbacks_ = 0;
     bool take_front(incoming& out); ///< with mutex_ held
     std::chrono::steady_clock::time_point last_read_{}, reconnect_at_{};
     int reconnect_failures_ = 0;
