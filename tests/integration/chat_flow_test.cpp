@@ -63,6 +63,7 @@ class chat_flow_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(two_members_exchange_1000_messages_once_in_order);
     CPPUNIT_TEST(resend_is_acked_with_the_original_seq_and_not_delivered_again);
     CPPUNIT_TEST(a_resend_inside_a_batch_is_acked_and_the_rest_stored_once_gapless);
+    CPPUNIT_TEST(a_full_inbox_stops_the_bridge_reading_and_loses_nothing);
     CPPUNIT_TEST(conversations_are_numbered_independently);
     CPPUNIT_TEST(example_cli_sends_and_is_acked);
     CPPUNIT_TEST(example_cli_lists_opens_scrolls_and_searches);
@@ -245,6 +246,56 @@ public:
         pg::connection c(s.conninfo());
         CPPUNIT_ASSERT_EQUAL(first + 4, c.exec("SELECT last_seq FROM conversations WHERE id = $1", {std::to_string(conv)}).int64(0, 0));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(5), c.exec("SELECT count(*) FROM messages WHERE conv_id = $1", {std::to_string(conv)}).int64(0, 0));
+    }
+
+    // The bridge's inbox is bounded (inbox_max): while the store cannot keep
+    // up, the bridge stops reading, the broker holds what follows in the
+    // bridge's session, and when the store catches up every message is
+    // stored once, numbered without a gap and delivered in order.
+    void a_full_inbox_stops_the_bridge_reading_and_loses_nothing() {
+        chat_stack s("inboxfull");
+        s.add_user("alice", "pw-alice");
+        s.add_user("bob", "pw-bob");
+        const std::int64_t conv = s.create_conv({"alice", "bob"});
+        const int metrics_port = free_port();
+        s.restart_bridge({"metrics_listen 127.0.0.1:" + std::to_string(metrics_port), "inbox_max 100"});
+        const auto in_inbox = [&] {
+            return sample_value(http_get("http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics").body,
+                                "mqchat_bridge_inbox_messages{link=\"chat\"}");
+        };
+        auto alice = member(s, "alice", conv);
+        auto bob = member(s, "bob", conv);
+        const std::string send = "chat/conv/" + std::to_string(conv) + "/send";
+        const std::string topic = "chat/conv/" + std::to_string(conv) + "/msg";
+
+        // The conversation's row held: the first store call waits for it.
+        pg::connection holder(s.conninfo());
+        holder.exec("BEGIN");
+        holder.exec("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", {std::to_string(conv)});
+        constexpr int total = 400;
+        for (int i = 0; i < total; ++i)
+            CPPUNIT_ASSERT_EQUAL(0, alice->publish(send, R"({"id":"m)" + std::to_string(i) + R"(","body":"held back"})"));
+        CPPUNIT_ASSERT_MESSAGE("the inbox fills up to its bound",
+                               eventually([&] { return in_inbox() == 100; }, 20s));
+        double most = 0;
+        for (int i = 0; i < 10; ++i) {
+            most = std::max(most, in_inbox());
+            std::this_thread::sleep_for(100ms);
+        }
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("no further while the store waits", 100.0, most);
+        holder.exec("ROLLBACK");
+
+        delivery_log at_bob;
+        at_bob.collect(*bob, topic, total, 60s);
+        std::this_thread::sleep_for(500ms); // anything doubled would arrive right behind
+        for (const auto& r : bob->take_all(topic)) at_bob.add(r);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(at_bob.check_gapless(total), std::string(), at_bob.check_gapless(total));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(total), at_bob.raw.size());
+        for (int i = 0; i < total; ++i) CPPUNIT_ASSERT_EQUAL("m" + std::to_string(i), at_bob.first_seen[static_cast<std::size_t>(i)].id);
+        pg::connection c(s.conninfo());
+        const auto r = c.exec("SELECT count(*), count(DISTINCT seq), count(DISTINCT client_id) FROM messages WHERE conv_id = $1",
+                              {std::to_string(conv)});
+        for (int col : {0, 1, 2}) CPPUNIT_ASSERT_EQUAL(std::int64_t(total), r.int64(0, col));
     }
 
     void conversations_are_numbered_independently() {
