@@ -1,10 +1,12 @@
 #pragma once
 /// Keeps the search index's pending list short (schema/functions/
-/// mqchat_flush_search_index.sql): a stored message's search entries are
-/// only appended to the list, and every `interval` this merges the list into
-/// the index, so that no store transaction ever does that merge itself (a
-/// stall of 100–340 ms for every message behind it). Search reads the list
-/// too: a message is found as soon as it is stored, merged or not.
+/// mqchat_flush_search_index_part.sql): a stored message's search entries
+/// are only appended to the list, and every `interval` this merges the list
+/// into the index, so that no store transaction ever does that merge itself
+/// (a stall of 100–340 ms for every message behind it). It merges one
+/// partition's list at a time, spread over the interval, so that the work
+/// comes in small pieces rather than one burst a second. Search reads the
+/// list too: a message is found as soon as it is stored, merged or not.
 ///
 /// A thread of its own with its own database connection; after a database
 /// error it drops the connection, counts the error, says so once, and tries
@@ -45,6 +47,7 @@ private:
     void round();
 
     std::string conninfo_;
+    const std::chrono::milliseconds interval_;
     std::unique_ptr<pg::connection> db_; ///< the thread's; reconnected after an error
     bool warned_ = false;
     std::atomic<std::uint64_t> merged_pages_{0}, errors_{0};
