@@ -167,8 +167,9 @@ int mosquitto_link::read_available(int timeout_ms) {
     // (mosquitto_socket, loop_read/write/misc: the library's documented way
     // into another event loop), one poll() is followed by every whole packet
     // already there: 19 system calls a stored message instead of 26, and the
-    // bridge's CPU a fifth lower (docs/benchmarks.md, 2026-12-04). The pipe is then never read; the library's writes to it
-    // fail once it is full (it is non-blocking) and it ignores them.
+    // bridge's CPU a fifth lower (docs/benchmarks.md, 2026-12-04). The pipe
+    // is then never read; the library's writes to it fail once it is full
+    // (it is non-blocking) and it ignores them.
     const int sock = mosquitto_socket(mosq_);
     if (sock < 0) return MOSQ_ERR_NO_CONN;
     pollfd fd{sock, static_cast<short>(POLLIN | (mosquitto_want_write(mosq_) ? POLLOUT : 0)), 0};
