@@ -173,6 +173,17 @@ double self_cpu_seconds() {
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+double host_cpu_seconds() {
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    // user nice system idle iowait irq softirq steal: busy is all but idle
+    // and iowait (a process's own figures count the interrupt work done
+    // while it ran, loopback networking mostly).
+    long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || cpu != "cpu") return 0;
+    return static_cast<double>(user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 std::string cheap_hash(const std::string& password) { return password::hash(password, {1, 8192}); }
 
 void add_bridge_user(pg::connection& db) {

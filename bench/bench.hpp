@@ -52,6 +52,10 @@ long context_switches(pid_t pid, bool with_children = false);
 long rss_kib(pid_t pid);
 /// CPU seconds this process has used.
 double self_cpu_seconds();
+/// CPU seconds the host has been busy (every core, /proc/stat; what the
+/// hypervisor took counts as busy): against the sum of the processes a
+/// case measures, what else ran on the machine meanwhile.
+double host_cpu_seconds();
 
 /// An Argon2id hash with libsodium's minimum cost: benchmark users log in
 /// without spending the broker's time on the KDF (the login cost with the

@@ -25,7 +25,8 @@
 //    (mqchat only).
 //  - where the time goes: CPU seconds of broker, bridge, PostgreSQL and the
 //    load generator per 1,000 messages at saturation (bare's broker and load
-//    generator too); at half the rate, each one's share of a core and the
+//    generator too); at half the rate, each one's share of a core (and what
+//    the rest of the host used meanwhile: a stray job's CPU shows there) and the
 //    bridge's store transactions (how many, how big, how long: from its
 //    /metrics before and after the phase), and the context switches a
 //    message costs each process (bare's broker and generator too).
@@ -166,13 +167,15 @@ void run_stored_chat(const settings& s) {
                         " ms since the epoch (the timeline's 0)");
         const store_counts store_before = store_counts::scrape(bridge_metrics_port);
         const double half_broker0 = cpu_seconds(mqtt.pid(), true), half_bridge0 = cpu_seconds(bridge.pid()),
-                     half_pg0 = cpu_seconds(db.pid(), true), half_self0 = self_cpu_seconds();
+                     half_pg0 = cpu_seconds(db.pid(), true), half_self0 = self_cpu_seconds(),
+                     half_host0 = host_cpu_seconds();
         const long switches_broker0 = context_switches(mqtt.pid(), true), switches_bridge0 = context_switches(bridge.pid()),
                    switches_pg0 = context_switches(db.pid(), true), switches_self0 = context_switches(getpid());
         const latency l = traffic.offer(rate, latency_time);
         const double half_broker = cpu_seconds(mqtt.pid(), true) - half_broker0,
                      half_bridge = cpu_seconds(bridge.pid()) - half_bridge0,
-                     half_pg = cpu_seconds(db.pid(), true) - half_pg0, half_self = self_cpu_seconds() - half_self0;
+                     half_pg = cpu_seconds(db.pid(), true) - half_pg0, half_self = self_cpu_seconds() - half_self0,
+                     half_host = host_cpu_seconds() - half_host0;
         const long switches_broker = context_switches(mqtt.pid(), true) - switches_broker0,
                    switches_bridge = context_switches(bridge.pid()) - switches_bridge0,
                    switches_pg = context_switches(db.pid(), true) - switches_pg0,
@@ -198,7 +201,9 @@ void run_stored_chat(const settings& s) {
             const double phase_s = std::chrono::duration<double>(latency_time).count();
             note(s, "stored chat at half the rate: share of one core: broker " + std::to_string(half_broker / phase_s) +
                         ", bridge " + std::to_string(half_bridge / phase_s) + ", PostgreSQL " +
-                        std::to_string(half_pg / phase_s) + ", load generator " + std::to_string(half_self / phase_s));
+                        std::to_string(half_pg / phase_s) + ", load generator " + std::to_string(half_self / phase_s) +
+                        "; anything else on the host (give or take 0.05: two ways of counting) " +
+                        std::to_string((half_host - half_broker - half_bridge - half_pg - half_self) / phase_s));
             const double half_messages = std::max(1.0, l.achieved_per_s * phase_s);
             note(s, "stored chat at half the rate: context switches a message: broker " +
                         std::to_string(static_cast<double>(switches_broker) / half_messages) + ", bridge " +
