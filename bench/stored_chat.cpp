@@ -25,10 +25,10 @@
 //    (mqchat only).
 //  - where the time goes: CPU seconds of broker, bridge, PostgreSQL and the
 //    load generator per 1,000 messages at saturation (bare's broker and load
-//    generator too); at half the rate, each one's share of a core (and what
-//    the rest of the host used meanwhile: a stray job's CPU shows there) and the
-//    bridge's store transactions (how many, how big, how long: from its
-//    /metrics before and after the phase), and the context switches a
+//    generator too); at half the rate, each one's share of a core (and
+//    what the rest of the host used meanwhile: a stray job shows there),
+//    the bridge's store transactions (how many, how big, how long: from
+//    its /metrics before and after the phase), and the context switches a
 //    message costs each process (bare's broker and generator too).
 
 #include <mosquitto.h>
