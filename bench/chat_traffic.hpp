@@ -7,6 +7,7 @@
 #include <mosquitto.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -79,9 +80,17 @@ struct saturation {
     std::uint64_t acked = 0;    ///< in the measured time
 };
 
+/// Send → delivery, at the delivery's arrival: when the kernel queued it on
+/// the member's socket (client_pool::record_arrivals), which is what the
+/// member's own device would see. One generator thread reads 300 members'
+/// sockets in turn, so a burst of deliveries is read one after another —
+/// that wait is the generator's, not the stack's; it is in read_* (the time
+/// this thread read each delivery, as every figure was until 2026-12-04).
 struct latency {
     double achieved_per_s = 0;
     double p50_ms = 0, p99_ms = 0, p999_ms = 0;
+    double read_p50_ms = 0, read_p99_ms = 0, read_p999_ms = 0;
+    double arrival_timed = 0; ///< the share of samples with a kernel arrival time (the rest: read time)
 };
 
 /// The chat world's users logged in to one broker, every member subscribed
@@ -101,6 +110,7 @@ public:
           pool_("127.0.0.1", ports.at(0)),
           outstanding_(static_cast<std::size_t>(world.senders), 0),
           next_conv_(static_cast<std::size_t>(world.senders), 0), run_(next_run()) {
+        pool_.record_arrivals(true);
         connect_and_subscribe();
         pool_.on().on_message = [this](int client, const mosquitto_message& m) { on_message(client, m); };
         pool_.on().on_publish = [this](int client, int, int) {
@@ -131,6 +141,8 @@ public:
     /// Latencies are those of the messages sent in this phase.
     latency offer(double rate, std::chrono::milliseconds time) {
         latencies_.clear();
+        read_latencies_.clear();
+        arrival_timed_ = 0;
         timeline_.clear();
         loop_gaps_.clear();
         measure_since_ns_ = now_ns();
@@ -157,6 +169,10 @@ public:
         l.p50_ms = percentile(latencies_, 50);
         l.p99_ms = percentile(latencies_, 99);
         l.p999_ms = percentile(latencies_, 99.9);
+        l.read_p50_ms = percentile(read_latencies_, 50);
+        l.read_p99_ms = percentile(read_latencies_, 99);
+        l.read_p999_ms = percentile(read_latencies_, 99.9);
+        l.arrival_timed = static_cast<double>(arrival_timed_) / static_cast<double>(std::max<std::size_t>(1, read_latencies_.size()));
         return l;
     }
 
@@ -168,13 +184,14 @@ public:
         pool_.run([this] { return delivered_ >= expected_deliveries_; }, std::chrono::seconds(60));
     }
 
-    /// The latency samples (ms) of the last offer(), for pooling several.
+    /// The latency samples (ms, at arrival) of the last offer(), for pooling several.
     const std::vector<double>& samples() const { return latencies_; }
 
-    /// The last offer()'s samples as (ms since the phase began at send, latency ms),
-    /// in arrival order: whether slow deliveries come together (a stall) or
-    /// spread out (waiting for a core).
-    const std::vector<std::pair<double, double>>& timeline() const { return timeline_; }
+    /// The last offer()'s samples as (ms since the phase began at send,
+    /// latency ms at arrival, latency ms when read), in the order read:
+    /// whether slow deliveries come together (a stall) or spread out
+    /// (waiting for a core).
+    const std::vector<std::array<double, 3>>& timeline() const { return timeline_; }
     /// The last offer()'s passes of the generator's own loop that came late:
     /// (ms since the phase began, ms since the pass before), gaps over 2 ms.
     const std::vector<std::pair<double, double>>& loop_gaps() const { return loop_gaps_; }
@@ -297,8 +314,12 @@ private:
             std::int64_t stamp = 0;
             std::from_chars(rest.data(), rest.data() + rest.size(), stamp);
             if (measure_since_ns_ >= 0 && stamp >= measure_since_ns_) {
-                latencies_.push_back(static_cast<double>(now_ns() - stamp) / 1e6);
-                timeline_.emplace_back(static_cast<double>(stamp - measure_since_ns_) / 1e6, latencies_.back());
+                const std::int64_t read = now_ns(), arrived = pool_.arrival_ns();
+                arrival_timed_ += arrived != 0;
+                latencies_.push_back(static_cast<double>((arrived ? arrived : read) - stamp) / 1e6);
+                read_latencies_.push_back(static_cast<double>(read - stamp) / 1e6);
+                timeline_.push_back({static_cast<double>(stamp - measure_since_ns_) / 1e6, latencies_.back(),
+                                     read_latencies_.back()});
             }
         }
     }
@@ -335,8 +356,9 @@ private:
     const int run_;                       ///< this traffic's number in the process (message ids)
     std::uint64_t sent_ = 0, acked_ = 0, delivered_ = 0, expected_deliveries_ = 0, errors_ = 0, disconnects_ = 0;
     std::int64_t measure_since_ns_ = -1; ///< deliveries of messages sent since then are samples; -1: none
-    std::vector<double> latencies_;
-    std::vector<std::pair<double, double>> timeline_;
+    std::vector<double> latencies_, read_latencies_;
+    std::size_t arrival_timed_ = 0;
+    std::vector<std::array<double, 3>> timeline_;
     std::vector<std::pair<double, double>> loop_gaps_;
 };
 

@@ -3,10 +3,13 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 namespace mqchat::bench {
@@ -73,6 +76,10 @@ void client_pool::arm(entry& e) {
     ev.data.ptr = &e;
     if (e.fd != fd) {
         e.fd = fd;
+        if (record_arrivals_) {
+            const int on = 1;
+            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+        }
         epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
     } else {
         epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
@@ -132,7 +139,11 @@ bool client_pool::run(const std::function<bool()>& done, std::chrono::millisecon
         const int n = epoll_wait(epoll_, events, 256, tick ? 1 : 10);
         for (int i = 0; i < n; ++i) {
             auto& e = *static_cast<entry*>(events[i].data.ptr);
-            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) mosquitto_loop_read(e.mosq, 1);
+            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                if (record_arrivals_) peek_arrival(e);
+                mosquitto_loop_read(e.mosq, 1);
+                arrival_ns_ = 0;
+            }
             if (events[i].events & EPOLLOUT) mosquitto_loop_write(e.mosq, 1);
             arm(e);
         }
@@ -159,6 +170,33 @@ bool client_pool::run(const std::function<bool()>& done, std::chrono::millisecon
     return true;
 }
 
+// The time the kernel gave the first unread bytes of this client's socket
+// (SO_TIMESTAMPNS: when they were queued on it), peeked without taking them.
+// A read may bring several packets; the time is the first's, and every
+// callback clears it, so any further packet of the same read is timed when
+// it is read — later than it arrived, never earlier.
+void client_pool::peek_arrival(entry& e) {
+    arrival_ns_ = 0;
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(e.fd, &msg, MSG_PEEK | MSG_DONTWAIT) <= 0) return;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            timespec arrived, real, mono;
+            std::memcpy(&arrived, CMSG_DATA(c), sizeof arrived);
+            clock_gettime(CLOCK_REALTIME, &real);
+            clock_gettime(CLOCK_MONOTONIC, &mono);
+            const auto ns = [](const timespec& t) { return std::int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec; };
+            arrival_ns_ = ns(arrived) - ns(real) + ns(mono);
+        }
+}
+
 void client_pool::cb_connect(mosquitto*, void* obj, int rc, int, const mqtt5__property*) {
     auto* e = static_cast<entry*>(obj);
     e->answered = true;
@@ -168,21 +206,25 @@ void client_pool::cb_connect(mosquitto*, void* obj, int rc, int, const mqtt5__pr
         ++e->pool->connected_;
     }
     if (e->pool->handlers_.on_connect) e->pool->handlers_.on_connect(e->index, rc);
+    e->pool->arrival_ns_ = 0;
 }
 
 void client_pool::cb_message(mosquitto*, void* obj, const mosquitto_message* m, const mqtt5__property*) {
     auto* e = static_cast<entry*>(obj);
     if (e->pool->handlers_.on_message) e->pool->handlers_.on_message(e->index, *m);
+    e->pool->arrival_ns_ = 0; // the peeked time was the first packet's (peek_arrival)
 }
 
 void client_pool::cb_publish(mosquitto*, void* obj, int mid, int reason, const mqtt5__property*) {
     auto* e = static_cast<entry*>(obj);
     if (e->pool->handlers_.on_publish) e->pool->handlers_.on_publish(e->index, mid, reason);
+    e->pool->arrival_ns_ = 0;
 }
 
 void client_pool::cb_subscribe(mosquitto*, void* obj, int mid, int count, const int* granted, const mqtt5__property*) {
     auto* e = static_cast<entry*>(obj);
     if (e->pool->handlers_.on_subscribe) e->pool->handlers_.on_subscribe(e->index, mid, count > 0 ? granted[0] : -1);
+    e->pool->arrival_ns_ = 0;
 }
 
 void client_pool::cb_disconnect(mosquitto*, void* obj, int, const mqtt5__property*) {

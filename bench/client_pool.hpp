@@ -65,6 +65,14 @@ public:
     int subscribe(int client, const std::string& filter, int qos);
     void disconnect_all();
 
+    /// Records when the kernel queued the bytes each client reads next
+    /// (SO_TIMESTAMPNS, peeked before every read): arrival_ns() during an
+    /// on_message is when that delivery reached its member's socket, not
+    /// when this one thread got round to it.
+    void record_arrivals(bool on) { record_arrivals_ = on; }
+    /// steady_clock ns (now_ns()) of the bytes being read; 0 when unknown.
+    std::int64_t arrival_ns() const { return arrival_ns_; }
+
     /// Runs the loop until `done()` is true or `timeout` passes; returns done().
     /// `tick` (optional) runs at least every millisecond while waiting.
     bool run(const std::function<bool()>& done, std::chrono::milliseconds timeout,
@@ -88,6 +96,9 @@ private:
     std::size_t connected_ = 0;
     std::size_t come_backs_ = 0;
     bool stopping_ = false;
+    bool record_arrivals_ = false;
+    std::int64_t arrival_ns_ = 0;
+    void peek_arrival(entry& e);
     handlers handlers_;
     clock::time_point last_misc_ = clock::now();
 };
