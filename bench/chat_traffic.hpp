@@ -172,7 +172,8 @@ public:
         l.read_p50_ms = percentile(read_latencies_, 50);
         l.read_p99_ms = percentile(read_latencies_, 99);
         l.read_p999_ms = percentile(read_latencies_, 99.9);
-        l.arrival_timed = static_cast<double>(arrival_timed_) / static_cast<double>(std::max<std::size_t>(1, read_latencies_.size()));
+        l.arrival_timed =
+            static_cast<double>(arrival_timed_) / static_cast<double>(std::max<std::size_t>(1, read_latencies_.size()));
         return l;
     }
 

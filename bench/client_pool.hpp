@@ -81,6 +81,7 @@ public:
 private:
     struct entry;
     void arm(entry& e);
+    void peek_arrival(entry& e);
     static void cb_connect(mosquitto*, void*, int, int, const mqtt5__property*);
     static void cb_message(mosquitto*, void*, const mosquitto_message*, const mqtt5__property*);
     static void cb_publish(mosquitto*, void*, int, int, const mqtt5__property*);
@@ -98,7 +99,6 @@ private:
     bool stopping_ = false;
     bool record_arrivals_ = false;
     std::int64_t arrival_ns_ = 0;
-    void peek_arrival(entry& e);
     handlers handlers_;
     clock::time_point last_misc_ = clock::now();
 };
