@@ -53,6 +53,19 @@
 namespace mqchat::bench {
 namespace {
 
+/// MQCHAT_BENCH_BROKER_CONFIG: more mosquitto.conf lines for both brokers,
+/// bare and mqchat, ';'-separated (max_inflight_messages 100), to try a
+/// setting the same way on both.
+test::broker_options broker_options_from_env() {
+    test::broker_options o;
+    if (const char* more = std::getenv("MQCHAT_BENCH_BROKER_CONFIG")) {
+        std::istringstream lines(more);
+        for (std::string line; std::getline(lines, line, ';');)
+            if (!line.empty()) o.extra_lines.push_back(line);
+    }
+    return o;
+}
+
 /// The bridge's store histograms at one moment: the difference of two says
 /// how big and how slow the store transactions of a phase were.
 struct store_counts {
@@ -99,7 +112,7 @@ void run_stored_chat(const settings& s) {
     saturation bare_sat;
     latency bare_half;
     {
-        test::broker_options bare_opts;
+        test::broker_options bare_opts = broker_options_from_env();
         bare_opts.with_plugin = false;
         bare_opts.allow_anonymous = true;
         test::broker bare(dir, "", bare_opts, "bare");
@@ -122,7 +135,7 @@ void run_stored_chat(const settings& s) {
                     " msg/s, " + std::to_string(bare_sat.delivered_per_s) + " deliveries/s); " + traffic.counts());
     }
 
-    test::broker mqtt(dir, db.conninfo(), {}, "mosquitto");
+    test::broker mqtt(dir, db.conninfo(), broker_options_from_env(), "mosquitto");
     mqtt.start();
     const int bridge_metrics_port = test::free_port();
     // MQCHAT_BENCH_BRIDGE_CONFIG: more bridge.conf lines, ';'-separated, to
