@@ -53,16 +53,23 @@
 namespace mqchat::bench {
 namespace {
 
+/// More configuration lines to try a setting without a rebuild: the
+/// environment variable's value split at ';' (store_linger_us 500;batch_max 64).
+std::vector<std::string> lines_from_env(const char* name) {
+    std::vector<std::string> out;
+    if (const char* value = std::getenv(name)) {
+        std::istringstream lines(value);
+        for (std::string line; std::getline(lines, line, ';');)
+            if (!line.empty()) out.push_back(line);
+    }
+    return out;
+}
+
 /// MQCHAT_BENCH_BROKER_CONFIG: more mosquitto.conf lines for both brokers,
-/// bare and mqchat, ';'-separated (max_inflight_messages 100), to try a
-/// setting the same way on both.
+/// bare and mqchat, so that a setting is tried the same way on both.
 test::broker_options broker_options_from_env() {
     test::broker_options o;
-    if (const char* more = std::getenv("MQCHAT_BENCH_BROKER_CONFIG")) {
-        std::istringstream lines(more);
-        for (std::string line; std::getline(lines, line, ';');)
-            if (!line.empty()) o.extra_lines.push_back(line);
-    }
+    o.extra_lines = lines_from_env("MQCHAT_BENCH_BROKER_CONFIG");
     return o;
 }
 
@@ -138,14 +145,9 @@ void run_stored_chat(const settings& s) {
     test::broker mqtt(dir, db.conninfo(), broker_options_from_env(), "mosquitto");
     mqtt.start();
     const int bridge_metrics_port = test::free_port();
-    // MQCHAT_BENCH_BRIDGE_CONFIG: more bridge.conf lines, ';'-separated, to
-    // try a setting (store_linger_us 500;batch_max 64) without a rebuild.
-    std::vector<std::string> bridge_config{"metrics_listen 127.0.0.1:" + std::to_string(bridge_metrics_port)};
-    if (const char* more = std::getenv("MQCHAT_BENCH_BRIDGE_CONFIG")) {
-        std::istringstream lines(more);
-        for (std::string line; std::getline(lines, line, ';');)
-            if (!line.empty()) bridge_config.push_back(line);
-    }
+    // MQCHAT_BENCH_BRIDGE_CONFIG: more bridge.conf lines.
+    std::vector<std::string> bridge_config = lines_from_env("MQCHAT_BENCH_BRIDGE_CONFIG");
+    bridge_config.insert(bridge_config.begin(), "metrics_listen 127.0.0.1:" + std::to_string(bridge_metrics_port));
     test::bridge bridge(dir, db.conninfo(), mqtt.port(), "bridge-pw", "bridge", bridge_config);
     bridge.start();
     chat_traffic traffic(w, {mqtt.port()}, chat_path::stored);
