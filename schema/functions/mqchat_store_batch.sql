@@ -351,11 +351,15 @@ BEGIN
     -- with unnest(...) became a hash join over the whole (small, much
     -- updated, so bloated) conversations table — 0.14 ms of a one-message
     -- call's 0.30 (pgbench, 2026-12-02). One conversation, the usual case
-    -- of a small batch, is a plain update by key.
+    -- of a small batch, is a plain update by key. The ids go in as
+    -- ARRAY(SELECT unnest(v_ids)): with a bare `= ANY (v_ids)` the plan made
+    -- for each call's array (sized to it) looked cheaper than one for any
+    -- batch, so PL/pgSQL planned the statement anew at every call (39 µs);
+    -- a subquery's length is unknown to either plan, and the plan is kept.
     IF cardinality(v_ids) = 1 THEN
         UPDATE conversations c SET last_seq = v_lasts[1] WHERE c.id = v_ids[1] AND c.last_seq <> v_lasts[1];
     ELSE
         UPDATE conversations c SET last_seq = v_lasts[array_position(v_ids, c.id)]
-         WHERE c.id = ANY (v_ids) AND c.last_seq <> v_lasts[array_position(v_ids, c.id)];
+         WHERE c.id = ANY (ARRAY(SELECT unnest(v_ids))) AND c.last_seq <> v_lasts[array_position(v_ids, c.id)];
     END IF;
 END $$;
