@@ -9,11 +9,13 @@
 
 #include <json/json.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "common/pg.hpp"
 #include "support/chat.hpp"
@@ -109,6 +111,7 @@ class observability_test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(observability_test);
     CPPUNIT_TEST(metrics_count_what_happened_and_pass_promtool);
     CPPUNIT_TEST(prometheus_scrapes_both_endpoints);
+    CPPUNIT_TEST(every_metric_is_documented);
     CPPUNIT_TEST(readiness_follows_the_database_and_the_broker);
     CPPUNIT_TEST(logs_are_shaped_like_mosquittos_and_hold_no_secrets);
     CPPUNIT_TEST(database_notices_go_to_the_handler_not_stderr);
@@ -176,6 +179,30 @@ public:
         // Anything but the three paths is not there; only GET.
         CPPUNIT_ASSERT_EQUAL(404L, http_get(f.bridge_url("/metrics/../etc/passwd")).status);
         CPPUNIT_ASSERT_EQUAL(404L, http_get(f.plugin_url() + "x").status);
+    }
+
+    /// docs/operations.md lists what an operator can watch: every metric
+    /// family either endpoint exposes (its `# HELP` line) is named there.
+    void every_metric_is_documented() {
+        auto& f = shared();
+        const std::string docs = read_file(source_dir() + "/docs/operations.md");
+        std::vector<std::string> names;
+        for (const std::string& endpoint : {f.plugin_url(), f.bridge_url("/metrics")}) {
+            const std::string body = http_get(endpoint).body;
+            std::istringstream lines(body);
+            for (std::string line; std::getline(lines, line);) {
+                if (line.rfind("# HELP ", 0) != 0) continue;
+                const std::string name = line.substr(7, line.find(' ', 7) - 7);
+                names.push_back(name);
+                CPPUNIT_ASSERT_MESSAGE(name + " (from " + endpoint + ") is not in docs/operations.md",
+                                       docs.find("`" + name + "`") != std::string::npos ||
+                                           docs.find("`" + name + "{") != std::string::npos);
+            }
+        }
+        // Both endpoints answered with their families, the retention job's among them
+        // (retention_interval_s is 60 by default).
+        CPPUNIT_ASSERT(std::find(names.begin(), names.end(), "mqchat_plugin_messages_total") != names.end());
+        CPPUNIT_ASSERT(std::find(names.begin(), names.end(), "mqchat_retention_purged_rows_total") != names.end());
     }
 
     void prometheus_scrapes_both_endpoints() {
