@@ -90,6 +90,7 @@ class desk_test : public CppUnit::TestFixture {
     CPPUNIT_TEST(a_visitor_is_queued_claimed_and_answered_by_name);
     CPPUNIT_TEST(the_queue_is_oldest_first_and_only_for_the_desks_agents);
     CPPUNIT_TEST(a_waiting_visitor_hears_each_new_place_in_the_queue);
+    CPPUNIT_TEST(the_average_wait_is_the_latest_hundred_of_the_last_hour);
     CPPUNIT_TEST(two_agents_racing_for_one_conversation_exactly_one_wins);
     CPPUNIT_TEST(an_agent_at_capacity_claims_nothing_more_until_one_closes);
     CPPUNIT_TEST(close_reopen_and_rate_follow_their_rules);
@@ -252,6 +253,34 @@ public:
         CPPUNIT_ASSERT(ann.call("desk.claim", params({{"conv", third}}))["result"].isObject());
         CPPUNIT_ASSERT_EQUAL(ann.name, vera.notice("desk.assigned")["agent"].asString());
         for (const auto& n : vera.notices) CPPUNIT_ASSERT_MESSAGE(json::write(n), n["notice"] != "desk.position");
+    }
+
+    /// desk.info's average_wait_ms (the figure desk.visit and desk.position
+    /// carry too) averages a desk's latest 100 assignments of the last hour,
+    /// so that reading it costs the same at any traffic.
+    void the_average_wait_is_the_latest_hundred_of_the_last_hour() {
+        pg::connection db(shared().stack.conninfo());
+        db.exec("INSERT INTO desks (name, title) VALUES ('waits', 'Waits')");
+        CPPUNIT_ASSERT(average_wait_at("waits").isNull()); // nobody assigned yet
+        // 150 closed conversations assigned in the last hour, 20 s apart:
+        // the latest 100 had waited 10 s each, the 50 before
+        // them 30 minutes (an average over all 150 would be 606,667 ms).
+        db.exec("WITH c AS (INSERT INTO conversations (kind) SELECT 'support' FROM generate_series(1, 150) RETURNING id),"
+                "  n AS (SELECT id, row_number() OVER (ORDER BY id) AS i FROM c)"
+                " INSERT INTO support_conversations (conv_id, desk_id, status, queued_at, assigned_at)"
+                " SELECT n.id, (SELECT id FROM desks WHERE name = 'waits'), 'closed',"
+                "        now() - (n.i * interval '20 seconds') - CASE WHEN n.i <= 100 THEN interval '10 seconds'"
+                "                                                     ELSE interval '30 minutes' END,"
+                "        now() - (n.i * interval '20 seconds') FROM n");
+        CPPUNIT_ASSERT_EQUAL(Json::Int64(10000), average_wait_at("waits").asInt64());
+        // Older than an hour counts for nothing, however recent its neighbours.
+        db.exec("UPDATE support_conversations SET assigned_at = assigned_at - interval '2 hours', "
+                "queued_at = queued_at - interval '2 hours' WHERE desk_id = (SELECT id FROM desks WHERE name = 'waits')");
+        CPPUNIT_ASSERT(average_wait_at("waits").isNull());
+        // Gone again: the other cases count the desks.
+        db.exec("DELETE FROM conversations WHERE id IN (SELECT conv_id FROM support_conversations"
+                " WHERE desk_id = (SELECT id FROM desks WHERE name = 'waits'))");
+        db.exec("DELETE FROM desks WHERE name = 'waits'");
     }
 
     void two_agents_racing_for_one_conversation_exactly_one_wins() {
