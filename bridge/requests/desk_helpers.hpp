@@ -63,8 +63,8 @@ Json::Value notice_body(const char* what, std::int64_t conv, const std::string& 
 
 /// A desk as a widget sees it, one row per desk (`name` "": every desk):
 /// name, title, routing, open by its hours, agents online (a device and
-/// status online), waiting, the last hour's average wait (ms, or null),
-/// the pre-chat form, the assistant's name (or null), whether it takes
+/// status online), waiting, the average wait (mqchat_desk_average_wait_ms:
+/// ms, or null), the pre-chat form, the assistant's name (or null), whether it takes
 /// offline messages (columns 0–9).
 pg::result desk_overview(pg::connection& db, const std::string& name);
 /// Row `i` of desk_overview as desk.info's answer.

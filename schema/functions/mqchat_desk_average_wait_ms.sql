@@ -15,6 +15,6 @@
 CREATE OR REPLACE FUNCTION mqchat_desk_average_wait_ms(desk bigint) RETURNS bigint LANGUAGE sql STABLE AS $$
     SELECT (avg(extract(epoch FROM l.assigned_at - l.queued_at)) * 1000)::bigint
       FROM (SELECT s.assigned_at, s.queued_at FROM support_conversations s
-             WHERE s.desk_id = desk AND s.assigned_at IS NOT NULL AND s.assigned_at > now() - interval '1 hour'
+             WHERE s.desk_id = desk AND s.assigned_at > now() - interval '1 hour'
              ORDER BY s.assigned_at DESC LIMIT 100) l;
 $$;
